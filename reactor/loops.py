@@ -1,0 +1,202 @@
+"""The reactor's background work: results in, timers, wake leases, the dispatch sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import msgspec
+import structlog
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.errors import FetchTimeoutError
+
+from reactor.batcher import ScriptBatcher
+from reactor.dispatch import Dispatcher
+from reactor.operations import Operations
+from reactor.store import Store, WakeData
+from shared import clock, metrics, names
+from shared.errors import EngineError, InvalidMessage
+from shared.messages import ActivityResult, CancelRequest, Codec
+from shared.streams import consumer_config
+
+__all__ = ["cancel_loop", "dispatch_sweep", "lease_loop", "results_loop", "timer_loop"]
+
+log = structlog.get_logger("ee.reactor")
+_json = msgspec.json.Encoder()
+_results = Codec(ActivityResult, names.ACTIVITY_RESPONSE)
+_cancels = Codec(CancelRequest, names.JOBS_CANCEL)
+
+TIMEOUT_RESULTS = {
+    b"signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
+    b"bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
+}
+
+
+def _wake(reply: Any) -> WakeData | None:
+    if isinstance(reply, Exception):
+        raise reply
+    if reply and int(reply[0]) == 1:
+        return WakeData.from_reply(reply)
+    return None
+
+
+async def _pull(js: JetStreamContext, subject: str, durable: str, max_payload: int) -> Any:
+    config = consumer_config(durable, subject, ack_wait=30.0, max_deliver=-1, max_ack_pending=4096)
+    return await js.pull_subscribe(subject, durable=durable, config=config, pending_msgs_limit=-1,
+                                   pending_bytes_limit=-1)
+
+
+async def results_loop(js: JetStreamContext, store: Store, batcher: ScriptBatcher,
+                       dispatcher: Dispatcher, max_payload: int) -> None:
+    """Apply activity results; each message is acked only after its Redis step."""
+    sub = await _pull(js, names.ACTIVITY_RESPONSE, names.CONSUMER_REACTOR_RESPONSES, max_payload)
+    while True:
+        try:
+            msgs = await sub.fetch(batch=256, timeout=1.0)
+        except (FetchTimeoutError, NatsTimeout):
+            continue
+        except Exception as exc:
+            log.warning("fetching results failed", error=str(exc))
+            await anyio.sleep(0.5)
+            continue
+        now = clock.now()
+        calls: list[tuple[Any, Any]] = []
+        for msg in msgs:
+            try:
+                if len(msg.data) > max_payload:
+                    raise InvalidMessage(names.ACTIVITY_RESPONSE, "payload over the size limit")
+                res = _results.decode(msg.data)
+            except EngineError as exc:
+                metrics.DEADLETTERS.labels(subject=names.ACTIVITY_RESPONSE).inc()
+                await store.deadletter(names.ACTIVITY_RESPONSE, str(exc), msg.data)
+                await msg.term()
+                continue
+            payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
+            calls.append((msg, store.result_args(res.event_id, res.attempt, res.ok, payload,
+                                                 res.error or "", now)))
+        if not calls:
+            continue
+        try:
+            replies = await store.scripts.call_many(store.redis, [("result", a) for _, a in calls])
+        except Exception as exc:
+            log.warning("storing results failed; they will be redelivered", error=str(exc))
+            for msg, _ in calls:
+                await msg.nak(delay=1.0)
+            continue
+        wakes = []
+        for (msg, _), reply in zip(calls, replies, strict=True):
+            if isinstance(reply, Exception):
+                log.warning("result not stored", error=str(reply))
+                await msg.nak(delay=1.0)
+                continue
+            code = int(reply[0])
+            if code == 0:
+                metrics.DUPLICATE_RESULTS.inc()
+            elif code == 1:
+                wakes.append(WakeData.from_reply(reply))
+        await dispatcher.wakes(wakes)
+        for msg, _ in calls:
+            await msg.ack()
+
+
+async def timer_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.05) -> None:
+    """Fire due timers: sleeps, wait timeouts, activity timeouts and retry backoffs."""
+    while True:
+        try:
+            now = clock.now()
+            due = await store.due(store.keys.timers, now)
+            if due:
+                kinds = await _kinds(store, due)
+                replies = await store.scripts.call_many(store.redis, [
+                    ("timer", store.timer_args(e, TIMEOUT_RESULTS.get(k or b"", b"null"), now))
+                    for e, k in zip(due, kinds, strict=True)])
+                wakes, redo = [], []
+                for event_id, reply in zip(due, replies, strict=True):
+                    if isinstance(reply, Exception):
+                        log.warning("timer failed", event_id=event_id, error=str(reply))
+                    elif int(reply[0]) == 1:
+                        wakes.append(WakeData.from_reply(reply))
+                    elif int(reply[0]) == 3:
+                        redo.append(event_id)
+                await dispatcher.wakes(wakes)
+                await dispatcher.redispatch(redo)
+                if len(due) >= 500:
+                    continue
+        except Exception as exc:
+            log.warning("timer pass failed", error=str(exc))
+            await anyio.sleep(0.5)
+        await anyio.sleep(interval)
+
+
+async def _kinds(store: Store, events: list[str]) -> list[bytes | None]:
+    pipe = store.redis.pipeline(transaction=False)
+    for event_id in events:
+        pipe.hget(store.keys.event(event_id), "kind")
+    return list(await pipe.execute())
+
+
+async def lease_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.25) -> None:
+    """Offer again the wakes whose lease ran out without a park or finish."""
+    while True:
+        try:
+            now = clock.now()
+            due = await store.due(store.keys.wakes, now)
+            if due:
+                replies = await store.scripts.call_many(
+                    store.redis, [("lease", store.lease_args(j, now, True)) for j in due])
+                wakes = [w for w in map(Operations.store_wake, replies) if w is not None]
+                if wakes:
+                    log.info("wake leases lapsed; offering again", count=len(wakes))
+                await dispatcher.wakes(wakes)
+        except Exception as exc:
+            log.warning("lease pass failed", error=str(exc))
+            await anyio.sleep(0.5)
+        await anyio.sleep(interval)
+
+
+async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = True,
+                         grace_s: float = 5.0, interval: float = 2.0) -> None:
+    """Dispatch events that were parked but whose publish was never acknowledged."""
+    while True:
+        try:
+            horizon = "+inf" if first else repr(clock.now() - grace_s)
+            members = await store.redis.zrangebyscore(store.keys.dispatch, "-inf", horizon,
+                                                      start=0, num=1000)
+            if members:
+                sent = await dispatcher.redispatch([m.decode() for m in members])
+                if sent:
+                    log.info("re-dispatched activities", count=sent)
+                if len(members) == 1000:
+                    continue
+            first = False
+        except Exception as exc:
+            log.warning("dispatch sweep failed", error=str(exc))
+        await anyio.sleep(interval)
+
+
+async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_payload: int) -> None:
+    """Cancellations published to ``jobs.cancel`` (durable: kept while the reactor is down)."""
+    sub = await _pull(js, names.JOBS_CANCEL, names.CONSUMER_REACTOR_CANCEL, max_payload)
+    while True:
+        try:
+            msgs = await sub.fetch(batch=64, timeout=1.0)
+        except (FetchTimeoutError, NatsTimeout):
+            continue
+        except Exception as exc:
+            log.warning("fetching cancels failed", error=str(exc))
+            await anyio.sleep(0.5)
+            continue
+        for msg in msgs:
+            try:
+                await ops.cancel(_cancels.decode(msg.data))
+            except InvalidMessage as exc:
+                metrics.DEADLETTERS.labels(subject=names.JOBS_CANCEL).inc()
+                await store.deadletter(names.JOBS_CANCEL, str(exc), msg.data)
+            except EngineError as exc:
+                log.info("cancel refused", error=str(exc))
+            except Exception as exc:
+                log.warning("cancel failed; will be redelivered", error=str(exc))
+                await msg.nak(delay=1.0)
+                continue
+            await msg.ack()

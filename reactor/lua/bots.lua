@@ -1,0 +1,1 @@
+-- bot pools: filled in with the waiting primitives

@@ -1,0 +1,27 @@
+-- Offer a fired event again: a lapsed wake lease (ARGV[6] = '1') or an executor's redrive ('0').
+-- ARGV: prefix, job, now, at, lease_s, lapsed, strand_after
+-- Returns {0} when the job has nothing to wake, else a wake.
+local j = ARGV[2]
+local jk = jkey(j)
+local now = tonumber(ARGV[3])
+if ARGV[6] == '1' then
+  local due = redis.call('ZSCORE', WAKES, j)
+  if not due or tonumber(due) > now then return {0} end
+end
+local e = redis.call('HGET', jk, 'wake_event')
+if not e or redis.call('HGET', ekey(e), 'status') ~= 'fired' then
+  redis.call('ZREM', WAKES, j)
+  return {0}
+end
+local lapses = tonumber(redis.call('HGET', jk, 'lapses') or '0')
+if ARGV[6] == '1' then
+  lapses = lapses + 1
+  redis.call('HSET', jk, 'lapses', lapses)
+  if lapses >= tonumber(ARGV[7]) then
+    redis.call('HSET', jk, 'stranded', 'wake lease lapsed ' .. lapses ..
+      ' times: no executor resumed the job')
+  end
+end
+local backoff = 2 ^ math.min(lapses, 5)
+redis.call('ZADD', WAKES, now + tonumber(ARGV[5]) * backoff, j)
+return wake_of(j, e)

@@ -1,0 +1,73 @@
+-- Record a park: fence check, consume fired events, register new waits, store the checkpoint.
+-- ARGV: prefix, job, fence, checkpoint, now, at, build, lease_at, ncons, nwait, nhist,
+--   consumed ids..., per wait: id, kind, timer_at ('' for none), dispatch (0/1), nfields, fields...,
+--   per history entry: node, event, detail
+-- Returns {fence} or {-1} unknown, {-2, status} finished, {-3, fence} stale,
+-- plus, for a signal wait met by its inbox, a wake appended: {fence, wake...}.
+local j = ARGV[2]
+local jk = jkey(j)
+local cur = redis.call('HMGET', jk, 'fence', 'status')
+if not cur[1] then return {-1} end
+if cur[2] == 'completed' or cur[2] == 'failed' or cur[2] == 'cancelled' then return {-2, cur[2]} end
+if tonumber(cur[1]) ~= tonumber(ARGV[3]) then return {-3, cur[1]} end
+local fence = tonumber(cur[1]) + 1
+local now = tonumber(ARGV[5])
+local at = ARGV[6]
+local build = ARGV[7]
+local ncons, nwait, nhist = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local i = 12
+for _ = 1, ncons do
+  drop_event(ARGV[i])
+  i = i + 1
+end
+redis.call('ZREM', WAKES, j)
+redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses')
+redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', ARGV[4],
+  'updated', at, 'build', build)
+local events = jk .. ':events'
+local inboxed = nil
+for _ = 1, nwait do
+  local e, kind, timer_at, dispatch, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  i = i + 5
+  local k = ekey(e)
+  local fields = {}
+  for f = 0, nf - 1 do fields[#fields + 1] = ARGV[i + f] end
+  i = i + nf
+  redis.call('HSET', k, 'job', j, 'kind', kind, 'status', 'parked', 'parked_at', at, unpack(fields))
+  redis.call('SADD', events, e)
+  redis.call('ZADD', P .. 'events:' .. kind, now, e)
+  if timer_at ~= '' then
+    redis.call('ZADD', TIMERS, timer_at, e)
+    redis.call('HSET', k, 'deadline', timer_at)
+  end
+  if dispatch == '1' then redis.call('ZADD', DISPATCH, now, e) end
+  if kind == 'signal' then
+    local name = redis.call('HGET', k, 'signal')
+    redis.call('HSET', jk, 'signal:' .. name, e)
+    local inbox = jk .. ':inbox'
+    local items = redis.call('LRANGE', inbox, 0, -1)
+    for _, item in ipairs(items) do
+      local sep = string.find(item, '\n', 1, true)
+      if sep and string.sub(item, 1, sep - 1) == name then
+        redis.call('LREM', inbox, 1, item)
+        inboxed = {e, string.sub(item, sep + 1)}
+        break
+      end
+    end
+  end
+  if kind == 'bot_lock' then
+    local pool = redis.call('HGET', k, 'pool')
+    redis.call('RPUSH', P .. 'pool:' .. pool .. ':waiting', e)
+  end
+end
+for _ = 1, nhist do
+  history(j, at, ARGV[i], ARGV[i + 1], build, ARGV[i + 2])
+  i = i + 3
+end
+if inboxed then
+  redis.call('HDEL', jk, 'signal:' .. redis.call('HGET', ekey(inboxed[1]), 'signal'))
+  local w = fire(inboxed[1], inboxed[2], at, ARGV[8], 'signal from inbox')
+  table.insert(w, 1, fence)
+  return w
+end
+return {fence}

@@ -1,0 +1,98 @@
+-- Shared by every script: key builders and the steps several scripts take.
+-- ARGV[1] is always the key prefix. Keys of one job share the hash tag {job id};
+-- the global sets (timers, wakes, dispatch, indexes) are named only here and in
+-- shared/names.py, to be split per shard for Redis Cluster.
+local P = ARGV[1]
+local TIMERS = P .. 'timers'
+local WAKES = P .. 'wakes'
+local DISPATCH = P .. 'dispatch'
+
+local function jkey(j) return P .. 'job:{' .. j .. '}' end
+local function ekey(e)
+  local j, rest = string.match(e, '^(.*)(~[^~]*)$')
+  if not j then return P .. 'event:{' .. e .. '}' end
+  return P .. 'event:{' .. j .. '}' .. rest
+end
+local function event_job(e)
+  local j = string.match(e, '^(.*)~[^~]*$')
+  return j or e
+end
+
+local function history(j, at, node, what, build, detail)
+  redis.call('XADD', jkey(j) .. ':history', 'MAXLEN', '~', 100, '*',
+    'at', at, 'node', node, 'event', what, 'build', build or '', 'detail', detail or '')
+end
+
+local function release_bot(bot, j)
+  local bk = P .. 'bot:' .. bot
+  if redis.call('HGET', bk, 'holder') == j then
+    redis.call('HSET', bk, 'holder', '')
+    local pool = redis.call('HGET', bk, 'pool')
+    if pool and redis.call('HGET', bk, 'alive') == '1' then
+      redis.call('RPUSH', P .. 'pool:' .. pool .. ':free', bot)
+    end
+    return 1
+  end
+  return 0
+end
+
+-- Remove an event and every trace of it in the global sets.
+local function drop_event(e)
+  local k = ekey(e)
+  local f = redis.call('HMGET', k, 'kind', 'pool', 'job', 'signal')
+  if f[1] then
+    redis.call('ZREM', P .. 'events:' .. f[1], e)
+    if f[1] == 'bot_lock' and f[2] then
+      redis.call('LREM', P .. 'pool:' .. f[2] .. ':waiting', 0, e)
+    end
+    if f[1] == 'signal' and f[4] and f[3] then
+      redis.call('HDEL', jkey(f[3]), 'signal:' .. f[4])
+    end
+  end
+  redis.call('DEL', k)
+  redis.call('SREM', jkey(event_job(e)) .. ':events', e)
+  redis.call('ZREM', TIMERS, e)
+  redis.call('ZREM', DISPATCH, e)
+  return f[1]
+end
+
+-- Everything a wake carries, read from the job: {1, job, fence, checkpoint, digest, input, event, kind, result}.
+local function wake_of(j, e)
+  local jf = redis.call('HMGET', jkey(j), 'fence', 'checkpoint', 'digest', 'input')
+  local ef = redis.call('HMGET', ekey(e), 'kind', 'result')
+  return {1, j, jf[1], jf[2], jf[3], jf[4], e, ef[1] or '', ef[2] or ''}
+end
+
+-- Mark a parked event fired with its result and put its job under a wake lease.
+local function fire(e, result, at, lease_at, detail)
+  local k = ekey(e)
+  local f = redis.call('HMGET', k, 'job', 'node')
+  redis.call('HSET', k, 'status', 'fired', 'result', result, 'fired_at', at)
+  redis.call('ZREM', TIMERS, e)
+  redis.call('ZREM', DISPATCH, e)
+  local j = f[1]
+  redis.call('HSET', jkey(j), 'wake_event', e, 'updated', at, 'lapses', 0)
+  redis.call('ZADD', WAKES, lease_at, j)
+  history(j, at, f[2], 'fired', '', detail)
+  return wake_of(j, e)
+end
+
+-- A failed attempt of an activity: schedule the next attempt or fire the failure.
+-- Returns {2, attempt} for a retry, or a wake.
+local function fail_attempt(e, result, now, at, lease_at, reason)
+  local k = ekey(e)
+  local f = redis.call('HMGET', k, 'attempt', 'max_attempts', 'backoff_s', 'multiplier',
+    'max_backoff_s', 'job', 'node')
+  local attempt = tonumber(f[1])
+  if attempt < tonumber(f[2] or '1') then
+    local delay = tonumber(f[3]) * (tonumber(f[4]) ^ (attempt - 1))
+    if delay > tonumber(f[5]) then delay = tonumber(f[5]) end
+    redis.call('HSET', k, 'attempt', attempt + 1, 'phase', 'backoff',
+      'last_error', reason, 'deadline', now + delay, 'dispatched', '')
+    redis.call('ZADD', TIMERS, now + delay, e)
+    redis.call('ZREM', DISPATCH, e)
+    history(f[6], at, f[7], 'retry', '', 'attempt ' .. attempt .. ' failed: ' .. reason)
+    return {2, attempt + 1}
+  end
+  return fire(e, result, at, lease_at, reason)
+end

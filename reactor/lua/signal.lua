@@ -1,0 +1,19 @@
+-- Deliver a signal: fire the job's wait for it, or keep it in the job's bounded inbox.
+-- ARGV: prefix, job, name, result json, now, at, lease_at, inbox_max, inbox_ttl_s
+-- Returns a wake, {3} kept in the inbox, {-1} unknown job, {-2, status} finished, {-4} inbox full.
+local j = ARGV[2]
+local jk = jkey(j)
+local st = redis.call('HGET', jk, 'status')
+if not st then return {-1} end
+if st == 'completed' or st == 'failed' or st == 'cancelled' then return {-2, st} end
+local e = redis.call('HGET', jk, 'signal:' .. ARGV[3])
+if e and redis.call('HGET', ekey(e), 'status') == 'parked' then
+  redis.call('HDEL', jk, 'signal:' .. ARGV[3])
+  return fire(e, ARGV[4], ARGV[6], ARGV[7], 'signal ' .. ARGV[3])
+end
+local inbox = jk .. ':inbox'
+if redis.call('LLEN', inbox) >= tonumber(ARGV[8]) then return {-4} end
+redis.call('RPUSH', inbox, ARGV[3] .. '\n' .. ARGV[4])
+redis.call('EXPIRE', inbox, ARGV[9])
+history(j, ARGV[6], '', 'signal-kept', '', ARGV[3])
+return {3}

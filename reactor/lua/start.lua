@@ -1,0 +1,18 @@
+-- Create a job record, or return the one that exists (submitting an id twice starts one job).
+-- ARGV: prefix, job, digest, workflow, name, version, checkpoint, input, now, at, build
+local j = ARGV[2]
+local jk = jkey(j)
+local cur = redis.call('HMGET', jk, 'status', 'fence', 'checkpoint', 'input')
+if cur[1] then
+  return {0, cur[1], cur[2], cur[3] or '', cur[4] or ''}
+end
+local wk = P .. 'workflow:' .. ARGV[3]
+if redis.call('EXISTS', wk) == 0 then
+  redis.call('SET', wk, ARGV[4])
+end
+redis.call('HSET', jk, 'status', 'running', 'name', ARGV[5], 'version', ARGV[6],
+  'digest', ARGV[3], 'fence', 0, 'checkpoint', ARGV[7], 'input', ARGV[8],
+  'created', ARGV[10], 'updated', ARGV[10], 'build', ARGV[11])
+redis.call('ZADD', P .. 'jobs', ARGV[9], j)
+history(j, ARGV[10], '', 'created', ARGV[11], ARGV[5] .. ' v' .. ARGV[6])
+return {1, 'running', '0', ARGV[7], ARGV[8]}

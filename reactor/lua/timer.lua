@@ -1,0 +1,30 @@
+-- A due timer: claim it (one winner) and act by the event's kind and phase.
+-- ARGV: prefix, event, now, at, lease_at, timeout result json (per kind prepared by caller)
+-- Returns {0} nothing to do, {2, attempt} retry scheduled, {3, event} dispatch the next attempt, or a wake.
+local e = ARGV[2]
+if redis.call('ZREM', TIMERS, e) == 0 then return {0} end
+local k = ekey(e)
+local f = redis.call('HMGET', k, 'status', 'kind', 'phase', 'timeout_s', 'attempt', 'pool')
+if f[1] ~= 'parked' then return {0} end
+local now = tonumber(ARGV[3])
+if f[2] == 'activity' then
+  if f[3] == 'backoff' then
+    redis.call('HSET', k, 'phase', 'running', 'dispatched', '')
+    redis.call('ZADD', DISPATCH, now, e)
+    if f[4] and f[4] ~= '' then
+      redis.call('ZADD', TIMERS, now + tonumber(f[4]), e)
+      redis.call('HSET', k, 'deadline', now + tonumber(f[4]))
+    end
+    return {3, e}
+  end
+  local reason = 'activity timed out after ' .. (f[4] or '?') .. ' s (attempt ' .. f[5] .. ')'
+  local result = cjson.encode({ok = false, error = reason})
+  return fail_attempt(e, result, now, ARGV[4], ARGV[5], reason)
+end
+if f[2] == 'timer' then
+  return fire(e, '{"ok":true}', ARGV[4], ARGV[5], '')
+end
+if f[2] == 'bot_lock' then
+  redis.call('LREM', P .. 'pool:' .. f[6] .. ':waiting', 0, e)
+end
+return fire(e, ARGV[6], ARGV[4], ARGV[5], 'timed out')

@@ -1,0 +1,161 @@
+"""What each reactor endpoint does, in terms of the store and the dispatcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from reactor.batcher import ScriptBatcher
+from reactor.dispatch import Dispatcher
+from reactor.store import Store, WakeData
+from shared import clock, metrics
+from shared.errors import InvalidMessage, JobNotFound
+from shared.messages import (
+    Ack,
+    DeadLetter,
+    ActivityTask,
+    ActivityWait,
+    CancelReply,
+    CancelRequest,
+    Checkpoint,
+    FinishReply,
+    FinishRequest,
+    HistoryEntry,
+    JobView,
+    ParkReply,
+    ParkRequest,
+    RedriveReply,
+    RedriveRequest,
+    SignalReply,
+    SignalRequest,
+    StartReply,
+    StartRequest,
+    WorkflowReply,
+    WorkflowRequest,
+)
+
+__all__ = ["Operations"]
+
+_checkpoint = msgspec.json.Decoder(Checkpoint)
+_any = msgspec.json.Decoder()
+_json = msgspec.json.Encoder()
+
+MAX_ID_LENGTH = 200
+
+
+def _check_job_id(job_id: str, subject: str) -> None:
+    if not job_id or len(job_id) > MAX_ID_LENGTH or any(c in job_id for c in "~{} \n\t"):
+        raise InvalidMessage(subject, f"bad job id {job_id[:60]!r}: 1-{MAX_ID_LENGTH} characters, "
+                             "no spaces, '~', '{' or '}'")
+
+
+class Operations:
+    def __init__(self, store: Store, batcher: ScriptBatcher, dispatcher: Dispatcher) -> None:
+        self.store = store
+        self.batcher = batcher
+        self.dispatcher = dispatcher
+
+    async def start(self, req: StartRequest) -> StartReply:
+        _check_job_id(req.job_id, "ee.reactor.start")
+        reply = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
+                                           Checkpoint(node=req.start), _json.encode(req.input), req.build)
+        created, status, fence, checkpoint, input_json = reply
+        if int(created):
+            metrics.JOBS_STARTED.inc()
+        return StartReply(
+            job_id=req.job_id, status=status.decode(), fence=int(fence), created=bool(int(created)),
+            checkpoint=_checkpoint.decode(checkpoint) if checkpoint else None,
+            input=_any.decode(input_json) if input_json else {})
+
+    async def park(self, req: ParkRequest) -> ParkReply:
+        now = clock.now()
+        args, events = self.store.park_args(req.job_id, req.fence, req.checkpoint, req.waits,
+                                            req.consumed, req.history, req.build, now)
+        reply = await self.batcher.call("park", *args)
+        outcome = self.store.park_outcome(req.job_id, req.fence, events, reply)
+        tasks = [
+            ActivityTask(event_id=event_id, attempt=1, job_id=req.job_id, activity=wait.activity,
+                         input=wait.input, timeout_s=wait.timeout_s, bot=wait.bot)
+            for event_id, wait in zip(events, req.waits, strict=True)
+            if isinstance(wait, ActivityWait)
+        ]
+        if outcome.wake is not None:
+            await self.dispatcher.wakes([outcome.wake])
+        if tasks:
+            # The dispatch set holds these until the publish is acknowledged, so a
+            # crash right here is mended by the sweep at the next start.
+            await self.dispatcher.activities(tasks)
+        return ParkReply(fence=outcome.fence, events=events)
+
+    async def finish(self, req: FinishRequest) -> FinishReply:
+        fence, _ = await self.store.finish(req.job_id, req.fence, req.status, _json.encode(req.output),
+                                           req.error or "", req.history, req.build)
+        metrics.JOBS_FINISHED.labels(status=req.status).inc()
+        return FinishReply(fence=fence)
+
+    async def redrive(self, req: RedriveRequest) -> RedriveReply:
+        """Offer every fired event that no executor has consumed yet."""
+        offered = 0
+        cursor = "-inf"
+        while True:
+            members = await self.store.redis.zrangebyscore(
+                self.store.keys.wakes, cursor, "+inf", start=0, num=500, withscores=True)
+            if not members:
+                break
+            now = clock.now()
+            replies = await self.store.scripts.call_many(
+                self.store.redis, [("lease", self.store.lease_args(m.decode(), now, False))
+                                   for m, _ in members])
+            wakes = [self.store_wake(r) for r in replies]
+            ready = [w for w in wakes if w is not None]
+            await self.dispatcher.wakes(ready)
+            offered += len(ready)
+            if len(members) < 500:
+                break
+            cursor = f"({members[-1][1]!r}"
+        return RedriveReply(offered=offered)
+
+    @staticmethod
+    def store_wake(reply: Any) -> WakeData | None:
+        if isinstance(reply, Exception) or not reply or int(reply[0]) != 1:
+            return None
+        return WakeData.from_reply(reply)
+
+    async def workflow(self, req: WorkflowRequest) -> WorkflowReply:
+        data = await self.store.workflow(req.digest)
+        if data is None:
+            raise InvalidMessage("ee.reactor.workflow", f"unknown workflow digest {req.digest!r}")
+        return WorkflowReply(workflow=data)
+
+    async def signal(self, req: SignalRequest) -> SignalReply:
+        _check_job_id(req.job_id, "ee.reactor.signal")
+        result = _json.encode({"ok": True, "output": req.data})
+        wake = await self.store.signal(req.job_id, req.signal, result)
+        if wake is not None:
+            await self.dispatcher.wakes([wake])
+        return SignalReply(delivered=wake is not None, buffered=wake is None)
+
+    async def cancel(self, req: CancelRequest) -> CancelReply:
+        _check_job_id(req.job_id, "ee.reactor.cancel")
+        history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail=req.reason)]
+        _, running = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason,
+                                             history, "")
+        metrics.JOBS_FINISHED.labels(status="cancelled").inc()
+        for event_id in running:
+            await self.dispatcher.nc.publish(f"activity.cancel.{event_id}", b"")
+        return CancelReply(job_id=req.job_id, status="cancelled")
+
+    async def deadletter(self, req: DeadLetter) -> Ack:
+        await self.store.deadletter(req.subject, req.reason, req.data.encode())
+        return Ack()
+
+    async def inspect(self, req: CancelRequest) -> JobView:
+        fields = await self.store.redis.hmget(self.store.keys.job(req.job_id),  # type: ignore[misc]
+                                              ["status", "output", "error"])
+        if fields[0] is None:
+            raise JobNotFound(req.job_id)
+        output = _any.decode(fields[1]) if fields[1] else None
+        return JobView(job_id=req.job_id, status=fields[0].decode(), output=output,
+                       error=(fields[2] or b"").decode() or None)
+

@@ -1,0 +1,68 @@
+"""Lua scripts of the reactor: loaded once, called by SHA, reloaded after a Redis restart.
+
+A redis-py ``Script`` in a pipeline sends ``SCRIPT EXISTS`` before every
+batch; calling ``EVALSHA`` ourselves and reloading on ``NOSCRIPT`` saves that
+round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+__all__ = ["ScriptBook"]
+
+_NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots")
+
+
+def _source(name: str) -> str:
+    lua = resources.files("reactor") / "lua"
+    return (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+class ScriptBook:
+    """Every script by name, with its SHA computed locally."""
+
+    def __init__(self) -> None:
+        self.sources = {name: _source(name) for name in _NAMES}
+        self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
+
+    async def load(self, redis: aioredis.Redis) -> None:
+        for src in self.sources.values():
+            await redis.script_load(src)
+
+    async def call(self, redis: aioredis.Redis, name: str, *args: Any) -> Any:
+        try:
+            return await redis.evalsha(self.shas[name], 0, *args)  # type: ignore[misc]
+        except NoScriptError:
+            await self.load(redis)
+            return await redis.evalsha(self.shas[name], 0, *args)  # type: ignore[misc]
+
+    async def call_many(self, redis: aioredis.Redis, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Several script calls in one round trip, each atomic on its own.
+
+        Errors come back in place of results. Calls refused with ``NOSCRIPT``
+        (Redis restarted) ran nothing and are sent again once the scripts are loaded.
+        """
+        results: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        for _ in range(2):
+            pipe = redis.pipeline(transaction=False)
+            for i in todo:
+                name, args = calls[i]
+                pipe.evalsha(self.shas[name], 0, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            missing = []
+            for i, reply in zip(todo, replies, strict=True):
+                results[i] = reply
+                if isinstance(reply, NoScriptError):
+                    missing.append(i)
+            if not missing:
+                break
+            await self.load(redis)
+            todo = missing
+        return results

@@ -1,0 +1,220 @@
+"""The reactor's Redis store: every durable change is one Lua script call.
+
+This module is the only place that knows the layout of ``ee:job:*``,
+``ee:event:*`` and the global sets; callers get plain results back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from reactor.scripts import ScriptBook
+from shared import clock
+from shared.errors import JobFinished, JobNotFound, StaleFence
+from shared.messages import (
+    ActivityWait,
+    BotLockWait,
+    Checkpoint,
+    HistoryEntry,
+    SignalWait,
+    TimerWait,
+    Wait,
+    encode,
+)
+from shared.names import Keys, event_id_for
+
+__all__ = ["ParkOutcome", "Store", "WakeData"]
+
+_json = msgspec.json.Encoder()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class WakeData:
+    """What the Lua scripts return for a fired event: raw JSON pieces of a wake."""
+
+    job_id: str
+    fence: bytes
+    checkpoint: bytes
+    digest: bytes
+    input: bytes
+    event_id: bytes
+    kind: bytes
+    result: bytes
+
+    @classmethod
+    def from_reply(cls, reply: list[Any], offset: int = 1) -> WakeData:
+        r = reply[offset:]
+        return cls(_s(r[0]), r[1], r[2], r[3], r[4] or b"{}", r[5], r[6], r[7] or b"null")
+
+    def encode(self) -> bytes:
+        """The ``Wake`` message, assembled from stored JSON without decoding it."""
+        return b"".join((
+            b'{"job_id":', _json.encode(self.job_id), b',"fence":', self.fence,
+            b',"digest":"', self.digest, b'","checkpoint":', self.checkpoint,
+            b',"input":', self.input, b',"event_id":"', self.event_id, b'","kind":"', self.kind,
+            b'","result":', self.result, b"}",
+        ))
+
+
+@dataclass(frozen=True, slots=True)
+class ParkOutcome:
+    fence: int
+    events: list[str]
+    wake: WakeData | None
+
+
+def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
+    """(kind, timer due time or '', needs dispatch, flat hash fields) of one wait."""
+    spec = encode(wait).decode()
+    fields = ["node", wait.node, "spec", spec, "attempt", "1"]
+    match wait:
+        case ActivityWait():
+            fields += ["activity", wait.activity, "phase", "running", "input", _json.encode(wait.input).decode(),
+                       "max_attempts", str(wait.max_attempts), "backoff_s", str(wait.backoff_s),
+                       "multiplier", str(wait.multiplier), "max_backoff_s", str(wait.max_backoff_s)]
+            if wait.timeout_s is not None:
+                fields += ["timeout_s", str(wait.timeout_s)]
+            if wait.bot is not None:
+                fields += ["bot", wait.bot]
+            due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
+            return "activity", due, True, fields
+        case TimerWait():
+            return "timer", repr(now + wait.seconds), False, fields
+        case SignalWait():
+            fields += ["signal", wait.signal]
+            due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
+            return "signal", due, False, fields
+        case BotLockWait():
+            fields += ["pool", wait.pool]
+            due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
+            return "bot_lock", due, False, fields
+
+
+def _check(job_id: str, fence: int, reply: list[Any]) -> None:
+    code = int(reply[0])
+    if code == -1:
+        raise JobNotFound(job_id)
+    if code == -2:
+        raise JobFinished(job_id, _s(reply[1]))
+    if code == -3:
+        raise StaleFence(job_id, fence, int(reply[1]))
+
+
+class Store:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = ScriptBook()
+        self.wake_lease_s = wake_lease_s
+        self.strand_after = 6
+        self.inbox_max = 100
+        self.inbox_ttl_s = 7 * 24 * 3600
+
+    async def load(self) -> None:
+        await self.scripts.load(self.redis)
+
+    def lease_at(self, now: float) -> str:
+        return repr(now + self.wake_lease_s)
+
+    # -- jobs ---------------------------------------------------------------
+
+    async def start_job(self, job_id: str, digest: str, workflow: bytes, name: str, version: int,
+                        checkpoint: Checkpoint, input_json: bytes, build: str) -> list[Any]:
+        now = clock.now()
+        return await self.scripts.call(  # type: ignore[no-any-return]
+            self.redis, "start", self.keys.prefix, job_id, digest, workflow, name, version,
+            encode(checkpoint), input_json, repr(now), clock.iso(now), build)
+
+    def park_args(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
+                  consumed: list[str], history: list[HistoryEntry], build: str,
+                  now: float) -> tuple[tuple[Any, ...], list[str]]:
+        args: list[Any] = [self.keys.prefix, job_id, fence, encode(checkpoint), repr(now), clock.iso(now),
+                           build, self.lease_at(now), len(consumed), len(waits), len(history), *consumed]
+        events = []
+        for index, wait in enumerate(waits):
+            event_id = event_id_for(job_id, fence + 1, index)
+            kind, due, dispatch, fields = _wait_fields(wait, now)
+            args += [event_id, kind, due, "1" if dispatch else "0", len(fields), *fields]
+            events.append(event_id)
+        for entry in history:
+            args += [entry.node, entry.event, entry.detail]
+        return tuple(args), events
+
+    @staticmethod
+    def park_outcome(job_id: str, fence: int, events: list[str], reply: Any) -> ParkOutcome:
+        if isinstance(reply, Exception):
+            raise reply
+        _check(job_id, fence, reply)
+        wake = WakeData.from_reply(reply, 2) if len(reply) > 1 else None
+        return ParkOutcome(int(reply[0]), events, wake)
+
+    async def finish(self, job_id: str, fence: int | None, status: str, output: bytes, error: str,
+                     history: list[HistoryEntry], build: str) -> tuple[int, list[str]]:
+        now = clock.now()
+        args: list[Any] = [self.keys.prefix, job_id, "" if fence is None else fence, status, output, error,
+                           clock.iso(now), build, len(history)]
+        for entry in history:
+            args += [entry.node, entry.event, entry.detail]
+        reply = await self.scripts.call(self.redis, "finish", *args)
+        _check(job_id, fence or 0, reply)
+        return int(reply[0]), [_s(e) for e in reply[1:]]
+
+    async def signal(self, job_id: str, name: str, result: bytes) -> WakeData | None:
+        now = clock.now()
+        reply = await self.scripts.call(
+            self.redis, "signal", self.keys.prefix, job_id, name, result, repr(now), clock.iso(now),
+            self.lease_at(now), self.inbox_max, self.inbox_ttl_s)
+        code = int(reply[0])
+        _check(job_id, 0, reply)
+        if code == -4:
+            raise JobFinished(job_id, f"holding {self.inbox_max} undelivered signals (inbox full); it")
+        return WakeData.from_reply(reply) if code == 1 else None
+
+    # -- results, timers, leases ---------------------------------------------
+
+    def result_args(self, event_id: str, attempt: int, ok: bool, result: bytes, error: str,
+                    now: float) -> tuple[Any, ...]:
+        return (self.keys.prefix, event_id, attempt, "1" if ok else "0", result, error, repr(now),
+                clock.iso(now), self.lease_at(now))
+
+    async def due(self, key: str, now: float, limit: int = 500) -> list[str]:
+        members = await self.redis.zrangebyscore(key, "-inf", repr(now), start=0, num=limit)
+        return [_s(m) for m in members]
+
+    def timer_args(self, event_id: str, kind_timeout: bytes, now: float) -> tuple[Any, ...]:
+        return (self.keys.prefix, event_id, repr(now), clock.iso(now), self.lease_at(now), kind_timeout)
+
+    def lease_args(self, job_id: str, now: float, lapsed: bool) -> tuple[Any, ...]:
+        return (self.keys.prefix, job_id, repr(now), clock.iso(now), self.wake_lease_s,
+                "1" if lapsed else "0", self.strand_after)
+
+    async def event_fields(self, event_id: str, *fields: str) -> list[str | None]:
+        values = await self.redis.hmget(self.keys.event(event_id), list(fields))  # type: ignore[misc]
+        return [None if v is None else _s(v) for v in values]
+
+    async def mark_dispatched(self, events: list[tuple[str, int]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for event_id, attempt in events:
+            pipe.zrem(self.keys.dispatch, event_id)
+            pipe.hset(self.keys.event(event_id), "dispatched", str(attempt))
+        await pipe.execute()
+
+    async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
+        record = _json.encode({"at": clock.iso(), "subject": subject, "reason": reason,
+                               "data": data[:1024].decode("utf-8", "replace")})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self.keys.deadletter, record)
+        pipe.ltrim(self.keys.deadletter, 0, 999)
+        await pipe.execute()
+
+    async def workflow(self, digest: str) -> bytes | None:
+        value: bytes | None = await self.redis.get(self.keys.workflow(digest))
+        return value

@@ -1,0 +1,1 @@
+"""What the reactor, the executor, the worker SDK and the CLI all need."""

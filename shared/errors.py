@@ -1,0 +1,87 @@
+"""The engine's exceptions: fixed wording, structured attributes.
+
+They are turned into error replies, exit codes or dead-letter records only at
+the boundary (the reactor's endpoints, the CLI, the consumers).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EngineError",
+    "EngineUnavailable",
+    "InvalidMessage",
+    "InvalidWorkflow",
+    "JobNotFound",
+    "JobFinished",
+    "StaleFence",
+]
+
+
+class EngineError(Exception):
+    """Base of every error the engine reports on purpose."""
+
+    code = "400"
+
+
+class ConfigError(EngineError):
+    def __init__(self, setting: str, value: object, reason: str) -> None:
+        self.setting = setting
+        self.value = value
+        super().__init__(f"invalid setting {setting}={value!r}: {reason}")
+
+
+class InvalidWorkflow(EngineError):
+    def __init__(self, node: str | None, field: str | None, reason: str) -> None:
+        self.node = node
+        self.field = field
+        where = ""
+        if node is not None:
+            where = f"node {node!r}"
+            if field is not None:
+                where += f", field {field!r}"
+        elif field is not None:
+            where = f"field {field!r}"
+        super().__init__(f"invalid workflow: {where}: {reason}" if where else f"invalid workflow: {reason}")
+
+
+class InvalidMessage(EngineError):
+    def __init__(self, subject: str, reason: str) -> None:
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"malformed message on {subject}: {reason}")
+
+
+class JobNotFound(EngineError):
+    code = "404"
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"unknown job {job_id!r}")
+
+
+class JobFinished(EngineError):
+    code = "409"
+
+    def __init__(self, job_id: str, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"job {job_id!r} is already {status}")
+
+
+class StaleFence(EngineError):
+    code = "409"
+
+    def __init__(self, job_id: str, fence: int, current: int) -> None:
+        self.job_id = job_id
+        self.fence = fence
+        self.current = current
+        super().__init__(f"stale fence for job {job_id!r}: sent {fence}, current {current}")
+
+
+class EngineUnavailable(EngineError):
+    code = "503"
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        super().__init__(f"{what} unavailable: {reason}")

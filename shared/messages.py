@@ -1,0 +1,311 @@
+"""Every message on every subject, as msgspec Structs.
+
+One encoder and one typed decoder per message family, built once. Schemas
+evolve only by adding fields with defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from shared.errors import InvalidMessage
+
+__all__ = [
+    "ActivityResult",
+    "ActivityTask",
+    "ActivityWait",
+    "BotHeartbeat",
+    "BotLockWait",
+    "Ack",
+    "CancelReply",
+    "DeadLetter",
+    "CancelRequest",
+    "Checkpoint",
+    "EventResult",
+    "EventOp",
+    "EventOpReply",
+    "FinishReply",
+    "FinishRequest",
+    "HistoryEntry",
+    "JobRequest",
+    "JobView",
+    "ParkReply",
+    "ParkRequest",
+    "RedriveReply",
+    "RedriveRequest",
+    "SignalReply",
+    "SignalRequest",
+    "SignalWait",
+    "StartReply",
+    "StartRequest",
+    "TimerWait",
+    "Wait",
+    "Wake",
+    "WorkflowReply",
+    "WorkflowRequest",
+    "Codec",
+    "encode",
+]
+
+JobStatus = Literal["pending", "running", "parked", "completed", "failed", "cancelled"]
+FinalStatus = Literal["completed", "failed", "cancelled"]
+
+
+class JobRequest(msgspec.Struct, kw_only=True):
+    """Published to ``jobs.execute``. ``workflow`` is the raw workflow object."""
+
+    workflow: dict[str, Any]
+    input: dict[str, Any] = {}
+    job_id: str | None = None
+
+
+class Checkpoint(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A job's continuation: the node to run next and the job's variables."""
+
+    node: str
+    vars: dict[str, Any] = {}
+    bot: str | None = None
+    steps: int = 0
+
+
+class HistoryEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    at: str
+    node: str
+    event: str
+    build: str = ""
+    detail: str = ""
+
+
+# Waits a park registers: a tagged union on ``kind`` (the event kinds).
+class _WaitBase(msgspec.Struct, tag_field="kind", kw_only=True, omit_defaults=True):
+    node: str
+
+
+class ActivityWait(_WaitBase, tag="activity"):
+    activity: str
+    input: dict[str, Any] = {}
+    timeout_s: float | None = None
+    max_attempts: int = 1
+    backoff_s: float = 1.0
+    multiplier: float = 2.0
+    max_backoff_s: float = 300.0
+    bot: str | None = None
+
+
+class TimerWait(_WaitBase, tag="timer"):
+    seconds: float
+
+
+class SignalWait(_WaitBase, tag="signal"):
+    signal: str
+    timeout_s: float | None = None
+
+
+class BotLockWait(_WaitBase, tag="bot_lock"):
+    pool: str
+    timeout_s: float | None = None
+
+
+Wait = ActivityWait | TimerWait | SignalWait | BotLockWait
+
+
+class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    ok: bool
+    output: Any = None
+    error: str | None = None
+
+
+# ---- executor -> reactor -------------------------------------------------
+
+class StartRequest(msgspec.Struct, kw_only=True):
+    job_id: str
+    workflow: bytes
+    digest: str
+    name: str
+    version: int
+    start: str
+    input: dict[str, Any] = {}
+    build: str = ""
+
+
+class StartReply(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+    fence: int
+    created: bool
+    checkpoint: Checkpoint | None = None
+    input: dict[str, Any] = {}
+
+
+class ParkRequest(msgspec.Struct, kw_only=True):
+    job_id: str
+    fence: int
+    checkpoint: Checkpoint
+    waits: list[Wait] = []
+    consumed: list[str] = []
+    history: list[HistoryEntry] = []
+    build: str = ""
+    release_bots: list[str] = []
+
+
+class ParkReply(msgspec.Struct, kw_only=True):
+    fence: int
+    events: list[str] = []
+
+
+class FinishRequest(msgspec.Struct, kw_only=True):
+    job_id: str
+    fence: int
+    status: FinalStatus
+    output: Any = None
+    error: str | None = None
+    consumed: list[str] = []
+    history: list[HistoryEntry] = []
+    build: str = ""
+
+
+class FinishReply(msgspec.Struct, kw_only=True):
+    fence: int
+
+
+class RedriveRequest(msgspec.Struct, kw_only=True):
+    build: str = ""
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """A message a service refused where nobody waits for an answer."""
+
+    subject: str
+    reason: str
+    data: str = ""
+
+
+class Ack(msgspec.Struct, kw_only=True):
+    ok: bool = True
+
+
+class RedriveReply(msgspec.Struct, kw_only=True):
+    offered: int
+
+
+class WorkflowRequest(msgspec.Struct, kw_only=True):
+    digest: str
+
+
+class WorkflowReply(msgspec.Struct, kw_only=True):
+    workflow: bytes
+
+
+# ---- clients -> reactor --------------------------------------------------
+
+class SignalRequest(msgspec.Struct, kw_only=True):
+    job_id: str
+    signal: str
+    data: Any = None
+
+
+class SignalReply(msgspec.Struct, kw_only=True):
+    delivered: bool
+    buffered: bool
+
+
+class CancelRequest(msgspec.Struct, kw_only=True):
+    job_id: str
+    reason: str = "cancelled by request"
+
+
+class CancelReply(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+
+
+class EventOp(msgspec.Struct, kw_only=True):
+    """An operator's action on one parked wait: resolve, fail or extend."""
+
+    event_id: str
+    op: Literal["resolve", "fail", "extend"]
+    data: Any = None
+    error: str | None = None
+    timeout_s: float | None = None
+
+
+class EventOpReply(msgspec.Struct, kw_only=True):
+    event_id: str
+    status: str
+
+
+class JobView(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+    output: Any = None
+    error: str | None = None
+
+
+# ---- reactor -> executor -------------------------------------------------
+
+class Wake(msgspec.Struct, kw_only=True):
+    """A fired wait, offered to executors under a lease."""
+
+    job_id: str
+    fence: int
+    digest: str
+    checkpoint: Checkpoint
+    input: dict[str, Any] = {}
+    event_id: str = ""
+    kind: str = ""
+    result: EventResult | None = None
+
+
+# ---- reactor <-> workers -------------------------------------------------
+
+class ActivityTask(msgspec.Struct, kw_only=True, omit_defaults=True):
+    event_id: str
+    attempt: int
+    job_id: str
+    activity: str
+    input: dict[str, Any] = {}
+    timeout_s: float | None = None
+    bot: str | None = None
+
+
+class ActivityResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    event_id: str
+    attempt: int
+    ok: bool
+    output: Any = None
+    error: str | None = None
+    worker: str = ""
+
+
+class BotHeartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):
+    bot: str
+    pool: str
+    capacity: int = 1
+    lease_s: float = 15.0
+    worker: str = ""
+    stopping: bool = False
+
+
+_encoder = msgspec.json.Encoder()
+
+T = TypeVar("T")
+
+
+def encode(message: msgspec.Struct | Any) -> bytes:
+    return _encoder.encode(message)
+
+
+class Codec(Generic[T]):
+    """One typed decoder per message family, built once and reused."""
+
+    def __init__(self, kind: type[T], subject: str) -> None:
+        self._decoder = msgspec.json.Decoder(kind)
+        self.subject = subject
+
+    def decode(self, data: bytes) -> T:
+        try:
+            return self._decoder.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise InvalidMessage(self.subject, str(exc)) from exc

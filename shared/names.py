@@ -1,0 +1,138 @@
+"""Every wire and storage name of the engine, in one place.
+
+NATS subjects, JetStream stream and consumer names, and Redis key builders.
+Nothing else in the code base spells one of these strings.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACTIVITY_RESPONSE",
+    "BOTS_HEARTBEAT",
+    "CONSUMER_EXECUTOR_JOBS",
+    "CONSUMER_REACTOR_CANCEL",
+    "CONSUMER_REACTOR_RESPONSES",
+    "EXECUTOR_WAKE",
+    "EXECUTOR_WAKE_QUEUE",
+    "JOBS_CANCEL",
+    "JOBS_EXECUTE",
+    "REACTOR_SERVICE",
+    "STREAM_ACTIVITIES",
+    "STREAM_JOBS",
+    "STREAM_RESPONSES",
+    "Keys",
+    "activity_consumer",
+    "activity_subject",
+    "reactor_subject",
+]
+
+JOBS_EXECUTE = "jobs.execute"
+JOBS_CANCEL = "jobs.cancel"
+ACTIVITY_EXECUTE_PREFIX = "activity.execute."
+ACTIVITY_RESPONSE = "activity.response"
+BOTS_HEARTBEAT = "bots.heartbeat"
+EXECUTOR_WAKE = "ee.executor.wake"
+EXECUTOR_WAKE_QUEUE = "ee-executors"
+REACTOR_SERVICE = "ee-reactor"
+REACTOR_PREFIX = "ee.reactor"
+
+STREAM_JOBS = "EE_JOBS"
+STREAM_ACTIVITIES = "EE_ACTIVITIES"
+STREAM_RESPONSES = "EE_RESPONSES"
+
+CONSUMER_EXECUTOR_JOBS = "ee_executor_jobs"
+CONSUMER_REACTOR_RESPONSES = "ee_reactor_responses"
+CONSUMER_REACTOR_CANCEL = "ee_reactor_cancel"
+
+
+def reactor_subject(op: str) -> str:
+    """Subject of one reactor endpoint, e.g. ``ee.reactor.park``."""
+    return f"{REACTOR_PREFIX}.{op}"
+
+
+def activity_subject(activity: str) -> str:
+    """Subject that carries tasks of one activity (activity names contain dots)."""
+    return f"{ACTIVITY_EXECUTE_PREFIX}{activity}"
+
+
+def activity_token(activity: str) -> str:
+    """A dot-free token for an activity: durable consumer names may not contain dots."""
+    return activity.replace(".", "_").replace("*", "_").replace(">", "_")
+
+
+def activity_consumer(activity: str) -> str:
+    """Durable consumer shared by every worker of one activity."""
+    return f"ee_act_{activity_token(activity)}"
+
+
+class Keys:
+    """Redis key builders under one configurable prefix.
+
+    Keys of one job carry the job id as a hash tag (``{id}``) so that a Redis
+    Cluster keeps a job's atomic steps on one shard. Event ids start with their
+    job id, so an event hash shares its job's tag.
+    """
+
+    def __init__(self, prefix: str = "ee:") -> None:
+        self.prefix = prefix
+        self.timers = f"{prefix}timers"
+        self.wakes = f"{prefix}wakes"
+        self.dispatch = f"{prefix}dispatch"
+        self.jobs = f"{prefix}jobs"
+        self.deadletter = f"{prefix}deadletter"
+        self.bots = f"{prefix}bots"
+        self.stats = f"{prefix}stats"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{{{job_id}}}"
+
+    def job_events(self, job_id: str) -> str:
+        return f"{self.prefix}job:{{{job_id}}}:events"
+
+    def job_history(self, job_id: str) -> str:
+        return f"{self.prefix}job:{{{job_id}}}:history"
+
+    def job_inbox(self, job_id: str) -> str:
+        return f"{self.prefix}job:{{{job_id}}}:inbox"
+
+    def event(self, event_id: str) -> str:
+        job_id = event_job(event_id)
+        rest = event_id[len(job_id):]
+        return f"{self.prefix}event:{{{job_id}}}{rest}"
+
+    def event_index(self, kind: str) -> str:
+        return f"{self.prefix}events:{kind}"
+
+    def workflow(self, digest: str) -> str:
+        return f"{self.prefix}workflow:{digest}"
+
+    def bot(self, bot_id: str) -> str:
+        return f"{self.prefix}bot:{bot_id}"
+
+    def pool_bots(self, pool: str) -> str:
+        return f"{self.prefix}pool:{pool}:bots"
+
+    def pool_free(self, pool: str) -> str:
+        return f"{self.prefix}pool:{pool}:free"
+
+    def pool_waiting(self, pool: str) -> str:
+        return f"{self.prefix}pool:{pool}:waiting"
+
+
+EVENT_SEPARATOR = "~"
+
+
+def event_id_for(job_id: str, fence: int, index: int) -> str:
+    """Event ids are derived from the job and the fence of the park that made them."""
+    return f"{job_id}{EVENT_SEPARATOR}{fence}.{index}"
+
+
+def event_job(event_id: str) -> str:
+    """The job id an event id belongs to."""
+    job_id, sep, _ = event_id.rpartition(EVENT_SEPARATOR)
+    return job_id if sep else event_id
+
+
+def bot_activity_subject(bot: str, activity: str) -> str:
+    """Tasks that must run on one bot (``on_bot`` activities) go to that bot's own subject."""
+    return f"{ACTIVITY_EXECUTE_PREFIX}bot.{bot}.{activity}"

@@ -1,0 +1,237 @@
+"""The workflow model and its full validation.
+
+A workflow is JSON; msgspec checks its shape, then :func:`validate` checks
+what a type cannot say (every ``next`` names a node, every expression
+compiles), naming the node and the field of the first problem found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+import msgspec
+
+from shared.errors import InvalidWorkflow
+
+__all__ = [
+    "ActivityNode",
+    "BranchCase",
+    "BranchNode",
+    "EndNode",
+    "FailNode",
+    "LockBotNode",
+    "Node",
+    "RetryPolicy",
+    "SleepNode",
+    "UnlockBotNode",
+    "WaitSignalNode",
+    "Workflow",
+    "compile_expression",
+    "decode_workflow",
+    "workflow_digest",
+]
+
+MAX_NODES = 1000
+
+
+class RetryPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    max_attempts: int = 1
+    backoff_s: float = 1.0
+    multiplier: float = 2.0
+    max_backoff_s: float = 300.0
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait before the attempt that follows ``attempt`` (1-based)."""
+        return min(self.backoff_s * self.multiplier ** (attempt - 1), self.max_backoff_s)
+
+
+class _NodeBase(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class ActivityNode(_NodeBase, tag="activity"):
+    activity: str
+    next: str | None = None
+    input: dict[str, str] = {}
+    output: str | None = None
+    timeout_s: float | None = None
+    retry: RetryPolicy | None = None
+    on_bot: bool = False
+
+
+class BranchCase(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    when: str
+    next: str
+
+
+class BranchNode(_NodeBase, tag="branch"):
+    cases: list[BranchCase]
+    default: str
+
+
+class WaitSignalNode(_NodeBase, tag="wait_signal"):
+    signal: str
+    next: str | None = None
+    timeout_s: float | None = None
+    output: str | None = None
+
+
+class SleepNode(_NodeBase, tag="sleep"):
+    seconds: float
+    next: str | None = None
+
+
+class LockBotNode(_NodeBase, tag="lock_bot"):
+    pool: str
+    next: str | None = None
+    output: str | None = None
+    timeout_s: float | None = None
+
+
+class UnlockBotNode(_NodeBase, tag="unlock_bot"):
+    next: str | None = None
+
+
+class EndNode(_NodeBase, tag="end"):
+    output: str | None = None
+
+
+class FailNode(_NodeBase, tag="fail"):
+    error: str = "failed"
+
+
+Node = (
+    ActivityNode | BranchNode | WaitSignalNode | SleepNode | LockBotNode | UnlockBotNode
+    | EndNode | FailNode
+)
+
+
+class Workflow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    start: str
+    nodes: dict[str, Node]
+    version: int = 1
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(text: str) -> Any:
+    """A compiled JMESPath expression (cached: workflows reuse their expressions)."""
+    return jmespath.compile(text)
+
+
+def _check_expression(node: str, field: str, text: str) -> None:
+    try:
+        compile_expression(text)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise InvalidWorkflow(node, field, f"bad expression {text!r}: {exc}") from exc
+
+
+def _check_next(workflow: Workflow, node: str, field: str, target: str | None) -> None:
+    if target is not None and target not in workflow.nodes:
+        raise InvalidWorkflow(node, field, f"names unknown node {target!r}")
+
+
+def _check_positive(node: str, field: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise InvalidWorkflow(node, field, f"must be positive, got {value}")
+
+
+def validate(workflow: Workflow) -> Workflow:
+    """Check what the types cannot: references, expressions, numbers. Returns the workflow."""
+    if not workflow.nodes:
+        raise InvalidWorkflow(None, "nodes", "a workflow needs at least one node")
+    if len(workflow.nodes) > MAX_NODES:
+        raise InvalidWorkflow(None, "nodes", f"at most {MAX_NODES} nodes")
+    if workflow.start not in workflow.nodes:
+        raise InvalidWorkflow(None, "start", f"names unknown node {workflow.start!r}")
+    for name, node in workflow.nodes.items():
+        match node:
+            case ActivityNode():
+                if not node.activity or any(c in node.activity for c in " *>"):
+                    raise InvalidWorkflow(name, "activity", f"bad activity name {node.activity!r}")
+                for key, expr in node.input.items():
+                    _check_expression(name, f"input.{key}", expr)
+                _check_positive(name, "timeout_s", node.timeout_s)
+                if node.retry is not None:
+                    if node.retry.max_attempts < 1:
+                        raise InvalidWorkflow(name, "retry.max_attempts", "must be at least 1")
+                    if node.retry.backoff_s < 0 or node.retry.multiplier < 1:
+                        raise InvalidWorkflow(name, "retry", "backoff_s >= 0 and multiplier >= 1")
+            case BranchNode():
+                for i, case in enumerate(node.cases):
+                    _check_expression(name, f"cases[{i}].when", case.when)
+                    _check_next(workflow, name, f"cases[{i}].next", case.next)
+                _check_next(workflow, name, "default", node.default)
+                continue
+            case WaitSignalNode():
+                if not node.signal:
+                    raise InvalidWorkflow(name, "signal", "must not be empty")
+                _check_positive(name, "timeout_s", node.timeout_s)
+            case SleepNode():
+                if node.seconds < 0:
+                    raise InvalidWorkflow(name, "seconds", f"must be >= 0, got {node.seconds}")
+            case LockBotNode():
+                if not node.pool:
+                    raise InvalidWorkflow(name, "pool", "must not be empty")
+                _check_positive(name, "timeout_s", node.timeout_s)
+            case EndNode():
+                if node.output is not None:
+                    _check_expression(name, "output", node.output)
+                continue
+            case FailNode():
+                continue
+            case UnlockBotNode():
+                pass
+        nxt = getattr(node, "next", None)
+        if nxt is None:
+            raise InvalidWorkflow(name, "next", "is required for this node kind")
+        _check_next(workflow, name, "next", nxt)
+    return workflow
+
+
+def _convert_node(name: str, raw: Any) -> Node:
+    try:
+        return msgspec.convert(raw, Node)  # type: ignore[arg-type]
+    except msgspec.ValidationError as exc:
+        reason, _, path = str(exc).partition(" - at `$")
+        field = path.rstrip("`").lstrip(".") or None
+        raise InvalidWorkflow(name, field, reason) from exc
+
+
+def decode_workflow(data: bytes | str | dict[str, Any]) -> Workflow:
+    """Decode and fully validate a workflow from JSON bytes or an already-parsed object."""
+    if isinstance(data, dict):
+        raw: Any = data
+    else:
+        try:
+            raw = msgspec.json.decode(data)
+        except msgspec.DecodeError as exc:
+            raise InvalidWorkflow(None, None, f"not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidWorkflow(None, None, "a workflow is a JSON object")
+    nodes = raw.get("nodes")
+    if not isinstance(nodes, dict):
+        raise InvalidWorkflow(None, "nodes", "must be an object of node id to node")
+    converted = {str(name): _convert_node(str(name), node) for name, node in nodes.items()}
+    try:
+        workflow = msgspec.convert({**raw, "nodes": {}}, Workflow)
+    except msgspec.ValidationError as exc:
+        reason, _, path = str(exc).partition(" - at `$")
+        raise InvalidWorkflow(None, path.rstrip("`").lstrip(".") or None, reason) from exc
+    return validate(msgspec.structs.replace(workflow, nodes=converted))
+
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def encode_workflow(workflow: Workflow) -> bytes:
+    return _encoder.encode(workflow)
+
+
+def workflow_digest(encoded: bytes) -> str:
+    """Content address of an encoded workflow: jobs of one workflow share one stored copy."""
+    return hashlib.blake2b(encoded, digest_size=12).hexdigest()

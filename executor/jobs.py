@@ -7,7 +7,6 @@ from typing import Any
 
 import structlog
 
-from executor.client import ReactorClient, ReactorError
 from executor.interpreter import Finish, Park, advance
 from shared import metrics
 from shared.messages import (
@@ -20,6 +19,7 @@ from shared.messages import (
     WorkflowReply,
     WorkflowRequest,
 )
+from shared.reactor_client import ReactorClient, ReactorError
 from shared.workflow import Workflow, decode_workflow
 
 __all__ = ["JobDriver", "WorkflowCache"]

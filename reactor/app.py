@@ -11,22 +11,26 @@ from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 
 from reactor.batcher import ScriptBatcher
+from reactor.bots import bot_lease_loop, heartbeat_handler
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, lease_loop, results_loop, timer_loop
 from reactor.operations import Operations
 from reactor.store import Store
+from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats, connect_redis
 from shared.messages import (
     CancelRequest,
     DeadLetter,
+    EventOp,
     FinishRequest,
     ParkRequest,
     RedriveRequest,
     SignalRequest,
     StartRequest,
+    StrandRequest,
     WorkflowRequest,
 )
 from shared.names import Keys
@@ -80,6 +84,8 @@ class Reactor:
                     Endpoint("cancel", CancelRequest, ops.cancel),
                     Endpoint("inspect", CancelRequest, ops.inspect),
                     Endpoint("deadletter", DeadLetter, ops.deadletter),
+                    Endpoint("event", EventOp, ops.event),
+                    Endpoint("strand", StrandRequest, ops.strand),
                 ]
                 await serve_endpoints(nc, tg, endpoints, package_version(), s.max_payload_bytes)
                 tg.start_soon(partial(results_loop, js, store, batcher, dispatcher, s.max_payload_bytes))
@@ -87,6 +93,8 @@ class Reactor:
                 tg.start_soon(timer_loop, store, dispatcher)
                 tg.start_soon(lease_loop, store, dispatcher)
                 tg.start_soon(dispatch_sweep, store, dispatcher)
+                tg.start_soon(bot_lease_loop, store, dispatcher)
+                await nc.subscribe(names.BOTS_HEARTBEAT, cb=heartbeat_handler(tg, store, dispatcher))
                 offered = await ops.redrive(RedriveRequest())
                 log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
                          build=self.build, wakes_offered=offered.offered)

@@ -9,16 +9,18 @@ import msgspec
 from reactor.batcher import ScriptBatcher
 from reactor.dispatch import Dispatcher
 from reactor.store import Store, WakeData
-from shared import clock, metrics
-from shared.errors import InvalidMessage, JobNotFound
+from shared import clock, metrics, names
+from shared.errors import EventNotFound, EventNotParked, InvalidMessage, JobNotFound
 from shared.messages import (
     Ack,
-    DeadLetter,
     ActivityTask,
     ActivityWait,
     CancelReply,
     CancelRequest,
     Checkpoint,
+    DeadLetter,
+    EventOp,
+    EventOpReply,
     FinishReply,
     FinishRequest,
     HistoryEntry,
@@ -31,6 +33,7 @@ from shared.messages import (
     SignalRequest,
     StartReply,
     StartRequest,
+    StrandRequest,
     WorkflowReply,
     WorkflowRequest,
 )
@@ -71,17 +74,18 @@ class Operations:
     async def park(self, req: ParkRequest) -> ParkReply:
         now = clock.now()
         args, events = self.store.park_args(req.job_id, req.fence, req.checkpoint, req.waits,
-                                            req.consumed, req.history, req.build, now)
+                                            req.consumed, req.history, req.build, now, req.release_bots)
         reply = await self.batcher.call("park", *args)
         outcome = self.store.park_outcome(req.job_id, req.fence, events, reply)
+        fired_now = {w.event_id.decode() for w in outcome.wakes}
         tasks = [
             ActivityTask(event_id=event_id, attempt=1, job_id=req.job_id, activity=wait.activity,
                          input=wait.input, timeout_s=wait.timeout_s, bot=wait.bot)
             for event_id, wait in zip(events, req.waits, strict=True)
-            if isinstance(wait, ActivityWait)
+            if isinstance(wait, ActivityWait) and event_id not in fired_now
         ]
-        if outcome.wake is not None:
-            await self.dispatcher.wakes([outcome.wake])
+        if outcome.wakes:
+            await self.dispatcher.wakes(outcome.wakes)
         if tasks:
             # The dispatch set holds these until the publish is acknowledged, so a
             # crash right here is mended by the sweep at the next start.
@@ -89,8 +93,10 @@ class Operations:
         return ParkReply(fence=outcome.fence, events=events)
 
     async def finish(self, req: FinishRequest) -> FinishReply:
-        fence, _ = await self.store.finish(req.job_id, req.fence, req.status, _json.encode(req.output),
-                                           req.error or "", req.history, req.build)
+        fence, _, wakes = await self.store.finish(req.job_id, req.fence, req.status,
+                                                  _json.encode(req.output), req.error or "",
+                                                  req.history, req.build)
+        await self.dispatcher.wakes(wakes)
         metrics.JOBS_FINISHED.labels(status=req.status).inc()
         return FinishReply(fence=fence)
 
@@ -139,12 +145,38 @@ class Operations:
     async def cancel(self, req: CancelRequest) -> CancelReply:
         _check_job_id(req.job_id, "ee.reactor.cancel")
         history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail=req.reason)]
-        _, running = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason,
-                                             history, "")
+        _, running, wakes = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason,
+                                                    history, "")
         metrics.JOBS_FINISHED.labels(status="cancelled").inc()
+        await self.dispatcher.wakes(wakes)
         for event_id in running:
-            await self.dispatcher.nc.publish(f"activity.cancel.{event_id}", b"")
+            await self.dispatcher.nc.publish(names.activity_cancel_subject(event_id), b"")
         return CancelReply(job_id=req.job_id, status="cancelled")
+
+    async def event(self, req: EventOp) -> EventOpReply:
+        now = clock.now()
+        if req.op == "extend" and (req.timeout_s is None or req.timeout_s <= 0):
+            raise InvalidMessage("ee.reactor.event", "extend needs a positive timeout_s")
+        if req.op == "resolve":
+            result = _json.encode({"ok": True, "output": req.data})
+        else:
+            result = _json.encode({"ok": False, "error": req.error or "failed by operator"})
+        reply = await self.store.scripts.call(
+            self.store.redis, "event", self.store.keys.prefix, req.event_id, req.op, result, repr(now),
+            clock.iso(now), self.store.lease_at(now), req.timeout_s or 0)
+        code = int(reply[0])
+        if code == -1:
+            raise EventNotFound(req.event_id)
+        if code == 0:
+            raise EventNotParked(req.event_id, reply[1].decode())
+        if code == 1:
+            await self.dispatcher.wakes([WakeData.from_reply(reply)])
+            return EventOpReply(event_id=req.event_id, status="fired")
+        return EventOpReply(event_id=req.event_id, status="extended")
+
+    async def strand(self, req: StrandRequest) -> Ack:
+        await self.store.strand(req.job_id, req.reason[:500], req.build)
+        return Ack()
 
     async def deadletter(self, req: DeadLetter) -> Ack:
         await self.store.deadletter(req.subject, req.reason, req.data.encode())

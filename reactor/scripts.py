@@ -16,7 +16,7 @@ from redis.exceptions import NoScriptError
 
 __all__ = ["ScriptBook"]
 
-_NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots")
+_NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand")
 
 
 def _source(name: str) -> str:

@@ -64,11 +64,19 @@ class WakeData:
         ))
 
 
+WAKE_ITEMS = 9
+
+
+def wakes_in(items: list[Any]) -> list[WakeData]:
+    """Wakes packed back to back, 9 items each, at the end of a script's reply."""
+    return [WakeData.from_reply(items[i:i + WAKE_ITEMS]) for i in range(0, len(items), WAKE_ITEMS)]
+
+
 @dataclass(frozen=True, slots=True)
 class ParkOutcome:
     fence: int
     events: list[str]
-    wake: WakeData | None
+    wakes: list[WakeData]
 
 
 def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
@@ -131,13 +139,14 @@ class Store:
         now = clock.now()
         return await self.scripts.call(  # type: ignore[no-any-return]
             self.redis, "start", self.keys.prefix, job_id, digest, workflow, name, version,
-            encode(checkpoint), input_json, repr(now), clock.iso(now), build)
+            encode(checkpoint), input_json, repr(now), clock.iso(now), build, self.lease_at(now))
 
     def park_args(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
                   consumed: list[str], history: list[HistoryEntry], build: str,
-                  now: float) -> tuple[tuple[Any, ...], list[str]]:
+                  now: float, release_bots: list[str]) -> tuple[tuple[Any, ...], list[str]]:
         args: list[Any] = [self.keys.prefix, job_id, fence, encode(checkpoint), repr(now), clock.iso(now),
-                           build, self.lease_at(now), len(consumed), len(waits), len(history), *consumed]
+                           build, self.lease_at(now), len(consumed), len(waits), len(history),
+                           ",".join(release_bots), *consumed]
         events = []
         for index, wait in enumerate(waits):
             event_id = event_id_for(job_id, fence + 1, index)
@@ -153,19 +162,31 @@ class Store:
         if isinstance(reply, Exception):
             raise reply
         _check(job_id, fence, reply)
-        wake = WakeData.from_reply(reply, 2) if len(reply) > 1 else None
-        return ParkOutcome(int(reply[0]), events, wake)
+        return ParkOutcome(int(reply[0]), events, wakes_in(reply[1:]))
 
     async def finish(self, job_id: str, fence: int | None, status: str, output: bytes, error: str,
-                     history: list[HistoryEntry], build: str) -> tuple[int, list[str]]:
+                     history: list[HistoryEntry], build: str) -> tuple[int, list[str], list[WakeData]]:
+        """Finish a job; returns its new fence, its dropped in-flight activities and the
+        wakes of jobs that were granted the bots it released."""
         now = clock.now()
         args: list[Any] = [self.keys.prefix, job_id, "" if fence is None else fence, status, output, error,
-                           clock.iso(now), build, len(history)]
+                           clock.iso(now), build, len(history), self.lease_at(now)]
         for entry in history:
             args += [entry.node, entry.event, entry.detail]
         reply = await self.scripts.call(self.redis, "finish", *args)
         _check(job_id, fence or 0, reply)
-        return int(reply[0]), [_s(e) for e in reply[1:]]
+        dropped = int(reply[1])
+        return int(reply[0]), [_s(e) for e in reply[2:2 + dropped]], wakes_in(reply[2 + dropped:])
+
+    async def strand(self, job_id: str, reason: str, build: str) -> None:
+        reply = await self.scripts.call(self.redis, "strand", self.keys.prefix, job_id, reason, clock.iso(), build)
+        _check(job_id, 0, reply)
+
+    async def bot_call(self, mode: str, bot: str, *extra: Any) -> list[WakeData]:
+        now = clock.now()
+        reply = await self.scripts.call(self.redis, "bots", self.keys.prefix, mode, bot, clock.iso(now),
+                                        self.lease_at(now), *extra)
+        return wakes_in(reply[1:])
 
     async def signal(self, job_id: str, name: str, result: bytes) -> WakeData | None:
         now = clock.now()

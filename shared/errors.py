@@ -10,10 +10,12 @@ __all__ = [
     "ConfigError",
     "EngineError",
     "EngineUnavailable",
+    "EventNotFound",
+    "EventNotParked",
     "InvalidMessage",
     "InvalidWorkflow",
-    "JobNotFound",
     "JobFinished",
+    "JobNotFound",
     "StaleFence",
 ]
 
@@ -85,3 +87,20 @@ class EngineUnavailable(EngineError):
     def __init__(self, what: str, reason: str) -> None:
         self.what = what
         super().__init__(f"{what} unavailable: {reason}")
+
+
+class EventNotFound(EngineError):
+    code = "404"
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"unknown event {event_id!r} (consumed, dropped, or never parked)")
+
+
+class EventNotParked(EngineError):
+    code = "409"
+
+    def __init__(self, event_id: str, status: str) -> None:
+        self.event_id = event_id
+        self.status = status
+        super().__init__(f"event {event_id!r} is {status}, not parked")

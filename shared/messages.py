@@ -13,19 +13,20 @@ import msgspec
 from shared.errors import InvalidMessage
 
 __all__ = [
+    "Ack",
     "ActivityResult",
     "ActivityTask",
     "ActivityWait",
     "BotHeartbeat",
     "BotLockWait",
-    "Ack",
     "CancelReply",
-    "DeadLetter",
     "CancelRequest",
     "Checkpoint",
-    "EventResult",
+    "Codec",
+    "DeadLetter",
     "EventOp",
     "EventOpReply",
+    "EventResult",
     "FinishReply",
     "FinishRequest",
     "HistoryEntry",
@@ -40,12 +41,12 @@ __all__ = [
     "SignalWait",
     "StartReply",
     "StartRequest",
+    "StrandRequest",
     "TimerWait",
     "Wait",
     "Wake",
     "WorkflowReply",
     "WorkflowRequest",
-    "Codec",
     "encode",
 ]
 
@@ -171,6 +172,14 @@ class FinishReply(msgspec.Struct, kw_only=True):
 
 
 class RedriveRequest(msgspec.Struct, kw_only=True):
+    build: str = ""
+
+
+class StrandRequest(msgspec.Struct, kw_only=True):
+    """An executor cannot run this job; the reactor records why and keeps offering it."""
+
+    job_id: str
+    reason: str
     build: str = ""
 
 

@@ -118,6 +118,10 @@ class Keys:
     def pool_waiting(self, pool: str) -> str:
         return f"{self.prefix}pool:{pool}:waiting"
 
+    @property
+    def bot_leases(self) -> str:
+        return f"{self.prefix}bots:leases"
+
 
 EVENT_SEPARATOR = "~"
 
@@ -136,3 +140,11 @@ def event_job(event_id: str) -> str:
 def bot_activity_subject(bot: str, activity: str) -> str:
     """Tasks that must run on one bot (``on_bot`` activities) go to that bot's own subject."""
     return f"{ACTIVITY_EXECUTE_PREFIX}bot.{bot}.{activity}"
+
+
+ACTIVITY_CANCEL_PREFIX = "activity.cancel."
+
+
+def activity_cancel_subject(event_id: str) -> str:
+    """Best-effort notice to the worker running an event's activity that its job was cancelled."""
+    return f"{ACTIVITY_CANCEL_PREFIX}{event_id}"

@@ -1,1 +1,73 @@
--- bot pools: filled in with the waiting primitives
+-- Bot pool bookkeeping. ARGV: prefix, mode, bot, at, lease_at (wake), ...
+--   heartbeat: pool, worker, lease_until, stopping (1/0), now
+--   lapse: now                 (the bot's lease ran out)
+-- Returns {n, wake items...}: wakes for jobs granted a bot or failed because a bot was lost.
+local mode, bot, at, lease_at = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local bk = P .. 'bot:' .. bot
+local out = {0}
+local LEASES = P .. 'bots:leases'
+
+local function take_out(reason)
+  local b = redis.call('HMGET', bk, 'pool', 'holder', 'alive')
+  redis.call('HSET', bk, 'alive', '0', 'down_reason', reason)
+  redis.call('ZREM', LEASES, bot)
+  if b[1] then redis.call('LREM', P .. 'pool:' .. b[1] .. ':free', 0, bot) end
+  if b[2] and b[2] ~= '' then
+    -- The holder's activities on this bot can no longer finish: fail their attempt now.
+    local events = redis.call('SMEMBERS', jkey(b[2]) .. ':events')
+    for _, e in ipairs(events) do
+      local f = redis.call('HMGET', ekey(e), 'kind', 'status', 'bot', 'phase')
+      if f[1] == 'activity' and f[2] == 'parked' and f[3] == bot and f[4] == 'running' then
+        local msg = 'bot ' .. bot .. ' lost: ' .. reason
+        local w = fail_attempt(e, cjson.encode({ok = false, error = msg}), tonumber(ARGV[10] or ARGV[6]),
+          at, lease_at, msg)
+        if w[1] == 1 then
+          for _, v in ipairs(w) do out[#out + 1] = v end
+          out[1] = out[1] + 1
+        end
+      end
+    end
+  end
+end
+
+if mode == 'heartbeat' then
+  local pool, worker, lease_until, stopping, now = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  if stopping == '1' then
+    take_out('stopped')
+    return out
+  end
+  local b = redis.call('HMGET', bk, 'alive', 'holder', 'pool')
+  if b[3] and b[3] ~= pool then
+    redis.call('LREM', P .. 'pool:' .. b[3] .. ':free', 0, bot)
+    redis.call('SREM', P .. 'pool:' .. b[3] .. ':bots', bot)
+  end
+  redis.call('HSET', bk, 'pool', pool, 'alive', '1', 'worker', worker, 'lease_until', lease_until,
+    'last_seen', at)
+  if not b[2] then redis.call('HSET', bk, 'holder', '') end
+  redis.call('SADD', P .. 'bots', bot)
+  redis.call('SADD', P .. 'pool:' .. pool .. ':bots', bot)
+  redis.call('ZADD', LEASES, lease_until, bot)
+  if b[1] ~= '1' or b[3] ~= pool then
+    if not b[2] or b[2] == '' then
+      redis.call('LREM', P .. 'pool:' .. pool .. ':free', 0, bot)
+      redis.call('RPUSH', P .. 'pool:' .. pool .. ':free', bot)
+    end
+    redis.call('HDEL', bk, 'down_reason')
+    out[1] = out[1] + grant(pool, at, lease_at, out)
+  end
+  return out
+end
+
+if mode == 'lapse' then
+  local due = redis.call('ZSCORE', LEASES, bot)
+  if not due or tonumber(due) > tonumber(ARGV[6]) then return out end
+  take_out('lease lapsed')
+  return out
+end
+
+if mode == 'grant' then
+  local pool = ARGV[6]
+  out[1] = grant(pool, at, lease_at, out)
+  return out
+end
+return out

@@ -1,7 +1,8 @@
 -- Finish a job: fence check, drop every event, release its bots, record the outcome.
 -- ARGV: prefix, job, fence ('' = no fence check: cancel), status, output, error, at, build, nhist,
---   per history entry: node, event, detail
--- Returns {fence, dropped activity events...} or {-1} / {-2, status} / {-3, fence}.
+--   lease_at, per history entry: node, event, detail
+-- Returns {fence, n, n dropped activity events, wakes of jobs granted its bots...}
+-- or {-1} / {-2, status} / {-3, fence}.
 local j = ARGV[2]
 local jk = jkey(j)
 local cur = redis.call('HMGET', jk, 'fence', 'status')
@@ -9,25 +10,27 @@ if not cur[1] then return {-1} end
 if cur[2] == 'completed' or cur[2] == 'failed' or cur[2] == 'cancelled' then return {-2, cur[2]} end
 if ARGV[3] ~= '' and tonumber(cur[1]) ~= tonumber(ARGV[3]) then return {-3, cur[1]} end
 local fence = tonumber(cur[1]) + 1
-local out = {fence}
+local dropped = {}
 local events = redis.call('SMEMBERS', jk .. ':events')
 for _, e in ipairs(events) do
   local st = redis.call('HMGET', ekey(e), 'kind', 'status')
-  if st[1] == 'activity' and st[2] == 'parked' then out[#out + 1] = e end
+  if st[1] == 'activity' and st[2] == 'parked' then dropped[#dropped + 1] = e end
   drop_event(e)
 end
 redis.call('DEL', jk .. ':events', jk .. ':inbox')
 redis.call('ZREM', WAKES, j)
+local wakes = {}
 local bots = redis.call('HGET', jk, 'bots')
-if bots and bots ~= '' then
-  for bot in string.gmatch(bots, '[^,]+') do release_bot(bot, j) end
-end
+if bots and bots ~= '' then release_and_grant(j, bots, ARGV[7], ARGV[10], wakes) end
 redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses', 'bots')
 redis.call('HSET', jk, 'fence', fence, 'status', ARGV[4], 'output', ARGV[5], 'error', ARGV[6],
   'updated', ARGV[7], 'finished', ARGV[7])
-local i = 10
+local i = 11
 for _ = 1, tonumber(ARGV[9]) do
   history(j, ARGV[7], ARGV[i], ARGV[i + 1], ARGV[8], ARGV[i + 2])
   i = i + 3
 end
+local out = {fence, #dropped}
+for _, e in ipairs(dropped) do out[#out + 1] = e end
+for _, v in ipairs(wakes) do out[#out + 1] = v end
 return out

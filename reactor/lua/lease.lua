@@ -1,4 +1,5 @@
--- Offer a fired event again: a lapsed wake lease (ARGV[6] = '1') or an executor's redrive ('0').
+-- Offer a job again: a lapsed wake lease (ARGV[6] = '1') or an executor's redrive ('0').
+-- What is offered: its fired event, or, for a job started but never parked, its checkpoint.
 -- ARGV: prefix, job, now, at, lease_s, lapsed, strand_after
 -- Returns {0} when the job has nothing to wake, else a wake.
 local j = ARGV[2]
@@ -10,8 +11,12 @@ if ARGV[6] == '1' then
 end
 local e = redis.call('HGET', jk, 'wake_event')
 if not e or redis.call('HGET', ekey(e), 'status') ~= 'fired' then
-  redis.call('ZREM', WAKES, j)
-  return {0}
+  if redis.call('HGET', jk, 'status') == 'running' then
+    e = ''
+  else
+    redis.call('ZREM', WAKES, j)
+    return {0}
+  end
 end
 local lapses = tonumber(redis.call('HGET', jk, 'lapses') or '0')
 if ARGV[6] == '1' then
@@ -24,4 +29,9 @@ if ARGV[6] == '1' then
 end
 local backoff = 2 ^ math.min(lapses, 5)
 redis.call('ZADD', WAKES, now + tonumber(ARGV[5]) * backoff, j)
+if e == '' then
+  -- Started but never parked: offer it from its checkpoint, with nothing fired.
+  local jf = redis.call('HMGET', jk, 'fence', 'checkpoint', 'digest', 'input')
+  return {1, j, jf[1], jf[2], jf[3], jf[4], '', '', 'null'}
+end
 return wake_of(j, e)

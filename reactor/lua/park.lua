@@ -1,9 +1,10 @@
 -- Record a park: fence check, consume fired events, register new waits, store the checkpoint.
--- ARGV: prefix, job, fence, checkpoint, now, at, build, lease_at, ncons, nwait, nhist,
+-- ARGV: prefix, job, fence, checkpoint, now, at, build, lease_at, ncons, nwait, nhist, release csv,
 --   consumed ids..., per wait: id, kind, timer_at ('' for none), dispatch (0/1), nfields, fields...,
 --   per history entry: node, event, detail
--- Returns {fence} or {-1} unknown, {-2, status} finished, {-3, fence} stale,
--- plus, for a signal wait met by its inbox, a wake appended: {fence, wake...}.
+-- Returns {fence, wakes...} (9 items per wake: a signal met in the inbox, a bot granted at once,
+-- a bot lost, or another job granted a released bot), or {-1} unknown, {-2, status} finished,
+-- {-3, fence} stale.
 local j = ARGV[2]
 local jk = jkey(j)
 local cur = redis.call('HMGET', jk, 'fence', 'status')
@@ -15,7 +16,8 @@ local now = tonumber(ARGV[5])
 local at = ARGV[6]
 local build = ARGV[7]
 local ncons, nwait, nhist = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local i = 12
+local i = 13
+local out = {}
 for _ = 1, ncons do
   drop_event(ARGV[i])
   i = i + 1
@@ -24,8 +26,11 @@ redis.call('ZREM', WAKES, j)
 redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses')
 redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', ARGV[4],
   'updated', at, 'build', build)
+if ARGV[12] ~= '' then release_and_grant(j, ARGV[12], at, ARGV[8], out) end
 local events = jk .. ':events'
 local inboxed = nil
+local grants = {}
+local lost = {}
 for _ = 1, nwait do
   local e, kind, timer_at, dispatch, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   i = i + 5
@@ -58,16 +63,29 @@ for _ = 1, nwait do
   if kind == 'bot_lock' then
     local pool = redis.call('HGET', k, 'pool')
     redis.call('RPUSH', P .. 'pool:' .. pool .. ':waiting', e)
+    grants[#grants + 1] = pool
+  end
+  if kind == 'activity' then
+    local bot = redis.call('HGET', k, 'bot')
+    if bot and redis.call('HGET', P .. 'bot:' .. bot, 'alive') ~= '1' then
+      lost[#lost + 1] = {e, bot}
+    end
   end
 end
 for _ = 1, nhist do
   history(j, at, ARGV[i], ARGV[i + 1], build, ARGV[i + 2])
   i = i + 3
 end
+local function append(w) for _, v in ipairs(w) do out[#out + 1] = v end end
 if inboxed then
   redis.call('HDEL', jk, 'signal:' .. redis.call('HGET', ekey(inboxed[1]), 'signal'))
-  local w = fire(inboxed[1], inboxed[2], at, ARGV[8], 'signal from inbox')
-  table.insert(w, 1, fence)
-  return w
+  append(fire(inboxed[1], inboxed[2], at, ARGV[8], 'signal from inbox'))
 end
-return {fence}
+for _, pool in ipairs(grants) do grant(pool, at, ARGV[8], out) end
+for _, pair in ipairs(lost) do
+  local msg = 'bot ' .. pair[2] .. ' is not alive'
+  redis.call('ZREM', DISPATCH, pair[1])
+  append(fire(pair[1], cjson.encode({ok = false, error = msg}), at, ARGV[8], msg))
+end
+table.insert(out, 1, fence)
+return out

@@ -96,3 +96,57 @@ local function fail_attempt(e, result, now, at, lease_at, reason)
   end
   return fire(e, result, at, lease_at, reason)
 end
+
+-- Grant free bots of a pool to waiting lock requests, first come first served.
+-- Appends each resulting wake (9 items) to `out` and returns how many.
+local function grant(pool, at, lease_at, out)
+  local waiting = P .. 'pool:' .. pool .. ':waiting'
+  local free = P .. 'pool:' .. pool .. ':free'
+  local granted = 0
+  while redis.call('LLEN', waiting) > 0 and redis.call('LLEN', free) > 0 do
+    local bot = redis.call('LPOP', free)
+    local bk = P .. 'bot:' .. bot
+    local b = redis.call('HMGET', bk, 'alive', 'holder', 'pool')
+    if b[1] == '1' and (not b[2] or b[2] == '') and b[3] == pool then
+      local e = redis.call('LPOP', waiting)
+      local f = redis.call('HMGET', ekey(e), 'status', 'job')
+      if f[1] == 'parked' then
+        local j = f[2]
+        redis.call('HSET', bk, 'holder', j, 'held_since', at)
+        local held = redis.call('HGET', jkey(j), 'bots')
+        if held and held ~= '' then held = held .. ',' .. bot else held = bot end
+        redis.call('HSET', jkey(j), 'bots', held)
+        redis.call('HSET', ekey(e), 'bot', bot)
+        local w = fire(e, cjson.encode({ok = true, output = {bot = bot, pool = pool}}), at, lease_at,
+          'granted bot ' .. bot)
+        for _, v in ipairs(w) do out[#out + 1] = v end
+        granted = granted + 1
+      else
+        -- A stale request: give the bot back and look at the next one.
+        redis.call('LPUSH', free, bot)
+      end
+    end
+  end
+  return granted
+end
+
+-- Release the listed bots held by job j and grant them onwards; wakes go to `out`.
+local function release_and_grant(j, bots_csv, at, lease_at, out)
+  local n = 0
+  local keep = {}
+  local release = {}
+  for bot in string.gmatch(bots_csv, '[^,]+') do release[bot] = true end
+  local held = redis.call('HGET', jkey(j), 'bots') or ''
+  for bot in string.gmatch(held, '[^,]+') do
+    if release[bot] then
+      if release_bot(bot, j) == 1 then
+        local pool = redis.call('HGET', P .. 'bot:' .. bot, 'pool')
+        if pool then n = n + grant(pool, at, lease_at, out) end
+      end
+    else
+      keep[#keep + 1] = bot
+    end
+  end
+  redis.call('HSET', jkey(j), 'bots', table.concat(keep, ','))
+  return n
+end

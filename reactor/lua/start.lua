@@ -1,5 +1,7 @@
 -- Create a job record, or return the one that exists (submitting an id twice starts one job).
--- ARGV: prefix, job, digest, workflow, name, version, checkpoint, input, now, at, build
+-- ARGV: prefix, job, digest, workflow, name, version, checkpoint, input, now, at, build, lease_at
+-- A new job is put under a wake lease too: if its executor dies before the first park,
+-- the lease offers it again.
 local j = ARGV[2]
 local jk = jkey(j)
 local cur = redis.call('HMGET', jk, 'status', 'fence', 'checkpoint', 'input')
@@ -14,5 +16,6 @@ redis.call('HSET', jk, 'status', 'running', 'name', ARGV[5], 'version', ARGV[6],
   'digest', ARGV[3], 'fence', 0, 'checkpoint', ARGV[7], 'input', ARGV[8],
   'created', ARGV[10], 'updated', ARGV[10], 'build', ARGV[11])
 redis.call('ZADD', P .. 'jobs', ARGV[9], j)
+redis.call('ZADD', WAKES, ARGV[12], j)
 history(j, ARGV[10], '', 'created', ARGV[11], ARGV[5] .. ' v' .. ARGV[6])
 return {1, 'running', '0', ARGV[7], ARGV[8]}

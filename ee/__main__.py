@@ -1,0 +1,3 @@
+from ee.cli import main
+
+main()

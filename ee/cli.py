@@ -1,0 +1,356 @@
+"""The ``ee`` command line (click).
+
+Exit codes: 0 success (for ``submit --wait``: the job completed), 1 the job
+failed or was cancelled, 2 bad input or the engine cannot be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+import redis
+
+from ee.durations import parse_duration
+from ee.inspect import Inspector
+from ee.render import print_json, print_table
+from shared.config import Settings, load_settings, redact_url
+from shared.errors import EngineError
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+class Context:
+    def __init__(self, nats_url: str | None, redis_url: str | None, prefix: str | None) -> None:
+        self.flags = (nats_url, redis_url, prefix)
+
+    @property
+    def settings(self) -> Settings:
+        try:
+            return load_settings(*self.flags)
+        except EngineError as exc:
+            fail(str(exc))
+
+    def inspector(self) -> Inspector:
+        s = self.settings
+        kwargs: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
+        if s.redis_password:
+            kwargs["password"] = s.redis_password
+        client = redis.Redis.from_url(s.redis_url, **kwargs)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            fail(f"cannot reach Redis at {redact_url(s.redis_url)}: {exc}")
+        return Inspector(client, s.redis_prefix)
+
+
+def fail(message: str, code: int = 2) -> Any:
+    click.echo(f"ee: {message}", err=True)
+    sys.exit(code)
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return anyio.run(fn)
+    except EngineError as exc:
+        return fail(str(exc))  # type: ignore[no-any-return]
+    except TimeoutError:
+        return fail("timed out waiting for the job")  # type: ignore[no-any-return]
+
+
+def parse_json(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        return fail(f"{what} is not valid JSON: {exc}")
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--nats-url", envvar="EE_NATS_URL", help="NATS URL (env EE_NATS_URL).")
+@click.option("--redis-url", envvar="EE_REDIS_URL", help="Redis URL (env EE_REDIS_URL).")
+@click.option("--redis-prefix", envvar="EE_REDIS_PREFIX", help="Redis key prefix (default ee:).")
+@click.pass_context
+def cli(ctx: click.Context, nats_url: str | None, redis_url: str | None, redis_prefix: str | None) -> None:
+    """Execution Engine: durable workflows for bots."""
+    ctx.obj = Context(nats_url, redis_url, redis_prefix)
+
+
+# -- services -----------------------------------------------------------------
+
+@cli.command()
+@pass_ctx
+def reactor(ctx: Context) -> None:
+    """Run the reactor service."""
+    from reactor.main import main as reactor_main
+
+    reactor_main(ctx.settings)
+
+
+@cli.command()
+@pass_ctx
+def executor(ctx: Context) -> None:
+    """Run the executor service."""
+    from executor.main import main as executor_main
+
+    executor_main(ctx.settings)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run a worker: --demo, --activities MODULE, --bot ID --pool POOL (see --help of python -m worker)."""
+    from worker.__main__ import main as worker_main
+
+    obj: Context = ctx.obj
+    worker_main(list(ctx.args), obj.settings)
+
+
+@cli.command()
+@click.option("--executors", default=1, show_default=True, help="Executor processes to start.")
+@click.option("--example", type=click.Path(dir_okay=False, path_type=Path),
+              help="Submit this workflow once the stack is up and print its result.")
+@click.option("--input", "example_input", default="{}", help="Input of the example job (JSON).")
+@click.pass_context
+def up(ctx: click.Context, executors: int, example: Path | None, example_input: str) -> None:
+    """Start the embedded stack: NATS and Redis (unless URLs are given), reactor, executor, demo worker."""
+    from ee.up import run_stack
+
+    # Only explicit flags count here: the env may point at servers this stack should not use.
+    nats_url = ctx.parent.params.get("nats_url") if ctx.parent else None
+    redis_url = ctx.parent.params.get("redis_url") if ctx.parent else None
+    sys.exit(run_stack(nats_url, redis_url, executors, example, example_input))
+
+
+# -- jobs ---------------------------------------------------------------------
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--input", "input_json", help="Job input as JSON.")
+@click.option("--job-id", help="Choose the job id (submitting one id twice starts one job).")
+@click.option("--wait", is_flag=True, help="Wait for the job to finish; exit 0 completed, 1 failed.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after SECONDS.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None, wait: bool,
+           timeout: float | None, as_json: bool) -> None:
+    """Submit the workflow in FILE as a new job."""
+    from ee.client import EngineClient
+
+    try:
+        workflow = json.loads(file.read_text())
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    except ValueError as exc:
+        fail(f"{file} is not valid JSON: {exc}")
+    job_input = parse_json(input_json, "--input") or {}
+    if not isinstance(job_input, dict):
+        fail("--input must be a JSON object")
+
+    async def go() -> dict[str, Any]:
+        async with EngineClient(ctx.settings) as client:
+            jid = await client.submit(workflow, job_input, job_id)
+            if not wait:
+                return {"job_id": jid, "status": "pending", "output": None, "error": None}
+            view = await client.wait(jid, timeout)
+            return {"job_id": jid, "status": view.status, "output": view.output, "error": view.error}
+
+    result = run_async(go)
+    if as_json:
+        print_json(result)
+    elif wait:
+        click.echo(f"job {result['job_id']} {result['status']}")
+        if result["error"]:
+            click.echo(f"error: {result['error']}")
+        click.echo(json.dumps(result["output"], indent=2))
+    else:
+        click.echo(result["job_id"])
+    if wait and result["status"] != "completed":
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(ctx: Context, job_id: str, as_json: bool) -> None:
+    """Show a job, its output and its history."""
+    job = ctx.inspector().job(job_id)
+    if job is None:
+        fail(f"unknown job {job_id!r}", 2)
+    assert job is not None
+    if as_json:
+        print_json(job)
+        return
+    for key in ("job_id", "status", "name", "version", "fence", "build", "created", "updated",
+                "stranded", "error"):
+        if job.get(key) not in (None, ""):
+            click.echo(f"{key:>9}: {job[key]}")
+    click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
+    print_table(job.get("history", []), ["at", "node", "event", "build", "detail"], title="history")
+
+
+@cli.command()
+@click.option("--status", "status_filter", help="Only jobs with this status (or 'stranded').")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> None:
+    """List the newest jobs."""
+    rows = ctx.inspector().jobs(limit, status_filter)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["job_id", "status", "name", "version", "fence", "updated", "stranded", "error"])
+
+
+@cli.command()
+@click.option("--job", help="Events of one job.")
+@click.option("--kind", type=click.Choice(["activity", "timer", "signal", "bot_lock"]))
+@click.option("--activity")
+@click.option("--pool")
+@click.option("--bot")
+@click.option("--older-than", help="Parked longer than a duration: 30s, 5m, 1h.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def events(ctx: Context, job: str | None, kind: str | None, activity: str | None, pool: str | None,
+           bot: str | None, older_than: str | None, as_json: bool) -> None:
+    """List open events (parked or fired, not yet consumed), from Redis indexes."""
+    try:
+        age = None if older_than is None else parse_duration(older_than)
+    except ValueError as exc:
+        fail(str(exc))
+    rows = ctx.inspector().events(job, kind, activity, pool, bot, age)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["event_id", "job", "node", "kind", "status", "attempt", "activity", "pool",
+                           "bot", "parked_at", "age_s"])
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def deadletter(ctx: Context, limit: int, as_json: bool) -> None:
+    """Messages the engine refused, and why (newest first)."""
+    rows = ctx.inspector().deadletters(limit)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["at", "subject", "reason", "data"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bots(ctx: Context, as_json: bool) -> None:
+    """Bots by pool: who holds each, who waits."""
+    rows = ctx.inspector().bots()
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["bot", "pool", "alive", "holder", "lease_until", "worker", "waiting"])
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--reason", default="cancelled by operator")
+@pass_ctx
+def cancel(ctx: Context, job_id: str, reason: str) -> None:
+    """Cancel a job: drop its waits, release its bots."""
+    from ee.client import EngineClient
+
+    async def go() -> None:
+        async with EngineClient(ctx.settings) as client:
+            await client.cancel(job_id, reason)
+
+    run_async(go)
+    click.echo(f"job {job_id} cancelled")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.argument("name")
+@click.option("--data", help="Signal payload as JSON.")
+@pass_ctx
+def signal(ctx: Context, job_id: str, name: str, data: str | None) -> None:
+    """Send signal NAME to a job (kept in its inbox if it is not waiting yet)."""
+    from ee.client import EngineClient
+
+    payload = parse_json(data, "--data")
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.signal(job_id, name, payload)
+
+    reply = run_async(go)
+    click.echo(f"signal {name} {'delivered' if reply.delivered else 'kept in the inbox of'} job {job_id}")
+
+
+@cli.group()
+def event() -> None:
+    """Act on one parked wait (fenced, recorded in the job's history)."""
+
+
+def _event_op(ctx: Context, **fields: Any) -> None:
+    from ee.client import EngineClient
+    from shared.messages import EventOp
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.event_op(EventOp(**fields))
+
+    reply = run_async(go)
+    click.echo(f"event {reply.event_id}: {reply.status}")
+
+
+@event.command("resolve")
+@click.argument("event_id")
+@click.option("--data", help="Result as JSON.")
+@pass_ctx
+def event_resolve(ctx: Context, event_id: str, data: str | None) -> None:
+    """Fire a parked wait with a successful result."""
+    _event_op(ctx, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
+
+
+@event.command("fail")
+@click.argument("event_id")
+@click.option("--error", required=True)
+@pass_ctx
+def event_fail(ctx: Context, event_id: str, error: str) -> None:
+    """Fire a parked wait with an error."""
+    _event_op(ctx, event_id=event_id, op="fail", error=error)
+
+
+@event.command("extend")
+@click.argument("event_id")
+@click.option("--timeout", "timeout_s", type=float, required=True, help="New timeout from now, seconds.")
+@pass_ctx
+def event_extend(ctx: Context, event_id: str, timeout_s: float) -> None:
+    """Move a parked wait's deadline to now + TIMEOUT seconds."""
+    _event_op(ctx, event_id=event_id, op="extend", timeout_s=timeout_s)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Benchmark the engine against the raw parts (see --help of python -m benchmarks)."""
+    from benchmarks.__main__ import main as bench_main
+
+    bench_main(list(ctx.args))
+
+
+def main() -> None:
+    cli(prog_name="ee")

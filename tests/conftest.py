@@ -1,0 +1,74 @@
+"""Real nats-server and redis-server for the whole session, fresh state for each test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from ee.servers import ServerProcess, nats_server, redis_server
+from shared import names
+from tests.support.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    root = tmp_path_factory.mktemp("servers")
+    n = nats_server(root / "nats").start()
+    r = redis_server(root / "redis").start()
+    yield n, r
+    n.stop()
+    r.stop()
+
+
+def reset(n: ServerProcess, r: ServerProcess) -> None:
+    """Drop every engine stream and key so each test starts from nothing."""
+    async def go() -> None:
+        nc = await nats.connect(n.url)
+        js = nc.jetstream()
+        for stream in (names.STREAM_JOBS, names.STREAM_ACTIVITIES, names.STREAM_RESPONSES):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(stream)
+        await nc.close()
+
+    asyncio.run(go())
+    import redis
+
+    redis.Redis.from_url(r.url).flushall()
+
+
+@pytest.fixture
+def stack(servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> Iterator[Stack]:
+    """Shared servers, reset; no services started (tests start what they need)."""
+    n, r = servers
+    reset(n, r)
+    s = Stack(n, r, tmp_path)
+    yield s
+    s.stop_all()
+
+
+@pytest.fixture
+def engine(stack: Stack) -> Stack:
+    """Reactor, executor and demo worker running."""
+    return stack.up()
+
+
+@pytest.fixture
+def private_stack(tmp_path: Path) -> Iterator[Stack]:
+    """Servers of this test alone, free to be killed and restarted."""
+    n = nats_server(tmp_path / "nats").start()
+    r = redis_server(tmp_path / "redis").start()
+    s = Stack(n, r, tmp_path)
+    yield s
+    s.stop_all()
+    n.stop()
+    r.stop()

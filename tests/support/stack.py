@@ -1,0 +1,254 @@
+"""A private engine for tests: real servers and real service processes, killed by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+import redis
+
+from ee.inspect import Inspector
+from ee.servers import ServerProcess
+from shared import names
+
+T = TypeVar("T")
+
+FINAL = ("completed", "failed", "cancelled")
+
+
+def poll(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.02, what: str = "") -> T:
+    """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(interval)
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        out.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL this process, by its PID, and reap it."""
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 40) -> int | None:
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Stack:
+    nats: ServerProcess
+    redis: ServerProcess
+    workdir: Path
+    prefix: str = "ee:"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def ledger(self) -> Path:
+        return self.workdir / "ledger.jsonl"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(EE_NATS_URL=self.nats.url, EE_REDIS_URL=self.redis.url, EE_REDIS_PREFIX=self.prefix,
+                   EE_DEMO_LEDGER=str(self.ledger), EE_LOG_FORMAT="json", EE_WAKE_LEASE_S="2",
+                   EE_SHUTDOWN_GRACE_S="10", EE_ACTIVITY_ACK_WAIT_S="5")
+        env.update(self.extra_env)
+        env.update(extra)
+        return env
+
+    def start(self, module: str, *args: str, **env: str) -> Service:
+        index = len(self.services)
+        service = Service(module, [sys.executable, "-m", module, *args], self.env(**env),
+                          self.workdir / f"{index:02d}-{module}.log").start()
+        self.services.append(service)
+        return service
+
+    def reactor(self, **env: str) -> Service:
+        return self.start("reactor", **env)
+
+    def executor(self, **env: str) -> Service:
+        return self.start("executor", **env)
+
+    def worker(self, *args: str, **env: str) -> Service:
+        return self.start("worker", "--demo", *args, **env)
+
+    def up(self) -> Stack:
+        self.reactor()
+        self.executor()
+        self.worker()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Ready when the reactor answers and the executor and worker consumers exist."""
+        async def check() -> bool:
+            nc = await nats.connect(self.nats.url)
+            try:
+                js = nc.jetstream()
+                await nc.request(names.reactor_subject("inspect"), b'{"job_id":"ready-probe"}', timeout=1)
+                await js.consumer_info(names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS)
+                await js.consumer_info(names.STREAM_ACTIVITIES, names.activity_consumer("demo.echo"))
+                return True
+            except Exception:
+                return False
+            finally:
+                await nc.close()
+
+        def ready() -> bool:
+            for service in self.services:
+                code = None if service.proc is None else service.proc.poll()
+                if code not in (None, 0, -9):
+                    raise AssertionError(f"{service.name} exited {code}:\n{service.output()[-3000:]}")
+            return asyncio.run(check())
+
+        poll(ready, timeout, 0.1, "the engine to be ready")
+
+    def stop_all(self) -> None:
+        for service in reversed(self.services):
+            if service.alive():
+                service.kill()
+
+    # -- clients --------------------------------------------------------------
+
+    def redis_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis.url, socket_timeout=5)
+
+    def inspector(self) -> Inspector:
+        return Inspector(self.redis_client(), self.prefix)
+
+    def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> None:
+        async def go() -> None:
+            nc = await nats.connect(self.nats.url)
+            try:
+                await nc.jetstream().publish(subject, data, headers=headers, timeout=10)
+            finally:
+                await nc.close()
+
+        asyncio.run(go())
+
+    def request(self, subject: str, data: bytes, timeout: float = 5) -> Any:
+        async def go() -> Any:
+            nc = await nats.connect(self.nats.url)
+            try:
+                return await nc.request(subject, data, timeout=timeout)
+            finally:
+                await nc.close()
+
+        return asyncio.run(go())
+
+    def submit(self, workflow: dict[str, Any], job_input: dict[str, Any] | None = None,
+               job_id: str | None = None) -> str:
+        job_id = job_id or f"job-{time.monotonic_ns()}"
+        body = {"workflow": workflow, "input": job_input or {}, "job_id": job_id}
+        self.publish(names.JOBS_EXECUTE, json.dumps(body).encode(), {"Nats-Msg-Id": job_id})
+        return job_id
+
+    def submit_many(self, workflow: dict[str, Any], inputs: list[dict[str, Any]], prefix: str) -> list[str]:
+        ids = [f"{prefix}-{i}" for i in range(len(inputs))]
+
+        async def go() -> None:
+            nc = await nats.connect(self.nats.url)
+            js = nc.jetstream()
+            try:
+                futures = [await js.publish_async(
+                    names.JOBS_EXECUTE, json.dumps({"workflow": workflow, "input": inp, "job_id": jid}).encode(),
+                    headers={"Nats-Msg-Id": jid}) for jid, inp in zip(ids, inputs, strict=True)]
+                await asyncio.gather(*futures)
+            finally:
+                await nc.close()
+
+        asyncio.run(go())
+        return ids
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self.inspector().job(job_id)
+
+    def wait_job(self, job_id: str, timeout: float = 30, statuses: tuple[str, ...] = FINAL) -> dict[str, Any]:
+        inspector = self.inspector()
+
+        def done() -> dict[str, Any] | None:
+            job = inspector.job(job_id, history=False)
+            return job if job is not None and job.get("status") in statuses else None
+
+        return poll(done, timeout, 0.02, f"job {job_id} to reach {statuses}")
+
+    def wait_jobs(self, job_ids: list[str], timeout: float = 120) -> dict[str, dict[str, Any]]:
+        client = self.redis_client()
+        keys = Inspector(client, self.prefix).keys
+        pending = set(job_ids)
+
+        def done() -> bool:
+            pipe = client.pipeline(transaction=False)
+            ordered = sorted(pending)
+            for jid in ordered:
+                pipe.hget(keys.job(jid), "status")
+            for jid, status in zip(ordered, pipe.execute(), strict=True):
+                if status is not None and status.decode() in FINAL:
+                    pending.discard(jid)
+            return not pending
+
+        poll(done, timeout, 0.1, f"{len(pending)} jobs to finish")
+        inspector = Inspector(client, self.prefix)
+        return {jid: inspector.job(jid, history=False) or {} for jid in job_ids}
+
+    def executions(self) -> Counter[tuple[str, int]]:
+        """How many times the demo worker started each (event id, attempt)."""
+        counts: Counter[tuple[str, int]] = Counter()
+        if self.ledger.exists():
+            for line in self.ledger.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    counts[(row["event_id"], int(row["attempt"]))] += 1
+        return counts

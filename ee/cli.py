@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import click
@@ -51,7 +51,7 @@ class Context:
         return Inspector(client, s.redis_prefix)
 
 
-def fail(message: str, code: int = 2) -> Any:
+def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"ee: {message}", err=True)
     sys.exit(code)
 
@@ -60,9 +60,9 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return anyio.run(fn)
     except EngineError as exc:
-        return fail(str(exc))  # type: ignore[no-any-return]
+        fail(str(exc))
     except TimeoutError:
-        return fail("timed out waiting for the job")  # type: ignore[no-any-return]
+        fail("timed out waiting for the job")
 
 
 def parse_json(text: str | None, what: str) -> Any:
@@ -71,7 +71,7 @@ def parse_json(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        return fail(f"{what} is not valid JSON: {exc}")
+        fail(f"{what} is not valid JSON: {exc}")
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -54,26 +54,27 @@ def _age_s(parked_at: str | None) -> float | None:
 
 class Inspector:
     def __init__(self, client: redis.Redis, prefix: str = "ee:") -> None:
-        self.r = client
+        # redis-py types every reply as a union of sync and async results; these are sync.
+        self.r: Any = client
         self.keys = Keys(prefix)
 
     def job(self, job_id: str, history: bool = True) -> dict[str, Any] | None:
         raw = self.r.hgetall(self.keys.job(job_id))
         if not raw:
             return None
-        job = {"job_id": job_id, **_decode_hash(raw)}  # type: ignore[arg-type]
+        job = {"job_id": job_id, **_decode_hash(raw)}
         job.setdefault("output", None)
         job.setdefault("error", None)
-        job["events"] = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job_id)))  # type: ignore[union-attr]
+        job["events"] = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job_id)))
         if history:
             job["history"] = [
                 {_text(k): _text(v) for k, v in fields.items()}
-                for _, fields in self.r.xrange(self.keys.job_history(job_id))  # type: ignore[union-attr]
+                for _, fields in self.r.xrange(self.keys.job_history(job_id))
             ]
         return job
 
     def jobs(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
-        ids = [_text(j) for j in self.r.zrevrange(self.keys.jobs, 0, max(limit * 5, limit) - 1)]  # type: ignore[union-attr]
+        ids = [_text(j) for j in self.r.zrevrange(self.keys.jobs, 0, max(limit * 5, limit) - 1)]
         out = []
         for job_id in ids:
             job = self.job(job_id, history=False)
@@ -90,14 +91,14 @@ class Inspector:
                pool: str | None = None, bot: str | None = None, older_than_s: float | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
         if job is not None:
-            ids = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job)))  # type: ignore[union-attr]
+            ids = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job)))
         else:
             kinds = [kind] if kind else ["activity", "timer", "signal", "bot_lock"]
             ids = []
             horizon = "+inf" if older_than_s is None else repr(time.time() - older_than_s)
             for one in kinds:
                 ids += [_text(e) for e in self.r.zrangebyscore(self.keys.event_index(one), "-inf", horizon,
-                                                               start=0, num=limit)]  # type: ignore[union-attr]
+                                                               start=0, num=limit)]
         pipe = self.r.pipeline(transaction=False)
         for event_id in ids:
             pipe.hgetall(self.keys.event(event_id))
@@ -123,16 +124,16 @@ class Inspector:
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.r.lrange(self.keys.deadletter, 0, limit - 1)
-        return [json.loads(_text(r)) for r in rows]  # type: ignore[union-attr]
+        return [json.loads(_text(r)) for r in rows]
 
     def bots(self) -> list[dict[str, Any]]:
-        ids = sorted(_text(b) for b in self.r.smembers(self.keys.bots))  # type: ignore[union-attr]
+        ids = sorted(_text(b) for b in self.r.smembers(self.keys.bots))
         out = []
         for bot_id in ids:
             raw = self.r.hgetall(self.keys.bot(bot_id))
             if raw:
-                bot = {"bot": bot_id, **_decode_hash(raw)}  # type: ignore[arg-type]
+                bot = {"bot": bot_id, **_decode_hash(raw)}
                 pool = bot.get("pool", "")
-                bot["waiting"] = [_text(e) for e in self.r.lrange(self.keys.pool_waiting(pool), 0, -1)]  # type: ignore[union-attr]
+                bot["waiting"] = [_text(e) for e in self.r.lrange(self.keys.pool_waiting(pool), 0, -1)]
                 out.append(bot)
         return out

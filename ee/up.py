@@ -56,7 +56,7 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     commands = [[sys.executable, "-m", "reactor"]]
     commands += [[sys.executable, "-m", "executor"]] * executors
     commands += [[sys.executable, "-m", "worker", "--demo"]]
-    children = [subprocess.Popen(cmd, env=env) for cmd in commands]
+    children = [(" ".join(cmd[1:]), subprocess.Popen(cmd, env=env)) for cmd in commands]
     print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
     print(f"ee up: reactor, {executors} executor(s) and the demo worker running; Ctrl-C stops all",
           flush=True)
@@ -75,18 +75,18 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     code = 0
     try:
         while not stopping:
-            for child in children:
+            for what, child in children:
                 if child.poll() is not None:
-                    print(f"ee up: {' '.join(child.args[1:])} exited with {child.returncode}; stopping",
+                    print(f"ee up: {what} exited with {child.returncode}; stopping",
                           file=sys.stderr, flush=True)
                     stopping, code = True, 1
             time.sleep(0.2)
     finally:
-        for child in reversed(children):
+        for _, child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 40
-        for child in children:
+        for _, child in children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -25,6 +25,7 @@ from shared.build import build_id
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
 from shared.errors import EngineError, EngineUnavailable, InvalidMessage, InvalidWorkflow
+from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
     Codec,
@@ -151,6 +152,7 @@ class Executor:
                     job_id=job_id, workflow=encoded, digest=digest, name=workflow.name,
                     version=workflow.version, start=workflow.start, input=request.input,
                     build=self.build), StartReply)
+                await failpoint("job-started")
                 if started.status == "running" and started.checkpoint is not None:
                     await self.driver.drive(job_id, started.fence, workflow, started.checkpoint,
                                             started.input)
@@ -171,6 +173,7 @@ class Executor:
     async def _on_wake(self, msg: Msg) -> None:
         received = time.perf_counter()
         async with self.limiter:
+            await failpoint("wake-received")
             try:
                 wake = _wakes.decode(msg.data)
             except InvalidMessage as exc:

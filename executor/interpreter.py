@@ -29,6 +29,7 @@ from shared.workflow import (
     EndNode,
     FailNode,
     LockBotNode,
+    RetryPolicy,
     SleepNode,
     UnlockBotNode,
     WaitSignalNode,
@@ -39,6 +40,7 @@ from shared.workflow import (
 __all__ = ["MAX_STEPS", "Finish", "Park", "advance"]
 
 MAX_STEPS = 10_000
+NO_RETRY = RetryPolicy()
 
 
 @dataclass(slots=True)
@@ -103,15 +105,14 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                 case ActivityNode():
                     if result is None:
                         args = {k: _search(name, v, scope) for k, v in node.input.items()}
-                        retry = node.retry
+                        retry = node.retry or NO_RETRY
                         if node.on_bot and bot is None:
                             raise _JobFailed(name, f"node {name!r} runs on_bot but the job holds no bot")
                         return park(ActivityWait(
                             node=name, activity=node.activity, input=args, timeout_s=node.timeout_s,
-                            bot=bot if node.on_bot else None,
-                            **({} if retry is None else {
-                                "max_attempts": retry.max_attempts, "backoff_s": retry.backoff_s,
-                                "multiplier": retry.multiplier, "max_backoff_s": retry.max_backoff_s})))
+                            bot=bot if node.on_bot else None, max_attempts=retry.max_attempts,
+                            backoff_s=retry.backoff_s, multiplier=retry.multiplier,
+                            max_backoff_s=retry.max_backoff_s))
                     if not result.ok:
                         raise _JobFailed(name, f"activity {node.activity!r} failed: {result.error}")
                     if node.output:

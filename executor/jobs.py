@@ -9,6 +9,7 @@ import structlog
 
 from executor.interpreter import Finish, Park, advance
 from shared import metrics
+from shared.failpoints import failpoint
 from shared.messages import (
     Checkpoint,
     EventResult,
@@ -60,6 +61,7 @@ class JobDriver:
                     consumed: list[str] | None = None) -> bool:
         """Advance the job and record the outcome. False when another executor had won it."""
         step = advance(workflow, checkpoint, job_input, result, self.build)
+        await failpoint("before-park")
         try:
             if isinstance(step, Park):
                 with metrics.PARK_SECONDS.time():
@@ -67,6 +69,7 @@ class JobDriver:
                         job_id=job_id, fence=fence, checkpoint=step.checkpoint, waits=step.waits,
                         consumed=consumed or [], history=step.history, build=self.build,
                         release_bots=step.release_bots), ParkReply)
+                await failpoint("park-replied")
             else:
                 assert isinstance(step, Finish)
                 await self.client.call("finish", FinishRequest(

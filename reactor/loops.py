@@ -17,6 +17,7 @@ from reactor.operations import Operations
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
 from shared.errors import EngineError, InvalidMessage
+from shared.failpoints import failpoint
 from shared.messages import ActivityResult, CancelRequest, Codec
 from shared.streams import consumer_config
 
@@ -84,6 +85,7 @@ async def results_loop(js: JetStreamContext, store: Store, batcher: ScriptBatche
             for msg, _ in calls:
                 await msg.nak(delay=1.0)
             continue
+        await failpoint("results-committed")
         wakes = []
         for (msg, _), reply in zip(calls, replies, strict=True):
             if isinstance(reply, Exception):
@@ -164,7 +166,7 @@ async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = 
             members = await store.redis.zrangebyscore(store.keys.dispatch, "-inf", horizon,
                                                       start=0, num=1000)
             if members:
-                sent = await dispatcher.redispatch([m.decode() for m in members])
+                sent = await dispatcher.redispatch([m.decode() if isinstance(m, bytes) else str(m) for m in members])
                 if sent:
                     log.info("re-dispatched activities", count=sent)
                 if len(members) == 1000:

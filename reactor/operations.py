@@ -11,6 +11,7 @@ from reactor.dispatch import Dispatcher
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
 from shared.errors import EventNotFound, EventNotParked, InvalidMessage, JobNotFound
+from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
     ActivityTask,
@@ -47,6 +48,10 @@ _json = msgspec.json.Encoder()
 MAX_ID_LENGTH = 200
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _check_job_id(job_id: str, subject: str) -> None:
     if not job_id or len(job_id) > MAX_ID_LENGTH or any(c in job_id for c in "~{} \n\t"):
         raise InvalidMessage(subject, f"bad job id {job_id[:60]!r}: 1-{MAX_ID_LENGTH} characters, "
@@ -77,6 +82,7 @@ class Operations:
                                             req.consumed, req.history, req.build, now, req.release_bots)
         reply = await self.batcher.call("park", *args)
         outcome = self.store.park_outcome(req.job_id, req.fence, events, reply)
+        await failpoint("park-committed")
         fired_now = {w.event_id.decode() for w in outcome.wakes}
         tasks = [
             ActivityTask(event_id=event_id, attempt=1, job_id=req.job_id, activity=wait.activity,
@@ -105,13 +111,13 @@ class Operations:
         offered = 0
         cursor = "-inf"
         while True:
-            members = await self.store.redis.zrangebyscore(
+            members: list[Any] = await self.store.redis.zrangebyscore(
                 self.store.keys.wakes, cursor, "+inf", start=0, num=500, withscores=True)
             if not members:
                 break
             now = clock.now()
             replies = await self.store.scripts.call_many(
-                self.store.redis, [("lease", self.store.lease_args(m.decode(), now, False))
+                self.store.redis, [("lease", self.store.lease_args(_text(m), now, False))
                                    for m, _ in members])
             wakes = [self.store_wake(r) for r in replies]
             ready = [w for w in wakes if w is not None]
@@ -168,7 +174,7 @@ class Operations:
         if code == -1:
             raise EventNotFound(req.event_id)
         if code == 0:
-            raise EventNotParked(req.event_id, reply[1].decode())
+            raise EventNotParked(req.event_id, _text(reply[1]))
         if code == 1:
             await self.dispatcher.wakes([WakeData.from_reply(reply)])
             return EventOpReply(event_id=req.event_id, status="fired")
@@ -183,11 +189,11 @@ class Operations:
         return Ack()
 
     async def inspect(self, req: CancelRequest) -> JobView:
-        fields = await self.store.redis.hmget(self.store.keys.job(req.job_id),  # type: ignore[misc]
-                                              ["status", "output", "error"])
+        fields: list[Any] = await self.store.redis.hmget(self.store.keys.job(req.job_id),
+                                                         ["status", "output", "error"])
         if fields[0] is None:
             raise JobNotFound(req.job_id)
         output = _any.decode(fields[1]) if fields[1] else None
-        return JobView(job_id=req.job_id, status=fields[0].decode(), output=output,
-                       error=(fields[2] or b"").decode() or None)
+        return JobView(job_id=req.job_id, status=_text(fields[0]), output=output,
+                       error=_text(fields[2] or b"") or None)
 

@@ -37,10 +37,10 @@ class ScriptBook:
 
     async def call(self, redis: aioredis.Redis, name: str, *args: Any) -> Any:
         try:
-            return await redis.evalsha(self.shas[name], 0, *args)  # type: ignore[misc]
+            return await redis.evalsha(self.shas[name], 0, *args)
         except NoScriptError:
             await self.load(redis)
-            return await redis.evalsha(self.shas[name], 0, *args)  # type: ignore[misc]
+            return await redis.evalsha(self.shas[name], 0, *args)
 
     async def call_many(self, redis: aioredis.Redis, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """Several script calls in one round trip, each atomic on its own.

@@ -218,7 +218,7 @@ class Store:
                 "1" if lapsed else "0", self.strand_after)
 
     async def event_fields(self, event_id: str, *fields: str) -> list[str | None]:
-        values = await self.redis.hmget(self.keys.event(event_id), list(fields))  # type: ignore[misc]
+        values: list[Any] = await self.redis.hmget(self.keys.event(event_id), list(fields))
         return [None if v is None else _s(v) for v in values]
 
     async def mark_dispatched(self, events: list[tuple[str, int]]) -> None:
@@ -237,5 +237,5 @@ class Store:
         await pipe.execute()
 
     async def workflow(self, digest: str) -> bytes | None:
-        value: bytes | None = await self.redis.get(self.keys.workflow(digest))
-        return value
+        value: Any = await self.redis.get(self.keys.workflow(digest))
+        return None if value is None else bytes(value)

@@ -49,7 +49,7 @@ class RetryPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return min(self.backoff_s * self.multiplier ** (attempt - 1), self.max_backoff_s)
 
 
-class _NodeBase(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True, frozen=True):
+class _NodeBase(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True):
     pass
 
 
@@ -195,7 +195,8 @@ def validate(workflow: Workflow) -> Workflow:
 
 def _convert_node(name: str, raw: Any) -> Node:
     try:
-        return msgspec.convert(raw, Node)  # type: ignore[arg-type]
+        node: Node = msgspec.convert(raw, Node)
+        return node
     except msgspec.ValidationError as exc:
         reason, _, path = str(exc).partition(" - at `$")
         field = path.rstrip("`").lstrip(".") or None

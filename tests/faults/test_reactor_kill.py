@@ -1,0 +1,42 @@
+"""SIGKILL the reactor at any point; results that arrive meanwhile are applied after restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faults.helpers import assert_at_most_once, hold_at, wait_marker
+from tests.support.stack import Stack
+from tests.workflows import chain
+
+
+@pytest.mark.parametrize("point", ["park-committed", "park-committed:2", "results-committed"])
+def test_reactor_killed_after_committing(stack: Stack, point: str) -> None:
+    held, marker = hold_at(stack, point, "reactor")
+    stack.executor()
+    stack.worker()
+    job_id = stack.submit(chain(3), {"v": 7})
+    wait_marker(marker, held)
+    held.kill()
+    stack.reactor()
+    job = stack.wait_job(job_id, timeout=60)
+    assert job["status"] == "completed", job
+    assert job["output"] == {"v": 7}
+    assert_at_most_once(stack)
+
+
+def test_results_published_while_reactor_is_down_are_applied(stack: Stack) -> None:
+    reactor = stack.reactor()
+    stack.executor()
+    stack.worker()
+    stack.wait_ready()
+    ids = stack.submit_many(chain(2, "demo.sleep"), [{"v": i, "seconds": 1.0} for i in range(30)], "down")
+    stack.wait_job(ids[-1], statuses=("parked",))
+    reactor.kill()
+    # The workers finish their activities and publish results while no reactor runs.
+    from tests.support.stack import poll  # noqa: PLC0415
+
+    poll(lambda: len(stack.executions()) >= 30, 30, what="activities to run while the reactor is down")
+    stack.reactor()
+    jobs = stack.wait_jobs(ids, timeout=60)
+    assert [j["output"] for j in jobs.values()] == [{"v": i} for i in range(30)]
+    assert_at_most_once(stack)

@@ -116,7 +116,7 @@ class Executor:
                 except (FetchTimeoutError, NatsTimeout):
                     continue
                 except Exception as exc:
-                    log.warning("fetching jobs failed", error=str(exc))
+                    log.warning("fetching jobs failed", error=repr(exc))
                     await anyio.sleep(0.5)
                     continue
                 for msg in msgs:
@@ -130,7 +130,7 @@ class Executor:
                 subject=subject, reason=reason, data=data[:1024].decode("utf-8", "replace")), Ack,
                 patience=10)
         except EngineError as exc:
-            log.warning("dead-letter record not stored", error=str(exc))
+            log.warning("dead-letter record not stored", error=repr(exc))
 
     async def _on_job(self, msg: Msg) -> None:
         async with self.limiter:
@@ -161,11 +161,11 @@ class Executor:
                     await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
                     await msg.term()
                     return
-                log.warning("job not started; will be redelivered", job_id=job_id, error=str(exc))
+                log.warning("job not started; will be redelivered", job_id=job_id, error=repr(exc))
                 await msg.nak(delay=1.0)
                 return
             except EngineUnavailable as exc:
-                log.warning("reactor unavailable; job will be redelivered", job_id=job_id, error=str(exc))
+                log.warning("reactor unavailable; job will be redelivered", job_id=job_id, error=repr(exc))
                 await msg.nak(delay=1.0)
                 return
             await msg.ack()
@@ -191,5 +191,5 @@ class Executor:
                                         wake.result, [wake.event_id] if wake.event_id else [])
             except EngineError as exc:
                 # The wake lease will offer the job again.
-                log.warning("wake not completed", job_id=wake.job_id, error=str(exc))
+                log.warning("wake not completed", job_id=wake.job_id, error=repr(exc))
             metrics.WAKE_SECONDS.observe(time.perf_counter() - received)

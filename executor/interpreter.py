@@ -114,7 +114,7 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                             backoff_s=retry.backoff_s, multiplier=retry.multiplier,
                             max_backoff_s=retry.max_backoff_s))
                     if not result.ok:
-                        raise _JobFailed(name, f"activity {node.activity!r} failed: {result.error}")
+                        raise _JobFailed(name, f"node {name!r}: activity {node.activity!r} failed: {result.error}")
                     if node.output:
                         variables[node.output] = result.output
                     name, result = node.next or "", None
@@ -129,7 +129,7 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                     if result is None:
                         return park(SignalWait(node=name, signal=node.signal, timeout_s=node.timeout_s))
                     if not result.ok:
-                        raise _JobFailed(name, f"signal {node.signal!r}: {result.error}")
+                        raise _JobFailed(name, f"node {name!r}: signal {node.signal!r}: {result.error}")
                     if node.output:
                         variables[node.output] = result.output
                     name, result = node.next or "", None
@@ -141,7 +141,7 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                     if result is None:
                         return park(BotLockWait(node=name, pool=node.pool, timeout_s=node.timeout_s))
                     if not result.ok:
-                        raise _JobFailed(name, f"lock_bot {node.pool!r}: {result.error}")
+                        raise _JobFailed(name, f"node {name!r}: lock_bot {node.pool!r}: {result.error}")
                     granted = result.output if isinstance(result.output, dict) else {}
                     bot = str(granted.get("bot", ""))
                     if node.output:

@@ -66,7 +66,7 @@ class Reactor:
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
-        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s)
+        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after)
         await store.load()
         batcher = ScriptBatcher(store.scripts, redis)
         dispatcher = Dispatcher(nc, js, store)

@@ -37,7 +37,7 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher) -> Ca
             wakes = await store.bot_call("heartbeat", beat.bot, beat.pool, beat.worker,
                                          repr(now + beat.lease_s), "1" if beat.stopping else "0", repr(now))
         except Exception as exc:
-            log.warning("heartbeat not stored", bot=beat.bot, error=str(exc))
+            log.warning("heartbeat not stored", bot=beat.bot, error=repr(exc))
             return
         await dispatcher.wakes(wakes)
 
@@ -56,5 +56,5 @@ async def bot_lease_loop(store: Store, dispatcher: Dispatcher, interval: float =
                 log.warning("bot lease lapsed; taking it out of its pool", bot=bot)
                 await dispatcher.wakes(await store.bot_call("lapse", bot, repr(now)))
         except Exception as exc:
-            log.warning("bot lease pass failed", error=str(exc))
+            log.warning("bot lease pass failed", error=repr(exc))
         await anyio.sleep(interval)

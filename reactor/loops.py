@@ -58,7 +58,7 @@ async def results_loop(js: JetStreamContext, store: Store, batcher: ScriptBatche
         except (FetchTimeoutError, NatsTimeout):
             continue
         except Exception as exc:
-            log.warning("fetching results failed", error=str(exc))
+            log.warning("fetching results failed", error=repr(exc))
             await anyio.sleep(0.5)
             continue
         now = clock.now()
@@ -81,7 +81,7 @@ async def results_loop(js: JetStreamContext, store: Store, batcher: ScriptBatche
         try:
             replies = await store.scripts.call_many(store.redis, [("result", a) for _, a in calls])
         except Exception as exc:
-            log.warning("storing results failed; they will be redelivered", error=str(exc))
+            log.warning("storing results failed; they will be redelivered", error=repr(exc))
             for msg, _ in calls:
                 await msg.nak(delay=1.0)
             continue
@@ -126,7 +126,7 @@ async def timer_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.0
                 if len(due) >= 500:
                     continue
         except Exception as exc:
-            log.warning("timer pass failed", error=str(exc))
+            log.warning("timer pass failed", error=repr(exc))
             await anyio.sleep(0.5)
         await anyio.sleep(interval)
 
@@ -152,7 +152,7 @@ async def lease_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.2
                     log.info("wake leases lapsed; offering again", count=len(wakes))
                 await dispatcher.wakes(wakes)
         except Exception as exc:
-            log.warning("lease pass failed", error=str(exc))
+            log.warning("lease pass failed", error=repr(exc))
             await anyio.sleep(0.5)
         await anyio.sleep(interval)
 
@@ -173,7 +173,7 @@ async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = 
                     continue
             first = False
         except Exception as exc:
-            log.warning("dispatch sweep failed", error=str(exc))
+            log.warning("dispatch sweep failed", error=repr(exc))
         await anyio.sleep(interval)
 
 
@@ -186,7 +186,7 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
         except (FetchTimeoutError, NatsTimeout):
             continue
         except Exception as exc:
-            log.warning("fetching cancels failed", error=str(exc))
+            log.warning("fetching cancels failed", error=repr(exc))
             await anyio.sleep(0.5)
             continue
         for msg in msgs:
@@ -196,9 +196,9 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
                 metrics.DEADLETTERS.labels(subject=names.JOBS_CANCEL).inc()
                 await store.deadletter(names.JOBS_CANCEL, str(exc), msg.data)
             except EngineError as exc:
-                log.info("cancel refused", error=str(exc))
+                log.info("cancel refused", error=repr(exc))
             except Exception as exc:
-                log.warning("cancel failed; will be redelivered", error=str(exc))
+                log.warning("cancel failed; will be redelivered", error=repr(exc))
                 await msg.nak(delay=1.0)
                 continue
             await msg.ack()

@@ -117,12 +117,12 @@ def _check(job_id: str, fence: int, reply: list[Any]) -> None:
 
 
 class Store:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int = 6) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = ScriptBook()
         self.wake_lease_s = wake_lease_s
-        self.strand_after = 6
+        self.strand_after = strand_after
         self.inbox_max = 100
         self.inbox_ttl_s = 7 * 24 * 3600
 

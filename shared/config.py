@@ -58,6 +58,7 @@ class Settings:
     shutdown_grace_s: float = 30.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     activity_ack_wait_s: float = 30.0
+    strand_after: int = 6
 
     def __post_init__(self) -> None:
         for name, url, schemes in (
@@ -125,4 +126,5 @@ def load_settings(
         shutdown_grace_s=_number("EE_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s),
         max_payload_bytes=int(_number("EE_MAX_PAYLOAD_BYTES", defaults.max_payload_bytes)),
         activity_ack_wait_s=_number("EE_ACTIVITY_ACK_WAIT_S", defaults.activity_ack_wait_s),
+        strand_after=int(_number("EE_STRAND_AFTER", defaults.strand_after)),
     )

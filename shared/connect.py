@@ -27,12 +27,13 @@ __all__ = ["connect_nats", "connect_redis"]
 log = structlog.get_logger("ee.connect")
 
 
-async def connect_nats(settings: Settings, name: str, *, first_attempts: int = 60) -> NATS:
-    """A NATS client that reconnects forever once connected."""
+async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -> NATS:
+    """A NATS client. A patient one (a service) waits for the server and reconnects forever;
+    an impatient one (the CLI) fails after a few seconds with a clear error."""
     options: dict[str, Any] = {
         "servers": settings.nats_url.split(","),
         "name": name,
-        "max_reconnect_attempts": -1,
+        "max_reconnect_attempts": -1 if patient else 1,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 2,
         "allow_reconnect": True,
@@ -56,16 +57,20 @@ async def connect_nats(settings: Settings, name: str, *, first_attempts: int = 6
     async def error(exc: Exception) -> None:
         log.warning("nats error", error=str(exc))
 
-    options.update(disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error)
-    last: Exception | None = None
-    for _ in range(max(first_attempts, 1)):
-        try:
-            return await nats.connect(**options)
-        except Exception as exc:
-            last = exc
-            if "Authorization" in str(exc) or "authorization" in str(exc):
-                break
-    raise EngineUnavailable(f"NATS at {redact_url(settings.nats_url)}", str(last or "no answer"))
+    async def quiet(exc: Exception) -> None:
+        return None
+
+    if patient:
+        options.update(disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error)
+    else:
+        options.update(error_cb=quiet)
+    try:
+        return await nats.connect(**options)
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        if "authorization" in reason.lower():
+            reason = "authorization violation: check the user, password, token or creds file"
+        raise EngineUnavailable(f"NATS at {redact_url(settings.nats_url)}", reason) from exc
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:

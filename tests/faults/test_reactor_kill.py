@@ -33,7 +33,7 @@ def test_results_published_while_reactor_is_down_are_applied(stack: Stack) -> No
     stack.wait_job(ids[-1], statuses=("parked",))
     reactor.kill()
     # The workers finish their activities and publish results while no reactor runs.
-    from tests.support.stack import poll  # noqa: PLC0415
+    from tests.support.stack import poll
 
     poll(lambda: len(stack.executions()) >= 30, 30, what="activities to run while the reactor is down")
     stack.reactor()

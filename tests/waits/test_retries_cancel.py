@@ -1,0 +1,98 @@
+"""Activity timeouts and retries with backoff; cancellation of a job parked on each kind of wait."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.support.stack import Stack, poll
+
+
+def flaky(failures: int, attempts: int, backoff_s: float = 0.2) -> dict[str, Any]:
+    return {"name": "flaky", "start": "try", "nodes": {
+        "try": {"kind": "activity", "activity": "demo.flaky", "input": {"failures": f"`{failures}`"},
+                "retry": {"max_attempts": attempts, "backoff_s": backoff_s, "multiplier": 2},
+                "output": "r", "next": "done"},
+        "done": {"kind": "end", "output": "vars.r"}}}
+
+
+def test_flaky_activity_succeeds_after_retries_with_backoff(engine: Stack) -> None:
+    job_id = engine.submit(flaky(2, 3))
+    job = engine.wait_job(job_id)
+    assert job["status"] == "completed", job
+    attempts = sorted(a for (_, a) in engine.executions())
+    assert attempts == [1, 2, 3]
+    history = engine.inspector().job(job_id)["history"]  # type: ignore[index]
+    retries = [h for h in history if h["event"] == "retry"]
+    assert len(retries) == 2 and "attempt 1 failed" in retries[0]["detail"]
+
+
+def test_retries_run_out_and_fail_the_job(engine: Stack) -> None:
+    job = engine.wait_job(engine.submit(flaky(5, 2, 0.1)))
+    assert job["status"] == "failed"
+    assert "attempt 2" in job["error"] or "flaky" in job["error"]
+    assert sorted(a for (_, a) in engine.executions()) == [1, 2]
+
+
+def test_activity_timeout_retries_then_fails(engine: Stack) -> None:
+    flow = {"name": "slow", "start": "slow", "nodes": {
+        "slow": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`5`"}, "timeout_s": 0.5,
+                 "retry": {"max_attempts": 2, "backoff_s": 0.1}, "output": "r", "next": "done"},
+        "done": {"kind": "end"}}}
+    job = engine.wait_job(engine.submit(flow), timeout=30)
+    assert job["status"] == "failed"
+    assert "timed out after 0.5 s (attempt 2)" in job["error"]
+    assert sorted(a for (_, a) in engine.executions()) == [1, 2]
+
+
+WAITS: dict[str, dict[str, Any]] = {
+    "activity": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`30`"}, "next": "done"},
+    "timer": {"kind": "sleep", "seconds": 60, "next": "done"},
+    "signal": {"kind": "wait_signal", "signal": "never", "next": "done"},
+    "bot_lock": {"kind": "lock_bot", "pool": "nobody-here", "next": "done"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WAITS))
+def test_cancel_a_job_parked_on_each_kind_of_wait(engine: Stack, kind: str) -> None:
+    flow = {"name": f"cancel-{kind}", "start": "w", "nodes": {"w": WAITS[kind], "done": {"kind": "end"}}}
+    job_id = engine.submit(flow)
+    inspector = engine.inspector()
+    poll(lambda: inspector.events(job=job_id), 20, what="the parked wait")
+    out = subprocess.run([sys.executable, "-m", "ee", "cancel", job_id], env=engine.env(), capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    job = engine.wait_job(job_id)
+    assert job["status"] == "cancelled"
+    assert inspector.events(job=job_id) == []
+    assert inspector.events(kind=kind) == []
+    client = engine.redis_client()
+    assert client.zcard("ee:timers") == 0 and client.zcard("ee:wakes") == 0
+    again = subprocess.run([sys.executable, "-m", "ee", "cancel", job_id], env=engine.env(), capture_output=True,
+                           text=True, timeout=30)
+    assert again.returncode == 2 and "already cancelled" in again.stderr
+
+
+def test_cancel_through_the_jobs_cancel_stream(engine: Stack) -> None:
+    flow = {"name": "c", "start": "w", "nodes": {"w": WAITS["timer"], "done": {"kind": "end"}}}
+    job_id = engine.submit(flow)
+    engine.wait_job(job_id, statuses=("parked",))
+    engine.publish("jobs.cancel", f'{{"job_id": "{job_id}", "reason": "by stream"}}'.encode())
+    job = engine.wait_job(job_id)
+    assert job["status"] == "cancelled" and job["error"] == "by stream"
+
+
+def test_late_result_after_cancel_is_ignored(engine: Stack) -> None:
+    flow = {"name": "late", "start": "w", "nodes": {
+        "w": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`1`"}, "next": "done"},
+        "done": {"kind": "end"}}}
+    job_id = engine.submit(flow)
+    poll(lambda: engine.executions(), 20, what="the activity to start")
+    engine.request("ee.reactor.cancel", f'{{"job_id": "{job_id}"}}'.encode())
+    engine.wait_job(job_id)
+    # The worker finishes and publishes its result; it changes nothing.
+    poll(lambda: engine.redis_client().xlen("ee:job:{" + job_id + "}:history") > 0, 5)
+    assert engine.job(job_id)["status"] == "cancelled"  # type: ignore[index]

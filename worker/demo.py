@@ -1,0 +1,75 @@
+"""The demo activities served by ``ee worker --demo``.
+
+With ``EE_DEMO_LEDGER`` set, every run appends ``{"event_id", "attempt", "activity",
+"pid"}`` to that file as it starts, so tests can count runs per (event, attempt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import anyio
+
+from worker.sdk import Worker, current_task
+
+__all__ = ["register"]
+
+
+class DemoError(Exception):
+    pass
+
+
+def _ledger(activity: str) -> None:
+    path = os.environ.get("EE_DEMO_LEDGER")
+    if not path:
+        return
+    event_id, attempt = current_task.get()
+    line = json.dumps({"event_id": event_id, "attempt": attempt, "activity": activity, "pid": os.getpid()})
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+async def echo(data: dict[str, Any]) -> Any:
+    _ledger("demo.echo")
+    return data
+
+
+async def add(data: dict[str, Any]) -> Any:
+    _ledger("demo.add")
+    try:
+        return {"sum": data["a"] + data["b"]}
+    except (KeyError, TypeError) as exc:
+        raise DemoError(f"demo.add needs numbers a and b: {exc}") from exc
+
+
+async def sleep(data: dict[str, Any]) -> Any:
+    _ledger("demo.sleep")
+    await anyio.sleep(float(data.get("seconds", 1)))
+    return data
+
+
+async def fail(data: dict[str, Any]) -> Any:
+    _ledger("demo.fail")
+    raise DemoError(str(data.get("message", "demo.fail always fails")))
+
+
+async def flaky(data: dict[str, Any]) -> Any:
+    _ledger("demo.flaky")
+    _, attempt = current_task.get()
+    failures = int(data.get("failures", 1))
+    if attempt <= failures:
+        raise DemoError(f"demo.flaky failing attempt {attempt} of the first {failures}")
+    return {"attempt": attempt, **data}
+
+
+def register(worker: Worker) -> None:
+    worker.register("demo.echo", echo)
+    worker.register("demo.add", add)
+    worker.register("demo.sleep", sleep)
+    worker.register("demo.fail", fail)
+    worker.register("demo.flaky", flaky)

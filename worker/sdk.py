@@ -184,7 +184,7 @@ class Worker:
                 with anyio.move_on_after(task.timeout_s) as scope:
                     await call()
                 if scope.cancelled_caught:
-                    outcome["error"] = f"activity timed out after {task.timeout_s} s"
+                    outcome["error"] = f"activity timed out after {task.timeout_s} s (attempt {task.attempt})"
             else:
                 await call()
             tg.cancel_scope.cancel()

@@ -113,7 +113,7 @@ class Executor:
                     continue
                 try:
                     msgs = await sub.fetch(batch=min(free, 128), timeout=1.0)  # type: ignore[attr-defined]
-                except (FetchTimeoutError, NatsTimeout):
+                except (FetchTimeoutError, NatsTimeout, TimeoutError):
                     continue
                 except Exception as exc:
                     log.warning("fetching jobs failed", error=repr(exc))

@@ -43,7 +43,9 @@ def _wake(reply: Any) -> WakeData | None:
 
 
 async def _pull(js: JetStreamContext, subject: str, durable: str, max_payload: int) -> Any:
-    config = consumer_config(durable, subject, ack_wait=30.0, max_deliver=-1, max_ack_pending=4096)
+    # Applying a result takes milliseconds: a short ack wait brings back a batch held by a
+    # reactor that died quickly. Applying one twice is harmless (the result script ignores it).
+    config = consumer_config(durable, subject, ack_wait=5.0, max_deliver=-1, max_ack_pending=4096)
     return await js.pull_subscribe(subject, durable=durable, config=config, pending_msgs_limit=-1,
                                    pending_bytes_limit=-1)
 
@@ -55,7 +57,7 @@ async def results_loop(js: JetStreamContext, store: Store, batcher: ScriptBatche
     while True:
         try:
             msgs = await sub.fetch(batch=256, timeout=1.0)
-        except (FetchTimeoutError, NatsTimeout):
+        except (FetchTimeoutError, NatsTimeout, TimeoutError):
             continue
         except Exception as exc:
             log.warning("fetching results failed", error=repr(exc))
@@ -183,7 +185,7 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
     while True:
         try:
             msgs = await sub.fetch(batch=64, timeout=1.0)
-        except (FetchTimeoutError, NatsTimeout):
+        except (FetchTimeoutError, NatsTimeout, TimeoutError):
             continue
         except Exception as exc:
             log.warning("fetching cancels failed", error=repr(exc))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -39,6 +40,7 @@ log = structlog.get_logger("ee.worker")
 
 Activity = Callable[[dict[str, Any]], Awaitable[Any]] | Callable[[dict[str, Any]], Any]
 _tasks = Codec(ActivityTask, "activity.execute")
+RECENT_RESULTS = 10_000
 
 # The running task's (event id, attempt), for activities that need to know which attempt runs.
 current_task: ContextVar[tuple[str, int]] = ContextVar("current_task", default=("", 0))
@@ -58,7 +60,15 @@ class Worker:
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.activities: dict[str, Activity] = {}
         self._stopping = anyio.Event()
+        self._recent: OrderedDict[tuple[str, int], ActivityResult] = OrderedDict()
+        self._running: set[tuple[str, int]] = set()
         self._nc: NATS | None = None
+
+    def _remember(self, key: tuple[str, int], result: ActivityResult) -> None:
+        self._recent[key] = result
+        self._recent.move_to_end(key)
+        while len(self._recent) > RECENT_RESULTS:
+            self._recent.popitem(last=False)
 
     def register(self, activity: str, fn: Activity) -> None:
         if activity.startswith("bot.") or any(c in activity for c in " *>"):
@@ -120,7 +130,7 @@ class Worker:
                 continue
             try:
                 msgs = await sub.fetch(batch=min(free, 64), timeout=1.0)
-            except (FetchTimeoutError, NatsTimeout):
+            except (FetchTimeoutError, NatsTimeout, TimeoutError):
                 continue
             except Exception as exc:
                 log.warning("fetching tasks failed", error=repr(exc))
@@ -139,24 +149,53 @@ class Worker:
                 log.warning("refused task", error=repr(exc))
                 await msg.term()
                 return
+            key = (task.event_id, task.attempt)
+            if key in self._running:
+                # Redelivered while this worker still runs it (NATS restarted, say): the
+                # running copy reports and acks; running it twice is what we avoid.
+                return
+            done = self._recent.get(key)
             fn = self.activities.get(task.activity)
-            if fn is None:
+            if done is not None:
+                # A redelivery of a task this worker finished (its ack was lost, say in a NATS
+                # restart): report the same result again instead of running it twice.
+                result = done
+            elif fn is None:
                 result = ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False,
                                         error=f"worker {self.name} does not serve activity {task.activity!r}",
                                         worker=self.name)
             else:
-                result = await self._run(fn, task, msg)
+                self._running.add(key)
+                try:
+                    result = await self._run(fn, task, msg)
+                finally:
+                    self._running.discard(key)
+            self._remember(key, result)
             data = encode(result)
             if len(data) > self.settings.max_payload_bytes:
                 data = encode(ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False,
                                              error=f"output too large ({len(data)} bytes)", worker=self.name))
             with anyio.CancelScope(shield=True):
-                await js.publish(names.ACTIVITY_RESPONSE, data, timeout=10)
+                await self._publish_result(js, data)
                 await msg.ack()
         except Exception as exc:
             log.warning("result not published; the task will be redelivered", error=repr(exc))
         finally:
             self.limiter.release_on_behalf_of(token)
+
+    async def _publish_result(self, js: JetStreamContext, data: bytes, patience: float = 60.0) -> None:
+        """Publish a result, riding out a NATS restart: a result is the costliest thing to lose."""
+        delay = 0.1
+        deadline = anyio.current_time() + patience
+        while True:
+            try:
+                await js.publish(names.ACTIVITY_RESPONSE, data, timeout=5)
+                return
+            except Exception:
+                if anyio.current_time() > deadline:
+                    raise
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _run(self, fn: Activity, task: ActivityTask, msg: Msg) -> ActivityResult:
         started = anyio.current_time()

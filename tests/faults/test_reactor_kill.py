@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.helpers import assert_at_most_once, hold_at, wait_marker
-from tests.support.stack import Stack
+from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
 
@@ -30,11 +30,12 @@ def test_results_published_while_reactor_is_down_are_applied(stack: Stack) -> No
     stack.worker()
     stack.wait_ready()
     ids = stack.submit_many(chain(2, "demo.sleep"), [{"v": i, "seconds": 1.0} for i in range(30)], "down")
-    stack.wait_job(ids[-1], statuses=("parked",))
+    client = stack.redis_client()
+    # Every task dispatched (none left in the dispatch set), then the reactor dies.
+    poll(lambda: all((stack.job(j) or {}).get("status") == "parked" for j in ids) and client.zcard("ee:dispatch") == 0,
+         30, what="all tasks dispatched")
     reactor.kill()
     # The workers finish their activities and publish results while no reactor runs.
-    from tests.support.stack import poll
-
     poll(lambda: len(stack.executions()) >= 30, 30, what="activities to run while the reactor is down")
     stack.reactor()
     jobs = stack.wait_jobs(ids, timeout=60)

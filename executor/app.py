@@ -78,8 +78,10 @@ class Executor:
 
                 self._wake_sub = await nc.subscribe(
                     names.EXECUTOR_WAKE, queue=names.EXECUTOR_WAKE_QUEUE, cb=on_wake)
+                # A job message is acked after its first park; one held by an executor that
+                # died before starting it comes back after the ack wait.
                 config = consumer_config(names.CONSUMER_EXECUTOR_JOBS, names.JOBS_EXECUTE,
-                                         ack_wait=30.0, max_deliver=20, max_ack_pending=2000)
+                                         ack_wait=s.jobs_ack_wait_s, max_deliver=50, max_ack_pending=2000)
                 jobs_sub = await js.pull_subscribe(names.JOBS_EXECUTE, durable=names.CONSUMER_EXECUTOR_JOBS,
                                                    config=config)
                 tg.start_soon(self._jobs_loop, tg, jobs_sub)

@@ -59,6 +59,7 @@ class Settings:
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     activity_ack_wait_s: float = 30.0
     strand_after: int = 6
+    jobs_ack_wait_s: float = 10.0
 
     def __post_init__(self) -> None:
         for name, url, schemes in (
@@ -127,4 +128,5 @@ def load_settings(
         max_payload_bytes=int(_number("EE_MAX_PAYLOAD_BYTES", defaults.max_payload_bytes)),
         activity_ack_wait_s=_number("EE_ACTIVITY_ACK_WAIT_S", defaults.activity_ack_wait_s),
         strand_after=int(_number("EE_STRAND_AFTER", defaults.strand_after)),
+        jobs_ack_wait_s=_number("EE_JOBS_ACK_WAIT_S", defaults.jobs_ack_wait_s),
     )

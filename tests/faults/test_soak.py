@@ -37,6 +37,7 @@ def test_soak_kills_executor_five_times_and_reactor_three_times(stack: Stack) ->
         # Spread the kills over the run: wait for some progress between them.
         target = min(JOBS, JOBS * n // (len(kills) + 2))
         poll(lambda target=target: completed(stack, ids) >= target, 120, 0.05, f"{target} jobs done")  # type: ignore[misc]
+        print(f"soak: {time.monotonic() - started:.1f}s {target} done, killing the {victim}")
         if victim == "executor":
             executor.kill()
             executor = stack.executor()

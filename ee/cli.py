@@ -133,6 +133,15 @@ def up(ctx: click.Context, executors: int, example: Path | None, example_input: 
     sys.exit(run_stack(nats_url, redis_url, executors, example, example_input))
 
 
+@cli.command()
+@click.argument("which", type=click.Choice(["nats", "redis"]))
+@pass_ctx
+def url(ctx: Context, which: str) -> None:
+    """Print the NATS or Redis URL in use (flags, env, or the stack `ee up` started here)."""
+    s = ctx.settings
+    click.echo(s.nats_url if which == "nats" else s.redis_url)
+
+
 # -- jobs ---------------------------------------------------------------------
 
 @cli.command()

@@ -121,6 +121,7 @@ class ServerProcess:
 
 def nats_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
                 url_auth: str = "") -> ServerProcess:
+    data_dir = data_dir.resolve()
     port = port or free_port()
     argv = [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js",
             "-sd", str(data_dir / "jetstream"), *(extra or [])]
@@ -129,6 +130,7 @@ def nats_server(data_dir: Path, port: int | None = None, extra: list[str] | None
 
 def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
                  url_auth: str = "") -> ServerProcess:
+    data_dir = data_dir.resolve()
     port = port or free_port()
     argv = [find_binary("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
             "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec",

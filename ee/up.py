@@ -41,29 +41,7 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     state = Path(".ee")
     state.mkdir(exist_ok=True)
     servers: list[ServerProcess] = []
-    if nats_url is None:
-        nats = nats_server(state / "nats", free_port(4222)).start()
-        servers.append(nats)
-        nats_url = nats.url
-    if redis_url is None:
-        redis = redis_server(state / "redis", free_port(6379)).start()
-        servers.append(redis)
-        redis_url = redis.url
-    STACK_FILE.write_text(json.dumps({"nats_url": nats_url, "redis_url": redis_url,
-                                      "pid": os.getpid()}, indent=2))
-    env = dict(os.environ, EE_NATS_URL=nats_url, EE_REDIS_URL=redis_url)
-    env.setdefault("EE_LOG_FORMAT", "console")
-    commands = [[sys.executable, "-m", "reactor"]]
-    commands += [[sys.executable, "-m", "executor"]] * executors
-    commands += [[sys.executable, "-m", "worker", "--demo"]]
-    children = [(" ".join(cmd[1:]), subprocess.Popen(cmd, env=env)) for cmd in commands]
-    print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
-    print(f"ee up: reactor, {executors} executor(s) and the demo worker running; Ctrl-C stops all",
-          flush=True)
-    if example is not None:
-        _run_example(example, example_input, env)
-        print("ee up: try `.venv/bin/ee jobs`, `.venv/bin/ee submit examples/approval.json` and the "
-              "README's tour in another terminal; Ctrl-C stops all", flush=True)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -74,6 +52,29 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     signal.signal(signal.SIGTERM, stop)
     code = 0
     try:
+        if nats_url is None:
+            nats = nats_server(state / "nats", free_port(4222)).start()
+            servers.append(nats)
+            nats_url = nats.url
+        if redis_url is None:
+            redis = redis_server(state / "redis", free_port(6379)).start()
+            servers.append(redis)
+            redis_url = redis.url
+        STACK_FILE.write_text(json.dumps({"nats_url": nats_url, "redis_url": redis_url,
+                                          "pid": os.getpid()}, indent=2))
+        env = dict(os.environ, EE_NATS_URL=nats_url, EE_REDIS_URL=redis_url)
+        env.setdefault("EE_LOG_FORMAT", "console")
+        commands = [[sys.executable, "-m", "reactor"]]
+        commands += [[sys.executable, "-m", "executor"]] * executors
+        commands += [[sys.executable, "-m", "worker", "--demo"]]
+        children = [(" ".join(cmd[1:]), subprocess.Popen(cmd, env=env)) for cmd in commands]
+        print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
+        print(f"ee up: reactor, {executors} executor(s) and the demo worker running; Ctrl-C stops all",
+              flush=True)
+        if example is not None:
+            _run_example(example, example_input, env)
+            print("ee up: try `.venv/bin/ee jobs`, `.venv/bin/ee submit examples/approval.json` and the "
+                  "README's tour in another terminal; Ctrl-C stops all", flush=True)
         while not stopping:
             for what, child in children:
                 if child.poll() is not None:

@@ -244,8 +244,9 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["event_id", "job", "node", "kind", "status", "attempt", "activity", "pool",
-                           "bot", "parked_at", "age_s"])
+        for row in rows:
+            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("deadline")
+        print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s"])
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -10,7 +11,8 @@ from rich.table import Table
 
 __all__ = ["print_json", "print_table"]
 
-_console = Console()
+# Off a terminal (a pipe, a log) rich would cut tables at 80 columns: give them room instead.
+_console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def print_json(value: Any) -> None:

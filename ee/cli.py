@@ -20,7 +20,7 @@ from ee.durations import parse_duration
 from ee.inspect import Inspector
 from ee.render import print_json, print_table
 from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineError
+from shared.errors import EngineError, engine_error_in
 
 __all__ = ["main"]
 
@@ -46,6 +46,8 @@ class Context:
         client = redis.Redis.from_url(s.redis_url, **kwargs)
         try:
             client.ping()
+        except redis.AuthenticationError as exc:
+            fail(f"Redis at {redact_url(s.redis_url)} refused the credentials: {exc}")
         except redis.RedisError as exc:
             fail(f"cannot reach Redis at {redact_url(s.redis_url)}: {exc}")
         return Inspector(client, s.redis_prefix)
@@ -59,8 +61,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return anyio.run(fn)
-    except EngineError as exc:
-        fail(str(exc))
+    except (EngineError, BaseExceptionGroup) as exc:
+        found = engine_error_in(exc)
+        if found is None:
+            raise
+        fail(str(found))
     except TimeoutError:
         fail("timed out waiting for the job")
 

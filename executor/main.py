@@ -10,7 +10,7 @@ import structlog
 
 from executor.app import Executor
 from shared.config import Settings, load_settings
-from shared.errors import EngineError
+from shared.errors import EngineError, engine_error_in
 from shared.logs import setup_logging
 
 __all__ = ["main", "serve"]
@@ -35,6 +35,9 @@ def main(settings: Settings | None = None) -> None:
     setup_logging("executor")
     try:
         anyio.run(serve, settings or load_settings())
-    except EngineError as exc:
-        print(f"executor: {exc}", file=sys.stderr)
+    except (EngineError, BaseExceptionGroup) as exc:
+        found = engine_error_in(exc)
+        if found is None:
+            raise
+        print(f"executor: {found}", file=sys.stderr)
         sys.exit(2)

@@ -20,7 +20,7 @@ from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
-from shared.connect import connect_nats, connect_redis
+from shared.connect import check_redis, connect_nats, connect_redis
 from shared.messages import (
     CancelRequest,
     DeadLetter,
@@ -61,7 +61,7 @@ class Reactor:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         s = self.settings
         redis = connect_redis(s)
-        await redis.ping()
+        await check_redis(redis, s)
         await _check_persistence(redis)
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
         js = nc.jetstream()

@@ -10,7 +10,7 @@ import structlog
 
 from reactor.app import Reactor
 from shared.config import Settings, load_settings
-from shared.errors import EngineError
+from shared.errors import EngineError, engine_error_in
 from shared.logs import setup_logging
 
 __all__ = ["main", "serve"]
@@ -33,6 +33,9 @@ def main(settings: Settings | None = None) -> None:
     setup_logging("reactor")
     try:
         anyio.run(serve, settings or load_settings(default_ops_port=0))
-    except EngineError as exc:
-        print(f"reactor: {exc}", file=sys.stderr)
+    except (EngineError, BaseExceptionGroup) as exc:
+        found = engine_error_in(exc)
+        if found is None:
+            raise
+        print(f"reactor: {found}", file=sys.stderr)
         sys.exit(2)

@@ -10,67 +10,111 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+import anyio
 import nats
 import redis.asyncio as aioredis
 import structlog
 from nats.aio.client import Client as NATS
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.config import Settings, redact_url
 from shared.errors import EngineUnavailable
 
-__all__ = ["connect_nats", "connect_redis"]
+__all__ = ["check_redis", "connect_nats", "connect_redis"]
 
 log = structlog.get_logger("ee.connect")
 
 
+def _auth_problem(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "authorization" in text or "authentication" in text
+
+
 async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -> NATS:
-    """A NATS client. A patient one (a service) waits for the server and reconnects forever;
-    an impatient one (the CLI) fails after a few seconds with a clear error."""
+    """A NATS client. A patient one (a service) waits for the server to come up and, once
+    connected, reconnects forever; an impatient one (the CLI) gives up after a few seconds.
+    Refused credentials fail at once, with a message that shows no secret."""
+    where = f"NATS at {redact_url(settings.nats_url)}"
+    seen: list[BaseException] = []
+
+    async def record(exc: Exception) -> None:
+        seen.append(exc)
+
     options: dict[str, Any] = {
         "servers": settings.nats_url.split(","),
         "name": name,
-        "max_reconnect_attempts": -1 if patient else 1,
+        # Bounded for the first connect (the library would otherwise loop forever, even on
+        # refused credentials); made unbounded once connected.
+        "max_reconnect_attempts": 2,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 2,
         "allow_reconnect": True,
         "ping_interval": 5,
         "max_outstanding_pings": 3,
+        "error_cb": record,
     }
     if settings.nats_creds:
         options["user_credentials"] = settings.nats_creds
     if settings.nats_token:
         options["token"] = settings.nats_token
     if settings.nats_tls_ca:
-        ctx = ssl.create_default_context(cafile=settings.nats_tls_ca)
-        options["tls"] = ctx
-
-    async def disconnected() -> None:
-        log.warning("nats disconnected", url=redact_url(settings.nats_url))
-
-    async def reconnected() -> None:
-        log.info("nats reconnected", url=redact_url(settings.nats_url))
-
-    async def error(exc: Exception) -> None:
-        log.warning("nats error", error=str(exc))
-
-    async def quiet(exc: Exception) -> None:
-        return None
-
+        options["tls"] = ssl.create_default_context(cafile=settings.nats_tls_ca)
+    delay = 0.5
+    while True:
+        seen.clear()
+        try:
+            nc = await nats.connect(**options)
+            break
+        except Exception as exc:
+            problem = next((e for e in seen if _auth_problem(e)), exc)
+            if _auth_problem(problem):
+                raise EngineUnavailable(where, "authorization violation: the server refused the user, "
+                                        "password, token or creds file") from exc
+            if not patient:
+                raise EngineUnavailable(where, str(problem) or type(problem).__name__) from exc
+            log.warning("waiting for NATS", url=redact_url(settings.nats_url), error=str(problem))
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 5.0)
     if patient:
-        options.update(disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error)
-    else:
-        options.update(error_cb=quiet)
-    try:
-        return await nats.connect(**options)
-    except Exception as exc:
-        reason = str(exc) or type(exc).__name__
-        if "authorization" in reason.lower():
-            reason = "authorization violation: check the user, password, token or creds file"
-        raise EngineUnavailable(f"NATS at {redact_url(settings.nats_url)}", reason) from exc
+        nc.options["max_reconnect_attempts"] = -1
+
+        async def disconnected() -> None:
+            log.warning("nats disconnected", url=redact_url(settings.nats_url))
+
+        async def reconnected() -> None:
+            log.info("nats reconnected", url=redact_url(settings.nats_url))
+
+        async def error(exc: Exception) -> None:
+            log.warning("nats error", error=str(exc))
+
+        nc._disconnected_cb = disconnected
+        nc._reconnected_cb = reconnected
+        nc._error_cb = error
+    return nc
+
+
+async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: int = 30) -> None:
+    """Reach Redis, waiting for it a while; wrong credentials fail at once with a clear message."""
+    where = f"Redis at {redact_url(settings.redis_url)}"
+    last = ""
+    for _ in range(attempts):
+        try:
+            await client.ping()
+            return
+        except (AuthenticationError, AuthorizationError) as exc:
+            raise EngineUnavailable(where, f"authentication failed ({exc}): check the user and password") from exc
+        except ResponseError as exc:
+            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+                raise EngineUnavailable(where, f"authentication failed ({exc})") from exc
+            raise
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            last = str(exc)
+            await anyio.sleep(1.0)
+    raise EngineUnavailable(where, last or "no answer")
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:

@@ -17,6 +17,7 @@ __all__ = [
     "JobFinished",
     "JobNotFound",
     "StaleFence",
+    "engine_error_in",
 ]
 
 
@@ -104,3 +105,15 @@ class EventNotParked(EngineError):
         self.event_id = event_id
         self.status = status
         super().__init__(f"event {event_id!r} is {status}, not parked")
+
+
+def engine_error_in(exc: BaseException) -> EngineError | None:
+    """The first EngineError in ``exc`` or, for a task group's exception group, inside it."""
+    if isinstance(exc, EngineError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = engine_error_in(inner)
+            if found is not None:
+                return found
+    return None

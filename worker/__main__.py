@@ -12,7 +12,7 @@ import anyio
 import structlog
 
 from shared.config import Settings, load_settings
-from shared.errors import EngineError
+from shared.errors import EngineError, engine_error_in
 from shared.logs import setup_logging
 from worker import demo
 from worker.sdk import Worker
@@ -66,8 +66,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
         for module in args.activities:
             importlib.import_module(module).register(worker)
         anyio.run(serve, worker)
-    except EngineError as exc:
-        print(f"worker: {exc}", file=sys.stderr)
+    except (EngineError, BaseExceptionGroup) as exc:
+        found = engine_error_in(exc)
+        if found is None:
+            raise
+        print(f"worker: {found}", file=sys.stderr)
         sys.exit(2)
 
 

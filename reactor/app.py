@@ -10,7 +10,6 @@ import structlog
 from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 
-from reactor.batcher import ScriptBatcher
 from reactor.bots import bot_lease_loop, heartbeat_handler
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
@@ -68,12 +67,11 @@ class Reactor:
         await ensure_streams(js, s.max_payload_bytes)
         store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after)
         await store.load()
-        batcher = ScriptBatcher(store.scripts, redis)
         dispatcher = Dispatcher(nc, js, store)
-        ops = Operations(store, batcher, dispatcher)
+        ops = Operations(store, dispatcher)
         try:
             async with anyio.create_task_group() as tg:
-                await tg.start(batcher.run)
+                await tg.start(store.batcher.run)
                 endpoints = [
                     Endpoint("start", StartRequest, ops.start),
                     Endpoint("park", ParkRequest, ops.park),
@@ -88,7 +86,7 @@ class Reactor:
                     Endpoint("strand", StrandRequest, ops.strand),
                 ]
                 await serve_endpoints(nc, tg, endpoints, package_version(), s.max_payload_bytes)
-                tg.start_soon(partial(results_loop, js, store, batcher, dispatcher, s.max_payload_bytes))
+                tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))
                 tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
                 tg.start_soon(timer_loop, store, dispatcher)
                 tg.start_soon(lease_loop, store, dispatcher)

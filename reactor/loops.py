@@ -11,7 +11,6 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
-from reactor.batcher import ScriptBatcher
 from reactor.dispatch import Dispatcher
 from reactor.operations import Operations
 from reactor.store import Store, WakeData
@@ -50,8 +49,7 @@ async def _pull(js: JetStreamContext, subject: str, durable: str, max_payload: i
                                    pending_bytes_limit=-1)
 
 
-async def results_loop(js: JetStreamContext, store: Store, batcher: ScriptBatcher,
-                       dispatcher: Dispatcher, max_payload: int) -> None:
+async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatcher, max_payload: int) -> None:
     """Apply activity results; each message is acked only after its Redis step."""
     sub = await _pull(js, names.ACTIVITY_RESPONSE, names.CONSUMER_REACTOR_RESPONSES, max_payload)
     while True:

@@ -6,7 +6,6 @@ from typing import Any
 
 import msgspec
 
-from reactor.batcher import ScriptBatcher
 from reactor.dispatch import Dispatcher
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
@@ -59,9 +58,8 @@ def _check_job_id(job_id: str, subject: str) -> None:
 
 
 class Operations:
-    def __init__(self, store: Store, batcher: ScriptBatcher, dispatcher: Dispatcher) -> None:
+    def __init__(self, store: Store, dispatcher: Dispatcher) -> None:
         self.store = store
-        self.batcher = batcher
         self.dispatcher = dispatcher
 
     async def start(self, req: StartRequest) -> StartReply:
@@ -80,7 +78,7 @@ class Operations:
         now = clock.now()
         args, events = self.store.park_args(req.job_id, req.fence, req.checkpoint, req.waits,
                                             req.consumed, req.history, req.build, now, req.release_bots)
-        reply = await self.batcher.call("park", *args)
+        reply = await self.store.batcher.call("park", *args)
         outcome = self.store.park_outcome(req.job_id, req.fence, events, reply)
         await failpoint("park-committed")
         fired_now = {w.event_id.decode() for w in outcome.wakes}
@@ -167,8 +165,8 @@ class Operations:
             result = _json.encode({"ok": True, "output": req.data})
         else:
             result = _json.encode({"ok": False, "error": req.error or "failed by operator"})
-        reply = await self.store.scripts.call(
-            self.store.redis, "event", self.store.keys.prefix, req.event_id, req.op, result, repr(now),
+        reply = await self.store.call(
+            "event", self.store.keys.prefix, req.event_id, req.op, result, repr(now),
             clock.iso(now), self.store.lease_at(now), req.timeout_s or 0)
         code = int(reply[0])
         if code == -1:

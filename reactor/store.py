@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
+from reactor.batcher import ScriptBatcher
 from reactor.scripts import ScriptBook
 from shared import clock
 from shared.errors import JobFinished, JobNotFound, StaleFence
@@ -121,6 +122,7 @@ class Store:
         self.redis = redis
         self.keys = keys
         self.scripts = ScriptBook()
+        self.batcher = ScriptBatcher(self.scripts, redis)
         self.wake_lease_s = wake_lease_s
         self.strand_after = strand_after
         self.inbox_max = 100
@@ -128,6 +130,13 @@ class Store:
 
     async def load(self) -> None:
         await self.scripts.load(self.redis)
+
+    async def call(self, name: str, *args: Any) -> Any:
+        """One script call, sent with whatever else is queued (see ``reactor.batcher``)."""
+        reply = await self.batcher.call(name, *args)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def lease_at(self, now: float) -> str:
         return repr(now + self.wake_lease_s)
@@ -137,9 +146,10 @@ class Store:
     async def start_job(self, job_id: str, digest: str, workflow: bytes, name: str, version: int,
                         checkpoint: Checkpoint, input_json: bytes, build: str) -> list[Any]:
         now = clock.now()
-        return await self.scripts.call(  # type: ignore[no-any-return]
-            self.redis, "start", self.keys.prefix, job_id, digest, workflow, name, version,
+        reply: list[Any] = await self.call(
+            "start", self.keys.prefix, job_id, digest, workflow, name, version,
             encode(checkpoint), input_json, repr(now), clock.iso(now), build, self.lease_at(now))
+        return reply
 
     def park_args(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
                   consumed: list[str], history: list[HistoryEntry], build: str,
@@ -173,25 +183,25 @@ class Store:
                            clock.iso(now), build, len(history), self.lease_at(now)]
         for entry in history:
             args += [entry.node, entry.event, entry.detail]
-        reply = await self.scripts.call(self.redis, "finish", *args)
+        reply = await self.call("finish", *args)
         _check(job_id, fence or 0, reply)
         dropped = int(reply[1])
         return int(reply[0]), [_s(e) for e in reply[2:2 + dropped]], wakes_in(reply[2 + dropped:])
 
     async def strand(self, job_id: str, reason: str, build: str) -> None:
-        reply = await self.scripts.call(self.redis, "strand", self.keys.prefix, job_id, reason, clock.iso(), build)
+        reply = await self.call("strand", self.keys.prefix, job_id, reason, clock.iso(), build)
         _check(job_id, 0, reply)
 
     async def bot_call(self, mode: str, bot: str, *extra: Any) -> list[WakeData]:
         now = clock.now()
-        reply = await self.scripts.call(self.redis, "bots", self.keys.prefix, mode, bot, clock.iso(now),
+        reply = await self.call("bots", self.keys.prefix, mode, bot, clock.iso(now),
                                         self.lease_at(now), *extra)
         return wakes_in(reply[1:])
 
     async def signal(self, job_id: str, name: str, result: bytes) -> WakeData | None:
         now = clock.now()
-        reply = await self.scripts.call(
-            self.redis, "signal", self.keys.prefix, job_id, name, result, repr(now), clock.iso(now),
+        reply = await self.call(
+            "signal", self.keys.prefix, job_id, name, result, repr(now), clock.iso(now),
             self.lease_at(now), self.inbox_max, self.inbox_ttl_s)
         code = int(reply[0])
         _check(job_id, 0, reply)

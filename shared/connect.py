@@ -125,9 +125,10 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
         "socket_connect_timeout": 2,
         "socket_keepalive": True,
         "health_check_interval": 10,
-        "max_connections": 64,
     }
     if settings.redis_password:
         kwargs["password"] = settings.redis_password
-    client: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, **kwargs)
-    return client
+    # A blocking pool makes a burst wait for a free connection instead of failing.
+    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=32, timeout=30, **kwargs)
+    return aioredis.Redis(connection_pool=pool, **{k: v for k, v in kwargs.items() if k in ("retry",
+                                                                                           "retry_on_error")})

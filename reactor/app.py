@@ -72,6 +72,7 @@ class Reactor:
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(store.batcher.run)
+                await tg.start(dispatcher.run)
                 endpoints = [
                     Endpoint("start", StartRequest, ops.start),
                     Endpoint("park", ParkRequest, ops.park),

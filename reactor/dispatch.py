@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import msgspec
 import structlog
+from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -20,17 +22,44 @@ _input = msgspec.json.Decoder(dict[str, object])
 
 
 class Dispatcher:
+    """Publishes activity tasks from a queue, in batches, off the park's reply path.
+
+    A parked activity is in the dispatch set from the park script on; it leaves
+    it only once JetStream acknowledged its task, so a crash anywhere in between
+    is mended by the sweep (``reactor.loops.dispatch_sweep``).
+    """
+
     def __init__(self, nc: NATS, js: JetStreamContext, store: Store) -> None:
         self.nc = nc
         self.js = js
         self.store = store
+        self._send, self._receive = anyio.create_memory_object_stream[ActivityTask](max_buffer_size=100_000)
+
+    def enqueue(self, tasks: list[ActivityTask]) -> None:
+        for task in tasks:
+            try:
+                self._send.send_nowait(task)
+            except anyio.WouldBlock:
+                # The sweep sends it later: it is still in the dispatch set.
+                log.warning("dispatch queue full; leaving the task to the sweep", event_id=task.event_id)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async with self._receive:
+            async for first in self._receive:
+                batch = [first]
+                while len(batch) < 512:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                try:
+                    await self.activities(batch)
+                except Exception as exc:
+                    log.warning("dispatch failed; the sweep will retry", error=repr(exc))
 
     async def activities(self, tasks: list[ActivityTask]) -> None:
-        """Publish tasks, each deduplicated by event and attempt, then mark them dispatched.
-
-        A task whose publish is not acknowledged stays in the dispatch set and
-        is sent again by the sweep.
-        """
+        """Publish tasks, each deduplicated by event and attempt, then mark them dispatched."""
         if not tasks:
             return
         futures = []
@@ -43,11 +72,11 @@ class Dispatcher:
         done = []
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("dispatch not acknowledged", event_id=task.event_id, error=str(result))
+                log.warning("dispatch not acknowledged", event_id=task.event_id, error=repr(result))
             else:
-                done.append((task.event_id, task.attempt))
+                done.append(task.event_id)
         if done:
-            await self.store.mark_dispatched(done)
+            await self.store.redis.zrem(self.store.keys.dispatch, *done)
 
     async def redispatch(self, event_ids: list[str]) -> int:
         """Dispatch events again from what Redis holds (after a crash or a retry backoff)."""
@@ -68,4 +97,5 @@ class Dispatcher:
     async def wakes(self, wakes: list[WakeData]) -> None:
         for wake in wakes:
             await self.nc.publish(names.EXECUTOR_WAKE, wake.encode())
-        metrics.WAKES_OFFERED.inc(len(wakes))
+        if wakes:
+            metrics.WAKES_OFFERED.inc(len(wakes))

@@ -90,10 +90,9 @@ class Operations:
         ]
         if outcome.wakes:
             await self.dispatcher.wakes(outcome.wakes)
-        if tasks:
-            # The dispatch set holds these until the publish is acknowledged, so a
-            # crash right here is mended by the sweep at the next start.
-            await self.dispatcher.activities(tasks)
+        # The dispatch set holds these until JetStream acknowledges them, so a crash
+        # from here on is mended by the sweep at the next start.
+        self.dispatcher.enqueue(tasks)
         return ParkReply(fence=outcome.fence, events=events)
 
     async def finish(self, req: FinishRequest) -> FinishReply:

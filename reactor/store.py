@@ -231,13 +231,6 @@ class Store:
         values: list[Any] = await self.redis.hmget(self.keys.event(event_id), list(fields))
         return [None if v is None else _s(v) for v in values]
 
-    async def mark_dispatched(self, events: list[tuple[str, int]]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for event_id, attempt in events:
-            pipe.zrem(self.keys.dispatch, event_id)
-            pipe.hset(self.keys.event(event_id), "dispatched", str(attempt))
-        await pipe.execute()
-
     async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
         record = _json.encode({"at": clock.iso(), "subject": subject, "reason": reason,
                                "data": data[:1024].decode("utf-8", "replace")})

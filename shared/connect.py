@@ -11,6 +11,7 @@ import ssl
 from typing import Any
 
 import anyio
+import hiredis
 import nats
 import redis.asyncio as aioredis
 import structlog
@@ -117,6 +118,24 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: i
     raise EngineUnavailable(where, last or "no answer")
 
 
+class _HiredisPacking:
+    """Pack commands with hiredis (C) instead of redis-py's pure-Python packer: on the
+    reactor's hot path packing was about a quarter of its time."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+class _PackedConnection(_HiredisPacking, aioredis.Connection):
+    pass
+
+
+class _PackedSSLConnection(_HiredisPacking, aioredis.SSLConnection):
+    pass
+
+
 def connect_redis(settings: Settings) -> aioredis.Redis:
     """A Redis client whose commands retry with backoff through a server restart."""
     kwargs: dict[str, Any] = {
@@ -129,6 +148,9 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     if settings.redis_password:
         kwargs["password"] = settings.redis_password
     # A blocking pool makes a burst wait for a free connection instead of failing.
+    scheme = settings.redis_url.split(":", 1)[0]
+    if scheme in ("redis", "rediss"):
+        kwargs["connection_class"] = _PackedSSLConnection if scheme == "rediss" else _PackedConnection
     pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=32, timeout=30, **kwargs)
     return aioredis.Redis(connection_pool=pool, **{k: v for k, v in kwargs.items() if k in ("retry",
                                                                                            "retry_on_error")})

@@ -9,6 +9,7 @@ JetStream has stored the result.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import socket
@@ -62,6 +63,7 @@ class Worker:
         self._stopping = anyio.Event()
         self._recent: OrderedDict[tuple[str, int], ActivityResult] = OrderedDict()
         self._running: set[tuple[str, int]] = set()
+        self._inflight: dict[int, tuple[Msg, float]] = {}
         self._nc: NATS | None = None
 
     def _remember(self, key: tuple[str, int], result: ActivityResult) -> None:
@@ -105,11 +107,15 @@ class Worker:
                         pulling.start_soon(self._pull, sub, running, js)
                     if self.bot is not None:
                         pulling.start_soon(self._heartbeats, nc)
+                    running.start_soon(self._keep_alive)
                     log.info("worker ready", worker=self.name, nats=redact_url(self.settings.nats_url),
                              activities=sorted(self.activities), bot=self.bot, pool=self.pool)
                     task_status.started()
                     await self._stopping.wait()
                     pulling.cancel_scope.cancel()
+                while self.limiter.borrowed_tokens:  # noqa: ASYNC110 - the running activities report first
+                    await anyio.sleep(0.05)
+                running.cancel_scope.cancel()
                 # Leaving `running` waits for the activities in hand to finish and report.
         finally:
             with anyio.CancelScope(shield=True):
@@ -189,7 +195,7 @@ class Worker:
         deadline = anyio.current_time() + patience
         while True:
             try:
-                await js.publish(names.ACTIVITY_RESPONSE, data, timeout=5)
+                await (await js.publish_async(names.ACTIVITY_RESPONSE, data))
                 return
             except Exception:
                 if anyio.current_time() > deadline:
@@ -197,41 +203,48 @@ class Worker:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    async def _keep_alive(self) -> None:
+        """Tell JetStream that long activities are still running, so it does not redeliver them.
+
+        One loop for all running tasks, rather than a timer per task.
+        """
+        period = max(self.settings.activity_ack_wait_s / 3, 0.5)
+        while True:
+            await anyio.sleep(period)
+            now = anyio.current_time()
+            for msg, since in list(self._inflight.values()):
+                if now - since >= period:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
+
+    async def _call(self, fn: Activity, task: ActivityTask) -> Any:
+        current_task.set((task.event_id, task.attempt))
+        if inspect.iscoroutinefunction(fn):
+            return await fn(task.input)
+        return await anyio.to_thread.run_sync(fn, task.input)
+
     async def _run(self, fn: Activity, task: ActivityTask, msg: Msg) -> ActivityResult:
         started = anyio.current_time()
-        keepalive = max(self.settings.activity_ack_wait_s / 3, 0.5)
-        outcome: dict[str, Any] = {}
-
-        async def call() -> None:
-            current_task.set((task.event_id, task.attempt))
-            try:
-                if inspect.iscoroutinefunction(fn):
-                    outcome["output"] = await fn(task.input)
-                else:
-                    outcome["output"] = await anyio.to_thread.run_sync(fn, task.input)
-            except Exception as exc:
-                outcome["error"] = f"{type(exc).__name__}: {exc}"
-
-        async with anyio.create_task_group() as tg:
-            async def keep_alive() -> None:
-                while True:
-                    await anyio.sleep(keepalive)
-                    await msg.in_progress()
-
-            tg.start_soon(keep_alive)
-            if task.timeout_s is not None:
-                with anyio.move_on_after(task.timeout_s) as scope:
-                    await call()
-                if scope.cancelled_caught:
-                    outcome["error"] = f"activity timed out after {task.timeout_s} s (attempt {task.attempt})"
+        self._inflight[id(msg)] = (msg, started)
+        error: str | None = None
+        output: Any = None
+        try:
+            if task.timeout_s is None:
+                output = await self._call(fn, task)
             else:
-                await call()
-            tg.cancel_scope.cancel()
+                with anyio.move_on_after(task.timeout_s) as scope:
+                    output = await self._call(fn, task)
+                if scope.cancelled_caught:
+                    error = f"activity timed out after {task.timeout_s} s (attempt {task.attempt})"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            del self._inflight[id(msg)]
         metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)
-        if "error" in outcome:
-            return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False, error=outcome["error"],
+        if error is not None:
+            return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False, error=error,
                                   worker=self.name)
-        return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=outcome.get("output"),
+        return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=output,
                               worker=self.name)
 
     async def _beat(self, nc: NATS, stopping: bool = False) -> None:

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from reactor.store import Store, WakeData
 from shared import metrics, names
 from shared.messages import ActivityTask, encode
+from shared.replies import ReplyInbox
 
 __all__ = ["Dispatcher"]
 
@@ -33,6 +34,7 @@ class Dispatcher:
         self.nc = nc
         self.js = js
         self.store = store
+        self._inbox = ReplyInbox(nc)
         self._send, self._receive = anyio.create_memory_object_stream[ActivityTask](max_buffer_size=100_000)
 
     def enqueue(self, tasks: list[ActivityTask]) -> None:
@@ -62,13 +64,7 @@ class Dispatcher:
         """Publish tasks, each deduplicated by event and attempt, then mark them dispatched."""
         if not tasks:
             return
-        futures = []
-        for task in tasks:
-            subject = (names.bot_activity_subject(task.bot, task.activity) if task.bot
-                       else names.activity_subject(task.activity))
-            futures.append(await self.js.publish_async(
-                subject, encode(task), headers={"Nats-Msg-Id": f"{task.event_id}:{task.attempt}"}))
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await asyncio.gather(*(self._publish(task) for task in tasks), return_exceptions=True)
         done = []
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException):
@@ -77,6 +73,11 @@ class Dispatcher:
                 done.append(task.event_id)
         if done:
             await self.store.redis.zrem(self.store.keys.dispatch, *done)
+
+    async def _publish(self, task: ActivityTask) -> None:
+        subject = (names.bot_activity_subject(task.bot, task.activity) if task.bot
+                   else names.activity_subject(task.activity))
+        await self._inbox.js_publish(subject, encode(task), {"Nats-Msg-Id": f"{task.event_id}:{task.attempt}"})
 
     async def redispatch(self, event_ids: list[str]) -> int:
         """Dispatch events again from what Redis holds (after a crash or a retry backoff)."""

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 from typing import Any, TypeVar
 
 import anyio
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from shared import names
 from shared.errors import EngineError, EngineUnavailable
 from shared.messages import encode
+from shared.replies import ReplyInbox
 
 __all__ = ["ReactorClient", "ReactorError"]
 
 T = TypeVar("T")
-NO_RESPONDERS = "503"
 
 
 class ReactorError(EngineError):
@@ -48,43 +44,13 @@ class ReactorError(EngineError):
 class ReactorClient:
     """Typed requests to ``ee.reactor.<op>``, retried while the reactor is away.
 
-    Replies come back on one subscription of this client's own inbox, matched by
-    a counter: per request that is one dict entry and one timer, instead of the
-    library's random token, done-callback and ``wait_for`` (measured on the
-    executor's park path).
+    Replies come back on this client's own inbox (``shared.replies``).
     """
 
     def __init__(self, nc: NATS, timeout: float = 5.0) -> None:
         self.nc = nc
-        self.timeout = timeout
+        self._inbox = ReplyInbox(nc, timeout)
         self._decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-        self._prefix = nc.new_inbox() + "."
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
-        self._seq = itertools.count()
-        self._sub: Subscription | None = None
-
-    async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.pop(msg.subject[len(self._prefix):], None)
-        if future is not None and not future.done():
-            future.set_result(msg)
-
-    async def _request(self, subject: str, data: bytes) -> Msg:
-        if self._sub is None:
-            self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_reply)
-        token = str(next(self._seq))
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Msg] = loop.create_future()
-        self._pending[token] = future
-        timer = loop.call_later(self.timeout, _expire, future)
-        try:
-            await self.nc.publish(subject, data, reply=self._prefix + token)
-            msg = await future
-        finally:
-            timer.cancel()
-            self._pending.pop(token, None)
-        if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
-            raise NoRespondersError
-        return msg
 
     async def call(self, op: str, request: msgspec.Struct, reply_type: type[T], *,
                    patience: float = 30.0) -> T:
@@ -95,7 +61,7 @@ class ReactorClient:
         give_up = anyio.current_time() + patience
         while True:
             try:
-                msg = await self._request(subject, data)
+                msg = await self._inbox.request(subject, data)
                 break
             except (NoRespondersError, NatsTimeout):
                 if anyio.current_time() + delay > give_up:
@@ -110,11 +76,6 @@ class ReactorClient:
         if decoder is None:
             decoder = self._decoders[reply_type] = msgspec.json.Decoder(reply_type)
         return decoder.decode(msg.data)  # type: ignore[no-any-return]
-
-
-def _expire(future: asyncio.Future[Msg]) -> None:
-    if not future.done():
-        future.set_exception(NatsTimeout())
 
 
 def error_from_reply(code: str, description: str) -> ReactorError:

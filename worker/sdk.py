@@ -33,6 +33,7 @@ from shared.config import Settings, redact_url
 from shared.connect import connect_nats
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, BotHeartbeat, Codec, encode
+from shared.replies import ReplyInbox
 from shared.streams import consumer_config, ensure_streams
 
 __all__ = ["Activity", "Worker", "current_task"]
@@ -90,6 +91,7 @@ class Worker:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         nc = self._nc = await connect_nats(self.settings, f"ee-worker {self.name}")
+        self._inbox = ReplyInbox(nc)
         js = nc.jetstream()
         await ensure_streams(js, self.settings.max_payload_bytes)
         try:
@@ -195,7 +197,7 @@ class Worker:
         deadline = anyio.current_time() + patience
         while True:
             try:
-                await (await js.publish_async(names.ACTIVITY_RESPONSE, data))
+                await self._inbox.js_publish(names.ACTIVITY_RESPONSE, data)
                 return
             except Exception:
                 if anyio.current_time() > deadline:

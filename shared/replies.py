@@ -1,0 +1,76 @@
+"""Requests over one reply subscription per client, matched by a counter.
+
+nats-py makes a random token, a done-callback and a ``wait_for`` per request
+(``nc.request``, ``js.publish``, ``js.publish_async``). On the engine's hot paths
+(parks, results, dispatches) one inbox with a counter and one timer per request
+costs noticeably less CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+__all__ = ["JetStreamPublishError", "ReplyInbox"]
+
+NO_RESPONDERS = "503"
+
+
+class JetStreamPublishError(Exception):
+    """JetStream refused a publish (the reply carried an error)."""
+
+
+class ReplyInbox:
+    def __init__(self, nc: NATS, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        self._prefix = nc.new_inbox() + "."
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._seq = itertools.count()
+        self._sub: Subscription | None = None
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._pending.pop(msg.subject[len(self._prefix):], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def request(self, subject: str, data: bytes, headers: dict[str, str] | None = None,
+                      wait_s: float | None = None) -> Msg:
+        """The reply; raises NoRespondersError or nats' TimeoutError."""
+        if self._sub is None:
+            self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_reply)
+        token = str(next(self._seq))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Msg] = loop.create_future()
+        self._pending[token] = future
+        timer = loop.call_later(self.timeout if wait_s is None else wait_s, _expire, future)
+        try:
+            await self.nc.publish(subject, data, reply=self._prefix + token, headers=headers)
+            msg = await future
+        finally:
+            timer.cancel()
+            self._pending.pop(token, None)
+        if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
+            raise NoRespondersError
+        return msg
+
+    async def js_publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None,
+                         wait_s: float | None = None) -> None:
+        """Publish to a stream and wait for JetStream's acknowledgement (the message is stored)."""
+        try:
+            reply = await self.request(subject, data, headers, wait_s)
+        except NoRespondersError as exc:
+            raise JetStreamPublishError(f"no stream takes {subject}") from exc
+        if reply.data.startswith(b'{"error"') or b'"error":' in reply.data[:40]:
+            raise JetStreamPublishError(reply.data.decode(errors="replace"))
+
+
+def _expire(future: asyncio.Future[Msg]) -> None:
+    if not future.done():
+        future.set_exception(NatsTimeout())

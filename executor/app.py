@@ -28,9 +28,11 @@ from shared.errors import EngineError, EngineUnavailable, InvalidMessage, Invali
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
+    CancelRequest,
     Codec,
     DeadLetter,
     JobRequest,
+    JobView,
     RedriveReply,
     RedriveRequest,
     StartReply,
@@ -38,6 +40,7 @@ from shared.messages import (
     StrandRequest,
     Wake,
 )
+from shared.ops_http import serve_ops
 from shared.reactor_client import ReactorClient, ReactorError
 from shared.streams import consumer_config, ensure_streams
 from shared.workflow import decode_workflow, encode_workflow, workflow_digest
@@ -72,6 +75,21 @@ class Executor:
         self.workflows = WorkflowCache(client)
         try:
             async with anyio.create_task_group() as tg:
+                if s.ops_port:
+                    async def nats_ok() -> bool:
+                        return bool(nc.is_connected)
+
+                    async def reactor_ok() -> bool:
+                        try:
+                            await client.call("inspect", CancelRequest(job_id="ready-probe"), JobView, patience=0.5)
+                        except ReactorError:
+                            return True  # it answered (404 for the probe's id)
+                        except EngineError:
+                            return False
+                        return True
+
+                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "reactor": reactor_ok})
+
                 async def on_wake(msg: Msg) -> None:
                     if not self._draining:
                         tg.start_soon(self._on_wake, msg)

@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 from reactor.bots import bot_lease_loop, heartbeat_handler
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
-from reactor.loops import cancel_loop, dispatch_sweep, lease_loop, results_loop, timer_loop
+from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
 from reactor.operations import Operations
 from reactor.store import Store
 from shared import names
@@ -33,6 +33,7 @@ from shared.messages import (
     WorkflowRequest,
 )
 from shared.names import Keys
+from shared.ops_http import serve_ops
 from shared.streams import ensure_streams
 
 __all__ = ["Reactor"]
@@ -71,6 +72,14 @@ class Reactor:
         ops = Operations(store, dispatcher)
         try:
             async with anyio.create_task_group() as tg:
+                if s.ops_port:
+                    async def redis_ok() -> bool:
+                        return bool(await redis.ping())
+
+                    async def nats_ok() -> bool:
+                        return bool(nc.is_connected)
+
+                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "redis": redis_ok})
                 await tg.start(store.batcher.run)
                 await tg.start(dispatcher.run)
                 endpoints = [
@@ -93,6 +102,7 @@ class Reactor:
                 tg.start_soon(lease_loop, store, dispatcher)
                 tg.start_soon(dispatch_sweep, store, dispatcher)
                 tg.start_soon(bot_lease_loop, store, dispatcher)
+                tg.start_soon(gauge_loop, store)
                 await nc.subscribe(names.BOTS_HEARTBEAT, cb=heartbeat_handler(tg, store, dispatcher))
                 offered = await ops.redrive(RedriveRequest())
                 log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
@@ -100,5 +110,9 @@ class Reactor:
                 task_status.started()
         finally:
             with anyio.CancelScope(shield=True):
-                await nc.drain()
+                # Bounded: a subscription whose handler was cancelled can keep drain waiting.
+                with anyio.move_on_after(3):
+                    await nc.drain()
+                if not nc.is_closed:
+                    await nc.close()
                 await redis.aclose()

@@ -20,7 +20,7 @@ from shared.failpoints import failpoint
 from shared.messages import ActivityResult, CancelRequest, Codec
 from shared.streams import consumer_config
 
-__all__ = ["cancel_loop", "dispatch_sweep", "lease_loop", "results_loop", "timer_loop"]
+__all__ = ["cancel_loop", "dispatch_sweep", "gauge_loop", "lease_loop", "results_loop", "timer_loop"]
 
 log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
@@ -202,3 +202,18 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
                 await msg.nak(delay=1.0)
                 continue
             await msg.ack()
+
+
+async def gauge_loop(store: Store, interval: float = 5.0) -> None:
+    """Keep the parked-events gauge current from the per-kind indexes (one ZCARD each)."""
+    kinds = ("activity", "timer", "signal", "bot_lock")
+    while True:
+        try:
+            pipe = store.redis.pipeline(transaction=False)
+            for kind in kinds:
+                pipe.zcard(store.keys.event_index(kind))
+            for kind, count in zip(kinds, await pipe.execute(), strict=True):
+                metrics.PARKED_EVENTS.labels(kind=kind).set(count)
+        except Exception as exc:
+            log.debug("gauge pass failed", error=repr(exc))
+        await anyio.sleep(interval)

@@ -39,17 +39,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(worker: Worker) -> None:
-    async with anyio.create_task_group() as tg:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with anyio.create_task_group() as tg:
             await tg.start(worker.run)
-
-            async def on_signal() -> None:
-                async for signum in signals:
-                    log.info("stopping: finishing running activities", signal=signal.Signals(signum).name)
-                    worker.stop()
-                    return
-
-            tg.start_soon(on_signal)
+            async for signum in signals:
+                log.info("stopping: finishing running activities", signal=signal.Signals(signum).name)
+                worker.stop()
+                break
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:

@@ -33,6 +33,7 @@ from shared.config import Settings, redact_url
 from shared.connect import connect_nats
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, BotHeartbeat, Codec, encode
+from shared.ops_http import serve_ops
 from shared.replies import ReplyInbox
 from shared.streams import consumer_config, ensure_streams
 
@@ -110,6 +111,11 @@ class Worker:
                     if self.bot is not None:
                         pulling.start_soon(self._heartbeats, nc)
                     running.start_soon(self._keep_alive)
+                    if self.settings.ops_port:
+                        async def nats_ok() -> bool:
+                            return bool(nc.is_connected)
+
+                        await pulling.start(serve_ops, self.settings.ops_port, {"nats": nats_ok})
                     log.info("worker ready", worker=self.name, nats=redact_url(self.settings.nats_url),
                              activities=sorted(self.activities), bot=self.bot, pool=self.pool)
                     task_status.started()
@@ -123,7 +129,11 @@ class Worker:
             with anyio.CancelScope(shield=True):
                 if self.bot is not None:
                     await self._beat(nc, stopping=True)
-                await nc.drain()
+                # Bounded: a subscription whose handler was cancelled can keep drain waiting.
+                with anyio.move_on_after(3):
+                    await nc.drain()
+                if not nc.is_closed:
+                    await nc.close()
 
     async def _subscribe(self, js: JetStreamContext, durable: str, subject: str) -> Any:
         config = consumer_config(durable, subject, ack_wait=self.settings.activity_ack_wait_s, max_deliver=10,

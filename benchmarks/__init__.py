@@ -1,0 +1,1 @@
+"""ee bench: what a durable wait costs, beside the raw parts."""

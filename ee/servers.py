@@ -134,6 +134,6 @@ def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | Non
     port = port or free_port()
     argv = [find_binary("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
             "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
-            "--save", "", "--hash-max-ziplist-value", "512",
+            "--save", "", "--hash-max-ziplist-value", "512", "--stream-node-max-bytes", "512",
             *(extra or [])]
     return ServerProcess("redis", argv, port, data_dir, f"redis://{url_auth}127.0.0.1:{port}/0")

@@ -47,6 +47,10 @@ async def _check_persistence(redis: Any) -> None:
     except Exception:
         log.warning("cannot read Redis persistence settings (CONFIG refused); make sure AOF is on")
         return
+    nodes = await redis.config_get("stream-node-max-bytes")
+    if int(nodes.get("stream-node-max-bytes", "0") or 0) > 1024:
+        log.warning("Redis stream-node-max-bytes is above 1024: each job's history stream takes about "
+                    "4.7 KB; run Redis with --stream-node-max-bytes 512 (about 1.1 KB)")
     if config.get("appendonly") != "yes":
         log.warning("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
                     "restarts. Run Redis with --appendonly yes.")

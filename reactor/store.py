@@ -86,9 +86,10 @@ def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
     fields = ["node", wait.node, "spec", spec, "attempt", "1"]
     match wait:
         case ActivityWait():
-            fields += ["activity", wait.activity, "phase", "running", "input", _json.encode(wait.input).decode(),
-                       "max_attempts", str(wait.max_attempts), "backoff_s", str(wait.backoff_s),
-                       "multiplier", str(wait.multiplier), "max_backoff_s", str(wait.max_backoff_s)]
+            fields += ["activity", wait.activity, "phase", "running", "input", _json.encode(wait.input).decode()]
+            if wait.max_attempts > 1:  # absent means one attempt: no retry fields to store
+                fields += ["max_attempts", str(wait.max_attempts), "backoff_s", str(wait.backoff_s),
+                           "multiplier", str(wait.multiplier), "max_backoff_s", str(wait.max_backoff_s)]
             if wait.timeout_s is not None:
                 fields += ["timeout_s", str(wait.timeout_s)]
             if wait.bot is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import anyio
@@ -67,7 +68,14 @@ async def flaky(data: dict[str, Any]) -> Any:
     return {"attempt": attempt, **data}
 
 
+async def stamp(data: dict[str, Any]) -> Any:
+    """Returns its input and the wall-clock time it finished (for measuring wake latency)."""
+    _ledger("demo.stamp")
+    return {**data, "stamped_at": time.time()}
+
+
 def register(worker: Worker) -> None:
+    worker.register("demo.stamp", stamp)
     worker.register("demo.echo", echo)
     worker.register("demo.add", add)
     worker.register("demo.sleep", sleep)

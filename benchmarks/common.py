@@ -40,9 +40,9 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-async def wait_ready(nc: NATS, executor: bool = True, worker: bool = True, timeout: float = 60) -> None:
+async def wait_ready(nc: NATS, executor: bool = True, worker: bool = True, patience: float = 60) -> None:
     js = nc.jetstream()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     while True:
         try:
             await nc.request(names.reactor_subject("inspect"), b'{"job_id":"ready-probe"}', timeout=1)
@@ -76,9 +76,9 @@ async def count_finished(r: aioredis.Redis, keys: Keys, job_ids: list[str]) -> i
     return sum(1 for s in await pipe.execute() if s in (b"completed", b"failed", b"cancelled"))
 
 
-async def wait_all(r: aioredis.Redis, keys: Keys, job_ids: list[str], timeout: float = 600) -> None:
+async def wait_all(r: aioredis.Redis, keys: Keys, job_ids: list[str], patience: float = 600) -> None:
     pending = list(job_ids)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     while pending:
         pipe = r.pipeline(transaction=False)
         for job_id in pending:
@@ -87,7 +87,7 @@ async def wait_all(r: aioredis.Redis, keys: Keys, job_ids: list[str], timeout: f
         pending = [j for j, s in zip(pending, statuses, strict=True)
                    if s not in (b"completed", b"failed", b"cancelled")]
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(pending)} jobs unfinished after {timeout}s")
+            raise TimeoutError(f"{len(pending)} jobs unfinished after {patience}s")
         if pending:
             await asyncio.sleep(0.02)
 

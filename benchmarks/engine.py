@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,7 +76,7 @@ async def _step_latency(nc: NATS, keys: Keys, redis: Any, jobs: int, steps: int)
     steps_ms = []
     for times in by_job.values():
         times.sort()
-        steps_ms += [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+        steps_ms += [(b - a) * 1000 for a, b in itertools.pairwise(times)]
     return {"step_p50_ms": percentile(steps_ms, 50), "step_p99_ms": percentile(steps_ms, 99),
             "step_samples": float(len(steps_ms))}
 
@@ -164,4 +165,5 @@ async def measure_engine(stack: BenchStack, jobs: int, steps: int, sequential: i
     finally:
         await nc.close()
         await redis.aclose()
+        stack.stop_services()
     return out

@@ -43,7 +43,7 @@ async def _concurrent(total: int, in_flight: int, fn: object) -> float:
 
 async def measure_floor(nats_url: str, redis_url: str, quick: bool) -> dict[str, float]:
     n = 300 if quick else 2000
-    responder = subprocess.Popen([sys.executable, "-m", "benchmarks.responder", nats_url],
+    responder = subprocess.Popen([sys.executable, "-m", "benchmarks.responder", nats_url],  # noqa: ASYNC220
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert responder.stdout is not None
     await asyncio.to_thread(responder.stdout.readline)
@@ -78,7 +78,7 @@ async def measure_floor(nats_url: str, redis_url: str, quick: bool) -> dict[str,
         checkpoint = "c" * 300
 
         async def lua(i: int) -> None:
-            await r.evalsha(sha, 1, f"eebench:floor:{i}", "parked", checkpoint)  # type: ignore[misc]
+            await r.evalsha(sha, 1, f"eebench:floor:{i}", "parked", checkpoint)
 
         samples = await _timed(n, lua)
         out["floor_redis_lua_p50_ms"] = percentile(samples, 50)

@@ -35,7 +35,7 @@ async def measure_memory(stack: BenchStack, parked: int) -> dict[str, float]:
         pad = "x" * 262  # with the node name and steps, a checkpoint of about 300 bytes
         checkpoint = Checkpoint(node="wait", vars={"pad": pad}, steps=1)
         assert 290 <= len(encode(checkpoint)) <= 310, len(encode(checkpoint))
-        await r.execute_command("MEMORY", "PURGE")
+        await r.memory_purge()
         before = int((await r.info("memory"))["used_memory"])
         sem = asyncio.Semaphore(256)
         # What an executor sends with a first park: the node entered and parked.

@@ -74,6 +74,10 @@ class BenchStack:
                 continue
         return out
 
+    def stop_services(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
+
     def stop(self) -> None:
         for name in list(self.procs):
             proc = self.procs.pop(name)

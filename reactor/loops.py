@@ -15,6 +15,7 @@ from reactor.dispatch import Dispatcher
 from reactor.operations import Operations
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
+from shared.consume import durable_push
 from shared.errors import EngineError, InvalidMessage
 from shared.failpoints import failpoint
 from shared.messages import ActivityResult, CancelRequest, Codec
@@ -51,16 +52,12 @@ async def _pull(js: JetStreamContext, subject: str, durable: str, max_payload: i
 
 async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatcher, max_payload: int) -> None:
     """Apply activity results; each message is acked only after its Redis step."""
-    sub = await _pull(js, names.ACTIVITY_RESPONSE, names.CONSUMER_REACTOR_RESPONSES, max_payload)
+    # Applying a result takes milliseconds: a short ack wait brings back a batch held by a
+    # reactor that died. Applying one twice is harmless (the result script ignores it).
+    results = await durable_push(js, names.ACTIVITY_RESPONSE, names.CONSUMER_REACTOR_RESPONSES, ack_wait=5.0,
+                                 max_deliver=-1, max_ack_pending=4096)
     while True:
-        try:
-            msgs = await sub.fetch(batch=256, timeout=1.0)
-        except (FetchTimeoutError, NatsTimeout, TimeoutError):
-            continue
-        except Exception as exc:
-            log.warning("fetching results failed", error=repr(exc))
-            await anyio.sleep(0.5)
-            continue
+        msgs = await results.next(256)
         now = clock.now()
         calls: list[tuple[Any, Any]] = []
         for msg in msgs:

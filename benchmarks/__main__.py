@@ -7,6 +7,7 @@ import asyncio
 import statistics
 import sys
 
+from benchmarks.common import phase
 from benchmarks.engine import measure_engine
 from benchmarks.floor import measure_floor
 from benchmarks.memory import measure_memory
@@ -38,9 +39,11 @@ async def one_run(args: argparse.Namespace) -> dict[str, float]:
     stack = BenchStack(args.nats_url, args.redis_url).start_servers()
     try:
         assert stack.nats_url and stack.redis_url
-        figures = await measure_floor(stack.nats_url, stack.redis_url, args.quick)
+        with phase("floor"):
+            figures = await measure_floor(stack.nats_url, stack.redis_url, args.quick)
         figures |= await measure_engine(stack, args.jobs, args.steps, args.sequential, args.recovery, args.quick)
-        figures |= await measure_memory(stack, args.parked)
+        with phase("memory"):
+            figures |= await measure_memory(stack, args.parked)
         return figures
     finally:
         stack.stop()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import nats
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
@@ -15,7 +19,7 @@ from nats.aio.client import Client as NATS
 from shared import names
 from shared.names import Keys
 
-__all__ = ["chain", "connect", "count_finished", "median", "percentile", "submit", "wait_all", "wait_ready"]
+__all__ = ["chain", "connect", "count_finished", "median", "percentile", "phase", "submit", "wait_all", "wait_ready"]
 
 
 def chain(steps: int, activity: str = "demo.echo") -> dict[str, Any]:
@@ -26,6 +30,16 @@ def chain(steps: int, activity: str = "demo.echo") -> dict[str, Any]:
                           "output": f"s{i}", "next": f"s{i + 1}" if i + 1 < steps else "done"}
     nodes["done"] = {"kind": "end", "output": f"vars.s{steps - 1}"}
     return {"name": f"bench{steps}", "version": 1, "start": "s0", "nodes": nodes}
+
+
+@contextlib.contextmanager
+def phase(name: str, limit_s: float = 600) -> Iterator[None]:
+    """Report a phase on stderr and give it a deadline: a benchmark never hangs."""
+    print(f"ee bench: {name}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    with anyio.fail_after(limit_s):
+        yield
+    print(f"ee bench: {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:

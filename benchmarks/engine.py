@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import anyio
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from benchmarks.common import chain, connect, percentile, submit, wait_all, wait_ready
+from benchmarks.common import chain, connect, percentile, phase, submit, wait_all, wait_ready
 from benchmarks.stack import BenchStack
 from shared import names
 from shared.messages import ParkRequest
@@ -157,13 +158,19 @@ async def measure_engine(stack: BenchStack, jobs: int, steps: int, sequential: i
     nc, redis = await connect(stack.nats_url, stack.redis_url)
     keys = Keys(stack.prefix)
     try:
-        await wait_ready(nc)
-        out = await _throughput(stack, nc, keys, redis, jobs, steps)
-        out |= await _step_latency(nc, keys, redis, sequential, steps)
-        out |= await _wake_latency(nc, keys, redis, out["jobs_per_s"] / 2, 2.0 if quick else 5.0, steps)
-        out |= await _recovery(stack, nc, keys, redis, recovery, 2.0 if quick else 5.0)
+        with phase("start"):
+            await wait_ready(nc)
+        with phase("throughput"):
+            out = await _throughput(stack, nc, keys, redis, jobs, steps)
+        with phase("step latency"):
+            out |= await _step_latency(nc, keys, redis, sequential, steps)
+        with phase("wake latency"):
+            out |= await _wake_latency(nc, keys, redis, out["jobs_per_s"] / 2, 2.0 if quick else 5.0, steps)
+        with phase("recovery"):
+            out |= await _recovery(stack, nc, keys, redis, recovery, 2.0 if quick else 5.0)
     finally:
-        await nc.close()
-        await redis.aclose()
         stack.stop_services()
+        with anyio.move_on_after(5):
+            await nc.close()
+            await redis.aclose()
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import anyio
 import nats
 import redis.asyncio as aioredis
 
@@ -60,5 +61,6 @@ async def measure_memory(stack: BenchStack, parked: int) -> dict[str, float]:
                 "park_requests_per_s": parked / elapsed}
     finally:
         stack.kill("reactor#mem")
-        await nc.close()
-        await r.aclose()
+        with anyio.move_on_after(5):
+            await nc.close()
+            await r.aclose()

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import signal
-import sys
 
 import anyio
 import structlog
 
 from executor.app import Executor
 from shared.config import Settings, load_settings
-from shared.errors import EngineError, engine_error_in
-from shared.logs import setup_logging
+from shared.service import run_service
 
 __all__ = ["main", "serve"]
 
@@ -32,12 +30,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main(settings: Settings | None = None) -> None:
-    setup_logging("executor")
-    try:
-        anyio.run(serve, settings or load_settings())
-    except (EngineError, BaseExceptionGroup) as exc:
-        found = engine_error_in(exc)
-        if found is None:
-            raise
-        print(f"executor: {found}", file=sys.stderr)
-        sys.exit(2)
+    run_service("executor", serve, lambda: settings or load_settings())

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import signal
-import sys
 
 import anyio
 import structlog
 
 from reactor.app import Reactor
 from shared.config import Settings, load_settings
-from shared.errors import EngineError, engine_error_in
-from shared.logs import setup_logging
+from shared.service import run_service
 
 __all__ = ["main", "serve"]
 
@@ -30,12 +28,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main(settings: Settings | None = None) -> None:
-    setup_logging("reactor")
-    try:
-        anyio.run(serve, settings or load_settings(default_ops_port=0))
-    except (EngineError, BaseExceptionGroup) as exc:
-        found = engine_error_in(exc)
-        if found is None:
-            raise
-        print(f"reactor: {found}", file=sys.stderr)
-        sys.exit(2)
+    run_service("reactor", serve, lambda: settings or load_settings())

@@ -1,8 +1,13 @@
 """A small HTTP endpoint per service: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``.
 
-``/healthz`` answers while the event loop runs (liveness); ``/readyz`` runs each
-readiness check (NATS and Redis reachability) with a one-second limit and
-answers 200 only when all pass, with a JSON body naming each.
+``/healthz`` answers while the event loop runs (liveness); ``/readyz`` runs every
+readiness check (NATS and Redis reachability, say) at once, each with a one-second
+limit, and answers 200 only when all pass, with a JSON body naming each:
+``{"nats": true, "redis": false}``. A check that raises or overruns counts as false.
+
+Usage, inside a service's task group::
+
+    port = await tg.start(serve_ops, settings.ops_port, {"nats": nats_ok, "redis": redis_ok})
 """
 
 from __future__ import annotations
@@ -12,56 +17,78 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 import structlog
-from anyio.abc import SocketStream, TaskStatus
+from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-__all__ = ["serve_ops"]
+__all__ = ["CHECK_TIMEOUT_S", "Check", "serve_ops"]
 
 log = structlog.get_logger("ee.ops")
 
 Check = Callable[[], Awaitable[bool]]
-MAX_REQUEST = 8192
+CHECK_TIMEOUT_S = 1.0
+_MAX_REQUEST = 8192
+_READ_TIMEOUT_S = 5.0
+_JSON = "application/json"
 
 
 async def _run_checks(checks: Mapping[str, Check]) -> dict[str, bool]:
-    results: dict[str, bool] = {}
-    for name, check in checks.items():
+    results = dict.fromkeys(checks, False)
+
+    async def run(name: str, check: Check) -> None:
         try:
-            with anyio.fail_after(1.0):
+            with anyio.fail_after(CHECK_TIMEOUT_S):
                 results[name] = bool(await check())
         except Exception:
             results[name] = False
+
+    async with anyio.create_task_group() as tg:
+        for name, check in checks.items():
+            tg.start_soon(run, name, check)
     return results
 
 
-def _response(status: str, body: bytes, content_type: str) -> bytes:
-    head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n")
-    return head.encode() + body
+def _response(status: str, body: bytes, content_type: str, *, head: bool = False) -> bytes:
+    header = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+              "Cache-Control: no-store\r\nConnection: close\r\n\r\n")
+    return header.encode() + (b"" if head else body)
+
+
+async def _read_request_line(stream: SocketStream) -> str | None:
+    request = b""
+    try:
+        with anyio.fail_after(_READ_TIMEOUT_S):
+            while b"\r\n\r\n" not in request and len(request) < _MAX_REQUEST:
+                request += await stream.receive(4096)
+    except (anyio.EndOfStream, anyio.BrokenResourceError, TimeoutError):
+        if b"\r\n" not in request:
+            return None
+    return request.split(b"\r\n", 1)[0].decode("latin-1")
+
+
+async def _reply(line: str, checks: Mapping[str, Check]) -> bytes:
+    parts = line.split(" ")
+    method = parts[0]
+    path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
+    if method not in ("GET", "HEAD"):
+        return _response("405 Method Not Allowed", b'{"error":"method not allowed"}', _JSON)
+    head = method == "HEAD"
+    if path == "/metrics":
+        return _response("200 OK", generate_latest(), CONTENT_TYPE_LATEST, head=head)
+    if path == "/healthz":
+        return _response("200 OK", b'{"status":"ok"}', _JSON, head=head)
+    if path == "/readyz":
+        results = await _run_checks(checks)
+        status = "200 OK" if all(results.values()) else "503 Service Unavailable"
+        return _response(status, json.dumps(results).encode(), _JSON, head=head)
+    return _response("404 Not Found", b'{"error":"not found"}', _JSON, head=head)
 
 
 async def _handle(stream: SocketStream, checks: Mapping[str, Check]) -> None:
     async with stream:
-        try:
-            with anyio.fail_after(5):
-                request = b""
-                while b"\r\n\r\n" not in request and len(request) < MAX_REQUEST:
-                    request += await stream.receive(4096)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, TimeoutError):
+        line = await _read_request_line(stream)
+        if line is None:
             return
-        line = request.split(b"\r\n", 1)[0].decode("latin-1")
-        parts = line.split(" ")
-        path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
-        if path == "/metrics":
-            reply = _response("200 OK", generate_latest(), CONTENT_TYPE_LATEST)
-        elif path == "/healthz":
-            reply = _response("200 OK", b'{"status":"ok"}', "application/json")
-        elif path == "/readyz":
-            results = await _run_checks(checks)
-            status = "200 OK" if all(results.values()) else "503 Service Unavailable"
-            reply = _response(status, json.dumps(results).encode(), "application/json")
-        else:
-            reply = _response("404 Not Found", b'{"error":"not found"}', "application/json")
+        reply = await _reply(line, checks)
         try:
             await stream.send(reply)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -70,13 +97,17 @@ async def _handle(stream: SocketStream, checks: Mapping[str, Check]) -> None:
 
 async def serve_ops(port: int, checks: Mapping[str, Check], *,
                     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
-    """Serve until cancelled; ``task_status`` gets the bound port (0 picks a free one)."""
-    listener = await anyio.create_tcp_listener(local_host="0.0.0.0", local_port=port, reuse_port=False)
-    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-    log.info("ops endpoint listening", port=bound, paths=["/metrics", "/healthz", "/readyz"])
-    task_status.started(bound)
+    """Serve on ``0.0.0.0:port`` until cancelled; ``task_status`` gets the bound port (0 picks a free one)."""
+    listener = await anyio.create_tcp_listener(local_host="0.0.0.0", local_port=port)
+    async with listener:
+        bound: int = listener.extra(SocketAttribute.local_port)
+        log.info("ops endpoint listening", port=bound, paths=["/metrics", "/healthz", "/readyz"])
+        task_status.started(bound)
 
-    async def handle(stream: SocketStream) -> None:
-        await _handle(stream, checks)
+        async def handle(stream: SocketStream) -> None:
+            try:
+                await _handle(stream, checks)
+            except Exception:  # one bad request must not take the service down
+                log.exception("ops request failed")
 
-    await listener.serve(handle)
+        await listener.serve(handle)

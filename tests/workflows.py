@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.common import chain
 
-def chain(n: int, activity: str = "demo.echo") -> dict[str, Any]:
-    """n sequential activities, each echoing the previous output; ends with the last."""
-    nodes: dict[str, Any] = {}
-    for i in range(n):
-        source = "input" if i == 0 else f"vars.s{i - 1}"
-        nodes[f"s{i}"] = {"kind": "activity", "activity": activity, "input": {"v": f"{source}.v"},
-                          "output": f"s{i}", "next": f"s{i + 1}" if i + 1 < n else "done"}
-    nodes["done"] = {"kind": "end", "output": f"vars.s{n - 1}"}
-    return {"name": f"chain{n}", "version": 1, "start": "s0", "nodes": nodes}
+__all__ = ["BRANCHY", "FAILING", "THREE_STEPS", "chain", "sleeper"]
 
 
 THREE_STEPS = {

@@ -1,5 +1,12 @@
-"""The worker SDK: serve activities to the engine."""
+"""The worker SDK: serve activities to the engine.
 
-from worker.sdk import Activity, Worker, current_task
+``Worker`` pulls tasks, runs the registered functions and reports results;
+``current_task`` tells a running function its (event id, attempt).
+"""
 
-__all__ = ["Activity", "Worker", "current_task"]
+from worker.execution import Activity, current_task
+from worker.sdk import Worker
+from worker.streams import activities_stream_config, ensure_streams, responses_stream_config
+
+__all__ = ["Activity", "Worker", "activities_stream_config", "current_task", "ensure_streams",
+           "responses_stream_config"]

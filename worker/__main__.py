@@ -12,8 +12,7 @@ import anyio
 import structlog
 
 from shared.config import Settings, load_settings
-from shared.errors import EngineError, engine_error_in
-from shared.logs import setup_logging
+from shared.service import run_service
 from worker import demo
 from worker.sdk import Worker
 
@@ -50,24 +49,18 @@ async def serve(worker: Worker) -> None:
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    setup_logging("worker")
-
-
     lease = args.bot_lease or float(os.environ.get("EE_BOT_LEASE_S", "15"))
-    try:
-        worker = Worker(settings or load_settings(), name=args.name, concurrency=args.concurrency, bot=args.bot,
-                        pool=args.pool, bot_lease_s=lease)
+
+    def build(loaded: Settings) -> Worker:
+        worker = Worker(loaded, name=args.name, concurrency=args.concurrency, bot=args.bot, pool=args.pool,
+                        bot_lease_s=lease)
         if args.demo:
             demo.register(worker)
         for module in args.activities:
             importlib.import_module(module).register(worker)
-        anyio.run(serve, worker)
-    except (EngineError, BaseExceptionGroup) as exc:
-        found = engine_error_in(exc)
-        if found is None:
-            raise
-        print(f"worker: {found}", file=sys.stderr)
-        sys.exit(2)
+        return worker
+
+    run_service("worker", serve, lambda: build(settings or load_settings()))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from typing import Any
 
 import anyio
 
-from worker.sdk import Worker, current_task
+from worker.execution import current_task
+from worker.sdk import Worker
 
 __all__ = ["register"]
 

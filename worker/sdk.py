@@ -4,22 +4,20 @@ Register functions by activity name, then run: the worker pulls tasks from one
 durable consumer per activity (shared by every worker of that activity), runs
 them with bounded concurrency, keeps long ones alive with in-progress acks,
 publishes each result to ``activity.response`` and acks the task only after
-JetStream has stored the result.
+JetStream has stored the result. A bot also pulls the tasks addressed to it
+alone and announces itself to its pool with heartbeats.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import socket
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Self
 
 import anyio
-import msgspec
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from nats.aio.client import Client as NATS
@@ -32,182 +30,257 @@ from shared import metrics, names
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
 from shared.errors import InvalidMessage
-from shared.messages import ActivityResult, ActivityTask, BotHeartbeat, Codec, encode
+from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
 from shared.replies import ReplyInbox
-from shared.streams import consumer_config, ensure_streams
+from worker.execution import Activity, encode_result, failure, run_activity
+from worker.heartbeat import BotIdentity, beat, heartbeats
+from worker.streams import ensure_streams, task_consumer_config
+from worker.subjects import (
+    bot_consumer,
+    bot_filter_subject,
+    cancel_event_id,
+    cancel_filter_subject,
+    check_activity_name,
+)
 
-__all__ = ["Activity", "Worker", "current_task"]
+__all__ = ["Worker"]
 
 log = structlog.get_logger("ee.worker")
 
-Activity = Callable[[dict[str, Any]], Awaitable[Any]] | Callable[[dict[str, Any]], Any]
 _tasks = Codec(ActivityTask, "activity.execute")
-RECENT_RESULTS = 10_000
 
-# The running task's (event id, attempt), for activities that need to know which attempt runs.
-current_task: ContextVar[tuple[str, int]] = ContextVar("current_task", default=("", 0))
-_json = msgspec.json.Encoder()
+FETCH_BATCH = 64  # most tasks taken by one pull
+PULL_WAIT_S = 1.0  # how long one pull lingers on the server when no task is waiting
+PULL_RETRY_S = 0.5  # pause after a failed pull (NATS down, consumer gone)
+RESULT_PATIENCE_S = 60.0  # how long a result is retried through a NATS outage
+RECENT_RESULTS = 10_000  # finished attempts remembered, to answer a redelivery without a second run
+
+_Key = tuple[str, int]  # (event id, attempt)
 
 
-class Worker:
+class Worker(anyio.AsyncContextManagerMixin):
+    """Serves registered activities until :meth:`stop` (or the ``async with`` block ends).
+
+    ``await tg.start(worker.run)`` returns once every consumer exists;
+    ``async with worker:`` does the same and stops gracefully on exit.
+    """
+
     def __init__(self, settings: Settings, *, name: str | None = None, concurrency: int = 64,
                  bot: str | None = None, pool: str | None = None, bot_lease_s: float = 15.0) -> None:
         if (bot is None) != (pool is None):
-            raise ValueError("a bot needs both --bot and --pool")
+            raise ValueError("a bot needs both bot and pool (--bot and --pool)")
+        if concurrency < 1:
+            raise ValueError(f"concurrency {concurrency!r} must be at least 1")
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.bot = bot
-        self.pool = pool
-        self.bot_lease_s = bot_lease_s
+        self.bot = (BotIdentity(bot=bot, pool=pool, worker=self.name, lease_s=bot_lease_s)
+                    if bot is not None and pool is not None else None)
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.activities: dict[str, Activity] = {}
         self._stopping = anyio.Event()
-        self._recent: OrderedDict[tuple[str, int], ActivityResult] = OrderedDict()
-        self._running: set[tuple[str, int]] = set()
-        self._inflight: dict[int, tuple[Msg, float]] = {}
-        self._nc: NATS | None = None
+        self._recent: OrderedDict[_Key, ActivityResult] = OrderedDict()
+        self._running: dict[_Key, anyio.CancelScope] = {}
+        self._in_hand: dict[object, tuple[Msg, float]] = {}
+        self._said_goodbye = False
 
-    def _remember(self, key: tuple[str, int], result: ActivityResult) -> None:
-        self._recent[key] = result
-        self._recent.move_to_end(key)
-        while len(self._recent) > RECENT_RESULTS:
-            self._recent.popitem(last=False)
+    # ---- registration -------------------------------------------------------
 
     def register(self, activity: str, fn: Activity) -> None:
-        if activity.startswith("bot.") or any(c in activity for c in " *>"):
-            raise ValueError(f"bad activity name {activity!r}")
-        self.activities[activity] = fn
+        """Serve ``fn`` (``async def f(input: dict) -> Any``, or a sync function) as ``activity``."""
+        self.activities[check_activity_name(activity)] = fn
 
     def activity(self, name: str) -> Callable[[Activity], Activity]:
+        """Decorator form of :meth:`register`."""
         def decorate(fn: Activity) -> Activity:
             self.register(name, fn)
             return fn
 
         return decorate
 
+    # ---- life cycle ---------------------------------------------------------
+
     def stop(self) -> None:
-        """Stop pulling; running activities finish and report (graceful)."""
+        """Stop pulling; running activities finish and report within the shutdown grace. Idempotent."""
         self._stopping.set()
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        nc = self._nc = await connect_nats(self.settings, f"ee-worker {self.name}")
-        self._inbox = ReplyInbox(nc)
-        js = nc.jetstream()
-        await ensure_streams(js, self.settings.max_payload_bytes)
-        try:
-            async with anyio.create_task_group() as running:
-                subs = []
-                for activity in self.activities:
-                    subs.append(await self._subscribe(js, names.activity_consumer(activity),
-                                                      names.activity_subject(activity)))
-                if self.bot is not None:
-                    token = names.activity_token(self.bot)
-                    subs.append(await self._subscribe(js, f"ee_bot_{token}",
-                                                      f"{names.ACTIVITY_EXECUTE_PREFIX}bot.{self.bot}.>"))
-                async with anyio.create_task_group() as pulling:
-                    for sub in subs:
-                        pulling.start_soon(self._pull, sub, running, js)
-                    if self.bot is not None:
-                        pulling.start_soon(self._heartbeats, nc)
-                    running.start_soon(self._keep_alive)
-                    if self.settings.ops_port:
-                        async def nats_ok() -> bool:
-                            return bool(nc.is_connected)
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.run)
+            try:
+                yield self
+            finally:
+                self.stop()
 
-                        await pulling.start(serve_ops, self.settings.ops_port, {"nats": nats_ok})
-                    log.info("worker ready", worker=self.name, nats=redact_url(self.settings.nats_url),
-                             activities=sorted(self.activities), bot=self.bot, pool=self.pool)
-                    task_status.started()
-                    await self._stopping.wait()
-                    pulling.cancel_scope.cancel()
-                while self.limiter.borrowed_tokens:  # noqa: ASYNC110 - the running activities report first
-                    await anyio.sleep(0.05)
-                running.cancel_scope.cancel()
-                # Leaving `running` waits for the activities in hand to finish and report.
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        if not self.activities and self.bot is None:
+            raise ValueError("nothing to serve: register an activity or run as a bot")
+        nc = await connect_nats(self.settings, f"ee-worker {self.name}")
+        try:
+            inbox = ReplyInbox(nc)
+            js = nc.jetstream()
+            await ensure_streams(js, self.settings.max_payload_bytes)
+            subs = [await self._consumer(js, durable, subject) for durable, subject in self._consumers()]
+            await nc.subscribe(cancel_filter_subject(), cb=self._on_cancel)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_alive)
+                if self.settings.ops_port:
+                    async def nats_ok() -> bool:
+                        return bool(nc.is_connected)
+
+                    await tg.start(serve_ops, self.settings.ops_port, {"nats": nats_ok})
+                async with anyio.create_task_group() as serving:
+                    async with anyio.create_task_group() as pulling:
+                        for sub in subs:
+                            pulling.start_soon(self._pull, sub, serving, inbox)
+                        if self.bot is not None:
+                            pulling.start_soon(heartbeats, nc, self.bot)
+                        log.info("worker ready", worker=self.name, nats=redact_url(self.settings.nats_url),
+                                 activities=sorted(self.activities), bot=self.bot and self.bot.bot,
+                                 pool=self.bot and self.bot.pool)
+                        task_status.started()
+                        await self._stopping.wait()
+                        pulling.cancel_scope.cancel()
+                    await self._goodbye(nc)
+                    grace = self.settings.shutdown_grace_s
+                    log.info("stopping: finishing running activities", worker=self.name,
+                             running=len(self._running), grace_s=grace)
+                    serving.cancel_scope.deadline = anyio.current_time() + grace
+                tg.cancel_scope.cancel()
+            log.info("worker stopped", worker=self.name)
         finally:
             with anyio.CancelScope(shield=True):
-                if self.bot is not None:
-                    await self._beat(nc, stopping=True)
+                await self._goodbye(nc)
                 # Bounded: a subscription whose handler was cancelled can keep drain waiting.
                 with anyio.move_on_after(3):
                     await nc.drain()
                 if not nc.is_closed:
                     await nc.close()
 
-    async def _subscribe(self, js: JetStreamContext, durable: str, subject: str) -> Any:
-        config = consumer_config(durable, subject, ack_wait=self.settings.activity_ack_wait_s, max_deliver=10,
-                                 max_ack_pending=1000)
-        return await js.pull_subscribe(subject, durable=durable, config=config)
+    async def _goodbye(self, nc: NATS) -> None:
+        if self.bot is not None and not self._said_goodbye:
+            self._said_goodbye = True
+            with anyio.CancelScope(shield=True):
+                await beat(nc, self.bot, stopping=True)
 
-    async def _pull(self, sub: Any, running: TaskGroup, js: JetStreamContext) -> None:
+    # ---- pulling ------------------------------------------------------------
+
+    def _consumers(self) -> list[tuple[str, str]]:
+        found = [(names.activity_consumer(a), names.activity_subject(a)) for a in sorted(self.activities)]
+        if self.bot is not None:
+            found.append((bot_consumer(self.bot.bot), bot_filter_subject(self.bot.bot)))
+        return found
+
+    async def _consumer(self, js: JetStreamContext, durable: str, subject: str) -> JetStreamContext.PullSubscription:
+        """Create or update the shared durable consumer, then bind a pull subscription to it."""
+        config = task_consumer_config(durable, subject, ack_wait=self.settings.activity_ack_wait_s)
+        await js.add_consumer(names.STREAM_ACTIVITIES, config)
+        return await js.pull_subscribe_bind(durable=durable, stream=names.STREAM_ACTIVITIES)
+
+    async def _slot_free(self) -> None:
+        token = object()
+        await self.limiter.acquire_on_behalf_of(token)
+        self.limiter.release_on_behalf_of(token)
+
+    async def _pull(self, sub: JetStreamContext.PullSubscription, serving: TaskGroup, inbox: ReplyInbox) -> None:
+        """Continuous pulls, each for up to as many tasks as there are free slots."""
         while True:
-            free = int(self.limiter.available_tokens)
-            if free <= 0:
-                await anyio.sleep(0.005)
-                continue
+            await self._slot_free()
+            batch = max(1, min(int(self.limiter.available_tokens), FETCH_BATCH))
             try:
-                msgs = await sub.fetch(batch=min(free, 64), timeout=1.0)
+                msgs = await sub.fetch(batch=batch, timeout=PULL_WAIT_S)
             except (FetchTimeoutError, NatsTimeout, TimeoutError):
                 continue
             except Exception as exc:
                 log.warning("fetching tasks failed", error=repr(exc))
-                await anyio.sleep(0.5)
+                await anyio.sleep(PULL_RETRY_S)
                 continue
-            for msg in msgs:
-                token = object()
-                await self.limiter.acquire_on_behalf_of(token)
-                running.start_soon(self._serve, msg, js, token)
+            now = anyio.current_time()
+            tokens = [object() for _ in msgs]
+            for token, msg in zip(tokens, msgs, strict=True):
+                self._in_hand[token] = (msg, now)  # kept alive while it waits for a slot
+            started = 0
+            try:
+                for token, msg in zip(tokens, msgs, strict=True):
+                    await self.limiter.acquire_on_behalf_of(token)
+                    serving.start_soon(self._serve, msg, token, inbox)
+                    started += 1
+            finally:
+                # Stopped while tasks waited for a slot: hand them back at once.
+                with anyio.CancelScope(shield=True):
+                    for token in tokens[started:]:
+                        msg, _ = self._in_hand.pop(token)
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
 
-    async def _serve(self, msg: Msg, js: JetStreamContext, token: object) -> None:
+    # ---- serving one task ---------------------------------------------------
+
+    async def _serve(self, msg: Msg, token: object, inbox: ReplyInbox) -> None:
+        task: ActivityTask | None = None
         try:
             try:
                 task = _tasks.decode(msg.data)
             except InvalidMessage as exc:
-                log.warning("refused task", error=repr(exc))
+                log.warning("refused task: terminated", subject=msg.subject, error=str(exc))
                 await msg.term()
                 return
-            key = (task.event_id, task.attempt)
-            if key in self._running:
-                # Redelivered while this worker still runs it (NATS restarted, say): the
-                # running copy reports and acks; running it twice is what we avoid.
+            result = await self._result(task)
+            if result is None:
                 return
-            done = self._recent.get(key)
-            fn = self.activities.get(task.activity)
-            if done is not None:
-                # A redelivery of a task this worker finished (its ack was lost, say in a NATS
-                # restart): report the same result again instead of running it twice.
-                result = done
-            elif fn is None:
-                result = ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False,
-                                        error=f"worker {self.name} does not serve activity {task.activity!r}",
-                                        worker=self.name)
-            else:
-                self._running.add(key)
-                try:
-                    result = await self._run(fn, task, msg)
-                finally:
-                    self._running.discard(key)
-            self._remember(key, result)
-            data = encode(result)
-            if len(data) > self.settings.max_payload_bytes:
-                data = encode(ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False,
-                                             error=f"output too large ({len(data)} bytes)", worker=self.name))
+            data = encode_result(result, task, self.settings.max_payload_bytes)
             with anyio.CancelScope(shield=True):
-                await self._publish_result(js, data)
+                await self._publish_result(inbox, data)
                 await msg.ack()
+            if not result.ok:
+                log.info("activity failed", event_id=task.event_id, attempt=task.attempt,
+                         activity=task.activity, error=result.error)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await msg.nak()
+            log.warning("activity cut off by shutdown; task handed back", event_id=task and task.event_id)
+            raise
         except Exception as exc:
-            log.warning("result not published; the task will be redelivered", error=repr(exc))
+            log.warning("result not published; the task will be redelivered",
+                        event_id=task and task.event_id, error=repr(exc))
         finally:
+            self._in_hand.pop(token, None)
             self.limiter.release_on_behalf_of(token)
 
-    async def _publish_result(self, js: JetStreamContext, data: bytes, patience: float = 60.0) -> None:
-        """Publish a result, riding out a NATS restart: a result is the costliest thing to lose."""
+    async def _result(self, task: ActivityTask) -> ActivityResult | None:
+        """The task's result; None when another delivery of it is running here (that one reports)."""
+        key = (task.event_id, task.attempt)
+        if key in self._running:
+            log.info("redelivered while running; the running copy reports", event_id=task.event_id,
+                     attempt=task.attempt)
+            return None
+        done = self._recent.get(key)
+        if done is not None:
+            # Redelivery of an attempt finished here (its ack was lost): the same result, no second run.
+            return done
+        fn = self.activities.get(task.activity)
+        if fn is None:
+            result = failure(task, f"worker {self.name} does not serve activity {task.activity!r}", self.name)
+        else:
+            scope = self._running[key] = anyio.CancelScope()
+            started = anyio.current_time()
+            try:
+                result = await run_activity(fn, task, self.name, scope)
+            finally:
+                del self._running[key]
+            metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)
+        self._recent[key] = result
+        while len(self._recent) > RECENT_RESULTS:
+            self._recent.popitem(last=False)
+        return result
+
+    async def _publish_result(self, inbox: ReplyInbox, data: bytes) -> None:
+        """Publish with JetStream's ack, riding out a NATS restart: a result is the costliest thing to lose."""
         delay = 0.1
-        deadline = anyio.current_time() + patience
+        deadline = anyio.current_time() + RESULT_PATIENCE_S
         while True:
             try:
-                await self._inbox.js_publish(names.ACTIVITY_RESPONSE, data)
+                await inbox.js_publish(names.ACTIVITY_RESPONSE, data)
                 return
             except Exception:
                 if anyio.current_time() > deadline:
@@ -216,60 +289,26 @@ class Worker:
                 delay = min(delay * 2, 2.0)
 
     async def _keep_alive(self) -> None:
-        """Tell JetStream that long activities are still running, so it does not redeliver them.
+        """Tell JetStream the tasks in hand are still being worked on, so it does not redeliver them.
 
-        One loop for all running tasks, rather than a timer per task.
+        One loop for all of them, every ack wait / 3, rather than a timer per task.
         """
-        period = max(self.settings.activity_ack_wait_s / 3, 0.5)
+        period = max(self.settings.activity_ack_wait_s / 3, 0.1)
         while True:
             await anyio.sleep(period)
             now = anyio.current_time()
-            for msg, since in list(self._inflight.values()):
+            for msg, since in list(self._in_hand.values()):
                 if now - since >= period:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
 
-    async def _call(self, fn: Activity, task: ActivityTask) -> Any:
-        current_task.set((task.event_id, task.attempt))
-        if inspect.iscoroutinefunction(fn):
-            return await fn(task.input)
-        return await anyio.to_thread.run_sync(fn, task.input)
+    async def _on_cancel(self, msg: Msg) -> None:
+        """Best effort: the reactor says an event's job was cancelled; stop running it."""
+        event_id = cancel_event_id(msg.subject)
+        for (running, attempt), scope in list(self._running.items()):
+            if running == event_id:
+                log.info("activity cancelled with its job", event_id=event_id, attempt=attempt)
+                scope.cancel()
 
-    async def _run(self, fn: Activity, task: ActivityTask, msg: Msg) -> ActivityResult:
-        started = anyio.current_time()
-        self._inflight[id(msg)] = (msg, started)
-        error: str | None = None
-        output: Any = None
-        try:
-            if task.timeout_s is None:
-                output = await self._call(fn, task)
-            else:
-                with anyio.move_on_after(task.timeout_s) as scope:
-                    output = await self._call(fn, task)
-                if scope.cancelled_caught:
-                    error = f"activity timed out after {task.timeout_s} s (attempt {task.attempt})"
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        finally:
-            del self._inflight[id(msg)]
-        metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)
-        if error is not None:
-            return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False, error=error,
-                                  worker=self.name)
-        return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=output,
-                              worker=self.name)
-
-    async def _beat(self, nc: NATS, stopping: bool = False) -> None:
-        assert self.bot is not None and self.pool is not None
-        beat = BotHeartbeat(bot=self.bot, pool=self.pool, lease_s=self.bot_lease_s, worker=self.name,
-                            stopping=stopping)
-        try:
-            await nc.publish(names.BOTS_HEARTBEAT, encode(beat))
-            await nc.flush(timeout=2)
-        except Exception as exc:
-            log.warning("heartbeat not sent", error=repr(exc))
-
-    async def _heartbeats(self, nc: NATS) -> None:
-        while True:
-            await self._beat(nc)
-            await anyio.sleep(self.bot_lease_s / 3)
+    def __repr__(self) -> str:
+        return f"Worker(name={self.name!r}, activities={sorted(self.activities)!r}, bot={self.bot!r})"

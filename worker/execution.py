@@ -1,0 +1,73 @@
+"""Running one activity function for one task, and turning the outcome into a result.
+
+Async functions run in the event loop, sync ones in a worker thread. A task
+with ``timeout_s`` is cancelled after that long; a function that raises becomes
+``ok=false`` with ``"<ExceptionType>: <message>"``; an output that would make
+the result larger than the payload limit becomes ``ok=false`` too.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import anyio
+from anyio import CancelScope
+
+from shared.messages import ActivityResult, ActivityTask, encode
+
+__all__ = ["Activity", "current_task", "encode_result", "failure", "run_activity"]
+
+Activity = Callable[[dict[str, Any]], Awaitable[Any]] | Callable[[dict[str, Any]], Any]
+
+# The running task's (event id, attempt), for activities that need to know which attempt runs.
+current_task: ContextVar[tuple[str, int]] = ContextVar("current_task", default=("", 0))
+
+OUTPUT_TOO_LARGE = "output too large"
+CANCELLED = "activity cancelled: its job was cancelled"
+
+
+def failure(task: ActivityTask, error: str, worker: str) -> ActivityResult:
+    return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False, error=error, worker=worker)
+
+
+async def _call(fn: Activity, task: ActivityTask) -> Any:
+    current_task.set((task.event_id, task.attempt))
+    if inspect.iscoroutinefunction(fn):
+        return await fn(task.input)
+    # The thread runs in a copy of this context, so it sees current_task too.
+    return await anyio.to_thread.run_sync(fn, task.input, abandon_on_cancel=True)
+
+
+async def run_activity(fn: Activity, task: ActivityTask, worker: str, scope: CancelScope) -> ActivityResult:
+    """Run ``fn`` on the task's input inside ``scope`` (cancelling it reports the job's cancellation).
+
+    Cancellation from outside (a shutdown past its grace) propagates to the caller.
+    """
+    try:
+        with scope:
+            if task.timeout_s is None:
+                return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True,
+                                      output=await _call(fn, task), worker=worker)
+            with anyio.move_on_after(task.timeout_s) as timer:
+                output = await _call(fn, task)
+            if not timer.cancelled_caught:
+                return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=output,
+                                      worker=worker)
+            return failure(task, f"activity timed out after {task.timeout_s:g} s (attempt {task.attempt})", worker)
+    except Exception as exc:
+        return failure(task, f"{type(exc).__name__}: {exc}", worker)
+    return failure(task, CANCELLED, worker)
+
+
+def encode_result(result: ActivityResult, task: ActivityTask, max_payload: int) -> bytes:
+    """The result's wire form; an output too large for one message becomes an error."""
+    try:
+        data = encode(result)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return encode(failure(task, f"output not serializable: {exc}", result.worker))
+    if len(data) > max_payload:
+        return encode(failure(task, f"{OUTPUT_TOO_LARGE} ({len(data)} bytes, limit {max_payload})", result.worker))
+    return data

@@ -142,6 +142,8 @@ class Worker(anyio.AsyncContextManagerMixin):
                         task_status.started()
                         await self._stopping.wait()
                         pulling.cancel_scope.cancel()
+                    for sub in subs:
+                        await self._hand_back(sub)
                     await self._goodbye(nc)
                     grace = self.settings.shutdown_grace_s
                     log.info("stopping: finishing running activities", worker=self.name,
@@ -177,6 +179,24 @@ class Worker(anyio.AsyncContextManagerMixin):
         config = task_consumer_config(durable, subject, ack_wait=self.settings.activity_ack_wait_s)
         await js.add_consumer(names.STREAM_ACTIVITIES, config)
         return await js.pull_subscribe_bind(durable=durable, stream=names.STREAM_ACTIVITIES)
+
+    async def _hand_back(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Stopped: nak tasks that reached a cancelled pull, then drop the subscription.
+
+        Without interest the server drops its pending pull requests, so the tasks handed
+        back (and any cut off by the grace later) go to other workers at once.
+        """
+        with anyio.CancelScope(shield=True):
+            while sub.pending_msgs:
+                try:
+                    msg = await sub._sub.next_msg(timeout=0.1)
+                except Exception:
+                    break
+                if msg.reply and not (msg.headers and msg.headers.get("Status")):
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _slot_free(self) -> None:
         token = object()

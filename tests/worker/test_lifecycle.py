@@ -1,0 +1,115 @@
+"""Bots, graceful stop and the ``python -m worker`` entry point."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from nats.js.api import RetentionPolicy, StorageType
+
+from shared import names
+from shared.messages import BotHeartbeat, Codec
+from worker import Worker, demo
+from worker.streams import activities_stream_config, ensure_streams, responses_stream_config
+
+from .conftest import Bus, wait_for
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+_beats = Codec(BotHeartbeat, names.BOTS_HEARTBEAT)
+
+
+async def test_streams_are_created_idempotently(bus: Bus) -> None:
+    await ensure_streams(bus.js)
+    await ensure_streams(bus.js)
+    activities = (await bus.js.stream_info(names.STREAM_ACTIVITIES)).config
+    responses = (await bus.js.stream_info(names.STREAM_RESPONSES)).config
+    assert activities.subjects == activities_stream_config().subjects == ["activity.execute.>"]
+    assert activities.retention == activities_stream_config().retention
+    assert activities.retention == RetentionPolicy.WORK_QUEUE
+    assert activities.storage == responses.storage == StorageType.FILE
+    assert responses.retention == RetentionPolicy.LIMITS
+    assert responses.subjects == responses_stream_config().subjects == [names.ACTIVITY_RESPONSE]
+    assert responses.max_age == 7 * 24 * 3600
+
+
+async def test_bot_beats_serves_its_own_tasks_and_says_goodbye(bus: Bus) -> None:
+    beats = await bus.nc.subscribe(names.BOTS_HEARTBEAT)
+    worker = Worker(bus.settings(), name="w-bot", bot="bot-7", pool="erp", bot_lease_s=0.3)
+    demo.register(worker)
+    async with worker:
+        first = _beats.decode((await beats.next_msg(timeout=5)).data)
+        second = _beats.decode((await beats.next_msg(timeout=5)).data)
+        await bus.task("demo.echo", "jb~1.0", subject=names.bot_activity_subject("bot-7", "demo.echo"),
+                       bot="bot-7", input={"on": "bot"})
+        result = await bus.result()
+    assert (first.bot, first.pool, first.lease_s, first.worker, first.stopping) == ("bot-7", "erp", 0.3, "w-bot",
+                                                                                    False)
+    assert not second.stopping
+    assert result.ok and result.output == {"on": "bot"}
+
+    async def goodbye() -> bool:
+        while True:
+            beat = _beats.decode((await beats.next_msg(timeout=5)).data)
+            if beat.stopping:
+                return True
+
+    assert await wait_for(goodbye)
+
+
+async def test_graceful_stop_finishes_running_activity(bus: Bus) -> None:
+    worker = Worker(bus.settings(), name="w-stop")
+    demo.register(worker)
+    async with anyio.create_task_group() as tg:
+        await tg.start(worker.run)
+        await bus.task("demo.sleep", "jg~1.0", input={"seconds": 0.5})
+        await wait_for(bus.runs, what="demo.sleep started")
+        worker.stop()
+        worker.stop()  # idempotent
+    result = await bus.result()
+    assert result.ok and result.output == {"seconds": 0.5}
+    info = await bus.js.stream_info(names.STREAM_ACTIVITIES)
+    assert info.state.messages == 0
+
+
+async def test_stop_past_grace_hands_the_task_back(bus: Bus) -> None:
+    worker = Worker(bus.settings(shutdown_grace_s=0.2), name="w-grace")
+    demo.register(worker)
+    started = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        await tg.start(worker.run)
+        await bus.task("demo.sleep", "jh~1.0", input={"seconds": 30})
+        await wait_for(bus.runs, what="demo.sleep started")
+        worker.stop()
+    assert anyio.current_time() - started < 5
+    # Handed back (nak), not lost nor held until its ack wait: the next worker runs it at once.
+    successor = Worker(bus.settings(shutdown_grace_s=0.2), name="w-next")
+    demo.register(successor)
+    async with successor:
+        await wait_for(lambda: len(bus.runs()) == 2, within=3, what="the task runs again")
+
+
+async def test_module_entry_point_serves_and_stops_on_sigterm(bus: Bus, tmp_path: Path) -> None:
+    env = {**os.environ, "EE_NATS_URL": bus.url, "EE_LOG_FORMAT": "json"}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        proc = await anyio.open_process([sys.executable, "-m", "worker", "--demo", "--name", "w-cli"], cwd=ROOT,
+                                        env=env, stdout=log, stderr=subprocess.STDOUT)
+    async with proc:
+        try:
+            await bus.task("demo.add", "jm~1.0", input={"a": 1, "b": 2})
+            result = await bus.result(within=15)
+            assert result.ok and result.output == {"sum": 3} and result.worker == "w-cli"
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(10):
+                code = await proc.wait()
+            assert code == 0, log_path.read_text()[-2000:]
+        finally:
+            if proc.returncode is None:
+                proc.kill()

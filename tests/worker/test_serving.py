@@ -1,0 +1,147 @@
+"""A worker in-process against a real nats-server: tasks in, results out."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+import pytest
+
+from shared import names
+from worker import Worker, current_task, demo
+from worker.streams import MAX_DELIVER
+from worker.subjects import ActivityNameError
+
+from .conftest import Bus, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def demo_worker(bus: Bus, **settings: Any) -> Worker:
+    worker = Worker(bus.settings(**settings), name="w-test")
+    demo.register(worker)
+    return worker
+
+
+async def test_echo_add_fail(bus: Bus) -> None:
+    async with demo_worker(bus):
+        await bus.task("demo.echo", "j1~1.0", input={"x": [1, 2]})
+        await bus.task("demo.add", "j2~1.0", input={"a": 2, "b": 40})
+        await bus.task("demo.fail", "j3~1.0", input={"message": "boom"})
+        results = await bus.results(3)
+    echo, add, fail = results[("j1~1.0", 1)], results[("j2~1.0", 1)], results[("j3~1.0", 1)]
+    assert echo.ok and echo.output == {"x": [1, 2]} and echo.worker == "w-test"
+    assert add.ok and add.output == {"sum": 42}
+    assert not fail.ok and fail.error == "DemoError: boom" and fail.output is None
+
+
+async def test_flaky_fails_its_first_attempts(bus: Bus) -> None:
+    async with demo_worker(bus):
+        for attempt in (1, 2, 3):
+            await bus.task("demo.flaky", "jf~1.0", attempt=attempt, input={"failures": 2})
+        results = await bus.results(3)
+    assert [results[("jf~1.0", a)].ok for a in (1, 2, 3)] == [False, False, True]
+    assert "attempt 2" in (results[("jf~1.0", 2)].error or "")
+    assert sorted(run["attempt"] for run in bus.runs()) == [1, 2, 3]
+
+
+async def test_timeout_cancels_the_function(bus: Bus) -> None:
+    async with demo_worker(bus):
+        started = anyio.current_time()
+        await bus.task("demo.sleep", "jt~1.0", attempt=2, input={"seconds": 30}, timeout_s=0.2)
+        result = await bus.result()
+    assert anyio.current_time() - started < 3
+    assert not result.ok and result.error == "activity timed out after 0.2 s (attempt 2)"
+
+
+async def test_garbage_is_terminated_and_serving_goes_on(bus: Bus) -> None:
+    async with demo_worker(bus):
+        await bus.js.publish(names.activity_subject("demo.echo"), b"\xffnot json")
+        await bus.js.publish(names.activity_subject("demo.echo"), b'{"event_id": 7}')
+        await bus.task("demo.echo", "jg~1.0", input={"still": "serving"})
+        result = await bus.result()
+        assert result.ok and result.output == {"still": "serving"}
+
+        async def settled() -> bool:
+            info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, names.activity_consumer("demo.echo"))
+            return bool(info.num_ack_pending == 0 and info.num_pending == 0 and info.num_redelivered == 0)
+
+        await wait_for(settled, what="garbage tasks terminated, not redelivered")
+
+
+async def test_consumer_limits_are_set_on_purpose(bus: Bus) -> None:
+    async with demo_worker(bus, activity_ack_wait_s=12.0):
+        info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, names.activity_consumer("demo.echo"))
+    assert info.config.filter_subject == "activity.execute.demo.echo"
+    assert info.config.ack_wait == 12.0
+    assert info.config.max_deliver == MAX_DELIVER
+    assert info.config.max_ack_pending == 1000
+
+
+async def test_long_activity_is_kept_alive_not_redelivered(bus: Bus) -> None:
+    async with demo_worker(bus, activity_ack_wait_s=0.6):
+        await bus.task("demo.sleep", "jl~1.0", input={"seconds": 1.5})
+        result = await bus.result()
+        info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, names.activity_consumer("demo.sleep"))
+    assert result.ok
+    assert [run["event_id"] for run in bus.runs()] == ["jl~1.0"]
+    assert info.num_redelivered == 0
+
+
+async def test_sync_functions_run_in_a_thread_and_oversize_output_is_refused(bus: Bus) -> None:
+    worker = Worker(bus.settings(max_payload_bytes=4096), name="w-sync")
+
+    @worker.activity("test.whoami")
+    def whoami(data: dict[str, Any]) -> Any:
+        return {"task": list(current_task.get()), "main": threading.current_thread() is threading.main_thread()}
+
+    worker.register("test.big", lambda data: "x" * 10_000)
+    async with worker:
+        await bus.task("test.whoami", "js~1.0", attempt=3)
+        await bus.task("test.big", "jb~1.0")
+        results = await bus.results(2)
+    assert results[("js~1.0", 3)].output == {"task": ["js~1.0", 3], "main": False}
+    big = results[("jb~1.0", 1)]
+    assert not big.ok and (big.error or "").startswith("output too large")
+
+
+async def test_concurrency_is_bounded(bus: Bus) -> None:
+    worker = Worker(bus.settings(), name="w-narrow", concurrency=2)
+    running = peak = 0
+
+    @worker.activity("test.slow")
+    async def slow(data: dict[str, Any]) -> Any:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.2)
+        running -= 1
+        return data
+
+    async with worker:
+        for i in range(6):
+            await bus.task("test.slow", f"jc~1.{i}")
+        results = await bus.results(6)
+    assert all(r.ok for r in results.values())
+    assert peak == 2
+
+
+async def test_cancel_notice_stops_a_running_activity(bus: Bus) -> None:
+    async with demo_worker(bus):
+        await bus.task("demo.sleep", "jx~1.0", input={"seconds": 30})
+        await wait_for(bus.runs, what="demo.sleep started")
+        await bus.nc.publish(names.activity_cancel_subject("jx~1.0"), b"")
+        result = await bus.result()
+    assert not result.ok and "cancelled" in (result.error or "")
+
+
+async def test_bad_names_and_settings_are_refused(bus: Bus) -> None:
+    worker = Worker(bus.settings())
+    for bad in ("bot.echo", "demo.*", "", "a..b"):
+        with pytest.raises(ActivityNameError):
+            worker.register(bad, demo.echo)
+    with pytest.raises(ValueError, match="bot and pool"):
+        Worker(bus.settings(), bot="b1")
+    with pytest.raises(ValueError, match="nothing to serve"):
+        await worker.run()

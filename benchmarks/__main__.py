@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import statistics
 import sys
 
@@ -49,8 +50,13 @@ async def one_run(args: argparse.Namespace) -> dict[str, float]:
         stack.stop()
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # so that the stack's servers and services are stopped on the way out
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     runs = []
     for i in range(max(1, args.repeat)):
         if not args.json:

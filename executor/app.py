@@ -153,6 +153,8 @@ class Executor:
             log.warning("dead-letter record not stored", error=repr(exc))
 
     async def _on_job(self, msg: Msg) -> None:
+        if msg.metadata.num_delivered > 1:
+            metrics.REDELIVERIES.labels(stream=names.STREAM_JOBS).inc()
         async with self.limiter:
             try:
                 if len(msg.data) > self.settings.max_payload_bytes:

@@ -61,6 +61,8 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
         now = clock.now()
         calls: list[tuple[Any, Any]] = []
         for msg in msgs:
+            if msg.metadata.num_delivered > 1:
+                metrics.REDELIVERIES.labels(stream=names.STREAM_RESPONSES).inc()
             try:
                 if len(msg.data) > max_payload:
                     raise InvalidMessage(names.ACTIVITY_RESPONSE, "payload over the size limit")

@@ -238,6 +238,8 @@ class Worker(anyio.AsyncContextManagerMixin):
 
     async def _serve(self, msg: Msg, token: object, inbox: ReplyInbox) -> None:
         task: ActivityTask | None = None
+        if msg.metadata.num_delivered > 1:
+            metrics.REDELIVERIES.labels(stream=names.STREAM_ACTIVITIES).inc()
         try:
             try:
                 task = _tasks.decode(msg.data)

@@ -82,7 +82,6 @@ class ServerProcess:
     port: int
     data_dir: Path
     url: str
-    env: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> ServerProcess:
@@ -91,7 +90,7 @@ class ServerProcess:
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
-                start_new_session=True, env=None if self.env is None else {**os.environ, **self.env},
+                start_new_session=True,
             )
         _wait_port(self.port, self.proc, log)
         return self
@@ -126,10 +125,7 @@ def nats_server(data_dir: Path, port: int | None = None, extra: list[str] | None
     port = port or free_port()
     argv = [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js",
             "-sd", str(data_dir / "jetstream"), *(extra or [])]
-    # One Go scheduler thread: on a 2-core machine shared with the services, more threads
-    # only contend with them (measured in docs/performance.md).
-    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}",
-                         env={"GOMAXPROCS": os.environ.get("EE_NATS_GOMAXPROCS", "1")})
+    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}")
 
 
 def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,

@@ -153,6 +153,9 @@ def validate(workflow: Workflow) -> Workflow:
             case ActivityNode():
                 if not node.activity or any(c in node.activity for c in " *>"):
                     raise InvalidWorkflow(name, "activity", f"bad activity name {node.activity!r}")
+                if node.activity.startswith("bot."):
+                    raise InvalidWorkflow(name, "activity", "may not start with 'bot.' (reserved for tasks "
+                                          "addressed to one bot)")
                 for key, expr in node.input.items():
                     _check_expression(name, f"input.{key}", expr)
                 _check_positive(name, "timeout_s", node.timeout_s)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from tests.faults.helpers import assert_at_most_once, assert_chain_outputs
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
@@ -25,6 +27,7 @@ def completed(stack: Stack, ids: list[str]) -> int:
     return sum(1 for s in pipe.execute() if s == b"completed")
 
 
+@pytest.mark.timeout(600)
 def test_soak_kills_executor_five_times_and_reactor_three_times(stack: Stack) -> None:
     started = time.monotonic()
     reactor = stack.reactor()

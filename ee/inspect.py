@@ -17,9 +17,6 @@ from shared.names import Keys
 
 __all__ = ["Inspector"]
 
-FINAL = {"completed", "failed", "cancelled"}
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

@@ -85,7 +85,3 @@ class JobDriver:
         return True
 
 
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-

@@ -81,7 +81,6 @@ class Keys:
         self.jobs = f"{prefix}jobs"
         self.deadletter = f"{prefix}deadletter"
         self.bots = f"{prefix}bots"
-        self.stats = f"{prefix}stats"
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{{{job_id}}}"

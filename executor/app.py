@@ -12,7 +12,7 @@ import uuid
 import anyio
 import msgspec
 import structlog
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -43,6 +43,7 @@ from shared.messages import (
 from shared.ops_http import serve_ops
 from shared.reactor_client import ReactorClient, ReactorError
 from shared.streams import consumer_config, ensure_streams
+from shared.tasks import TaskSet
 from shared.workflow import decode_workflow, encode_workflow, workflow_digest
 
 __all__ = ["Executor"]
@@ -74,7 +75,7 @@ class Executor:
         self.driver = JobDriver(client, self.build)
         self.workflows = WorkflowCache(client)
         try:
-            async with anyio.create_task_group() as tg:
+            async with TaskSet("executor jobs and wakes") as work, anyio.create_task_group() as tg:
                 if s.ops_port:
                     async def nats_ok() -> bool:
                         return bool(nc.is_connected)
@@ -92,7 +93,7 @@ class Executor:
 
                 async def on_wake(msg: Msg) -> None:
                     if not self._draining:
-                        tg.start_soon(self._on_wake, msg)
+                        work.spawn(self._on_wake(msg))
 
                 self._wake_sub = await nc.subscribe(
                     names.EXECUTOR_WAKE, queue=names.EXECUTOR_WAKE_QUEUE, cb=on_wake)
@@ -102,7 +103,7 @@ class Executor:
                                          ack_wait=s.jobs_ack_wait_s, max_deliver=50, max_ack_pending=2000)
                 jobs_sub = await js.pull_subscribe(names.JOBS_EXECUTE, durable=names.CONSUMER_EXECUTOR_JOBS,
                                                    config=config)
-                tg.start_soon(self._jobs_loop, tg, jobs_sub)
+                tg.start_soon(self._jobs_loop, work, jobs_sub)
                 redriven = await client.call("redrive", RedriveRequest(build=self.build), RedriveReply,
                                              patience=3600)
                 log.info("executor ready", nats=redact_url(s.nats_url), build=self.build,
@@ -124,7 +125,7 @@ class Executor:
                 await anyio.sleep(0.02)
         log.info("drained", in_hand=self.limiter.borrowed_tokens)
 
-    async def _jobs_loop(self, tg: TaskGroup, sub: object) -> None:
+    async def _jobs_loop(self, work: TaskSet, sub: object) -> None:
         with self._intake:
             while True:
                 free = int(self.limiter.available_tokens)
@@ -140,7 +141,7 @@ class Executor:
                     await anyio.sleep(0.5)
                     continue
                 for msg in msgs:
-                    tg.start_soon(self._on_job, msg)
+                    work.spawn(self._on_job(msg))
 
     async def _deadletter(self, subject: str, reason: str, data: bytes) -> None:
         metrics.DEADLETTERS.labels(subject=subject).inc()

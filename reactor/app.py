@@ -35,6 +35,7 @@ from shared.messages import (
 from shared.names import Keys
 from shared.ops_http import serve_ops
 from shared.streams import ensure_streams
+from shared.tasks import TaskSet
 
 __all__ = ["Reactor"]
 
@@ -75,7 +76,7 @@ class Reactor:
         dispatcher = Dispatcher(nc, js, store)
         ops = Operations(store, dispatcher)
         try:
-            async with anyio.create_task_group() as tg:
+            async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
                 if s.ops_port:
                     async def redis_ok() -> bool:
                         return bool(await redis.ping())
@@ -99,7 +100,7 @@ class Reactor:
                     Endpoint("event", EventOp, ops.event),
                     Endpoint("strand", StrandRequest, ops.strand),
                 ]
-                await serve_endpoints(nc, tg, endpoints, package_version(), s.max_payload_bytes)
+                await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
                 tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))
                 tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
                 tg.start_soon(timer_loop, store, dispatcher)

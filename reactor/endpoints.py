@@ -1,8 +1,8 @@
 """The ``ee-reactor`` NATS micro service: one endpoint per operation.
 
 ``nats.micro`` runs one handler at a time per endpoint, so each handler only
-hands the request to the service's task group and returns; the reply is sent
-when the work is done. Errors become micro error headers here, at the boundary.
+hands the request to a task of the service's :class:`~shared.tasks.TaskSet`
+and returns; the reply is sent when the work is done. Errors become micro error headers here, at the boundary.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from anyio.abc import TaskGroup
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 from nats.micro.request import Request
@@ -20,6 +19,7 @@ from nats.micro.service import Service
 from shared import metrics, names
 from shared.errors import EngineError, InvalidMessage, StaleFence
 from shared.messages import Codec, encode
+from shared.tasks import TaskSet
 
 __all__ = ["Endpoint", "serve_endpoints"]
 
@@ -55,7 +55,7 @@ async def _answer(endpoint: Endpoint, request: Request, max_payload: int) -> Non
         await request.respond_error("500", f"{endpoint.op} failed: {type(exc).__name__}: {exc}")
 
 
-async def serve_endpoints(nc: NATS, tg: TaskGroup, endpoints: list[Endpoint], version: str,
+async def serve_endpoints(nc: NATS, tasks: TaskSet, endpoints: list[Endpoint], version: str,
                           max_payload: int) -> Service:
     service = await add_service(nc, name=names.REACTOR_SERVICE, version=version,
                                 description="Execution Engine reactor: parked waits in Redis",
@@ -63,7 +63,7 @@ async def serve_endpoints(nc: NATS, tg: TaskGroup, endpoints: list[Endpoint], ve
     for endpoint in endpoints:
 
         async def handle(request: Request, endpoint: Endpoint = endpoint) -> None:
-            tg.start_soon(_answer, endpoint, request, max_payload)
+            tasks.spawn(_answer(endpoint, request, max_payload))
 
         await service.add_endpoint(name=endpoint.op, subject=names.reactor_subject(endpoint.op),
                                    handler=handle)

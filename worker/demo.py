@@ -23,8 +23,13 @@ class DemoError(Exception):
     pass
 
 
+# Read when the activities are registered, not per run: an os.environ lookup per
+# activity showed up in the demo worker's profile.
+_ledger_path: str | None = None
+
+
 def _ledger(activity: str) -> None:
-    path = os.environ.get("EE_DEMO_LEDGER")
+    path = _ledger_path
     if not path:
         return
     event_id, attempt = current_task.get()
@@ -76,6 +81,8 @@ async def stamp(data: dict[str, Any]) -> Any:
 
 
 def register(worker: Worker) -> None:
+    global _ledger_path
+    _ledger_path = os.environ.get("EE_DEMO_LEDGER") or None
     worker.register("demo.stamp", stamp)
     worker.register("demo.echo", echo)
     worker.register("demo.add", add)

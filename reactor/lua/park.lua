@@ -3,7 +3,8 @@
 --   consumed ids..., per wait: id, kind, timer_at ('' for none), dispatch (0/1), nfields, fields...,
 --   per history entry: node, event, detail
 -- Returns {fence, wakes...} (9 items per wake: a signal met in the inbox, a bot granted at once,
--- a bot lost, or another job granted a released bot), or {-1} unknown, {-2, status} finished,
+-- an on-bot activity failed for good because its bot is not alive, or another job granted a
+-- released bot), or {-1} unknown, {-2, status} finished,
 -- {-3, fence} stale.
 local j = ARGV[2]
 local jk = jkey(j)
@@ -83,9 +84,12 @@ if inboxed then
 end
 for _, pool in ipairs(grants) do grant(pool, at, ARGV[8], out) end
 for _, pair in ipairs(lost) do
-  local msg = 'bot ' .. pair[2] .. ' is not alive'
+  -- The job's bot is gone: this attempt fails at once, then retries or fails per its policy
+  -- (a retry whose bot is still not alive fails too: see timer.lua).
+  local msg = 'bot ' .. pair[2] .. ' is not alive (attempt 1)'
   redis.call('ZREM', DISPATCH, pair[1])
-  append(fire(pair[1], cjson.encode({ok = false, error = msg}), at, ARGV[8], msg))
+  local w = fail_attempt(pair[1], cjson.encode({ok = false, error = msg}), now, at, ARGV[8], msg)
+  if w[1] == 1 then append(w) end
 end
 table.insert(out, 1, fence)
 return out

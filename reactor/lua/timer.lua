@@ -4,11 +4,17 @@
 local e = ARGV[2]
 if redis.call('ZREM', TIMERS, e) == 0 then return {0} end
 local k = ekey(e)
-local f = redis.call('HMGET', k, 'status', 'kind', 'phase', 'timeout_s', 'attempt', 'pool')
+local f = redis.call('HMGET', k, 'status', 'kind', 'phase', 'timeout_s', 'attempt', 'pool', 'bot')
 if f[1] ~= 'parked' then return {0} end
 local now = tonumber(ARGV[3])
 if f[2] == 'activity' then
   if f[3] == 'backoff' then
+    if f[7] and f[7] ~= '' and redis.call('HGET', P .. 'bot:' .. f[7], 'alive') ~= '1' then
+      -- The retry of an on-bot activity whose bot is gone can run nowhere: that attempt fails
+      -- too (the next one is tried after its backoff, in case the bot is back by then).
+      local reason = 'bot ' .. f[7] .. ' is not alive (attempt ' .. f[5] .. ')'
+      return fail_attempt(e, cjson.encode({ok = false, error = reason}), now, ARGV[4], ARGV[5], reason)
+    end
     redis.call('HSET', k, 'phase', 'running', 'dispatched', '')
     redis.call('ZADD', DISPATCH, now, e)
     if f[4] and f[4] ~= '' then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -10,15 +11,30 @@ from typing import Any
 from tests.support.stack import Stack, poll
 
 
-def on_bot(pool: str, seconds: float = 0.3, fail: bool = False) -> dict[str, Any]:
+def on_bot(pool: str, seconds: float = 0.3, fail: bool = False, retry: dict[str, Any] | None = None,
+           hold: bool = False) -> dict[str, Any]:
+    """Lock a bot of ``pool``, run an activity on it, unlock. With ``hold``, the job waits for
+    signal ``go`` while it holds the bot, before the on-bot activity."""
     work: dict[str, Any] = {"kind": "activity", "activity": "demo.fail" if fail else "demo.sleep",
                             "input": {"seconds": f"`{seconds}`", "message": "'bot job broke'"},
                             "on_bot": True, "output": "worked", "next": "free"}
+    if retry is not None:
+        work["retry"] = retry
     return {"name": "botjob", "start": "lock", "nodes": {
-        "lock": {"kind": "lock_bot", "pool": pool, "output": "bot", "next": "work"},
+        "lock": {"kind": "lock_bot", "pool": pool, "output": "bot", "next": "hold" if hold else "work"},
+        "hold": {"kind": "wait_signal", "signal": "go", "next": "work"},
         "work": work,
         "free": {"kind": "unlock_bot", "next": "done"},
         "done": {"kind": "end", "output": "vars.bot.bot"}}}
+
+
+def send_signal(stack: Stack, job_id: str, name: str = "go") -> None:
+    reply = stack.request("ee.reactor.signal", json.dumps({"job_id": job_id, "signal": name}).encode())
+    assert not (reply.headers and reply.headers.get("Nats-Service-Error")), reply.headers
+
+
+def history(stack: Stack, job_id: str) -> list[dict[str, str]]:
+    return stack.inspector().job(job_id)["history"]  # type: ignore[index,no-any-return]
 
 
 def bot(stack: Stack, name: str, pool: str) -> Any:
@@ -92,7 +108,6 @@ def test_ee_bots_shows_pools_holders_and_waiters(engine: Stack) -> None:
     poll(lambda: engine.inspector().bots()[0]["waiting"], 20)
     out = subprocess.run([sys.executable, "-m", "ee", "bots", "--json"], env=engine.env(), capture_output=True,
                          text=True, timeout=30, check=True)
-    import json
 
     rows = json.loads(out.stdout)
     assert rows[0]["bot"] == "v1" and rows[0]["pool"] == "view" and rows[0]["holder"] == holder
@@ -100,3 +115,38 @@ def test_ee_bots_shows_pools_holders_and_waiters(engine: Stack) -> None:
     found = subprocess.run([sys.executable, "-m", "ee", "events", "--json", "--kind", "bot_lock", "--pool", "view"],
                            env=engine.env(), capture_output=True, text=True, timeout=30, check=True)
     assert [e["job"] for e in json.loads(found.stdout)] == [waiter]
+
+
+def test_bot_lost_under_a_retry_policy_fails_each_attempt_then_the_job(engine: Stack) -> None:
+    """The retry of an on-bot activity whose bot is gone is not sent to the dead bot: it fails too."""
+    b = bot(engine, "brittle", "scan")
+    wait_bot(engine, "brittle")
+    job_id = engine.submit(on_bot("scan", seconds=60, retry={"max_attempts": 3, "backoff_s": 0.2}))
+    poll(lambda: engine.executions(), 20, what="the activity to start")
+    b.kill()
+    job = engine.wait_job(job_id, timeout=60)
+    assert job["status"] == "failed", job
+    assert job["error"].endswith("failed: bot brittle is not alive (attempt 3)"), job
+    retries = [h["detail"] for h in history(engine, job_id) if h["event"] == "retry"]
+    assert retries == ["attempt 1 failed: bot brittle lost: lease lapsed",
+                       "attempt 2 failed: bot brittle is not alive (attempt 2)"]
+    assert sorted(a for (_, a) in engine.executions()) == [1]
+    [row] = engine.inspector().bots()
+    assert row["alive"] == "0" and row["holder"] == ""
+    assert engine.inspector().events(job=job_id) == []
+
+
+def test_bot_dead_when_the_on_bot_activity_parks_fails_it_per_its_policy(engine: Stack) -> None:
+    b = bot(engine, "gone", "ledger")
+    wait_bot(engine, "gone")
+    job_id = engine.submit(on_bot("ledger", retry={"max_attempts": 2, "backoff_s": 0.1}, hold=True))
+    poll(lambda: engine.inspector().events(job=job_id, kind="signal"), 20, what="the job to hold the bot")
+    b.kill()
+    wait_bot(engine, "gone", alive="0")
+    send_signal(engine, job_id)
+    job = engine.wait_job(job_id, timeout=30)
+    assert job["status"] == "failed", job
+    assert job["error"].endswith("failed: bot gone is not alive (attempt 2)"), job
+    retries = [h["detail"] for h in history(engine, job_id) if h["event"] == "retry"]
+    assert retries == ["attempt 1 failed: bot gone is not alive (attempt 1)"]
+    assert engine.executions() == {}

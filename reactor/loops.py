@@ -16,7 +16,7 @@ from reactor.operations import Operations
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
 from shared.consume import durable_push
-from shared.errors import EngineError, InvalidMessage
+from shared.errors import EngineError, InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.messages import ActivityResult, CancelRequest, Codec
 from shared.streams import consumer_config
@@ -177,7 +177,12 @@ async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = 
 
 
 async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_payload: int) -> None:
-    """Cancellations published to ``jobs.cancel`` (durable: kept while the reactor is down)."""
+    """Cancellations published to ``jobs.cancel`` (durable: kept while the reactor is down).
+
+    A cancel may overtake its job (both are on the ``EE_JOBS`` stream, read by different
+    services): for a job not created yet it records the job as cancelled, and the job's
+    start then finds it so and nothing runs.
+    """
     sub = await _pull(js, names.JOBS_CANCEL, names.CONSUMER_REACTOR_CANCEL, max_payload)
     while True:
         try:
@@ -190,7 +195,19 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
             continue
         for msg in msgs:
             try:
-                await ops.cancel(_cancels.decode(msg.data))
+                request = _cancels.decode(msg.data)
+                while True:
+                    try:
+                        await ops.cancel(request)
+                        break
+                    except JobNotFound:
+                        # Cancelled before it started: record it cancelled, so that it never runs.
+                        # (The request/reply cancel still answers "unknown job" instead.)
+                        if await store.cancel_before_start(request.job_id, request.reason):
+                            metrics.JOBS_FINISHED.labels(status="cancelled").inc()
+                            log.info("cancel recorded before the job started", job_id=request.job_id)
+                            break
+                        # The job was created in between: cancel it the ordinary way.
             except InvalidMessage as exc:
                 metrics.DEADLETTERS.labels(subject=names.JOBS_CANCEL).inc()
                 await store.deadletter(names.JOBS_CANCEL, str(exc), msg.data)

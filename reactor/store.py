@@ -189,6 +189,17 @@ class Store:
         dropped = int(reply[1])
         return int(reply[0]), [_s(e) for e in reply[2:2 + dropped]], wakes_in(reply[2 + dropped:])
 
+    async def cancel_before_start(self, job_id: str, reason: str) -> bool:
+        """Record a job that does not exist yet as cancelled, so that when it is submitted its
+        start finds it finished and it never runs. False when the job exists by now: cancel it
+        the ordinary way then."""
+        now = clock.now()
+        at = clock.iso(now)
+        reply = await self.call("finish", self.keys.prefix, job_id, "before-start", "cancelled", b"null",
+                                reason, at, "", 1, self.lease_at(now),
+                                "", "cancelled", f"{reason} (before the job started)", repr(now))
+        return int(reply[0]) != -5
+
     async def strand(self, job_id: str, reason: str, build: str) -> None:
         reply = await self.call("strand", self.keys.prefix, job_id, reason, clock.iso(), build)
         _check(job_id, 0, reply)

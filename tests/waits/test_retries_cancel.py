@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from typing import Any
 
+import nats
 import pytest
 
+from shared import names
 from tests.support.stack import Stack, poll
 
 
@@ -96,3 +100,56 @@ def test_late_result_after_cancel_is_ignored(engine: Stack) -> None:
     # The worker finishes and publishes its result; it changes nothing.
     poll(lambda: engine.redis_client().xlen("ee:job:{" + job_id + "}:history") > 0, 5)
     assert engine.job(job_id)["status"] == "cancelled"  # type: ignore[index]
+
+
+def submit_for_seq(stack: Stack, workflow: dict[str, Any], job_id: str) -> int:
+    """Submit a job; the stream sequence of its message."""
+    async def go() -> int:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            body = json.dumps({"workflow": workflow, "input": {}, "job_id": job_id}).encode()
+            ack = await nc.jetstream().publish(names.JOBS_EXECUTE, body, headers={"Nats-Msg-Id": job_id})
+            return int(ack.seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def executor_acked(stack: Stack, seq: int) -> bool:
+    """Whether the executors' consumer has acknowledged every job message up to ``seq``."""
+    async def go() -> bool:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            info = await nc.jetstream().consumer_info(names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS)
+            return bool(info.ack_floor and info.ack_floor.stream_seq >= seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_cancel_on_the_stream_before_the_job_starts_keeps_it_from_running(engine: Stack) -> None:
+    job_id = "cancelled-early"
+    engine.publish("jobs.cancel", json.dumps({"job_id": job_id, "reason": "changed my mind"}).encode())
+    record = engine.wait_job(job_id, statuses=("cancelled",))
+    assert record["error"] == "changed my mind"
+    flow = {"name": "early", "start": "w", "nodes": {
+        "w": {"kind": "activity", "activity": "demo.echo", "input": {"x": "`1`"}, "output": "r", "next": "done"},
+        "done": {"kind": "end", "output": "vars.r"}}}
+    seq = submit_for_seq(engine, flow, job_id)
+    poll(lambda: executor_acked(engine, seq), 30, what="the executor to take the job message")
+    job = engine.inspector().job(job_id)
+    assert job is not None and job["status"] == "cancelled" and job["error"] == "changed my mind"
+    assert job["events"] == [] and job["output"] is None
+    assert [(h["event"], h["detail"]) for h in job["history"]] == [
+        ("cancelled", "changed my mind (before the job started)")]
+    assert engine.executions() == {}
+
+
+def test_ee_cancel_of_an_unknown_job_says_so_and_records_nothing(engine: Stack) -> None:
+    out = subprocess.run([sys.executable, "-m", "ee", "cancel", "never-submitted"], env=engine.env(),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "unknown job 'never-submitted'" in out.stderr
+    assert engine.job("never-submitted") is None

@@ -66,15 +66,23 @@ def test_signal_delivered_with_data(engine: Stack) -> None:
 
 def test_signal_before_the_wait_is_kept_in_the_inbox(engine: Stack) -> None:
     flow = {"name": "late", "start": "first", "nodes": {
-        "first": {"kind": "sleep", "seconds": 1.0, "next": "wait"},
+        "first": {"kind": "sleep", "seconds": 3600, "next": "wait"},
         "wait": {"kind": "wait_signal", "signal": "go", "output": "got", "next": "done"},
         "done": {"kind": "end", "output": "vars.got"}}}
     job_id = engine.submit(flow)
-    engine.wait_job(job_id, statuses=("parked",))
+    [first] = poll(lambda: engine.inspector().events(job=job_id), 20, what="the job to park on its sleep")
     out = ee(engine, "signal", job_id, "go", "--data", '"early bird"')
     assert out.returncode == 0, out.stderr
     assert "inbox" in out.stdout
+    inbox = [i.decode() for i in engine.redis_client().lrange("ee:job:{" + job_id + "}:inbox", 0, -1)]
+    assert len(inbox) == 1 and inbox[0].split("\n")[0] == "go" and "early bird" in inbox[0], inbox
+    out = ee(engine, "event", "resolve", first["event_id"])
+    assert out.returncode == 0, out.stderr
     assert engine.wait_job(job_id)["output"] == "early bird"
+    history = engine.inspector().job(job_id)["history"]  # type: ignore[index]
+    assert [h["detail"] for h in history if h["event"] == "signal-kept"] == ["go"]
+    assert [h["node"] for h in history if h["event"] == "fired" and h["detail"] == "signal from inbox"] == ["wait"]
+    assert engine.redis_client().exists("ee:job:{" + job_id + "}:inbox") == 0
 
 
 def test_signal_timeout_fails_the_job(engine: Stack) -> None:

@@ -6,12 +6,15 @@ import asyncio
 import json
 import subprocess
 import sys
+import urllib.request
 from typing import Any
 
 import nats
 import pytest
 
+from ee.servers import free_port
 from shared import names
+from shared.names import Keys
 from tests.support.stack import Stack, poll
 
 
@@ -89,17 +92,132 @@ def test_cancel_through_the_jobs_cancel_stream(engine: Stack) -> None:
     assert job["status"] == "cancelled" and job["error"] == "by stream"
 
 
-def test_late_result_after_cancel_is_ignored(engine: Stack) -> None:
+def counter(port: int, name: str) -> float:
+    """A counter's value on a service's /metrics (0 while it has not been moved)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def with_metrics(stack: Stack, *, worker: bool) -> int:
+    """Start reactor (its /metrics on a free port), executor and, if asked, the demo worker."""
+    port = free_port()
+    stack.reactor(EE_OPS_PORT=str(port))
+    stack.executor()
+    if worker:
+        stack.worker()
+    stack.wait_ready()
+    poll(lambda: _answers(port), 20, what="the reactor's ops endpoint")
+    return port
+
+
+def _answers(port: int) -> bool:
+    try:
+        counter(port, "ee_duplicate_results_total")
+    except OSError:
+        return False
+    return True
+
+
+def send_result(stack: Stack, event_id: str, attempt: int, ok: bool, output: Any = None,
+                error: str | None = None) -> None:
+    """Publish an ActivityResult as a worker would."""
+    body = {"event_id": event_id, "attempt": attempt, "ok": ok, "output": output, "error": error,
+            "worker": "test"}
+    stack.publish(names.ACTIVITY_RESPONSE, json.dumps(body).encode())
+
+
+def last_response(stack: Stack) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            msg = await nc.jetstream().get_last_msg(names.STREAM_RESPONSES, names.ACTIVITY_RESPONSE)
+            found: dict[str, Any] = json.loads(msg.data or b"{}")
+            return found
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_late_result_after_cancel_is_ignored_and_counted(stack: Stack) -> None:
+    port = with_metrics(stack, worker=True)
     flow = {"name": "late", "start": "w", "nodes": {
-        "w": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`1`"}, "next": "done"},
+        "w": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`5`"}, "next": "done"},
         "done": {"kind": "end"}}}
-    job_id = engine.submit(flow)
-    poll(lambda: engine.executions(), 20, what="the activity to start")
-    engine.request("ee.reactor.cancel", f'{{"job_id": "{job_id}"}}'.encode())
-    engine.wait_job(job_id)
-    # The worker finishes and publishes its result; it changes nothing.
-    poll(lambda: engine.redis_client().xlen("ee:job:{" + job_id + "}:history") > 0, 5)
-    assert engine.job(job_id)["status"] == "cancelled"  # type: ignore[index]
+    job_id = stack.submit(flow)
+    [(event_id, _)] = poll(lambda: list(stack.executions()), 20, what="the activity to start")
+    before = counter(port, "ee_duplicate_results_total")
+    stack.request("ee.reactor.cancel", json.dumps({"job_id": job_id}).encode())
+    assert stack.wait_job(job_id)["status"] == "cancelled"
+    # The worker stops (cancel notice) or finishes, and publishes its result: the reactor drops it.
+    poll(lambda: counter(port, "ee_duplicate_results_total") > before, 30, what="the late result to be applied")
+    assert last_response(stack)["event_id"] == event_id
+    job = stack.job(job_id)
+    assert job is not None and job["status"] == "cancelled" and job["events"] == []
+    assert [h["event"] for h in job["history"]].count("fired") == 0
+
+
+def test_result_for_an_old_attempt_is_ignored(stack: Stack) -> None:
+    port = with_metrics(stack, worker=False)  # no worker: this test plays it
+    flow = {"name": "old", "start": "w", "nodes": {
+        "w": {"kind": "activity", "activity": "demo.echo", "input": {"x": "`1`"}, "output": "r",
+              "retry": {"max_attempts": 3, "backoff_s": 0.1}, "next": "done"},
+        "done": {"kind": "end", "output": "vars.r"}}}
+    job_id = stack.submit(flow)
+    inspector = stack.inspector()
+    [event] = poll(lambda: inspector.events(job=job_id), 20, what="the activity to park")
+    event_id = event["event_id"]
+    send_result(stack, event_id, 1, False, error="first try broke")
+    poll(lambda: [(e["attempt"], e["phase"]) for e in inspector.events(job=job_id)] == [(2, "running")], 20,
+         what="attempt 2 to run")
+    client = stack.redis_client()
+    keys = Keys(stack.prefix)
+    event_key, job_key = keys.event(event_id), keys.job(job_id)
+    event_before, job_before = client.hgetall(event_key), client.hgetall(job_key)
+    history_before = client.xlen(keys.job_history(job_id))
+    assert event_before, event_key
+    before = counter(port, "ee_duplicate_results_total")
+    send_result(stack, event_id, 1, True, output={"stale": True})
+    poll(lambda: counter(port, "ee_duplicate_results_total") > before, 20, what="the old result to be applied")
+    assert client.hgetall(event_key) == event_before
+    assert client.hgetall(job_key) == job_before
+    assert client.xlen(keys.job_history(job_id)) == history_before
+    assert client.zscore(keys.wakes, job_id) is None
+    send_result(stack, event_id, 2, True, output={"fresh": True})
+    assert stack.wait_job(job_id)["output"] == {"fresh": True}
+
+
+def test_activity_timeout_fired_by_the_reactor_when_no_worker_answers(stack: Stack) -> None:
+    """No worker serves the activity, so only the reactor's timeout can end each attempt."""
+    stack.reactor()
+    stack.executor()
+    stack.wait_ready()
+    flow = {"name": "unserved", "start": "slow", "nodes": {
+        "slow": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`5`"}, "timeout_s": 0.5,
+                 "retry": {"max_attempts": 2, "backoff_s": 0.1}, "output": "r", "next": "done"},
+        "done": {"kind": "end"}}}
+    job_id = stack.submit(flow)
+    job = stack.wait_job(job_id, timeout=30)
+    assert job["status"] == "failed"
+    assert job["error"].endswith("activity timed out after 0.5 s (attempt 2)"), job
+    history = stack.inspector().job(job_id)["history"]  # type: ignore[index]
+    assert [h["detail"] for h in history if h["event"] == "retry"] == [
+        "attempt 1 failed: activity timed out after 0.5 s (attempt 1)"]
+    assert stack.executions() == {}
+
+    async def responses() -> int:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            info = await nc.jetstream().stream_info(names.STREAM_RESPONSES)
+            return int(info.state.messages)
+        finally:
+            await nc.close()
+
+    assert asyncio.run(responses()) == 0
 
 
 def submit_for_seq(stack: Stack, workflow: dict[str, Any], job_id: str) -> int:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+from shared.names import event_job
 from tests.support.stack import Stack, poll
 
 
@@ -57,16 +58,22 @@ def granted_order(stack: Stack, job_ids: list[str]) -> list[str]:
 def test_three_jobs_one_bot_granted_first_come_first_served(engine: Stack) -> None:
     bot(engine, "solo", "erp")
     wait_bot(engine, "solo")
-    ids = []
-    for i in range(3):
-        ids.append(engine.submit(on_bot("erp"), job_id=f"fifo-{i}"))
-        engine.wait_job(ids[-1], statuses=("parked",))
-        poll(lambda: engine.inspector().events(job=ids[-1]), 10)
+    flow = on_bot("erp", seconds=0.1, hold=True)  # each job holds the bot until it gets signal "go"
+    ids = [engine.submit(flow, job_id="fifo-0")]
+    poll(lambda: engine.inspector().bots()[0]["holder"] == ids[0], 20, what="the first job to hold the bot")
+    for i in (1, 2):
+        ids.append(engine.submit(flow, job_id=f"fifo-{i}"))
+        poll(lambda i=i: len(engine.inspector().bots()[0]["waiting"]) == i, 20, what=f"{i} jobs to wait")
+    [row] = engine.inspector().bots()
+    assert row["holder"] == "fifo-0"
+    assert [event_job(e) for e in row["waiting"]] == ["fifo-1", "fifo-2"]
+    for job_id in ids:  # the jobs still waiting for the bot keep it in their inbox
+        send_signal(engine, job_id)
     jobs = engine.wait_jobs(ids, timeout=60)
-    assert all(j["status"] == "completed" and j["output"] == "solo" for j in jobs.values())
+    assert all(j["status"] == "completed" and j["output"] == "solo" for j in jobs.values()), jobs
     assert granted_order(engine, ids) == ids
-    bots = engine.inspector().bots()
-    assert bots[0]["holder"] == ""
+    [row] = engine.inspector().bots()
+    assert row["holder"] == "" and row["waiting"] == []
 
 
 def test_lock_released_when_the_job_fails_and_when_cancelled(engine: Stack) -> None:

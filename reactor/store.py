@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from reactor.batcher import ScriptBatcher
 from reactor.scripts import ScriptBook
 from shared import clock
-from shared.errors import JobFinished, JobNotFound, StaleFence
+from shared.errors import InboxFull, JobFinished, JobNotFound, StaleFence
 from shared.messages import (
     ActivityWait,
     BotLockWait,
@@ -28,7 +28,7 @@ from shared.messages import (
 )
 from shared.names import Keys, event_id_for
 
-__all__ = ["ParkOutcome", "Store", "WakeData"]
+__all__ = ["ParkOutcome", "Store", "WakeData", "park_args", "wakes_in"]
 
 _json = msgspec.json.Encoder()
 
@@ -108,6 +108,24 @@ def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
             return "bot_lock", due, False, fields
 
 
+def park_args(prefix: str, lease_at: str, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
+              consumed: list[str], history: list[HistoryEntry], build: str, now: float,
+              release_bots: list[str]) -> tuple[tuple[Any, ...], list[str]]:
+    """The park script's arguments, and the ids of the events it registers."""
+    args: list[Any] = [prefix, job_id, fence, encode(checkpoint), repr(now), clock.iso(now),
+                       build, lease_at, len(consumed), len(waits), len(history),
+                       ",".join(release_bots), *consumed]
+    events = []
+    for index, wait in enumerate(waits):
+        event_id = event_id_for(job_id, fence + 1, index)
+        kind, due, dispatch, fields = _wait_fields(wait, now)
+        args += [event_id, kind, due, "1" if dispatch else "0", len(fields), *fields]
+        events.append(event_id)
+    for entry in history:
+        args += [entry.node, entry.event, entry.detail]
+    return tuple(args), events
+
+
 def _check(job_id: str, fence: int, reply: list[Any]) -> None:
     code = int(reply[0])
     if code == -1:
@@ -155,18 +173,8 @@ class Store:
     def park_args(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
                   consumed: list[str], history: list[HistoryEntry], build: str,
                   now: float, release_bots: list[str]) -> tuple[tuple[Any, ...], list[str]]:
-        args: list[Any] = [self.keys.prefix, job_id, fence, encode(checkpoint), repr(now), clock.iso(now),
-                           build, self.lease_at(now), len(consumed), len(waits), len(history),
-                           ",".join(release_bots), *consumed]
-        events = []
-        for index, wait in enumerate(waits):
-            event_id = event_id_for(job_id, fence + 1, index)
-            kind, due, dispatch, fields = _wait_fields(wait, now)
-            args += [event_id, kind, due, "1" if dispatch else "0", len(fields), *fields]
-            events.append(event_id)
-        for entry in history:
-            args += [entry.node, entry.event, entry.detail]
-        return tuple(args), events
+        return park_args(self.keys.prefix, self.lease_at(now), job_id, fence, checkpoint, waits, consumed,
+                         history, build, now, release_bots)
 
     @staticmethod
     def park_outcome(job_id: str, fence: int, events: list[str], reply: Any) -> ParkOutcome:
@@ -218,7 +226,7 @@ class Store:
         code = int(reply[0])
         _check(job_id, 0, reply)
         if code == -4:
-            raise JobFinished(job_id, f"holding {self.inbox_max} undelivered signals (inbox full); it")
+            raise InboxFull(job_id, name, self.inbox_max)
         return WakeData.from_reply(reply) if code == 1 else None
 
     # -- results, timers, leases ---------------------------------------------

@@ -12,6 +12,7 @@ __all__ = [
     "EngineUnavailable",
     "EventNotFound",
     "EventNotParked",
+    "InboxFull",
     "InvalidMessage",
     "InvalidWorkflow",
     "JobFinished",
@@ -70,6 +71,17 @@ class JobFinished(EngineError):
         self.job_id = job_id
         self.status = status
         super().__init__(f"job {job_id!r} is already {status}")
+
+
+class InboxFull(EngineError):
+    code = "409"
+
+    def __init__(self, job_id: str, signal: str, limit: int) -> None:
+        self.job_id = job_id
+        self.signal = signal
+        self.limit = limit
+        super().__init__(f"signal {signal!r} refused: job {job_id!r} already holds {limit} signals it has "
+                         "not waited for yet (inbox full)")
 
 
 class StaleFence(EngineError):

@@ -140,6 +140,15 @@ def _check_positive(node: str, field: str, value: float | None) -> None:
         raise InvalidWorkflow(node, field, f"must be positive, got {value}")
 
 
+def _check_retry(node: str, retry: RetryPolicy) -> None:
+    if retry.max_attempts < 1:
+        raise InvalidWorkflow(node, "retry.max_attempts", f"must be at least 1, got {retry.max_attempts}")
+    for field, value, least in (("backoff_s", retry.backoff_s, 0), ("multiplier", retry.multiplier, 1),
+                                ("max_backoff_s", retry.max_backoff_s, 0)):
+        if not value >= least:  # also refuses NaN
+            raise InvalidWorkflow(node, f"retry.{field}", f"must be >= {least}, got {value}")
+
+
 def validate(workflow: Workflow) -> Workflow:
     """Check what the types cannot: references, expressions, numbers. Returns the workflow."""
     if not workflow.nodes:
@@ -160,10 +169,7 @@ def validate(workflow: Workflow) -> Workflow:
                     _check_expression(name, f"input.{key}", expr)
                 _check_positive(name, "timeout_s", node.timeout_s)
                 if node.retry is not None:
-                    if node.retry.max_attempts < 1:
-                        raise InvalidWorkflow(name, "retry.max_attempts", "must be at least 1")
-                    if node.retry.backoff_s < 0 or node.retry.multiplier < 1:
-                        raise InvalidWorkflow(name, "retry", "backoff_s >= 0 and multiplier >= 1")
+                    _check_retry(name, node.retry)
             case BranchNode():
                 for i, case in enumerate(node.cases):
                     _check_expression(name, f"cases[{i}].when", case.when)

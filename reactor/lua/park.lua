@@ -53,10 +53,12 @@ for _ = 1, nwait do
     local inbox = jk .. ':inbox'
     local items = redis.call('LRANGE', inbox, 0, -1)
     for _, item in ipairs(items) do
-      local sep = string.find(item, '\n', 1, true)
-      if sep and string.sub(item, 1, sep - 1) == name then
+      local iname, result, expires = inbox_item(item)
+      if expires and expires <= now then
+        redis.call('LREM', inbox, 1, item)  -- kept too long: dropped unread
+      elseif iname == name then
         redis.call('LREM', inbox, 1, item)
-        inboxed = {e, string.sub(item, sep + 1)}
+        inboxed = {e, result}
         break
       end
     end

@@ -56,6 +56,23 @@ local function drop_event(e)
   return f[1]
 end
 
+-- An item of a job's signal inbox: 'name\nexpires\nresult json' (an item stored before items
+-- had an expiry is 'name\nresult json'; a result is a JSON object, so it never starts with a digit).
+-- Returns name, result json, expiry (nil for none).
+local function inbox_item(item)
+  local sep = string.find(item, '\n', 1, true)
+  if not sep then return nil end
+  local name, rest = string.sub(item, 1, sep - 1), string.sub(item, sep + 1)
+  local expires = string.match(rest, '^([%d%.]+)\n')
+  if expires then return name, string.sub(rest, #expires + 2), tonumber(expires) end
+  return name, rest, nil
+end
+
+local function inbox_expired(item, now)
+  local _, _, expires = inbox_item(item)
+  return expires ~= nil and expires <= now
+end
+
 -- Everything a wake carries, read from the job: {1, job, fence, checkpoint, digest, input, event, kind, result}.
 local function wake_of(j, e)
   local jf = redis.call('HMGET', jkey(j), 'fence', 'checkpoint', 'digest', 'input')

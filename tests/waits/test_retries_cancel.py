@@ -14,7 +14,9 @@ import pytest
 
 from ee.servers import free_port
 from shared import names
+from shared.errors import InvalidWorkflow
 from shared.names import Keys
+from shared.workflow import decode_workflow
 from tests.support.stack import Stack, poll
 
 
@@ -271,3 +273,17 @@ def test_ee_cancel_of_an_unknown_job_says_so_and_records_nothing(engine: Stack) 
     assert out.returncode == 2
     assert "unknown job 'never-submitted'" in out.stderr
     assert engine.job("never-submitted") is None
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("max_attempts", 0, "must be at least 1, got 0"),
+    ("backoff_s", -1, "must be >= 0, got -1.0"),
+    ("multiplier", 0.5, "must be >= 1, got 0.5"),
+    ("max_backoff_s", -5, "must be >= 0, got -5.0"),
+])
+def test_a_bad_retry_policy_is_refused_naming_node_and_field(field: str, value: float, reason: str) -> None:
+    flow = flaky(1, 3)
+    flow["nodes"]["try"]["retry"][field] = value
+    with pytest.raises(InvalidWorkflow) as caught:
+        decode_workflow(flow)
+    assert str(caught.value) == f"invalid workflow: node 'try', field 'retry.{field}': {reason}"

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import time
 from typing import Any
 
+import nats
+import redis.asyncio as aioredis
+
+from reactor.scripts import ScriptBook
+from reactor.store import WakeData, park_args, wakes_in
+from shared import names
+from shared.messages import Checkpoint, SignalWait
+from shared.names import Keys
 from tests.support.stack import Stack, poll
 
 
@@ -118,3 +127,72 @@ def test_operator_resolves_and_extends_a_wait(engine: Stack) -> None:
     assert {"extended", "fired"} <= {h["event"] for h in history}
     out = ee(engine, "event", "fail", event_id, "--error", "too late")
     assert out.returncode == 2 and "unknown event" in out.stderr
+
+
+def test_a_full_inbox_refuses_the_next_signal_clearly(engine: Stack) -> None:
+    job_id = engine.submit(sleeping(3600))
+    poll(lambda: engine.inspector().events(job=job_id), 20, what="the job to park on its sleep")
+
+    async def fill() -> None:
+        nc = await nats.connect(engine.nats.url)
+        try:
+            for i in range(100):
+                body = json.dumps({"job_id": job_id, "signal": f"s{i}"}).encode()
+                reply = await nc.request(names.reactor_subject("signal"), body, timeout=10)
+                assert json.loads(reply.data) == {"delivered": False, "buffered": True}, reply.headers
+        finally:
+            await nc.close()
+
+    asyncio.run(fill())
+    out = ee(engine, "signal", job_id, "one-too-many")
+    assert out.returncode == 2
+    assert (f"signal 'one-too-many' refused: job '{job_id}' already holds 100 signals it has not waited for "
+            "yet (inbox full)") in out.stderr
+    assert engine.redis_client().llen(Keys(engine.prefix).job(job_id) + ":inbox") == 100
+
+
+def test_each_inbox_item_expires_on_its_own(stack: Stack) -> None:
+    """A later signal does not keep earlier ones alive: each lives its TTL from its own arrival.
+
+    Driven through the reactor's scripts with chosen clock readings (no waiting for a TTL)."""
+    job_id, ttl = "inbox-ages", 10
+    keys = Keys(stack.prefix)
+
+    async def go() -> None:
+        r = aioredis.from_url(stack.redis.url)
+        scripts = ScriptBook()
+        try:
+            t = time.time()
+            await scripts.call(r, "start", keys.prefix, job_id, "d", b"{}", "ages", 1, b'{"node":"w"}', b"{}",
+                               repr(t), "t", "test", repr(t + 60))
+
+            async def signal(name: str, at: float) -> int:
+                result = b'{"ok":true,"output":"' + name.encode() + b'"}'
+                reply = await scripts.call(r, "signal", keys.prefix, job_id, name, result, repr(at), "t",
+                                           repr(at + 60), 100, ttl)
+                return int(reply[0])
+
+            async def inbox() -> list[str]:
+                items = await r.lrange(keys.job(job_id) + ":inbox", 0, -1)
+                return [i.decode().split("\n")[0] for i in items]
+
+            assert await signal("a", t) == 3
+            assert await signal("b", t + 8) == 3
+            assert 0 < await r.ttl(keys.job(job_id) + ":inbox") <= ttl
+            assert await signal("c", t + 11) == 3  # "a" arrived 11 s ago: gone, though "b" came since
+            assert await inbox() == ["b", "c"]
+
+            async def park(fence: int, wait_for: str, at: float) -> list[WakeData]:
+                args, _ = park_args(keys.prefix, repr(at + 60), job_id, fence, Checkpoint(node="w"),
+                                    [SignalWait(node="w", signal=wait_for)], [], [], "test", at, [])
+                return wakes_in((await scripts.call(r, "park", *args))[1:])
+
+            assert await park(0, "b", t + 19) == []  # "b" is 11 s old: not met, dropped
+            assert await inbox() == ["c"]
+            [wake] = await park(1, "c", t + 19)
+            assert json.loads(wake.result) == {"ok": True, "output": "c"}
+            assert await inbox() == []
+        finally:
+            await r.aclose()
+
+    asyncio.run(go())

@@ -61,9 +61,13 @@ def test_three_jobs_one_bot_granted_first_come_first_served(engine: Stack) -> No
     flow = on_bot("erp", seconds=0.1, hold=True)  # each job holds the bot until it gets signal "go"
     ids = [engine.submit(flow, job_id="fifo-0")]
     poll(lambda: engine.inspector().bots()[0]["holder"] == ids[0], 20, what="the first job to hold the bot")
+
+    def waiting() -> int:
+        return len(engine.inspector().bots()[0]["waiting"])
+
     for i in (1, 2):
         ids.append(engine.submit(flow, job_id=f"fifo-{i}"))
-        poll(lambda i=i: len(engine.inspector().bots()[0]["waiting"]) == i, 20, what=f"{i} jobs to wait")
+        poll(lambda: waiting() == len(ids) - 1, 20, what=f"{i} jobs to wait")
     [row] = engine.inspector().bots()
     assert row["holder"] == "fifo-0"
     assert [event_job(e) for e in row["waiting"]] == ["fifo-1", "fifo-2"]

@@ -174,7 +174,7 @@ def test_each_inbox_item_expires_on_its_own(stack: Stack) -> None:
 
             async def inbox() -> list[str]:
                 items = await r.lrange(keys.job(job_id) + ":inbox", 0, -1)
-                return [i.decode().split("\n")[0] for i in items]
+                return [(i.decode() if isinstance(i, bytes) else i).split("\n")[0] for i in items]
 
             assert await signal("a", t) == 3
             assert await signal("b", t + 8) == 3

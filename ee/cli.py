@@ -104,12 +104,15 @@ def reactor(ctx: Context) -> None:
 
 
 @cli.command()
+@click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="On SIGTERM, wait up to SECONDS for the jobs in hand to park or finish "
+                   "(env EE_SHUTDOWN_GRACE_S, default 30).")
 @pass_ctx
-def executor(ctx: Context) -> None:
+def executor(ctx: Context, grace_s: float | None) -> None:
     """Run the executor service."""
     from executor.main import main as executor_main
 
-    executor_main(ctx.settings)
+    executor_main(ctx.settings.with_overrides(shutdown_grace_s=grace_s))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -114,6 +114,11 @@ class Executor:
             with anyio.CancelScope(shield=True):
                 await nc.close()
 
+    @property
+    def in_hand(self) -> int:
+        """Jobs and wakes this executor holds now (received, not yet parked or finished)."""
+        return int(self.limiter.borrowed_tokens)
+
     async def drain(self, grace_s: float) -> None:
         """Stop taking work, then wait up to ``grace_s`` for the jobs in hand to park or finish."""
         self._draining = True
@@ -123,7 +128,11 @@ class Executor:
         with anyio.move_on_after(grace_s):
             while self.limiter.borrowed_tokens:  # noqa: ASYNC110 - a limiter has no "empty" event
                 await anyio.sleep(0.02)
-        log.info("drained", in_hand=self.limiter.borrowed_tokens)
+        if self.in_hand:
+            # Not lost: a job not yet acked comes back from JetStream, a wake from its lease.
+            log.warning("grace period over with jobs in hand; other executors take them over",
+                        in_hand=self.in_hand, grace_s=grace_s)
+        log.info("drained", in_hand=self.in_hand)
 
     async def _jobs_loop(self, work: TaskSet, sub: object) -> None:
         with self._intake:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
+import sys
 
 import anyio
 import structlog
@@ -23,11 +25,34 @@ async def serve(settings: Settings) -> None:
             await tg.start(executor.run)
             async for signum in signals:
                 log.info("stopping", signal=signal.Signals(signum).name,
-                         grace_s=settings.shutdown_grace_s)
+                         grace_s=settings.shutdown_grace_s, in_hand=executor.in_hand)
                 await executor.drain(settings.shutdown_grace_s)
                 tg.cancel_scope.cancel()
                 break
 
 
-def main(settings: Settings | None = None) -> None:
-    run_service("executor", serve, lambda: settings or load_settings())
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m executor", description="Run the executor service.")
+    parser.add_argument("--grace", type=_seconds, default=None, metavar="SECONDS",
+                        help="on SIGTERM, wait up to SECONDS for the jobs in hand to park or finish "
+                             "(env EE_SHUTDOWN_GRACE_S, default 30)")
+    return parser.parse_args(argv)
+
+
+def main(settings: Settings | None = None, argv: list[str] | None = None) -> None:
+    """Run until stopped; ``settings`` given (by ``ee executor``) or loaded, ``--grace`` from ``argv``."""
+    if settings is not None:
+        run_service("executor", serve, lambda: settings)
+        return
+    args = parse(sys.argv[1:] if argv is None else argv)
+    run_service("executor", serve, lambda: load_settings().with_overrides(shutdown_grace_s=args.grace))

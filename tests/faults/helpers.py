@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
+
+import nats
 
 from tests.support.stack import Service, Stack, poll
 
 
 def hold_at(stack: Stack, point: str, module: str, *args: str, **env: str) -> tuple[Service, Path]:
-    """Start a service that freezes at failpoint ``point``; returns it and its marker file."""
+    """Start a service that stops (SIGSTOP, the whole process) at failpoint ``point``;
+    returns it and its marker file."""
     marker = stack.workdir / f"failpoint-{point.replace(':', '-')}-{len(stack.services)}"
     service = stack.start(module, *args, EE_FAILPOINT=point, EE_FAILPOINT_FILE=str(marker), **env)
     return service, marker
@@ -22,6 +26,46 @@ def wait_marker(marker: Path, service: Service, timeout: float = 30) -> None:
         return marker.exists()
 
     poll(reached, timeout, 0.02, f"failpoint {marker.name}")
+
+
+def job_state(stack: Stack, job_id: str) -> tuple[str | None, int | None, dict[str, str]]:
+    """(status, fence, {event id suffix such as '~1.0': event status}) of a job, read from Redis."""
+    job = stack.job(job_id)
+    if job is None:
+        return None, None, {}
+    client = stack.redis_client()
+    keys = stack.inspector().keys
+    events = {}
+    for event_id in job["events"]:
+        status = client.hget(keys.event(event_id), "status")
+        events[event_id[len(job_id):]] = status.decode() if isinstance(status, bytes) else str(status)
+    return job.get("status"), job.get("fence"), events
+
+
+def stream_state(stack: Stack, stream: str) -> tuple[int, int]:
+    """(messages held, last sequence ever stored) of a JetStream stream."""
+    async def go() -> tuple[int, int]:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            info = await nc.jetstream().stream_info(stream)
+            return int(info.state.messages), int(info.state.last_seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def consumer_ack_pending(stack: Stack, stream: str, durable: str) -> int:
+    """Messages a durable consumer has delivered and not yet had acked."""
+    async def go() -> int:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            info = await nc.jetstream().consumer_info(stream, durable)
+            return int(info.num_ack_pending)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
 
 
 def assert_at_most_once(stack: Stack) -> None:

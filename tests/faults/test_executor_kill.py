@@ -2,29 +2,58 @@
 
 from __future__ import annotations
 
+import json
+import signal
+from typing import Any
+
 import pytest
 
-from tests.faults.helpers import assert_at_most_once, hold_at, wait_marker
-from tests.support.stack import Stack
+from shared import names
+from tests.faults.helpers import (
+    assert_at_most_once,
+    assert_chain_outputs,
+    consumer_ack_pending,
+    hold_at,
+    job_state,
+    wait_marker,
+)
+from tests.support.stack import Service, Stack, poll
 from tests.workflows import chain
 
-POINTS = [
-    "job-started",        # start recorded, nothing parked yet
-    "before-park",        # first park computed, not sent
-    "park-replied",       # the reactor committed the park, the executor did not ack the job
-    "wake-received",      # a wake in flight
-    "before-park:2",      # resumed after the first activity, before the next park
-    "park-replied:2",     # second park committed, executor gone before doing anything else
-]
+ANY = ("parked", "fired")
+
+# Each point, and the job as Redis holds it when the executor is stopped there:
+# (status, fence, {event: allowed statuses}). Event "~F.i" is made by the park at fence F - 1.
+POINTS = {
+    # start recorded, nothing parked yet
+    "job-started": ("running", 0, {}),
+    # first park computed, not sent
+    "before-park": ("running", 0, {}),
+    # the reactor committed the park, the executor did not ack the job
+    "park-replied": ("parked", 1, {"~1.0": ANY}),
+    # a wake in flight: the first activity's result fired, not consumed
+    "wake-received": ("parked", 1, {"~1.0": ("fired",)}),
+    # resumed after the first activity, before the next park
+    "before-park:2": ("parked", 1, {"~1.0": ("fired",)}),
+    # second park committed, executor gone before doing anything else
+    "park-replied:2": ("parked", 2, {"~2.0": ANY}),
+}
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", list(POINTS))
 def test_executor_killed_at_each_point(stack: Stack, point: str) -> None:
+    # A long wake lease: the only wake the held executor can get is the one the point means.
+    stack.extra_env.update(EE_WAKE_LEASE_S="10")
     stack.reactor()
     stack.worker()
     held, marker = hold_at(stack, point, "executor")
     job_id = stack.submit(chain(3), {"v": 42})
     wait_marker(marker, held)
+    status, fence, events = job_state(stack, job_id)
+    want_status, want_fence, want_events = POINTS[point]
+    assert (status, fence, sorted(events)) == (want_status, want_fence, sorted(want_events)), (status, fence, events)
+    for event, allowed in want_events.items():
+        assert events[event] in allowed, (point, events)
     held.kill()
     stack.executor()
     job = stack.wait_job(job_id, timeout=60)
@@ -40,27 +69,51 @@ def test_executor_killed_while_jobs_are_parked(stack: Stack) -> None:
     stack.reactor()
     stack.worker()
     first = stack.executor()
-    ids = stack.submit_many(chain(2, "demo.sleep"), [{"v": i, "seconds": 0.5} for i in range(20)], "parked")
-    # Results come in while no executor runs; the new one resumes every job.
-    stack.wait_job(ids[-1], statuses=("parked",))
+    ids = stack.submit_many(chain(2, "demo.sleep"), [{"v": i} for i in range(20)], "parked")
+    # Killed while every job is parked on its first 1 s activity: the results come in while no
+    # executor runs, and the new one resumes every job.
+    poll(lambda: all(job_state(stack, j)[:2] == ("parked", 1) for j in ids), 30, 0.05, "every job parked")
     first.kill()
     stack.executor()
     jobs = stack.wait_jobs(ids, timeout=60)
-    assert all(j["status"] == "completed" for j in jobs.values())
+    assert_chain_outputs(jobs, {jid: {"v": i} for i, jid in enumerate(ids)})
     assert_at_most_once(stack)
+    assert len(stack.executions()) == 2 * len(ids)
 
 
-def test_sigterm_drains_and_exits_zero(stack: Stack) -> None:
-    stack.reactor()
+def log_entries(service: Service, event: str) -> list[dict[str, Any]]:
+    """The service's JSON log lines with this ``event``."""
+    found = []
+    for line in service.output().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == event:
+                found.append(entry)
+    return found
+
+
+def test_sigterm_parks_the_jobs_in_hand_and_exits_zero(stack: Stack) -> None:
+    reactor = stack.reactor()
     stack.worker()
-    first = stack.executor()
-    ids = stack.submit_many(chain(3), [{"v": i} for i in range(50)], "drain")
-    stack.wait_job(ids[0], statuses=("parked", "completed"))
-    assert first.stop(timeout=30) == 0
-    assert "drained" in first.output()
+    executor = stack.start("ee", "executor", "--grace", "20")
+    poll(lambda: log_entries(executor, "executor ready"), 30, 0.05, "the executor to be ready")
+    # Work in hand for sure: with the reactor paused, every job the executor takes waits for
+    # the reply to its start (a job message is acked only once the job parked).
+    reactor.signal(signal.SIGSTOP)
+    ids = stack.submit_many(chain(3), [{"v": i} for i in range(20)], "drain")
+    poll(lambda: consumer_ack_pending(stack, names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS) == len(ids),
+         30, 0.05, "the executor to hold every job")
+    executor.signal(signal.SIGTERM)
+    stopping = poll(lambda: log_entries(executor, "stopping"), 30, 0.02, "the executor to start its drain")
+    assert stopping[0]["in_hand"] == len(ids) and stopping[0]["grace_s"] == 20
+    reactor.signal(signal.SIGCONT)
+    assert executor.proc is not None and executor.proc.wait(timeout=30) == 0, executor.output()[-3000:]
+    assert [e["in_hand"] for e in log_entries(executor, "drained")] == [0]
+    # What it held was parked before it exited: each job's first wait is registered.
+    assert {job_state(stack, j)[:2] for j in ids} == {("parked", 1)}
     stack.executor()
     jobs = stack.wait_jobs(ids, timeout=60)
-    assert [j["output"] for j in jobs.values()] == [{"v": i} for i in range(50)]
+    assert_chain_outputs(jobs, {jid: {"v": i} for i, jid in enumerate(ids)})
     assert_at_most_once(stack)
 
 

@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.helpers import assert_at_most_once, hold_at, wait_marker
+from tests.faults.helpers import assert_at_most_once, hold_at, job_state, wait_marker
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
+# Each point, the job when the reactor is stopped there (status, fence, {event: status}),
+# whether that event still waits in the dispatch set, and how many activities ran by then.
+POINTS = {
+    # the first park committed, not replied to, its task not published
+    "park-committed": ("parked", 1, {"~1.0": "parked"}, True, 0),
+    # the second park committed, not replied to, its task not published
+    "park-committed:2": ("parked", 2, {"~2.0": "parked"}, True, 1),
+    # the first result applied (event fired), no wake sent, the result not acked
+    "results-committed": ("parked", 1, {"~1.0": "fired"}, False, 1),
+}
 
-@pytest.mark.parametrize("point", ["park-committed", "park-committed:2", "results-committed"])
+
+@pytest.mark.parametrize("point", list(POINTS))
 def test_reactor_killed_after_committing(stack: Stack, point: str) -> None:
     held, marker = hold_at(stack, point, "reactor")
     stack.executor()
     stack.worker()
     job_id = stack.submit(chain(3), {"v": 7})
     wait_marker(marker, held)
+    status, fence, events, undispatched, ran = POINTS[point]
+    assert job_state(stack, job_id) == (status, fence, events)
+    client = stack.redis_client()
+    assert (client.zscore("ee:dispatch", f"{job_id}{next(iter(events))}") is not None) == undispatched
+    assert len(stack.executions()) == ran
     held.kill()
     stack.reactor()
     job = stack.wait_job(job_id, timeout=60)

@@ -64,6 +64,8 @@ class Executor:
         self._draining = False
         self.nc: NATS | None = None
         self._wake_sub: Subscription | None = None
+        self._work: TaskSet | None = None
+        metrics.IN_HAND.set_function(lambda: self.in_hand)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         s = self.settings
@@ -76,6 +78,7 @@ class Executor:
         self.workflows = WorkflowCache(client)
         try:
             async with TaskSet("executor jobs and wakes") as work, anyio.create_task_group() as tg:
+                self._work = work
                 if s.ops_port:
                     async def nats_ok() -> bool:
                         return bool(nc.is_connected)
@@ -117,7 +120,7 @@ class Executor:
     @property
     def in_hand(self) -> int:
         """Jobs and wakes this executor holds now (received, not yet parked or finished)."""
-        return int(self.limiter.borrowed_tokens)
+        return 0 if self._work is None else len(self._work)
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking work, then wait up to ``grace_s`` for the jobs in hand to park or finish."""
@@ -126,7 +129,7 @@ class Executor:
         if self._wake_sub is not None:
             await self._wake_sub.unsubscribe()
         with anyio.move_on_after(grace_s):
-            while self.limiter.borrowed_tokens:  # noqa: ASYNC110 - a limiter has no "empty" event
+            while self.in_hand:  # noqa: ASYNC110 - a task set has no "empty" event
                 await anyio.sleep(0.02)
         if self.in_hand:
             # Not lost: a job not yet acked comes back from JetStream, a wake from its lease.

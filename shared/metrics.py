@@ -14,6 +14,7 @@ __all__ = [
     "DEADLETTERS",
     "DUPLICATE_RESULTS",
     "FENCE_REJECTIONS",
+    "IN_HAND",
     "JOBS_FINISHED",
     "JOBS_STARTED",
     "PARKED_EVENTS",
@@ -61,3 +62,6 @@ DUPLICATE_RESULTS = Counter("ee_duplicate_results", "Activity results ignored: d
 
 WAKES_OFFERED = Counter("ee_wakes_offered", "Wakes published to executors (first offers and re-offers).")
 """Reactor: ``inc(n)`` per batch of wakes published on ``ee.executor.wake``."""
+
+IN_HAND = Gauge("ee_executor_in_hand", "Executor: jobs and wakes received and not yet parked or finished.")
+"""Executor: ``set_function`` to its count of jobs and wakes in hand (what a SIGTERM drain waits for)."""

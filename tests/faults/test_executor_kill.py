@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
+import urllib.request
 from typing import Any
 
 import pytest
 
-from shared import names
+from ee.servers import free_port
 from tests.faults.helpers import (
     assert_at_most_once,
     assert_chain_outputs,
-    consumer_ack_pending,
     hold_at,
     job_state,
     wait_marker,
@@ -92,17 +92,27 @@ def log_entries(service: Service, event: str) -> list[dict[str, Any]]:
     return found
 
 
+def in_hand(port: int) -> float:
+    """The executor's ``ee_executor_in_hand`` gauge, from its operations endpoint."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return -1
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("ee_executor_in_hand "))
+
+
 def test_sigterm_parks_the_jobs_in_hand_and_exits_zero(stack: Stack) -> None:
     reactor = stack.reactor()
     stack.worker()
-    executor = stack.start("ee", "executor", "--grace", "20")
+    port = free_port()
+    executor = stack.start("ee", "executor", "--grace", "20", EE_OPS_PORT=str(port))
     poll(lambda: log_entries(executor, "executor ready"), 30, 0.05, "the executor to be ready")
     # Work in hand for sure: with the reactor paused, every job the executor takes waits for
     # the reply to its start (a job message is acked only once the job parked).
     reactor.signal(signal.SIGSTOP)
     ids = stack.submit_many(chain(3), [{"v": i} for i in range(20)], "drain")
-    poll(lambda: consumer_ack_pending(stack, names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS) == len(ids),
-         30, 0.05, "the executor to hold every job")
+    poll(lambda: in_hand(port) == len(ids), 30, 0.05, "the executor to hold every job")
     executor.signal(signal.SIGTERM)
     stopping = poll(lambda: log_entries(executor, "stopping"), 30, 0.02, "the executor to start its drain")
     assert stopping[0]["in_hand"] == len(ids) and stopping[0]["grace_s"] == 20

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.helpers import assert_at_most_once, hold_at, job_state, wait_marker
+from shared import names
+from tests.faults.helpers import (
+    assert_at_most_once,
+    assert_chain_outputs,
+    hold_at,
+    job_state,
+    stream_state,
+    wait_marker,
+)
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
@@ -43,17 +51,22 @@ def test_reactor_killed_after_committing(stack: Stack, point: str) -> None:
 def test_results_published_while_reactor_is_down_are_applied(stack: Stack) -> None:
     reactor = stack.reactor()
     stack.executor()
-    stack.worker()
     stack.wait_ready()
-    ids = stack.submit_many(chain(2, "demo.sleep"), [{"v": i, "seconds": 1.0} for i in range(30)], "down")
+    ids = stack.submit_many(chain(2), [{"v": i} for i in range(30)], "down")
     client = stack.redis_client()
-    # Every task dispatched (none left in the dispatch set), then the reactor dies.
-    poll(lambda: all((stack.job(j) or {}).get("status") == "parked" for j in ids) and client.zcard("ee:dispatch") == 0,
+    # Every job parked and its task in JetStream (none left in the dispatch set); no worker yet,
+    # so no result exists before the reactor dies.
+    poll(lambda: all(job_state(stack, j)[:2] == ("parked", 1) for j in ids) and client.zcard("ee:dispatch") == 0,
          30, what="all tasks dispatched")
+    assert stream_state(stack, names.STREAM_RESPONSES) == (0, 0)
     reactor.kill()
-    # The workers finish their activities and publish results while no reactor runs.
-    poll(lambda: len(stack.executions()) >= 30, 30, what="activities to run while the reactor is down")
+    stack.worker()
+    # The worker runs the activities and publishes the results while no reactor runs.
+    poll(lambda: stream_state(stack, names.STREAM_RESPONSES)[0] == len(ids), 30, 0.05,
+         "every result stored in EE_RESPONSES while the reactor is down")
+    assert {job_state(stack, j)[:2] for j in ids} == {("parked", 1)}
     stack.reactor()
     jobs = stack.wait_jobs(ids, timeout=60)
-    assert [j["output"] for j in jobs.values()] == [{"v": i} for i in range(30)]
+    assert_chain_outputs(jobs, {jid: {"v": i} for i, jid in enumerate(ids)})
     assert_at_most_once(stack)
+    assert len(stack.executions()) == 2 * len(ids)

@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from reactor.store import Store, WakeData
 from shared import metrics, names
+from shared.failpoints import failpoint
 from shared.messages import ActivityTask, encode
 from shared.replies import ReplyInbox
 
@@ -72,6 +73,9 @@ class Dispatcher:
             else:
                 done.append(task.event_id)
         if done:
+            # A crash here leaves acknowledged tasks in the dispatch set: the sweep publishes
+            # them again under the same Nats-Msg-Id, which JetStream drops as a duplicate.
+            await failpoint("dispatch-published")
             await self.store.redis.zrem(self.store.keys.dispatch, *done)
 
     async def _publish(self, task: ActivityTask) -> None:

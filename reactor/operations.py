@@ -66,6 +66,7 @@ class Operations:
         _check_job_id(req.job_id, "ee.reactor.start")
         reply = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
                                            Checkpoint(node=req.start), _json.encode(req.input), req.build)
+        await failpoint("start-committed")
         created, status, fence, checkpoint, input_json = reply
         if int(created):
             metrics.JOBS_STARTED.inc()

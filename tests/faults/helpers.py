@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,17 @@ def wait_marker(marker: Path, service: Service, timeout: float = 30) -> None:
         return marker.exists()
 
     poll(reached, timeout, 0.02, f"failpoint {marker.name}")
+
+
+def log_entries(service: Service, event: str) -> list[dict[str, Any]]:
+    """The service's JSON log lines whose ``event`` is this."""
+    found = []
+    for line in service.output().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == event:
+                found.append(entry)
+    return found
 
 
 def job_state(stack: Stack, job_id: str) -> tuple[str | None, int | None, dict[str, str]]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import urllib.request
-from typing import Any
 
 import pytest
 
@@ -15,9 +13,10 @@ from tests.faults.helpers import (
     assert_chain_outputs,
     hold_at,
     job_state,
+    log_entries,
     wait_marker,
 )
-from tests.support.stack import Service, Stack, poll
+from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
 ANY = ("parked", "fired")
@@ -79,17 +78,6 @@ def test_executor_killed_while_jobs_are_parked(stack: Stack) -> None:
     assert_chain_outputs(jobs, {jid: {"v": i} for i, jid in enumerate(ids)})
     assert_at_most_once(stack)
     assert len(stack.executions()) == 2 * len(ids)
-
-
-def log_entries(service: Service, event: str) -> list[dict[str, Any]]:
-    """The service's JSON log lines with this ``event``."""
-    found = []
-    for line in service.output().splitlines():
-        if line.startswith("{"):
-            entry = json.loads(line)
-            if entry.get("event") == event:
-                found.append(entry)
-    return found
 
 
 def in_hand(port: int) -> float:

@@ -10,6 +10,7 @@ from tests.faults.helpers import (
     assert_chain_outputs,
     hold_at,
     job_state,
+    log_entries,
     stream_state,
     wait_marker,
 )
@@ -70,3 +71,46 @@ def test_results_published_while_reactor_is_down_are_applied(stack: Stack) -> No
     assert_chain_outputs(jobs, {jid: {"v": i} for i, jid in enumerate(ids)})
     assert_at_most_once(stack)
     assert len(stack.executions()) == 2 * len(ids)
+
+
+def test_reactor_killed_between_publish_ack_and_dispatch_mark(stack: Stack) -> None:
+    """The task is in JetStream, its event still in the dispatch set: the restarted reactor
+    publishes it again under the same Nats-Msg-Id and JetStream drops the copy."""
+    held, marker = hold_at(stack, "dispatch-published", "reactor")
+    stack.executor()
+    job_id = stack.submit(chain(3), {"v": 5})
+    wait_marker(marker, held)
+    assert job_state(stack, job_id) == ("parked", 1, {"~1.0": "parked"})
+    assert stack.redis_client().zscore("ee:dispatch", f"{job_id}~1.0") is not None
+    assert stream_state(stack, names.STREAM_ACTIVITIES) == (1, 1)
+    held.kill()
+    reactor = stack.reactor()
+    # The start-up sweep sends the task again; no worker runs yet, so the stream shows
+    # what JetStream did with the second copy: still one message, none added.
+    poll(lambda: log_entries(reactor, "re-dispatched activities"), 30, 0.05, "the start-up sweep")
+    poll(lambda: stack.redis_client().zcard("ee:dispatch") == 0, 10, 0.05, "the dispatch mark")
+    assert stream_state(stack, names.STREAM_ACTIVITIES) == (1, 1)
+    stack.worker()
+    job = stack.wait_job(job_id, timeout=60)
+    assert (job["status"], job["output"]) == ("completed", {"v": 5}), job
+    assert_at_most_once(stack)
+    assert len(stack.executions()) == 3
+    # One task message per activity attempt was ever stored.
+    assert stream_state(stack, names.STREAM_ACTIVITIES)[1] == 3
+
+
+def test_reactor_killed_before_the_start_reply(stack: Stack) -> None:
+    held, marker = hold_at(stack, "start-committed", "reactor")
+    stack.executor()
+    stack.worker()
+    job_id = stack.submit(chain(2), {"v": 3})
+    wait_marker(marker, held)
+    assert job_state(stack, job_id) == ("running", 0, {})
+    held.kill()
+    stack.reactor()
+    job = stack.wait_job(job_id, timeout=60)
+    assert (job["status"], job["output"]) == ("completed", {"v": 3}), job
+    assert_at_most_once(stack)
+    history = stack.inspector().job(job_id)["history"]  # type: ignore[index]
+    assert [h["event"] for h in history].count("created") == 1
+    assert [h["node"] for h in history if h["event"] == "fired"] == ["s0", "s1"]

@@ -31,7 +31,11 @@ class ScriptBatcher:
     async def call(self, name: str, *args: Any) -> Any:
         """The script's reply, or the exception Redis answered with."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._send.send((name, args, future))
+        try:
+            # Without waiting: anyio's send() yields to the loop first, a loop turn per call.
+            self._send.send_nowait((name, args, future))
+        except anyio.WouldBlock:
+            await self._send.send((name, args, future))
         return await future
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -6,6 +6,15 @@ them with bounded concurrency, keeps long ones alive with in-progress acks,
 publishes each result to ``activity.response`` and acks the task only after
 JetStream has stored the result. A bot also pulls the tasks addressed to it
 alone and announces itself to its pool with heartbeats.
+
+An attempt runs at most once. A task delivered again (JetStream's delivery count
+above one) that this worker is not running and has no result for was held by a
+worker that stopped mid-run: it is not run a second time but reported failed
+("attempt N was delivered again: ..."), and the job's retry policy decides
+whether a new attempt (a new task) runs. A worker pulls only as many tasks as it
+has free slots, so every task it receives starts at once; on stop it finishes
+the pull in flight, runs what it received within the shutdown grace, and reports
+an activity the grace cuts off as failed.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ PULL_WAIT_S = 1.0  # how long one pull lingers on the server when no task is wai
 PULL_RETRY_S = 0.5  # pause after a failed pull (NATS down, consumer gone)
 RESULT_PATIENCE_S = 60.0  # how long a result is retried through a NATS outage
 RECENT_RESULTS = 10_000  # finished attempts remembered, to answer a redelivery without a second run
+CUT_OFF_REPORT_S = 5.0  # how long a stopping worker tries to report an activity its grace cut off
 
 _Key = tuple[str, int]  # (event id, attempt)
 
@@ -82,6 +92,7 @@ class Worker(anyio.AsyncContextManagerMixin):
         self._recent: OrderedDict[_Key, ActivityResult] = OrderedDict()
         self._running: dict[_Key, anyio.CancelScope] = {}
         self._in_hand: dict[object, tuple[Msg, float]] = {}
+        self._idle: set[anyio.CancelScope] = set()
         self._said_goodbye = False
 
     # ---- registration -------------------------------------------------------
@@ -103,6 +114,8 @@ class Worker(anyio.AsyncContextManagerMixin):
     def stop(self) -> None:
         """Stop pulling; running activities finish and report within the shutdown grace. Idempotent."""
         self._stopping.set()
+        for scope in list(self._idle):
+            scope.cancel()  # a pull waiting for a free slot stops waiting
 
     @contextlib.asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
@@ -135,15 +148,14 @@ class Worker(anyio.AsyncContextManagerMixin):
                         for sub in subs:
                             pulling.start_soon(self._pull, sub, serving, inbox)
                         if self.bot is not None:
-                            pulling.start_soon(heartbeats, nc, self.bot)
+                            pulling.start_soon(self._beat_until_stopped, nc, self.bot)
                         log.info("worker ready", worker=self.name, nats=redact_url(self.settings.nats_url),
                                  activities=sorted(self.activities), bot=self.bot and self.bot.bot,
                                  pool=self.bot and self.bot.pool)
                         task_status.started()
-                        await self._stopping.wait()
-                        pulling.cancel_scope.cancel()
+                        # Each pull loop ends after its pull in flight, whose tasks it starts.
                     for sub in subs:
-                        await self._hand_back(sub)
+                        await self._take_stragglers(sub, serving, inbox)
                     await self._goodbye(nc)
                     grace = self.settings.shutdown_grace_s
                     log.info("stopping: finishing running activities", worker=self.name,
@@ -180,11 +192,18 @@ class Worker(anyio.AsyncContextManagerMixin):
         await js.add_consumer(names.STREAM_ACTIVITIES, config)
         return await js.pull_subscribe_bind(durable=durable, stream=names.STREAM_ACTIVITIES)
 
-    async def _hand_back(self, sub: JetStreamContext.PullSubscription) -> None:
-        """Stopped: nak tasks that reached a cancelled pull, then drop the subscription.
+    async def _beat_until_stopped(self, nc: NATS, bot: BotIdentity) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(heartbeats, nc, bot)
+            await self._stopping.wait()
+            tg.cancel_scope.cancel()
 
-        Without interest the server drops its pending pull requests, so the tasks handed
-        back (and any cut off by the grace later) go to other workers at once.
+    async def _take_stragglers(self, sub: JetStreamContext.PullSubscription, serving: TaskGroup,
+                               inbox: ReplyInbox) -> None:
+        """Stopped: run tasks that reached the subscription after its last pull returned, then drop it.
+
+        They are in hand like any other (a nak would bring them back delivered twice, which the
+        next worker would refuse to run); without interest the server has no pull left to serve.
         """
         with anyio.CancelScope(shield=True):
             while sub.pending_msgs:
@@ -193,84 +212,140 @@ class Worker(anyio.AsyncContextManagerMixin):
                 except Exception:
                     break
                 if msg.reply and not (msg.headers and msg.headers.get("Status")):
-                    with contextlib.suppress(Exception):
-                        await msg.nak()
+                    self._take(msg, serving, inbox, None)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _slot_free(self) -> None:
-        token = object()
-        await self.limiter.acquire_on_behalf_of(token)
-        self.limiter.release_on_behalf_of(token)
+    async def _reserve(self) -> list[object]:
+        """Slots for the next pull: wait for one free slot, then take every free one (up to a batch)."""
+        tokens = [object()]
+        await self.limiter.acquire_on_behalf_of(tokens[0])
+        while len(tokens) < FETCH_BATCH:
+            token = object()
+            try:
+                self.limiter.acquire_on_behalf_of_nowait(token)
+            except anyio.WouldBlock:
+                break
+            tokens.append(token)
+        return tokens
+
+    def _release(self, tokens: list[object]) -> None:
+        for token in tokens:
+            self.limiter.release_on_behalf_of(token)
 
     async def _pull(self, sub: JetStreamContext.PullSubscription, serving: TaskGroup, inbox: ReplyInbox) -> None:
-        """Continuous pulls, each for up to as many tasks as there are free slots."""
-        while True:
-            await self._slot_free()
-            batch = max(1, min(int(self.limiter.available_tokens), FETCH_BATCH))
+        """Pull for as many tasks as there are slots reserved, start each at once; end on stop.
+
+        A pull in flight is never cancelled: what it brings is started (a task handed back
+        would come back delivered twice). Only the wait for a free slot ends at once on stop.
+        """
+        while not self._stopping.is_set():
+            tokens: list[object] = []
+            with anyio.CancelScope() as idle:
+                self._idle.add(idle)
+                try:
+                    if not self._stopping.is_set():
+                        tokens = await self._reserve()
+                finally:
+                    self._idle.discard(idle)
+            if not tokens or self._stopping.is_set():
+                self._release(tokens)
+                break
             try:
-                msgs = await sub.fetch(batch=batch, timeout=PULL_WAIT_S)
+                msgs = await sub.fetch(batch=len(tokens), timeout=PULL_WAIT_S)
             except (FetchTimeoutError, NatsTimeout, TimeoutError):
-                continue
+                msgs = []
             except Exception as exc:
+                self._release(tokens)
                 log.warning("fetching tasks failed", error=repr(exc))
                 await anyio.sleep(PULL_RETRY_S)
                 continue
-            now = anyio.current_time()
-            tokens = [object() for _ in msgs]
-            for token, msg in zip(tokens, msgs, strict=True):
-                self._in_hand[token] = (msg, now)  # kept alive while it waits for a slot
-            started = 0
-            try:
-                for token, msg in zip(tokens, msgs, strict=True):
-                    await self.limiter.acquire_on_behalf_of(token)
-                    serving.start_soon(self._serve, msg, token, inbox)
-                    started += 1
-            finally:
-                # Stopped while tasks waited for a slot: hand them back at once.
-                with anyio.CancelScope(shield=True):
-                    for token in tokens[started:]:
-                        msg, _ = self._in_hand.pop(token)
-                        with contextlib.suppress(Exception):
-                            await msg.nak()
+            for i, msg in enumerate(msgs):
+                # A fetch also returns what was left in the subscription: past the reserved
+                # slots, a task waits for one (kept alive meanwhile).
+                self._take(msg, serving, inbox, tokens[i] if i < len(tokens) else None)
+            self._release(tokens[len(msgs):])
+
+    def _take(self, msg: Msg, serving: TaskGroup, inbox: ReplyInbox, token: object | None) -> None:
+        """Serve ``msg`` in ``serving``, in the slot ``token`` holds or, without one, once a slot is free."""
+        key = token if token is not None else object()
+        self._in_hand[key] = (msg, anyio.current_time())
+        serving.start_soon(self._serve, msg, key, inbox, token is not None)
 
     # ---- serving one task ---------------------------------------------------
 
-    async def _serve(self, msg: Msg, token: object, inbox: ReplyInbox) -> None:
+    async def _serve(self, msg: Msg, token: object, inbox: ReplyInbox, has_slot: bool) -> None:
         task: ActivityTask | None = None
-        if msg.metadata.num_delivered > 1:
-            metrics.REDELIVERIES.labels(stream=names.STREAM_ACTIVITIES).inc()
+        running = False
         try:
+            if not has_slot:
+                await self.limiter.acquire_on_behalf_of(token)
+                has_slot = True
+            delivered = msg.metadata.num_delivered
+            if delivered > 1:
+                metrics.REDELIVERIES.labels(stream=names.STREAM_ACTIVITIES).inc()
             try:
                 task = _tasks.decode(msg.data)
             except InvalidMessage as exc:
                 log.warning("refused task: terminated", subject=msg.subject, error=str(exc))
                 await msg.term()
                 return
-            result = await self._result(task)
+            running = True
+            result = await self._result(task, delivered)
+            running = False
             if result is None:
                 return
-            data = encode_result(result, task, self.settings.max_payload_bytes)
-            with anyio.CancelScope(shield=True):
-                await self._publish_result(inbox, data)
-                await msg.ack()
-            if not result.ok:
-                log.info("activity failed", event_id=task.event_id, attempt=task.attempt,
-                         activity=task.activity, error=result.error)
+            await self._report(inbox, msg, task, result)
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await msg.nak()
-            log.warning("activity cut off by shutdown; task handed back", event_id=task and task.event_id)
+            with anyio.CancelScope(shield=True):
+                if running and task is not None:
+                    await self._cut_off(inbox, msg, task)
+                else:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                    log.warning("task not started before shutdown; handed back", subject=msg.subject)
             raise
         except Exception as exc:
             log.warning("result not published; the task will be redelivered",
                         event_id=task and task.event_id, error=repr(exc))
         finally:
             self._in_hand.pop(token, None)
-            self.limiter.release_on_behalf_of(token)
+            if has_slot:
+                self.limiter.release_on_behalf_of(token)
 
-    async def _result(self, task: ActivityTask) -> ActivityResult | None:
-        """The task's result; None when another delivery of it is running here (that one reports)."""
+    async def _report(self, inbox: ReplyInbox, msg: Msg, task: ActivityTask, result: ActivityResult) -> None:
+        """Publish the result (stored by JetStream), then ack the task: shielded, it is never half done."""
+        data = encode_result(result, task, self.settings.max_payload_bytes)
+        with anyio.CancelScope(shield=True):
+            await self._publish_result(inbox, data)
+            await msg.ack()
+        if not result.ok:
+            log.info("activity failed", event_id=task.event_id, attempt=task.attempt,
+                     activity=task.activity, error=result.error)
+
+    async def _cut_off(self, inbox: ReplyInbox, msg: Msg, task: ActivityTask) -> None:
+        """The shutdown grace ended while the activity ran: report the attempt failed (not run again)."""
+        result = failure(task, f"attempt {task.attempt} stopped mid-run: worker {self.name} shut down "
+                               f"before it finished (grace {self.settings.shutdown_grace_s:g} s)", self.name)
+        self._remember((task.event_id, task.attempt), result)
+        try:
+            with anyio.fail_after(CUT_OFF_REPORT_S):
+                await self._report(inbox, msg, task, result)
+        except Exception as exc:
+            # Not reported: the task comes back delivered twice and the next worker reports it.
+            log.warning("cut-off activity not reported; its next delivery will be", event_id=task.event_id,
+                        error=repr(exc))
+        else:
+            log.warning("activity cut off by shutdown; reported failed", event_id=task.event_id,
+                        attempt=task.attempt)
+
+    async def _result(self, task: ActivityTask, delivered: int = 1) -> ActivityResult | None:
+        """The task's result; None when another delivery of it is running here (that one reports).
+
+        A delivery after the first of an attempt this worker neither runs nor finished is
+        not run: its first delivery went to a worker that stopped mid-run (or before it
+        reported), so running it could do the bot's work twice.
+        """
         key = (task.event_id, task.attempt)
         if key in self._running:
             log.info("redelivered while running; the running copy reports", event_id=task.event_id,
@@ -283,6 +358,11 @@ class Worker(anyio.AsyncContextManagerMixin):
         fn = self.activities.get(task.activity)
         if fn is None:
             result = failure(task, f"worker {self.name} does not serve activity {task.activity!r}", self.name)
+        elif delivered > 1:
+            result = failure(task, f"attempt {task.attempt} was delivered again: the worker that had it "
+                                   "stopped mid-run", self.name)
+            log.warning("task delivered again; not run a second time", event_id=task.event_id,
+                        attempt=task.attempt, deliveries=delivered)
         else:
             scope = self._running[key] = anyio.CancelScope()
             started = anyio.current_time()
@@ -291,10 +371,13 @@ class Worker(anyio.AsyncContextManagerMixin):
             finally:
                 del self._running[key]
             metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)
+        self._remember(key, result)
+        return result
+
+    def _remember(self, key: _Key, result: ActivityResult) -> None:
         self._recent[key] = result
         while len(self._recent) > RECENT_RESULTS:
             self._recent.popitem(last=False)
-        return result
 
     async def _publish_result(self, inbox: ReplyInbox, data: bytes) -> None:
         """Publish with JetStream's ack, riding out a NATS restart: a result is the costliest thing to lose."""

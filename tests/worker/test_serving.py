@@ -7,10 +7,11 @@ from typing import Any
 
 import anyio
 import pytest
+from nats.aio.msg import Msg
 
 from shared import names
 from worker import Worker, current_task, demo
-from worker.streams import MAX_DELIVER
+from worker.streams import MAX_DELIVER, task_consumer_config
 from worker.subjects import ActivityNameError
 
 from .conftest import Bus, wait_for
@@ -145,3 +146,55 @@ async def test_bad_names_and_settings_are_refused(bus: Bus) -> None:
         Worker(bus.settings(), bot="b1")
     with pytest.raises(ValueError, match="nothing to serve"):
         await worker.run()
+
+
+async def test_task_delivered_again_is_reported_failed_not_run(bus: Bus) -> None:
+    """A worker that took the task died mid-run (it never acked): the next worker does not
+    run the attempt a second time but reports it failed, so the retry policy decides."""
+    durable = names.activity_consumer("demo.echo")
+    config = task_consumer_config(durable, names.activity_subject("demo.echo"), ack_wait=0.5)
+    await bus.js.add_consumer(names.STREAM_ACTIVITIES, config)
+    dying = await bus.js.pull_subscribe_bind(durable=durable, stream=names.STREAM_ACTIVITIES)
+    await bus.task("demo.echo", "jd~1.0", attempt=2, input={"x": 1})
+    taken = await dying.fetch(1, timeout=5)
+    assert taken[0].metadata.num_delivered == 1
+    await dying.unsubscribe()  # the "dead" worker: neither ack nor result
+    async with demo_worker(bus, activity_ack_wait_s=0.5):
+        result = await bus.result()
+        assert (result.event_id, result.attempt, result.ok) == ("jd~1.0", 2, False)
+        assert result.error == "attempt 2 was delivered again: the worker that had it stopped mid-run"
+
+        async def acked() -> bool:
+            info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, durable)
+            return bool(info.num_ack_pending == 0 and info.num_pending == 0)
+
+        await wait_for(acked, what="the redelivered task acked")
+    assert bus.runs() == []
+
+
+async def test_redelivery_after_a_lost_ack_gets_the_same_result_without_a_second_run(
+        bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
+    lost = []
+    real_ack = Msg.ack
+
+    async def ack_lost_once(msg: Msg) -> None:
+        if not lost:
+            lost.append(msg.metadata.num_delivered)  # the ack never reaches the server
+            return
+        await real_ack(msg)
+
+    monkeypatch.setattr(Msg, "ack", ack_lost_once)
+    async with demo_worker(bus, activity_ack_wait_s=0.5):
+        await bus.task("demo.add", "ja~1.0", input={"a": 1, "b": 2})
+        first = await bus.result()
+        # Redelivered to the same worker after the ack wait: it answers from what it remembers.
+        second = await bus.result(within=10)
+
+        async def acked() -> bool:
+            info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, names.activity_consumer("demo.add"))
+            return bool(info.num_ack_pending == 0 and info.num_pending == 0)
+
+        await wait_for(acked, what="the redelivered task acked")
+    assert lost == [1]
+    assert first == second and first.ok and first.output == {"sum": 3}
+    assert len(bus.runs()) == 1

@@ -2,7 +2,8 @@
 
 Credentials travel inside the URLs (``nats://user:pass@host``,
 ``rediss://user:pass@host``) or in files named by ``EE_NATS_CREDS`` /
-``EE_NATS_TOKEN_FILE`` / ``EE_REDIS_PASSWORD_FILE``; they are never logged.
+``EE_NATS_NKEY_SEED_FILE`` / ``EE_NATS_TOKEN_FILE`` / ``EE_REDIS_PASSWORD_FILE``;
+they are never logged.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "ee:"
     nats_creds: str | None = None
+    nats_nkey_seed_file: str | None = None
     nats_token: str | None = field(default=None, repr=False)
     nats_tls_ca: str | None = None
     redis_password: str | None = field(default=None, repr=False)
@@ -70,6 +72,9 @@ class Settings:
                 scheme = urlsplit(one.strip()).scheme
                 if scheme not in schemes:
                     raise ConfigError(name, redact_url(one), f"scheme must be one of {schemes}")
+        if self.nats_creds and self.nats_nkey_seed_file:
+            raise ConfigError("EE_NATS_NKEY_SEED_FILE", self.nats_nkey_seed_file,
+                              "give either EE_NATS_CREDS (JWT + nkey seed) or an nkey seed file, not both")
         if not self.redis_prefix or any(c in self.redis_prefix for c in " {}"):
             raise ConfigError("EE_REDIS_PREFIX", self.redis_prefix, "must be non-empty, no spaces or braces")
         if self.wake_lease_s <= 0:
@@ -118,6 +123,7 @@ def load_settings(
         redis_url=redis_url or os.environ.get("EE_REDIS_URL") or stack.get("redis_url") or defaults.redis_url,
         redis_prefix=redis_prefix or os.environ.get("EE_REDIS_PREFIX") or defaults.redis_prefix,
         nats_creds=os.environ.get("EE_NATS_CREDS") or None,
+        nats_nkey_seed_file=os.environ.get("EE_NATS_NKEY_SEED_FILE") or None,
         nats_token=token,
         nats_tls_ca=os.environ.get("EE_NATS_TLS_CA") or None,
         redis_password=_read_file(os.environ.get("EE_REDIS_PASSWORD_FILE")),

@@ -2,17 +2,21 @@
 
 Both reconnect by themselves: NATS forever with backoff, Redis per command
 with exponential backoff retries, so a restarted server is picked up again
-without restarting the service.
+without restarting the service. What waiting cannot mend fails at once with a
+message naming the setting and no secret: refused credentials, an unreadable
+or malformed creds / nkey seed / CA file, a missing module.
 """
 
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Any
 
 import anyio
 import hiredis
 import nats
+import nats.errors
 import redis.asyncio as aioredis
 import structlog
 from nats.aio.client import Client as NATS
@@ -23,11 +27,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.config import Settings, redact_url
-from shared.errors import EngineUnavailable
+from shared.errors import ConfigError, EngineUnavailable
 
-__all__ = ["check_redis", "connect_nats", "connect_redis"]
+__all__ = ["check_redis", "connect_nats", "connect_redis", "nats_auth_options"]
 
 log = structlog.get_logger("ee.connect")
+
+
+_REFUSED = ("authorization violation: the server refused the user, password, token, nkey or creds file")
 
 
 def _auth_problem(exc: BaseException) -> bool:
@@ -35,10 +42,75 @@ def _auth_problem(exc: BaseException) -> bool:
     return "authorization" in text or "authentication" in text
 
 
+def _fatal(exc: BaseException) -> str | None:
+    """Why connecting failed for good (a message without secrets), or None for a network
+    problem that waiting may mend."""
+    if _auth_problem(exc):
+        return _REFUSED
+    if isinstance(exc, ImportError):
+        return f"module {exc.name!r} is missing (nkey and creds-file login need pip install 'nats-py[nkeys]')"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS certificate not trusted ({exc.verify_message}): set EE_NATS_TLS_CA to the CA bundle "
+                "that signed the server's certificate")
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return f"cannot read {exc.filename}: {exc.strerror}"
+    if isinstance(exc, (OSError, TimeoutError, nats.errors.Error)):
+        return None
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _read(setting: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(setting, path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _check_seed(setting: str, path: str, seed: bytes) -> None:
+    """Refuse a seed nkeys cannot decode (the message shows no part of it)."""
+    try:
+        import nkeys
+    except ImportError:
+        raise ConfigError(setting, path, "nkey and creds-file login need the nkeys package: "
+                          "pip install 'nats-py[nkeys]'") from None
+    try:
+        nkeys.from_seed(bytearray(seed.strip())).wipe()
+    except Exception:
+        raise ConfigError(setting, path, "holds no valid nkey seed (a user seed starts with 'SU')") from None
+
+
+def nats_auth_options(settings: Settings) -> dict[str, Any]:
+    """``nats.connect`` options for the creds file, nkey seed, token and CA bundle of the
+    settings, each file checked first: a missing or malformed one is a ConfigError."""
+    options: dict[str, Any] = {}
+    if settings.nats_creds:
+        lines = _read("EE_NATS_CREDS", settings.nats_creds).splitlines()
+        marks = [i for i, line in enumerate(lines) if b"BEGIN USER NKEY SEED" in line]
+        if not any(b"BEGIN NATS USER JWT" in line for line in lines) or not marks or marks[0] + 1 >= len(lines):
+            raise ConfigError("EE_NATS_CREDS", settings.nats_creds,
+                              "not a NATS .creds file (a user JWT and an nkey seed)")
+        _check_seed("EE_NATS_CREDS", settings.nats_creds, lines[marks[0] + 1])
+        options["user_credentials"] = settings.nats_creds
+    if settings.nats_nkey_seed_file:
+        seed = _read("EE_NATS_NKEY_SEED_FILE", settings.nats_nkey_seed_file)
+        _check_seed("EE_NATS_NKEY_SEED_FILE", settings.nats_nkey_seed_file, seed)
+        options["nkeys_seed"] = settings.nats_nkey_seed_file
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    if settings.nats_tls_ca:
+        try:
+            options["tls"] = ssl.create_default_context(cafile=settings.nats_tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError("EE_NATS_TLS_CA", settings.nats_tls_ca,
+                              f"cannot load the CA bundle: {exc.strerror or exc}") from None
+    return options
+
+
 async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -> NATS:
     """A NATS client. A patient one (a service) waits for the server to come up and, once
     connected, reconnects forever; an impatient one (the CLI) gives up after a few seconds.
-    Refused credentials fail at once, with a message that shows no secret."""
+    Refused credentials and broken credential files fail at once, with a message that
+    shows no secret; only network trouble is waited out."""
     where = f"NATS at {redact_url(settings.nats_url)}"
     seen: list[BaseException] = []
 
@@ -57,13 +129,8 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
         "ping_interval": 5,
         "max_outstanding_pings": 3,
         "error_cb": record,
+        **nats_auth_options(settings),
     }
-    if settings.nats_creds:
-        options["user_credentials"] = settings.nats_creds
-    if settings.nats_token:
-        options["token"] = settings.nats_token
-    if settings.nats_tls_ca:
-        options["tls"] = ssl.create_default_context(cafile=settings.nats_tls_ca)
     delay = 0.5
     while True:
         seen.clear()
@@ -71,10 +138,12 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
             nc = await nats.connect(**options)
             break
         except Exception as exc:
-            problem = next((e for e in seen if _auth_problem(e)), exc)
-            if _auth_problem(problem):
-                raise EngineUnavailable(where, "authorization violation: the server refused the user, "
-                                        "password, token or creds file") from exc
+            causes = [*seen, exc]
+            problem = next((e for e in causes if _auth_problem(e)), None) or next(
+                (e for e in causes if _fatal(e) is not None), exc)
+            fatal = _fatal(problem)
+            if fatal is not None:
+                raise EngineUnavailable(where, fatal) from exc
             if not patient:
                 raise EngineUnavailable(where, str(problem) or type(problem).__name__) from exc
             log.warning("waiting for NATS", url=redact_url(settings.nats_url), error=str(problem))
@@ -99,23 +168,34 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
 
 
 async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: int = 30) -> None:
-    """Reach Redis, waiting for it a while; wrong credentials fail at once with a clear message."""
+    """Reach Redis, waiting for it a while; wrong credentials fail at once with a clear message.
+
+    The first pings go through a client of their own without retries: the service's client
+    retries connection errors, and redis-py counts refused credentials as one of them."""
     where = f"Redis at {redact_url(settings.redis_url)}"
     last = ""
-    for _ in range(attempts):
-        try:
-            await client.ping()
-            return
-        except (AuthenticationError, AuthorizationError) as exc:
-            raise EngineUnavailable(where, f"authentication failed ({exc}): check the user and password") from exc
-        except ResponseError as exc:
-            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-                raise EngineUnavailable(where, f"authentication failed ({exc})") from exc
-            raise
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            last = str(exc)
-            await anyio.sleep(1.0)
-    raise EngineUnavailable(where, last or "no answer")
+    probe = aioredis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
+                                    socket_connect_timeout=2, socket_timeout=5,
+                                    retry=Retry(ExponentialBackoff(), 0))
+    try:
+        for _ in range(attempts):
+            try:
+                await probe.ping()
+                break
+            except (AuthenticationError, AuthorizationError) as exc:
+                raise EngineUnavailable(where, f"authentication failed ({exc}): check the user and password") from exc
+            except ResponseError as exc:
+                if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+                    raise EngineUnavailable(where, f"authentication failed ({exc})") from exc
+                raise
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                last = str(exc)
+                await anyio.sleep(1.0)
+        else:
+            raise EngineUnavailable(where, last or "no answer")
+    finally:
+        await probe.aclose()
+    await client.ping()
 
 
 class _HiredisPacking:

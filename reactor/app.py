@@ -10,12 +10,11 @@ import structlog
 from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 
+from reactor.activity_clock import ActivityClock, TimedDispatcher, TimedStore
 from reactor.bots import bot_lease_loop, heartbeat_handler
-from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
 from reactor.operations import Operations
-from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
@@ -71,9 +70,10 @@ class Reactor:
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
-        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after)
+        clock = ActivityClock()
+        store = TimedStore(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, clock)
         await store.load()
-        dispatcher = Dispatcher(nc, js, store)
+        dispatcher = TimedDispatcher(nc, js, store, clock)
         ops = Operations(store, dispatcher)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
@@ -107,7 +107,7 @@ class Reactor:
                 tg.start_soon(lease_loop, store, dispatcher)
                 tg.start_soon(dispatch_sweep, store, dispatcher)
                 tg.start_soon(bot_lease_loop, store, dispatcher)
-                tg.start_soon(gauge_loop, store)
+                tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
                 await nc.subscribe(names.BOTS_HEARTBEAT, cb=heartbeat_handler(tg, store, dispatcher))
                 offered = await ops.redrive(RedriveRequest())
                 log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),

@@ -220,16 +220,62 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
             await msg.ack()
 
 
-async def gauge_loop(store: Store, interval: float = 5.0) -> None:
-    """Keep the parked-events gauge current from the per-kind indexes (one ZCARD each)."""
-    kinds = ("activity", "timer", "signal", "bot_lock")
+_GAUGE_KINDS = ("activity", "timer", "signal", "bot_lock")
+_GAUGE_SAMPLE = 10_000
+
+
+async def _gauge_pass(store: Store, js: JetStreamContext | None) -> None:
+    """One count of jobs by status and parked events by kind, from index sizes and the jobs
+    awaiting an executor (the wake set: usually few), never a scan of every key.
+
+    Each parked job has one open event. Its job is ``parked`` while the event is parked and
+    ``waking`` once it fired until an executor resumes it (the job is then in the wake set,
+    its ``wake_event`` the fired one); a started job not parked yet is ``running`` (in the wake
+    set too). Beyond ``_GAUGE_SAMPLE`` jobs in the wake set the split is estimated from the
+    first ones."""
+    keys = store.keys
+    pipe = store.redis.pipeline(transaction=True)  # one consistent snapshot of the sizes
+    for kind in _GAUGE_KINDS:
+        pipe.zcard(keys.event_index(kind))
+    pipe.zcard(keys.jobs)
+    pipe.zcard(keys.wakes)
+    pipe.zrange(keys.wakes, 0, _GAUGE_SAMPLE - 1)
+    *open_events, total_jobs, total_waking, sample = await pipe.execute()
+    pipe = store.redis.pipeline(transaction=False)
+    for job_id in sample:
+        pipe.hmget(keys.job(job_id.decode()), ["status", "wake_event", "stranded"])
+    jobs = await pipe.execute()
+    fired = [w.decode() for status, w, _ in jobs if status == b"parked" and w]
+    pipe = store.redis.pipeline(transaction=False)
+    for event_id in fired:
+        pipe.hmget(keys.event(event_id), ["kind", "status"])
+    fired_kinds = [k.decode() for k, st in await pipe.execute() if k and st == b"fired"]
+    scale = total_waking / len(sample) if sample else 0.0
+    running = round(scale * sum(1 for status, _, _ in jobs if status == b"running"))
+    waking = round(scale * len(fired_kinds))
+    stranded = round(scale * sum(1 for _, _, why in jobs if why))
+    parked = 0
+    for kind, count in zip(_GAUGE_KINDS, open_events, strict=True):
+        waiting = max(0, int(count) - round(scale * fired_kinds.count(kind)))
+        metrics.PARKED_EVENTS.labels(kind=kind).set(waiting)
+        parked += waiting
+    counts = {"running": running, "parked": parked, "waking": waking, "stranded": stranded,
+              "finished": max(0, int(total_jobs) - running - parked - waking)}
+    if js is not None:
+        try:
+            info = await js.consumer_info(names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS)
+            counts["pending"] = int(info.num_pending or 0)  # not delivered to an executor yet
+        except Exception:
+            pass  # no executor has created its consumer yet: nothing to report
+    for status, value in counts.items():
+        metrics.JOBS.labels(status=status).set(value)
+
+
+async def gauge_loop(store: Store, js: JetStreamContext | None = None, interval: float = 5.0) -> None:
+    """Keep the ``ee_jobs`` and ``ee_parked_events`` gauges current (see ``_gauge_pass``)."""
     while True:
         try:
-            pipe = store.redis.pipeline(transaction=False)
-            for kind in kinds:
-                pipe.zcard(store.keys.event_index(kind))
-            for kind, count in zip(kinds, await pipe.execute(), strict=True):
-                metrics.PARKED_EVENTS.labels(kind=kind).set(count)
+            await _gauge_pass(store, js)
         except Exception as exc:
             log.debug("gauge pass failed", error=repr(exc))
         await anyio.sleep(interval)

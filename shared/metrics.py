@@ -10,13 +10,16 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ACTIVITY_RESULT_SECONDS",
     "ACTIVITY_SECONDS",
     "DEADLETTERS",
     "DUPLICATE_RESULTS",
     "FENCE_REJECTIONS",
     "IN_HAND",
+    "JOBS",
     "JOBS_FINISHED",
     "JOBS_STARTED",
+    "JOB_STATUSES",
     "PARKED_EVENTS",
     "PARK_SECONDS",
     "REDELIVERIES",
@@ -35,8 +38,17 @@ JOBS_STARTED = Counter("ee_jobs_started", "Jobs created by the reactor (a second
 JOBS_FINISHED = Counter("ee_jobs_finished", "Jobs finished, by final status.", ["status"])
 """Reactor: ``labels(status=...).inc()`` with completed, failed or cancelled."""
 
-PARKED_EVENTS = Gauge("ee_parked_events", "Open events by kind, as last counted by the reactor.", ["kind"])
-"""Reactor: ``labels(kind=...).set(n)`` from its periodic count of open events."""
+JOBS = Gauge("ee_jobs", "Jobs by status, as last counted by the reactor: pending (submitted, not started), "
+             "running (started, not parked yet), parked (waiting), waking (wait over, not resumed yet), "
+             "stranded (offered, nobody resumes it; also counted as running or waking), finished.", ["status"])
+"""Reactor: ``labels(status=...).set(n)`` from its periodic count (``reactor.loops.gauge_loop``)."""
+
+JOB_STATUSES = ("pending", "running", "parked", "waking", "stranded", "finished")
+
+PARKED_EVENTS = Gauge("ee_parked_events", "Parked events by kind (waits not over yet), as last counted by "
+                      "the reactor.", ["kind"])
+"""Reactor: ``labels(kind=...).set(n)`` from its periodic count; fired events whose job has not
+been resumed yet are not counted (they are ``ee_jobs{status="waking"}``)."""
 
 PARK_SECONDS = Histogram("ee_park_seconds", "Executor: park request to the reactor's reply.", buckets=_FAST)
 """Executor: ``with PARK_SECONDS.time():`` around a park request."""
@@ -47,6 +59,12 @@ WAKE_SECONDS = Histogram("ee_wake_seconds", "Executor: wake received to the job 
 
 ACTIVITY_SECONDS = Histogram("ee_activity_seconds", "Worker: time an activity ran.", ["activity"], buckets=_SLOW)
 """Worker: ``labels(activity=...).observe(seconds)`` per attempt, whatever its outcome."""
+
+ACTIVITY_RESULT_SECONDS = Histogram(
+    "ee_activity_result_seconds", "Reactor: activity task dispatched to its result received, by activity "
+    "(queueing, the worker's run and the result's way back).", ["activity"], buckets=_SLOW)
+"""Reactor: ``labels(activity=...).observe(seconds)`` once per attempt whose result arrives
+(see ``reactor.activity_clock``)."""
 
 REDELIVERIES = Counter("ee_redeliveries", "JetStream messages received more than once, by stream.", ["stream"])
 """Any consumer: ``labels(stream=...).inc()`` when a message's delivery count is above one."""

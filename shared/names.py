@@ -6,7 +6,10 @@ Nothing else in the code base spells one of these strings.
 
 from __future__ import annotations
 
+import hashlib
+
 __all__ = [
+    "ACTIVITY_CLAIM_PREFIX",
     "ACTIVITY_RESPONSE",
     "BOTS_HEARTBEAT",
     "CONSUMER_EXECUTOR_JOBS",
@@ -18,9 +21,11 @@ __all__ = [
     "JOBS_EXECUTE",
     "REACTOR_SERVICE",
     "STREAM_ACTIVITIES",
+    "STREAM_CLAIMS",
     "STREAM_JOBS",
     "STREAM_RESPONSES",
     "Keys",
+    "activity_claim_subject",
     "activity_consumer",
     "activity_subject",
     "reactor_subject",
@@ -147,3 +152,16 @@ ACTIVITY_CANCEL_PREFIX = "activity.cancel."
 def activity_cancel_subject(event_id: str) -> str:
     """Best-effort notice to the worker running an event's activity that its job was cancelled."""
     return f"{ACTIVITY_CANCEL_PREFIX}{event_id}"
+
+
+STREAM_CLAIMS = "EE_CLAIMS"
+ACTIVITY_CLAIM_PREFIX = "activity.claim."
+
+
+def activity_claim_subject(event_id: str, attempt: int) -> str:
+    """Where the worker that starts an attempt records it (one message per subject, ever).
+
+    The token is a digest: event ids come from job ids, which may hold characters a
+    subject token cannot (``.``, ``*``, ``>``)."""
+    digest = hashlib.blake2b(f"{event_id}\n{attempt}".encode(), digest_size=16).hexdigest()
+    return f"{ACTIVITY_CLAIM_PREFIX}{digest}"

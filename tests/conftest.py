@@ -35,7 +35,7 @@ def reset(n: ServerProcess, r: ServerProcess) -> None:
     async def go() -> None:
         nc = await nats.connect(n.url)
         js = nc.jetstream()
-        for stream in (names.STREAM_JOBS, names.STREAM_ACTIVITIES, names.STREAM_RESPONSES):
+        for stream in (names.STREAM_JOBS, names.STREAM_ACTIVITIES, names.STREAM_RESPONSES, names.STREAM_CLAIMS):
             with contextlib.suppress(Exception):
                 await js.delete_stream(stream)
         await nc.close()

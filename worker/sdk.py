@@ -7,14 +7,20 @@ publishes each result to ``activity.response`` and acks the task only after
 JetStream has stored the result. A bot also pulls the tasks addressed to it
 alone and announces itself to its pool with heartbeats.
 
-An attempt runs at most once. A task delivered again (JetStream's delivery count
-above one) that this worker is not running and has no result for was held by a
-worker that stopped mid-run: it is not run a second time but reported failed
-("attempt N was delivered again: ..."), and the job's retry policy decides
-whether a new attempt (a new task) runs. A worker pulls only as many tasks as it
-has free slots, so every task it receives starts at once; on stop it finishes
-the pull in flight, runs what it received within the shutdown grace, and reports
-an activity the grace cuts off as failed.
+An attempt runs at most once. Before running one, the worker claims it: it
+publishes to ``activity.claim.<digest of event and attempt>`` in ``EE_CLAIMS``
+with ``Nats-Expected-Last-Subject-Sequence: 0``, which JetStream stores for the
+first claimant only. A task whose attempt was claimed by another worker is not
+run: delivered again (JetStream's delivery count above one), it was held by a
+worker that stopped mid-run, and it is reported failed ("attempt N was delivered
+again: ...") so the job's retry policy decides whether a new attempt (a new
+task) runs; delivered for the first time, it is a second copy of a task whose
+first copy another worker runs and reports, and it is acked without a result.
+A delivery lost on its way (NATS restarted, say) left no claim, so the next one
+runs. A worker pulls only as many tasks as it has free slots, so every task it
+receives starts at once; on stop it finishes the pull in flight, runs what it
+received within the shutdown grace, and reports an activity the grace cuts off
+as failed.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from typing import Self
+from typing import Literal, Self
 
 import anyio
 import structlog
@@ -41,7 +48,7 @@ from shared.connect import connect_nats
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
-from shared.replies import ReplyInbox
+from shared.replies import JetStreamPublishError, ReplyInbox
 from worker.execution import Activity, encode_result, failure, run_activity
 from worker.heartbeat import BotIdentity, beat, heartbeats
 from worker.streams import ensure_streams, task_consumer_config
@@ -65,8 +72,12 @@ PULL_RETRY_S = 0.5  # pause after a failed pull (NATS down, consumer gone)
 RESULT_PATIENCE_S = 60.0  # how long a result is retried through a NATS outage
 RECENT_RESULTS = 10_000  # finished attempts remembered, to answer a redelivery without a second run
 CUT_OFF_REPORT_S = 5.0  # how long a stopping worker tries to report an activity its grace cut off
+WRONG_LAST_SEQUENCE = "10071"  # JetStream's error code: a message exists on the subject (a claim taken)
+RUNNING_HERE: Literal["running here"] = "running here"
+DUPLICATE: Literal["duplicate"] = "duplicate"
 
 _Key = tuple[str, int]  # (event id, attempt)
+Outcome = ActivityResult | Literal["running here", "duplicate"]
 
 
 class Worker(anyio.AsyncContextManagerMixin):
@@ -93,6 +104,8 @@ class Worker(anyio.AsyncContextManagerMixin):
         self._running: dict[_Key, anyio.CancelScope] = {}
         self._in_hand: dict[object, tuple[Msg, float]] = {}
         self._idle: set[anyio.CancelScope] = set()
+        # What this worker writes in the claims it takes: its name and an id of this process's worker.
+        self._claimant = f"{self.name} {uuid.uuid4().hex}".encode()
         self._said_goodbye = False
 
     # ---- registration -------------------------------------------------------
@@ -291,11 +304,15 @@ class Worker(anyio.AsyncContextManagerMixin):
                 await msg.term()
                 return
             running = True
-            result = await self._result(task, delivered)
+            outcome = await self._result(inbox, task, delivered)
             running = False
-            if result is None:
+            if outcome == RUNNING_HERE:
                 return
-            await self._report(inbox, msg, task, result)
+            if outcome == DUPLICATE:
+                await msg.ack()
+                return
+            assert isinstance(outcome, ActivityResult)
+            await self._report(inbox, msg, task, outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 if running and task is not None:
@@ -306,8 +323,10 @@ class Worker(anyio.AsyncContextManagerMixin):
                     log.warning("task not started before shutdown; handed back", subject=msg.subject)
             raise
         except Exception as exc:
-            log.warning("result not published; the task will be redelivered",
+            log.warning("task not done: not claimed or its result not published; it will be delivered again",
                         event_id=task and task.event_id, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=PULL_RETRY_S)
         finally:
             self._in_hand.pop(token, None)
             if has_slot:
@@ -339,40 +358,62 @@ class Worker(anyio.AsyncContextManagerMixin):
             log.warning("activity cut off by shutdown; reported failed", event_id=task.event_id,
                         attempt=task.attempt)
 
-    async def _result(self, task: ActivityTask, delivered: int = 1) -> ActivityResult | None:
-        """The task's result; None when another delivery of it is running here (that one reports).
+    async def _result(self, inbox: ReplyInbox, task: ActivityTask, delivered: int = 1) -> Outcome:
+        """The task's result, or what to do instead of reporting one.
 
-        A delivery after the first of an attempt this worker neither runs nor finished is
-        not run: its first delivery went to a worker that stopped mid-run (or before it
-        reported), so running it could do the bot's work twice.
+        ``RUNNING_HERE``: another delivery of the attempt runs in this worker (that one reports).
+        ``DUPLICATE``: another worker claimed the attempt and this is a first delivery, a second
+        copy of its task (that worker reports). A finished attempt's redelivery (its ack was
+        lost) gets the remembered result, not a second run.
         """
         key = (task.event_id, task.attempt)
         if key in self._running:
             log.info("redelivered while running; the running copy reports", event_id=task.event_id,
                      attempt=task.attempt)
-            return None
+            return RUNNING_HERE
         done = self._recent.get(key)
         if done is not None:
-            # Redelivery of an attempt finished here (its ack was lost): the same result, no second run.
             return done
         fn = self.activities.get(task.activity)
         if fn is None:
             result = failure(task, f"worker {self.name} does not serve activity {task.activity!r}", self.name)
-        elif delivered > 1:
-            result = failure(task, f"attempt {task.attempt} was delivered again: the worker that had it "
-                                   "stopped mid-run", self.name)
-            log.warning("task delivered again; not run a second time", event_id=task.event_id,
-                        attempt=task.attempt, deliveries=delivered)
-        else:
-            scope = self._running[key] = anyio.CancelScope()
-            started = anyio.current_time()
-            try:
+            self._remember(key, result)
+            return result
+        scope = self._running[key] = anyio.CancelScope()
+        try:
+            if not await self._claim(inbox, task):
+                if delivered == 1:
+                    log.info("second copy of a task another worker claimed; dropped", event_id=task.event_id,
+                             attempt=task.attempt)
+                    return DUPLICATE
+                result = failure(task, f"attempt {task.attempt} was delivered again: the worker that had it "
+                                       "stopped mid-run", self.name)
+                log.warning("task delivered again, its attempt started elsewhere; not run a second time",
+                            event_id=task.event_id, attempt=task.attempt, deliveries=delivered)
+            else:
+                started = anyio.current_time()
                 result = await run_activity(fn, task, self.name, scope)
-            finally:
-                del self._running[key]
-            metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)
+                metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)
+        finally:
+            del self._running[key]
         self._remember(key, result)
         return result
+
+    async def _claim(self, inbox: ReplyInbox, task: ActivityTask) -> bool:
+        """Record that this worker starts the attempt; False when another worker did first.
+
+        Raises when NATS does not answer (the task is then delivered again later). A claim
+        stored whose acknowledgement was lost is recognised as this worker's own.
+        """
+        subject = names.activity_claim_subject(task.event_id, task.attempt)
+        try:
+            await inbox.js_publish(subject, self._claimant, {"Nats-Expected-Last-Subject-Sequence": "0"})
+            return True
+        except JetStreamPublishError as exc:
+            if WRONG_LAST_SEQUENCE not in str(exc):
+                raise
+        holder = await inbox.nc.jetstream().get_last_msg(names.STREAM_CLAIMS, subject)
+        return bytes(holder.data or b"") == self._claimant
 
     def _remember(self, key: _Key, result: ActivityResult) -> None:
         self._recent[key] = result

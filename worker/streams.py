@@ -1,13 +1,15 @@
-"""The two streams a worker uses, created or updated at start so a worker can come up first.
+"""The streams a worker uses, created or updated at start so a worker can come up first.
 
-The configurations come from :mod:`shared.streams`, the one definition every
-service applies, so whichever service starts first the streams end up the same.
+The task and result streams come from :mod:`shared.streams`, the one definition
+every service applies, so whichever service starts first they end up the same.
+``EE_CLAIMS`` is the workers' own: one message per activity attempt, written by
+the worker that starts it (see :mod:`worker.sdk`).
 """
 
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from shared import names
@@ -18,6 +20,7 @@ __all__ = [
     "MAX_ACK_PENDING",
     "MAX_DELIVER",
     "activities_stream_config",
+    "claims_stream_config",
     "ensure_streams",
     "responses_stream_config",
     "task_consumer_config",
@@ -28,6 +31,8 @@ __all__ = [
 MAX_DELIVER = 10
 # Unacked tasks per consumer, across all of its workers: caps the activities running at once.
 MAX_ACK_PENDING = 1000
+# How long an attempt's claim is kept: as long as results are, far beyond any redelivery.
+CLAIM_MAX_AGE_S = 7 * 24 * 3600.0
 
 
 def _config(name: str, max_payload: int) -> StreamConfig:
@@ -47,9 +52,22 @@ def responses_stream_config(max_payload: int = MAX_PAYLOAD_BYTES) -> StreamConfi
     return _config(names.STREAM_RESPONSES, max_payload)
 
 
+def claims_stream_config() -> StreamConfig:
+    """``EE_CLAIMS``: ``activity.claim.<digest of event and attempt>``, one message per subject, file storage.
+
+    A claim is published with ``Nats-Expected-Last-Subject-Sequence: 0``, so JetStream stores
+    the first one for an attempt and refuses every later one.
+    """
+    return StreamConfig(name=names.STREAM_CLAIMS, subjects=[f"{names.ACTIVITY_CLAIM_PREFIX}>"],
+                        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=CLAIM_MAX_AGE_S,
+                        max_msgs_per_subject=1, max_msg_size=1024, discard=DiscardPolicy.OLD,
+                        duplicate_window=120.0)
+
+
 async def ensure_streams(js: JetStreamContext, max_payload: int = MAX_PAYLOAD_BYTES) -> None:
-    """Add the activity and response streams, or update them to this configuration (idempotent)."""
-    for config in (activities_stream_config(max_payload), responses_stream_config(max_payload)):
+    """Add the activity, response and claim streams, or update them to this configuration (idempotent)."""
+    for config in (activities_stream_config(max_payload), responses_stream_config(max_payload),
+                   claims_stream_config()):
         name = config.name or ""
         try:
             await js.stream_info(name)

@@ -96,7 +96,7 @@ async def bus(nats_proc: ServerProcess, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("EE_DEMO_LEDGER", str(ledger))
     nc = await nats.connect(nats_proc.url)
     js = nc.jetstream()
-    for stream in (names.STREAM_ACTIVITIES, names.STREAM_RESPONSES):
+    for stream in (names.STREAM_ACTIVITIES, names.STREAM_RESPONSES, names.STREAM_CLAIMS):
         with contextlib.suppress(Exception):
             await js.delete_stream(stream)
     await ensure_streams(js)

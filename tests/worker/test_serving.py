@@ -148,28 +148,64 @@ async def test_bad_names_and_settings_are_refused(bus: Bus) -> None:
         await worker.run()
 
 
-async def test_task_delivered_again_is_reported_failed_not_run(bus: Bus) -> None:
-    """A worker that took the task died mid-run (it never acked): the next worker does not
-    run the attempt a second time but reports it failed, so the retry policy decides."""
-    durable = names.activity_consumer("demo.echo")
-    config = task_consumer_config(durable, names.activity_subject("demo.echo"), ack_wait=0.5)
+async def took_and_died(bus: Bus, activity: str, event_id: str, attempt: int, claimed: bool) -> None:
+    """A worker takes the task (and, if ``claimed``, claims its attempt), then dies: no ack, no result."""
+    durable = names.activity_consumer(activity)
+    config = task_consumer_config(durable, names.activity_subject(activity), ack_wait=0.5)
     await bus.js.add_consumer(names.STREAM_ACTIVITIES, config)
     dying = await bus.js.pull_subscribe_bind(durable=durable, stream=names.STREAM_ACTIVITIES)
-    await bus.task("demo.echo", "jd~1.0", attempt=2, input={"x": 1})
+    await bus.task(activity, event_id, attempt=attempt, input={"x": 1})
     taken = await dying.fetch(1, timeout=5)
     assert taken[0].metadata.num_delivered == 1
-    await dying.unsubscribe()  # the "dead" worker: neither ack nor result
+    if claimed:
+        await bus.js.publish(names.activity_claim_subject(event_id, attempt), b"w-dead 1",
+                             headers={"Nats-Expected-Last-Subject-Sequence": "0"})
+    await dying.unsubscribe()
+
+
+async def settled(bus: Bus, activity: str) -> None:
+    async def done() -> bool:
+        info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, names.activity_consumer(activity))
+        return bool(info.num_ack_pending == 0 and info.num_pending == 0)
+
+    await wait_for(done, what=f"every {activity} task acked")
+
+
+async def test_attempt_started_by_a_worker_that_died_is_reported_failed_not_run(bus: Bus) -> None:
+    """The worker that had it claimed the attempt and died mid-run: the next worker does not run
+    the attempt a second time but reports it failed, so the retry policy decides."""
+    await took_and_died(bus, "demo.echo", "jd~1.0", 2, claimed=True)
     async with demo_worker(bus, activity_ack_wait_s=0.5):
         result = await bus.result()
         assert (result.event_id, result.attempt, result.ok) == ("jd~1.0", 2, False)
         assert result.error == "attempt 2 was delivered again: the worker that had it stopped mid-run"
-
-        async def acked() -> bool:
-            info = await bus.js.consumer_info(names.STREAM_ACTIVITIES, durable)
-            return bool(info.num_ack_pending == 0 and info.num_pending == 0)
-
-        await wait_for(acked, what="the redelivered task acked")
+        await settled(bus, "demo.echo")
     assert bus.runs() == []
+
+
+async def test_delivery_lost_before_any_claim_runs_on_the_next_one(bus: Bus) -> None:
+    """Delivered, never started (say, lost in a NATS restart): no claim, so the next delivery runs it."""
+    await took_and_died(bus, "demo.echo", "jn~1.0", 1, claimed=False)
+    async with demo_worker(bus, activity_ack_wait_s=0.5):
+        result = await bus.result()
+        await settled(bus, "demo.echo")
+    assert (result.event_id, result.ok, result.output) == ("jn~1.0", True, {"x": 1})
+    assert [(run["event_id"], run["attempt"]) for run in bus.runs()] == [("jn~1.0", 1)]
+
+
+async def test_second_copy_of_a_claimed_task_is_dropped(bus: Bus) -> None:
+    """A task published twice for one attempt (beyond JetStream's duplicate window): the worker
+    that claimed it reports; the copy is acked with no run and no result."""
+    await bus.js.publish(names.activity_claim_subject("jc~1.0", 1), b"w-other 1",
+                         headers={"Nats-Expected-Last-Subject-Sequence": "0"})
+    async with demo_worker(bus):
+        await bus.task("demo.echo", "jc~1.0", input={"copy": True})
+        await bus.task("demo.echo", "jk~1.0", input={"other": True})
+        result = await bus.result()
+        await settled(bus, "demo.echo")
+    assert result.event_id == "jk~1.0"
+    assert (await bus.js.stream_info(names.STREAM_RESPONSES)).state.messages == 1
+    assert [run["event_id"] for run in bus.runs()] == ["jk~1.0"]
 
 
 async def test_redelivery_after_a_lost_ack_gets_the_same_result_without_a_second_run(

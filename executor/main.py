@@ -19,10 +19,12 @@ log = structlog.get_logger("ee.executor")
 
 
 async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, heeded from the start: an executor still waiting for NATS
+    or the reactor holds nothing and stops at once; a running one drains first."""
     executor = Executor(settings)
-    async with anyio.create_task_group() as tg:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            await tg.start(executor.run)
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(executor.run)
             async for signum in signals:
                 log.info("stopping", signal=signal.Signals(signum).name,
                          grace_s=settings.shutdown_grace_s, in_hand=executor.in_hand)

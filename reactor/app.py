@@ -10,10 +10,10 @@ import structlog
 from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 
-from reactor.activity_clock import ActivityClock, TimedDispatcher, TimedStore
 from reactor.bots import bot_lease_loop, heartbeat_handler
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
+from reactor.observed import ActivityClock, ObservedDispatcher, ObservedStore
 from reactor.operations import Operations
 from shared import names
 from shared.build import build_id, package_version
@@ -56,6 +56,25 @@ async def _check_persistence(redis: Any) -> None:
                     "restarts. Run Redis with --appendonly yes.")
 
 
+async def _close_nats(nc: NATS) -> None:
+    """Flush what was published, then close.
+
+    Every request and loop step is cancelled by now, each atomic in Redis and acked only
+    after it, so nothing is half done and there is nothing left to drain. ``drain()`` would
+    wait for the messages still queued in subscriptions whose readers were cancelled (the
+    late status of an expired pull request, say), which nobody consumes any more: it would
+    hang until its bound and leave nats-py's cancelled gather unretrieved (a raw
+    "_GatheringFuture exception was never retrieved" traceback on stderr)."""
+    if nc.is_connected:
+        with anyio.move_on_after(2):
+            try:
+                await nc.flush(timeout=2)
+            except Exception as exc:
+                log.warning("flush at shutdown failed", error=repr(exc))
+    if not nc.is_closed:
+        await nc.close()
+
+
 class Reactor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -71,9 +90,9 @@ class Reactor:
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
         clock = ActivityClock()
-        store = TimedStore(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, clock)
+        store = ObservedStore(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, clock)
         await store.load()
-        dispatcher = TimedDispatcher(nc, js, store, clock)
+        dispatcher = ObservedDispatcher(nc, js, store, clock)
         ops = Operations(store, dispatcher)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
@@ -115,9 +134,5 @@ class Reactor:
                 task_status.started()
         finally:
             with anyio.CancelScope(shield=True):
-                # Bounded: a subscription whose handler was cancelled can keep drain waiting.
-                with anyio.move_on_after(3):
-                    await nc.drain()
-                if not nc.is_closed:
-                    await nc.close()
+                await _close_nats(nc)
                 await redis.aclose()

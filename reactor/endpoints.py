@@ -37,21 +37,52 @@ class Endpoint:
         self.handler = handler
 
 
+# Read-only operations whose refusals are routine (the readiness probes ask for an unknown job).
+_QUIET_OPS = frozenset({"inspect", "workflow"})
+
+
+def _ids(decoded: Any, exc: EngineError) -> dict[str, Any]:
+    """The job and event ids a refusal concerns, for its log line."""
+    ids: dict[str, Any] = {}
+    for name in ("job_id", "event_id"):
+        value = getattr(exc, name, None) or getattr(decoded, name, None)
+        if value:
+            ids[name] = value
+    return ids
+
+
+def _log_refusal(op: str, decoded: Any, exc: EngineError) -> None:
+    """Refusals are logged; successful requests are not (the hot path)."""
+    ids = _ids(decoded, exc)
+    if isinstance(exc, StaleFence):
+        log.warning("stale fence refused", op=op, fence=exc.fence, current=exc.current, **ids)
+    elif isinstance(exc, InvalidMessage):
+        log.warning("malformed request refused", op=op, subject=exc.subject, reason=exc.reason, **ids)
+    elif op in _QUIET_OPS:
+        log.debug("request refused", op=op, error=str(exc), **ids)
+    else:
+        log.info("request refused", op=op, error=str(exc), **ids)
+
+
 async def _answer(endpoint: Endpoint, request: Request, max_payload: int) -> None:
+    decoded: Any = None
     try:
         if len(request.data) > max_payload:
             raise InvalidMessage(endpoint.codec.subject, f"payload of {len(request.data)} bytes "
                                  f"exceeds the limit of {max_payload}")
-        reply = await endpoint.handler(endpoint.codec.decode(request.data))
+        decoded = endpoint.codec.decode(request.data)
+        reply = await endpoint.handler(decoded)
         await request.respond(reply if isinstance(reply, bytes) else encode(reply))
     except EngineError as exc:
         if isinstance(exc, StaleFence):
             metrics.FENCE_REJECTIONS.inc()
         if isinstance(exc, InvalidMessage):
             metrics.DEADLETTERS.labels(subject=endpoint.codec.subject).inc()
+        _log_refusal(endpoint.op, decoded, exc)
         await request.respond_error(exc.code, str(exc))
     except Exception as exc:
-        log.exception("endpoint failed", op=endpoint.op)
+        log.exception("endpoint failed", op=endpoint.op, **({"job_id": decoded.job_id}
+                                                             if getattr(decoded, "job_id", None) else {}))
         await request.respond_error("500", f"{endpoint.op} failed: {type(exc).__name__}: {exc}")
 
 

@@ -17,10 +17,12 @@ log = structlog.get_logger("ee.reactor")
 
 
 async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, heeded from the start: a reactor still waiting for NATS
+    or Redis stops at once too."""
     reactor = Reactor(settings)
-    async with anyio.create_task_group() as tg:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            await tg.start(reactor.run)
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reactor.run)
             async for signum in signals:
                 log.info("stopping", signal=signal.Signals(signum).name)
                 tg.cancel_scope.cancel()

@@ -1,4 +1,6 @@
-"""Dispatch-to-result time of activities, for ``ee_activity_result_seconds``.
+"""What the reactor observes beyond its store and dispatcher: activity timing, dead letters.
+
+Dispatch-to-result time of activities, for ``ee_activity_result_seconds``.
 
 The reactor notes when it sends each activity task (by event and attempt) and,
 when that attempt's result comes in, observes the time in between: queueing at
@@ -7,9 +9,11 @@ more on the hot path than a dict entry): the attempts in flight when a reactor
 restarts are not measured. Entries of attempts that never report (timed out,
 cancelled) are dropped oldest first beyond ``limit``.
 
-:class:`TimedDispatcher` and :class:`TimedStore` are the reactor's dispatcher and
-store with the two notes added: tasks pass through ``Dispatcher.activities``
-on their way out, and each result through ``Store.result_args`` on its way in.
+:class:`ObservedDispatcher` and :class:`ObservedStore` are the reactor's dispatcher
+and store with the two notes added (tasks pass through ``Dispatcher.activities``
+on their way out, each result through ``Store.result_args`` on its way in) and
+a log line for each dead letter recorded, wherever it comes from (results,
+cancels, heartbeats, executors' reports): subject and reason, never the data.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -27,7 +32,9 @@ from shared import metrics
 from shared.messages import ActivityTask
 from shared.names import Keys
 
-__all__ = ["ActivityClock", "TimedDispatcher", "TimedStore"]
+__all__ = ["ActivityClock", "ObservedDispatcher", "ObservedStore"]
+
+log = structlog.get_logger("ee.reactor")
 
 
 class ActivityClock:
@@ -53,7 +60,7 @@ class ActivityClock:
         return len(self._sent)
 
 
-class TimedDispatcher(Dispatcher):
+class ObservedDispatcher(Dispatcher):
     def __init__(self, nc: NATS, js: JetStreamContext, store: Store, clock: ActivityClock) -> None:
         super().__init__(nc, js, store)
         self.clock = clock
@@ -63,7 +70,7 @@ class TimedDispatcher(Dispatcher):
         await super().activities(tasks)
 
 
-class TimedStore(Store):
+class ObservedStore(Store):
     def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int,
                  clock: ActivityClock) -> None:
         super().__init__(redis, keys, wake_lease_s, strand_after)
@@ -73,3 +80,7 @@ class TimedStore(Store):
                     now: float) -> tuple[Any, ...]:
         self.clock.arrived(event_id, attempt)
         return super().result_args(event_id, attempt, ok, result, error, now)
+
+    async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
+        log.warning("dead letter", subject=subject, reason=reason, size=len(data))
+        await super().deadletter(subject, reason, data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import structlog
 
 from reactor.dispatch import Dispatcher
 from reactor.store import Store, WakeData
@@ -37,8 +38,11 @@ from shared.messages import (
     WorkflowReply,
     WorkflowRequest,
 )
+from shared.names import event_job
 
 __all__ = ["Operations"]
+
+log = structlog.get_logger("ee.reactor.operations")
 
 _checkpoint = msgspec.json.Decoder(Checkpoint)
 _any = msgspec.json.Decoder()
@@ -152,6 +156,7 @@ class Operations:
         _, running, wakes = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason,
                                                     history, "")
         metrics.JOBS_FINISHED.labels(status="cancelled").inc()
+        log.info("job cancelled", job_id=req.job_id, reason=req.reason, activities_stopped=len(running))
         await self.dispatcher.wakes(wakes)
         for event_id in running:
             await self.dispatcher.nc.publish(names.activity_cancel_subject(event_id), b"")
@@ -173,13 +178,18 @@ class Operations:
             raise EventNotFound(req.event_id)
         if code == 0:
             raise EventNotParked(req.event_id, _text(reply[1]))
+        status = "fired" if code == 1 else "extended"
+        # An operator's hand on a wait: always worth a line (refusals are logged by the endpoint).
+        log.info("operator event action", op=req.op, event_id=req.event_id, job_id=event_job(req.event_id),
+                 status=status, **({"timeout_s": req.timeout_s} if req.op == "extend" else {}),
+                 **({"error": req.error} if req.op == "fail" and req.error else {}))
         if code == 1:
             await self.dispatcher.wakes([WakeData.from_reply(reply)])
-            return EventOpReply(event_id=req.event_id, status="fired")
-        return EventOpReply(event_id=req.event_id, status="extended")
+        return EventOpReply(event_id=req.event_id, status=status)
 
     async def strand(self, req: StrandRequest) -> Ack:
         await self.store.strand(req.job_id, req.reason[:500], req.build)
+        log.warning("job stranded by an executor", job_id=req.job_id, reason=req.reason[:500], build=req.build)
         return Ack()
 
     async def deadletter(self, req: DeadLetter) -> Ack:

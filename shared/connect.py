@@ -153,6 +153,8 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
         nc.options["max_reconnect_attempts"] = -1
 
         async def disconnected() -> None:
+            if nc.is_closed:  # closed on purpose (shutdown): nothing to warn about
+                return
             log.warning("nats disconnected", url=redact_url(settings.nats_url))
 
         async def reconnected() -> None:
@@ -178,7 +180,7 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: i
                                     socket_connect_timeout=2, socket_timeout=5,
                                     retry=Retry(ExponentialBackoff(), 0))
     try:
-        for _ in range(attempts):
+        for attempt in range(attempts):
             try:
                 await probe.ping()
                 break
@@ -190,6 +192,8 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: i
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 last = str(exc)
+                if attempt % 10 == 0:
+                    log.warning("waiting for Redis", url=redact_url(settings.redis_url), error=last)
                 await anyio.sleep(1.0)
         else:
             raise EngineUnavailable(where, last or "no answer")

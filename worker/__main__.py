@@ -38,12 +38,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(worker: Worker) -> None:
+    """Run until SIGTERM or SIGINT, heeded from the start: a worker still waiting for NATS
+    stops at once; a serving one finishes its running activities first."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with anyio.create_task_group() as tg:
-            await tg.start(worker.run)
+            ready = anyio.Event()
+
+            async def run() -> None:
+                await tg.start(worker.run)
+                ready.set()
+
+            tg.start_soon(run)
             async for signum in signals:
-                log.info("stopping: finishing running activities", signal=signal.Signals(signum).name)
-                worker.stop()
+                name = signal.Signals(signum).name
+                if ready.is_set():
+                    log.info("stopping: finishing running activities", signal=name)
+                    worker.stop()
+                else:
+                    log.info("stopping before ready", signal=name)
+                    tg.cancel_scope.cancel()
                 break
 
 

@@ -1,13 +1,15 @@
-"""The reactor's /metrics, scraped from a real process while it is driven as an executor would.
+"""The reactor's /metrics and logs, from a real process driven as an executor would.
 
 Jobs by status and parked events by kind follow each step (a fired wait not consumed yet is
 not parked), an activity's dispatch-to-result time is observed, and garbage, a stale fence
-and a redelivery move the dead-letter, fence-rejection and redelivery counters.
+and a redelivery move the dead-letter, fence-rejection and redelivery counters. Refusals,
+dead letters and operator actions are logged with their job and event ids.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import urllib.request
@@ -23,7 +25,9 @@ from shared import names
 from shared.messages import (
     ActivityResult,
     ActivityWait,
+    CancelRequest,
     Checkpoint,
+    EventOp,
     FinishRequest,
     ParkReply,
     ParkRequest,
@@ -104,6 +108,11 @@ def paused(service: Service) -> Any:
 
 
 @pytest.mark.timeout(90)
+def logged(service: Service, event: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in service.output().splitlines() if line.startswith("{")]
+    return [r for r in records if r.get("event") == event]
+
+
 def test_reactor_metrics_follow_jobs_and_count_refusals(stack: Stack) -> None:
     port = free_port()
     reactor = stack.reactor(EE_OPS_PORT=str(port), EE_GAUGE_INTERVAL_S="0.05")
@@ -129,6 +138,10 @@ def test_reactor_metrics_follow_jobs_and_count_refusals(stack: Stack) -> None:
     samples = driver.gauges_show(ee_jobs__waking=1, ee_jobs__parked=1, ee_parked_events__activity=0)
     assert value(samples, "ee_activity_result_seconds_count", activity="metrics.act") == 1
     assert 0 < value(samples, "ee_activity_result_seconds_sum", activity="metrics.act") < 10
+
+    # An operator extends the signal wait: still parked, logged with its ids.
+    extended = driver.call("event", EventOp(event_id="m-sig~1.0", op="extend", timeout_s=3600))
+    assert not extended.headers, extended.headers
 
     # The signal fires the other wait: no wait is parked any more, both jobs are waking.
     driver.call("signal", SignalRequest(job_id="m-sig", signal="go", data={}))
@@ -165,3 +178,18 @@ def test_reactor_metrics_follow_jobs_and_count_refusals(stack: Stack) -> None:
     finish = driver.call("finish", FinishRequest(job_id="m-act", fence=1, status="completed"))
     assert not finish.headers, finish.headers
     driver.gauges_show(ee_jobs__finished=1, ee_jobs__waking=1, ee_jobs__running=0, ee_jobs__parked=0)
+    cancelled = driver.call("cancel", CancelRequest(job_id="m-sig", reason="metrics test"))
+    assert not cancelled.headers, cancelled.headers
+    driver.gauges_show(ee_jobs__finished=2, ee_jobs__waking=0)
+
+    # The log: refusals, dead letters and operator actions carry their ids; no line per park.
+    stale_log = logged(reactor, "stale fence refused")
+    assert [(r["level"], r["job_id"], r["fence"], r["current"]) for r in stale_log] == [("warning", "m-sig", 0, 1)]
+    assert [(r["op"], r["subject"]) for r in logged(reactor, "malformed request refused")] == [
+        ("park", names.reactor_subject("park"))]
+    assert [r["subject"] for r in logged(reactor, "dead letter")] == [names.ACTIVITY_RESPONSE]
+    assert [(r["op"], r["event_id"], r["job_id"], r["status"]) for r in logged(reactor, "operator event action")] \
+        == [("extend", "m-sig~1.0", "m-sig", "extended")]
+    assert [(r["job_id"], r["reason"]) for r in logged(reactor, "job cancelled")] == [("m-sig", "metrics test")]
+    assert not any("park" in str(r.get("event")) and r.get("level") == "info"
+                   for r in (json.loads(x) for x in reactor.output().splitlines() if x.startswith("{")))

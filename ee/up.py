@@ -2,8 +2,10 @@
 
 Starts nats-server and redis-server (on the standard ports when free, else on
 free ones) unless URLs are given, then the reactor, the executor and the demo
-worker as child processes, and records where everything listens in
-``.ee/stack.json`` so that other ``ee`` commands run from this folder find it.
+worker as child processes, each with an ops endpoint (``/metrics``, ``/healthz``,
+``/readyz``) on a free port of its own, printed at start, and records where
+everything listens in ``.ee/stack.json`` so that other ``ee`` commands run from
+this folder find it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ def _run_example(example: Path, job_input: str, settings_env: dict[str, str]) ->
     print(out.stdout.rstrip() or out.stderr.rstrip(), flush=True)
 
 
+def _services(executors: int) -> list[tuple[str, list[str], int]]:
+    """(name, command, ops port) of each service process, every one on a free port of its own."""
+    commands = [("reactor", [sys.executable, "-m", "reactor"])]
+    commands += [(f"executor-{i}" if executors > 1 else "executor", [sys.executable, "-m", "executor"])
+                 for i in range(1, executors + 1)]
+    commands += [("worker", [sys.executable, "-m", "worker", "--demo"])]
+    ports: list[int] = []
+    for _ in commands:
+        port = free_port()
+        while port in ports:  # the kernel may hand out a port again once its probe socket closed
+            port = free_port()
+        ports.append(port)
+    return [(name, cmd, port) for (name, cmd), port in zip(commands, ports, strict=True)]
+
+
 def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
               example: Path | None = None, example_input: str = "{}") -> int:
     state = Path(".ee")
@@ -60,15 +77,17 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
             redis = redis_server(state / "redis", free_port(6379)).start()
             servers.append(redis)
             redis_url = redis.url
-        STACK_FILE.write_text(json.dumps({"nats_url": nats_url, "redis_url": redis_url,
-                                          "pid": os.getpid()}, indent=2))
         env = dict(os.environ, EE_NATS_URL=nats_url, EE_REDIS_URL=redis_url)
         env.setdefault("EE_LOG_FORMAT", "console")
-        commands = [[sys.executable, "-m", "reactor"]]
-        commands += [[sys.executable, "-m", "executor"]] * executors
-        commands += [[sys.executable, "-m", "worker", "--demo"]]
-        children = [(" ".join(cmd[1:]), subprocess.Popen(cmd, env=env)) for cmd in commands]
+        services = _services(executors)
+        STACK_FILE.write_text(json.dumps({"nats_url": nats_url, "redis_url": redis_url, "pid": os.getpid(),
+                                          "ops_ports": {name: port for name, _, port in services}}, indent=2))
+        children = [(" ".join(cmd[1:]), subprocess.Popen(cmd, env=dict(env, EE_OPS_PORT=str(port))))
+                    for _, cmd, port in services]
         print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
+        for name, _, port in services:
+            print(f"ee up: {name:<10} /metrics at http://127.0.0.1:{port}/metrics  (/healthz, /readyz)",
+                  flush=True)
         print(f"ee up: reactor, {executors} executor(s) and the demo worker running; Ctrl-C stops all",
               flush=True)
         if example is not None:

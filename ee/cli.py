@@ -224,7 +224,7 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> None:
-    """List the newest jobs."""
+    """List the newest jobs (with --status stranded: every stranded job, newest stranded first)."""
     rows = ctx.inspector().jobs(limit, status_filter)
     if as_json:
         print_json(rows)
@@ -239,22 +239,25 @@ def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> 
 @click.option("--pool")
 @click.option("--bot")
 @click.option("--older-than", help="Parked longer than a duration: 30s, 5m, 1h.")
+@click.option("--stranded", is_flag=True, help="Only events of stranded jobs (nobody resumes them).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def events(ctx: Context, job: str | None, kind: str | None, activity: str | None, pool: str | None,
-           bot: str | None, older_than: str | None, as_json: bool) -> None:
-    """List open events (parked or fired, not yet consumed), from Redis indexes."""
+           bot: str | None, older_than: str | None, stranded: bool, as_json: bool) -> None:
+    """List open events (parked or fired, not yet consumed), from Redis indexes; an event of a
+    stranded job carries the job's reason in `stranded`."""
     try:
         age = None if older_than is None else parse_duration(older_than)
     except ValueError as exc:
         fail(str(exc))
-    rows = ctx.inspector().events(job, kind, activity, pool, bot, age)
+    rows = ctx.inspector().events(job, kind, activity, pool, bot, age, stranded=stranded)
     if as_json:
         print_json(rows)
     else:
         for row in rows:
             row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("deadline")
-        print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s"])
+        print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s",
+                           "stranded"])
 
 
 @cli.command()

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from shared.names import Keys
+from shared.names import Keys, event_job
 
 __all__ = ["Inspector"]
 
@@ -71,7 +71,12 @@ class Inspector:
         return job
 
     def jobs(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
-        ids = [_text(j) for j in self.r.zrevrange(self.keys.jobs, 0, max(limit * 5, limit) - 1)]
+        """The newest jobs (by creation), or with ``status='stranded'`` the stranded ones, newest
+        stranded first, from the stranded index (however old the jobs are)."""
+        if status == "stranded":
+            ids = [_text(j) for j in self.r.zrevrange(self.keys.stranded, 0, -1)]
+        else:
+            ids = [_text(j) for j in self.r.zrevrange(self.keys.jobs, 0, max(limit * 5, limit) - 1)]
         out = []
         for job_id in ids:
             job = self.job(job_id, history=False)
@@ -86,9 +91,15 @@ class Inspector:
 
     def events(self, job: str | None = None, kind: str | None = None, activity: str | None = None,
                pool: str | None = None, bot: str | None = None, older_than_s: float | None = None,
-               limit: int = 1000) -> list[dict[str, Any]]:
+               limit: int = 1000, stranded: bool = False) -> list[dict[str, Any]]:
+        """Open events, each with its job's ``stranded`` reason when the job is stranded;
+        ``stranded=True``: only the events of stranded jobs."""
         if job is not None:
             ids = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job)))
+        elif stranded:
+            ids = []
+            for job_id in self.r.zrevrange(self.keys.stranded, 0, -1):
+                ids += sorted(_text(e) for e in self.r.smembers(self.keys.job_events(_text(job_id))))
         else:
             kinds = [kind] if kind else ["activity", "timer", "signal", "bot_lock"]
             ids = []
@@ -99,8 +110,14 @@ class Inspector:
         pipe = self.r.pipeline(transaction=False)
         for event_id in ids:
             pipe.hgetall(self.keys.event(event_id))
+        raws = pipe.execute()
+        jobs = sorted({event_job(e) for e in ids})
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in jobs:
+            pipe.hget(self.keys.job(job_id), "stranded")
+        reasons = {j: _text(r) for j, r in zip(jobs, pipe.execute(), strict=True) if r}
         out = []
-        for event_id, raw in zip(ids, pipe.execute(), strict=True):
+        for event_id, raw in zip(ids, raws, strict=True):
             if not raw:
                 continue
             event = {"event_id": event_id, **_decode_hash(raw)}
@@ -112,10 +129,15 @@ class Inspector:
                 continue
             if bot and event.get("bot") != bot:
                 continue
+            reason = reasons.get(event_job(event_id))
+            if stranded and not reason:
+                continue
             age = _age_s(event.get("parked_at"))
             if older_than_s is not None and (age is None or age < older_than_s):
                 continue
             event["age_s"] = None if age is None else round(age, 3)
+            if reason:
+                event["stranded"] = reason
             out.append(event)
         return out[:limit]
 

@@ -85,6 +85,7 @@ class Keys:
         self.dispatch = f"{prefix}dispatch"
         self.jobs = f"{prefix}jobs"
         self.deadletter = f"{prefix}deadletter"
+        self.stranded = f"{prefix}stranded"  # zset: stranded job ids by the time they were stranded
         self.bots = f"{prefix}bots"
 
     def job(self, job_id: str) -> str:

@@ -1,7 +1,8 @@
 -- Offer a job again: a lapsed wake lease (ARGV[6] = '1') or an executor's redrive ('0').
 -- What is offered: its fired event, or, for a job started but never parked, its checkpoint.
 -- ARGV: prefix, job, now, at, lease_s, lapsed, strand_after
--- Returns {0} when the job has nothing to wake, else a wake.
+-- After `strand_after` lapses in a row the job is marked stranded (field, index, one history
+-- entry) and still offered. Returns {0} when the job has nothing to wake, else a wake.
 local j = ARGV[2]
 local jk = jkey(j)
 local now = tonumber(ARGV[3])
@@ -22,9 +23,9 @@ local lapses = tonumber(redis.call('HGET', jk, 'lapses') or '0')
 if ARGV[6] == '1' then
   lapses = lapses + 1
   redis.call('HSET', jk, 'lapses', lapses)
-  if lapses >= tonumber(ARGV[7]) then
-    redis.call('HSET', jk, 'stranded', 'wake lease lapsed ' .. lapses ..
-      ' times: no executor resumed the job')
+  -- Marked once: a reason already given (by this or by an executor that cannot run the job) stays.
+  if lapses >= tonumber(ARGV[7]) and redis.call('HEXISTS', jk, 'stranded') == 0 then
+    mark_stranded(j, 'wake lease lapsed ' .. lapses .. ' times: no executor resumed the job', ARGV[4], '')
   end
 end
 local backoff = 2 ^ math.min(lapses, 5)

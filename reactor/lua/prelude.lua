@@ -6,6 +6,7 @@ local P = ARGV[1]
 local TIMERS = P .. 'timers'
 local WAKES = P .. 'wakes'
 local DISPATCH = P .. 'dispatch'
+local STRANDED = P .. 'stranded'
 
 local function jkey(j) return P .. 'job:{' .. j .. '}' end
 local function ekey(e)
@@ -18,9 +19,33 @@ local function event_job(e)
   return j or e
 end
 
+-- The stranded index (a zset of job ids by the time they were stranded) follows each job's
+-- `stranded` field: the scripts that set the field add the job (lease, strand); the scripts
+-- that clear it (park, finish) always write history, and history drops the job from the
+-- index once its field is gone. Checked once per job per script call.
+local strand_checked = {}
+local function unstrand_if_recovered(j)
+  if strand_checked[j] then return end
+  strand_checked[j] = true
+  if redis.call('HEXISTS', jkey(j), 'stranded') == 0 then redis.call('ZREM', STRANDED, j) end
+end
+
 local function history(j, at, node, what, build, detail)
   redis.call('XADD', jkey(j) .. ':history', 'MAXLEN', '~', 100, '*',
     'at', at, 'node', node, 'event', what, 'build', build or '', 'detail', detail or '')
+  unstrand_if_recovered(j)
+end
+
+-- Mark job j stranded with `reason`: the field, the index, and a history entry unless the
+-- job was stranded for this very reason already (not one entry per re-offer).
+local function mark_stranded(j, reason, at, build)
+  local jk = jkey(j)
+  local before = redis.call('HGET', jk, 'stranded')
+  redis.call('HSET', jk, 'stranded', reason)
+  local t = redis.call('TIME')
+  redis.call('ZADD', STRANDED, 'NX', tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
+  strand_checked[j] = true
+  if before ~= reason then history(j, at, '', 'stranded', build, reason) end
 end
 
 local function release_bot(bot, j)

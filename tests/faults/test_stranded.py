@@ -1,22 +1,72 @@
-"""Nothing sits silently pending: what no executor drives is re-offered, then marked stranded."""
+"""Nothing sits silently pending: what no executor drives is re-offered, then marked stranded.
+
+A stranded job carries its reason in ``ee jobs``, ``ee events`` and ``ee status``, is
+listed by ``ee jobs --status stranded`` from an index (however many newer jobs there
+are), gets one history entry, and leaves the index when it recovers.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from typing import Any
 
 from tests.support.stack import Stack, poll
 from tests.workflows import chain, sleeper
 
 
-def ee_json(stack: Stack, *args: str) -> object:
+def ee_json(stack: Stack, *args: str) -> Any:
     out = subprocess.run([sys.executable, "-m", "ee", *args, "--json"], env=stack.env(), capture_output=True,
                          text=True, timeout=30, check=True)
     return json.loads(out.stdout)
 
 
-def test_job_nobody_resumes_is_marked_stranded_then_recovers(stack: Stack) -> None:
+def stranded_ids(stack: Stack, *args: str) -> list[str]:
+    return [row["job_id"] for row in ee_json(stack, "jobs", "--status", "stranded", *args)]
+
+
+def history_of(stack: Stack, job_id: str) -> list[dict[str, str]]:
+    return stack.inspector().job(job_id)["history"]  # type: ignore[index,no-any-return]
+
+
+WAITER = {"name": "waiter", "version": 1, "start": "wait", "nodes": {
+    "wait": {"kind": "wait_signal", "signal": "go", "output": "go", "next": "done"},
+    "done": {"kind": "end", "output": "vars.go"}}}
+
+
+def test_job_nobody_resumes_is_marked_stranded_and_listed(stack: Stack) -> None:
+    stack.extra_env.update(EE_WAKE_LEASE_S="0.3", EE_STRAND_AFTER="2")
+    stack.reactor()
+    stack.worker()
+    executor = stack.executor()
+    job_id = stack.submit(WAITER, {})
+    stack.wait_job(job_id, statuses=("parked",))
+    # Many newer jobs: a listing of one stranded job must not depend on scanning the newest.
+    newer = stack.submit_many(chain(1), [{"v": i} for i in range(30)], "newer")
+    stack.wait_jobs(newer, timeout=60)
+    executor.kill()
+    subprocess.run([sys.executable, "-m", "ee", "signal", job_id, "go", "--data", '"now"'], env=stack.env(),
+                   capture_output=True, timeout=30, check=True)
+    # The wake goes nowhere; its lease lapses twice; the job is marked stranded.
+    poll(lambda: stranded_ids(stack, "--limit", "1") == [job_id], 30, 0.2, "the job to be listed stranded")
+    job = stack.job(job_id)
+    assert job is not None and job["status"] == "parked" and "wake lease lapsed" in job["stranded"]
+    marks = [h for h in history_of(stack, job_id) if h["event"] == "stranded"]
+    assert len(marks) == 1 and "wake lease lapsed 2 times" in marks[0]["detail"], marks
+    # ee events shows it too: the job's fired event, with the reason.
+    rows = ee_json(stack, "events", "--job", job_id)
+    assert [(r["status"], "wake lease lapsed" in r.get("stranded", "")) for r in rows] == [("fired", True)]
+    assert [r["event_id"] for r in ee_json(stack, "events", "--stranded")] == [rows[0]["event_id"]]
+    assert stack.redis_client().zscore("ee:stranded", job_id) is not None
+    # Still offered: an executor that comes back finishes it, and it leaves the index.
+    stack.executor()
+    done = stack.wait_job(job_id)
+    assert (done["status"], done["output"]) == ("completed", "now")
+    assert stranded_ids(stack) == []
+
+
+def test_stranded_job_leaves_the_index_when_resumed(stack: Stack) -> None:
     stack.extra_env.update(EE_WAKE_LEASE_S="0.3", EE_STRAND_AFTER="2")
     stack.reactor()
     stack.worker()
@@ -24,18 +74,13 @@ def test_job_nobody_resumes_is_marked_stranded_then_recovers(stack: Stack) -> No
     job_id = stack.submit(sleeper(0.5), {})
     stack.wait_job(job_id, statuses=("parked",))
     executor.kill()
-
-    def stranded() -> bool:
-        rows = ee_json(stack, "jobs", "--status", "stranded")
-        return any(r["job_id"] == job_id for r in rows)  # type: ignore[union-attr]
-
-    poll(stranded, 30, 0.2, "the job to be marked stranded")
-    job = stack.job(job_id)
-    assert job is not None and "wake lease lapsed" in job["stranded"]
+    poll(lambda: job_id in stranded_ids(stack), 30, 0.2, "the job to be marked stranded")
     stack.executor()
     done = stack.wait_job(job_id)
-    assert done["status"] == "completed"
-    assert "stranded" not in done
+    assert done["status"] == "completed" and "stranded" not in done
+    assert stack.redis_client().zscore("ee:stranded", job_id) is None
+    assert stranded_ids(stack) == []
+    assert ee_json(stack, "events", "--stranded") == []
 
 
 def test_workflow_no_executor_can_run_is_reported(stack: Stack) -> None:
@@ -55,3 +100,8 @@ def test_workflow_no_executor_can_run_is_reported(stack: Stack) -> None:
     job = stack.job(job_id)
     assert job is not None and "cannot run it" in job["stranded"] and "quantum" in job["stranded"]
     assert job["status"] == "parked"
+    assert stranded_ids(stack) == [job_id]
+    # Offered again with backoff and refused each time: still one history entry for the reason.
+    poll(lambda: int(client.hget(f"ee:job:{{{job_id}}}", "lapses") or 0) >= 2, 30, 0.1, "a second offer")
+    marks = [h for h in history_of(stack, job_id) if h["event"] == "stranded"]
+    assert len(marks) == 1 and "cannot run it" in marks[0]["detail"], marks

@@ -72,3 +72,15 @@ def private_stack(tmp_path: Path) -> Iterator[Stack]:
     s.stop_all()
     n.stop()
     r.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what tests recorded as ``record_property("summary", ...)`` (the soak test's counts
+    and duration), also under ``-q``."""
+    lines = [str(value) for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", "") == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "summary"]
+    if lines:
+        terminalreporter.write_sep("-", "engine summary")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -67,19 +67,6 @@ def stream_state(stack: Stack, stream: str) -> tuple[int, int]:
     return asyncio.run(go())
 
 
-def consumer_ack_pending(stack: Stack, stream: str, durable: str) -> int:
-    """Messages a durable consumer has delivered and not yet had acked."""
-    async def go() -> int:
-        nc = await nats.connect(stack.nats.url)
-        try:
-            info = await nc.jetstream().consumer_info(stream, durable)
-            return int(info.num_ack_pending)
-        finally:
-            await nc.close()
-
-    return asyncio.run(go())
-
-
 def assert_at_most_once(stack: Stack) -> None:
     """The demo worker started no (event, attempt) twice."""
     twice = {key: n for key, n in stack.executions().items() if n > 1}

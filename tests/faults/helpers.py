@@ -54,6 +54,16 @@ def job_state(stack: Stack, job_id: str) -> tuple[str | None, int | None, dict[s
     return job.get("status"), job.get("fence"), events
 
 
+def all_parked(stack: Stack, job_ids: list[str]) -> bool:
+    """Every job parked, having parked at least once (so on a wait, not finished)."""
+    client = stack.redis_client()
+    keys = stack.inspector().keys
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hmget(keys.job(job_id), ["status", "fence"])
+    return all(status == b"parked" and int(fence) >= 1 for status, fence in pipe.execute())
+
+
 def stream_state(stack: Stack, stream: str) -> tuple[int, int]:
     """(messages held, last sequence ever stored) of a JetStream stream."""
     async def go() -> tuple[int, int]:

@@ -9,6 +9,7 @@ import pytest
 
 from ee.servers import free_port
 from tests.faults.helpers import (
+    all_parked,
     assert_at_most_once,
     assert_chain_outputs,
     hold_at,
@@ -69,9 +70,9 @@ def test_executor_killed_while_jobs_are_parked(stack: Stack) -> None:
     stack.worker()
     first = stack.executor()
     ids = stack.submit_many(chain(2, "demo.sleep"), [{"v": i} for i in range(20)], "parked")
-    # Killed while every job is parked on its first 1 s activity: the results come in while no
-    # executor runs, and the new one resumes every job.
-    poll(lambda: all(job_state(stack, j)[:2] == ("parked", 1) for j in ids), 30, 0.05, "every job parked")
+    # Killed while every job is parked on a 1 s activity: the results come in while no executor
+    # runs, and the new one resumes every job.
+    poll(lambda: all_parked(stack, ids), 30, 0.05, "every job parked")
     first.kill()
     stack.executor()
     jobs = stack.wait_jobs(ids, timeout=60)

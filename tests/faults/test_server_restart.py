@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from ee.servers import ServerProcess
-from tests.faults.helpers import assert_at_most_once, assert_chain_outputs
+from tests.faults.helpers import all_parked, assert_at_most_once, assert_chain_outputs
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
@@ -36,16 +36,7 @@ def assert_clear_failure(out: subprocess.CompletedProcess[str], says: str) -> No
 def in_flight(stack: Stack) -> list[str]:
     """Jobs of 3 one-second activities, every one started and parked, none finished."""
     ids = stack.submit_many(chain(3, "demo.sleep"), [{"v": i} for i in range(JOBS)], "restart")
-    client = stack.redis_client()
-    keys = stack.inspector().keys
-
-    def all_parked() -> bool:
-        pipe = client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hmget(keys.job(job_id), ["status", "fence"])
-        return all(status == b"parked" and int(fence) >= 1 for status, fence in pipe.execute())
-
-    poll(all_parked, 30, 0.05, "every job parked")
+    poll(lambda: all_parked(stack, ids), 30, 0.05, "every job parked")
     return ids
 
 

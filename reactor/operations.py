@@ -92,6 +92,7 @@ class Operations:
                          input=wait.input, timeout_s=wait.timeout_s, bot=wait.bot)
             for event_id, wait in zip(events, req.waits, strict=True)
             if isinstance(wait, ActivityWait) and event_id not in fired_now
+            and event_id not in outcome.undispatched
         ]
         if outcome.wakes:
             await self.dispatcher.wakes(outcome.wakes)

@@ -6,7 +6,7 @@ This module is the only place that knows the layout of ``ee:job:*``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -78,6 +78,8 @@ class ParkOutcome:
     fence: int
     events: list[str]
     wakes: list[WakeData]
+    # Activities whose first attempt the park already failed (their bot is not alive): no task.
+    undispatched: set[str] = field(default_factory=set)
 
 
 def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
@@ -181,7 +183,9 @@ class Store:
         if isinstance(reply, Exception):
             raise reply
         _check(job_id, fence, reply)
-        return ParkOutcome(int(reply[0]), events, wakes_in(reply[1:]))
+        skipped = int(reply[1])
+        return ParkOutcome(int(reply[0]), events, wakes_in(reply[2 + skipped:]),
+                           {_s(e) for e in reply[2:2 + skipped]})
 
     async def finish(self, job_id: str, fence: int | None, status: str, output: bytes, error: str,
                      history: list[HistoryEntry], build: str) -> tuple[int, list[str], list[WakeData]]:

@@ -2,10 +2,11 @@
 -- ARGV: prefix, job, fence, checkpoint, now, at, build, lease_at, ncons, nwait, nhist, release csv,
 --   consumed ids..., per wait: id, kind, timer_at ('' for none), dispatch (0/1), nfields, fields...,
 --   per history entry: node, event, detail
--- Returns {fence, wakes...} (9 items per wake: a signal met in the inbox, a bot granted at once,
--- an on-bot activity failed for good because its bot is not alive, or another job granted a
--- released bot), or {-1} unknown, {-2, status} finished,
--- {-3, fence} stale.
+-- Returns {fence, n, undispatched ids (n)..., wakes...}: the undispatched are activities whose
+-- first attempt already failed here (their bot is not alive), so no task goes out for them;
+-- 9 items per wake: a signal met in the inbox, a bot granted at once, an on-bot activity failed
+-- for good because its bot is not alive, or another job granted a released bot.
+-- Or {-1} unknown, {-2, status} finished, {-3, fence} stale.
 local j = ARGV[2]
 local jk = jkey(j)
 local cur = redis.call('HMGET', jk, 'fence', 'status')
@@ -93,5 +94,7 @@ for _, pair in ipairs(lost) do
   local w = fail_attempt(pair[1], cjson.encode({ok = false, error = msg}), now, at, ARGV[8], msg)
   if w[1] == 1 then append(w) end
 end
+table.insert(out, 1, #lost)
+for n = #lost, 1, -1 do table.insert(out, 2, lost[n][1]) end
 table.insert(out, 1, fence)
 return out

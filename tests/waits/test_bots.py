@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
 from typing import Any
 
+import nats
+
+from shared import names
 from shared.names import event_job
 from tests.support.stack import Stack, poll
 
@@ -45,6 +49,19 @@ def bot(stack: Stack, name: str, pool: str) -> Any:
 def wait_bot(stack: Stack, name: str, alive: str = "1") -> None:
     poll(lambda: any(b["bot"] == name and b.get("alive") == alive for b in stack.inspector().bots()), 20,
          what=f"bot {name} alive={alive}")
+
+
+def tasks_waiting(stack: Stack, subject_filter: str) -> dict[str, int]:
+    """Tasks held in the activities stream, by subject."""
+    async def go() -> dict[str, int]:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            info = await nc.jetstream().stream_info(names.STREAM_ACTIVITIES, subjects_filter=subject_filter)
+            return dict(info.state.subjects or {})
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
 
 
 def granted_order(stack: Stack, job_ids: list[str]) -> list[str]:
@@ -161,3 +178,5 @@ def test_bot_dead_when_the_on_bot_activity_parks_fails_it_per_its_policy(engine:
     retries = [h["detail"] for h in history(engine, job_id) if h["event"] == "retry"]
     assert retries == ["attempt 1 failed: bot gone is not alive (attempt 1)"]
     assert engine.executions() == {}
+    # No task went to the dead bot for either attempt: were it to come back, it would find none.
+    assert tasks_waiting(engine, names.bot_activity_subject("gone", ">")) == {}

@@ -185,7 +185,8 @@ def test_each_inbox_item_expires_on_its_own(stack: Stack) -> None:
             async def park(fence: int, wait_for: str, at: float) -> list[WakeData]:
                 args, _ = park_args(keys.prefix, repr(at + 60), job_id, fence, Checkpoint(node="w"),
                                     [SignalWait(node="w", signal=wait_for)], [], [], "test", at, [])
-                return wakes_in((await scripts.call(r, "park", *args))[1:])
+                reply = await scripts.call(r, "park", *args)
+                return wakes_in(reply[2 + int(reply[1]):])
 
             assert await park(0, "b", t + 19) == []  # "b" is 11 s old: not met, dropped
             assert await inbox() == ["c"]

@@ -6,11 +6,13 @@ can come up first.
 
 from __future__ import annotations
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -19,35 +21,48 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from shared import names
 
-__all__ = ["consumer_config", "ensure_streams", "stream_configs"]
+__all__ = ["STREAM_MAX_BYTES", "consumer_config", "ensure_streams", "stream_configs"]
 
-DAY = 24 * 3600.0
+log = structlog.get_logger("ee.streams")
+
+# Each stream is bounded. A message leaves its stream once the service it is meant for has
+# acted on it (work-queue retention: acked after the Redis step it leads to); a stream that
+# is full refuses new messages rather than dropping old ones, so a publisher retries (workers
+# hold their results, the reactor's sweep re-dispatches, `ee submit` reports the refusal) and
+# nothing accepted is ever thrown away.
+STREAM_MAX_BYTES = 1 << 30
 
 
 def stream_configs(max_payload: int) -> list[StreamConfig]:
+    def bounded(name: str, subjects: list[str]) -> StreamConfig:
+        return StreamConfig(name=name, subjects=subjects, retention=RetentionPolicy.WORK_QUEUE,
+                            storage=StorageType.FILE, max_bytes=STREAM_MAX_BYTES, discard=DiscardPolicy.NEW,
+                            max_msg_size=max_payload, duplicate_window=120.0)
+
     return [
-        StreamConfig(name=names.STREAM_JOBS, subjects=[names.JOBS_EXECUTE, names.JOBS_CANCEL],
-                     retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=7 * DAY,
-                     max_msg_size=max_payload, duplicate_window=120.0),
-        StreamConfig(name=names.STREAM_ACTIVITIES, subjects=[f"{names.ACTIVITY_EXECUTE_PREFIX}>"],
-                     retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
-                     max_msg_size=max_payload, duplicate_window=120.0),
-        StreamConfig(name=names.STREAM_RESPONSES, subjects=[names.ACTIVITY_RESPONSE],
-                     retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=7 * DAY,
-                     max_msg_size=max_payload, duplicate_window=120.0),
+        bounded(names.STREAM_JOBS, [names.JOBS_EXECUTE, names.JOBS_CANCEL]),
+        bounded(names.STREAM_ACTIVITIES, [f"{names.ACTIVITY_EXECUTE_PREFIX}>"]),
+        bounded(names.STREAM_RESPONSES, [names.ACTIVITY_RESPONSE]),
     ]
 
 
 async def ensure_streams(js: JetStreamContext, max_payload: int) -> None:
     for config in stream_configs(max_payload):
         try:
-            await js.stream_info(config.name or "")
+            found = await js.stream_info(config.name or "")
         except NotFoundError:
             try:
                 await js.add_stream(config)
             except BadRequestError:
                 # Another service created it in between.
                 await js.stream_info(config.name or "")
+            continue
+        if found.config.retention != config.retention:
+            # JetStream cannot change a stream's retention in place; the stream still works
+            # (made by an older version), it just keeps messages longer than needed.
+            log.warning("stream has another retention than this version sets; recreate it once drained",
+                        stream=config.name, found=getattr(found.config.retention, "value", found.config.retention),
+                        wanted=getattr(config.retention, "value", config.retention))
             continue
         await js.update_stream(config)
 

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+from shared import names
+from tests.faults.helpers import stream_state
 from tests.support.stack import Stack, poll
 from tests.workflows import BRANCHY, FAILING, THREE_STEPS, chain, sleeper
 
@@ -94,3 +96,15 @@ def test_stale_fence_park_is_rejected_and_changes_nothing(engine: Stack) -> None
     reply = engine.request("ee.reactor.finish", json.dumps(finish).encode())
     assert reply.headers["Nats-Service-Error-Code"] == "409"
     assert client.hgetall(f"ee:job:{{{job_id}}}") == before
+
+
+def test_streams_keep_nothing_once_acted_on(engine: Stack) -> None:
+    """Jobs, tasks and results leave their streams once applied: the streams stay bounded by
+    what is in flight, not by history."""
+    job_ids = [engine.submit(THREE_STEPS, {"a": i, "b": 1}) for i in range(3)]
+    for job_id in job_ids:
+        assert engine.wait_job(job_id)["status"] == "completed"
+    streams = (names.STREAM_JOBS, names.STREAM_ACTIVITIES, names.STREAM_RESPONSES)
+    held = poll(lambda: (states := [stream_state(engine, s) for s in streams])
+                and all(messages == 0 for messages, _ in states) and states, 20, what="empty streams")
+    assert [last for _, last in held] == [3, 9, 9]  # 3 jobs, 3 tasks each, a result for each task

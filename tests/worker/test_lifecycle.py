@@ -10,10 +10,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from nats.js.api import RetentionPolicy, StorageType
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
 
 from shared import names
 from shared.messages import BotHeartbeat, Codec
+from shared.streams import STREAM_MAX_BYTES
 from worker import Worker, demo
 from worker.streams import activities_stream_config, ensure_streams, responses_stream_config
 
@@ -34,9 +35,10 @@ async def test_streams_are_created_idempotently(bus: Bus) -> None:
     assert activities.retention == activities_stream_config().retention
     assert activities.retention == RetentionPolicy.WORK_QUEUE
     assert activities.storage == responses.storage == StorageType.FILE
-    assert responses.retention == RetentionPolicy.LIMITS
+    assert responses.retention == RetentionPolicy.WORK_QUEUE  # a result leaves once applied
     assert responses.subjects == responses_stream_config().subjects == [names.ACTIVITY_RESPONSE]
-    assert responses.max_age == 7 * 24 * 3600
+    assert activities.max_bytes == responses.max_bytes == STREAM_MAX_BYTES
+    assert activities.discard == responses.discard == DiscardPolicy.NEW  # full: refuse, never drop
 
 
 async def test_bot_beats_serves_its_own_tasks_and_says_goodbye(bus: Bus) -> None:

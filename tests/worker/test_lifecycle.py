@@ -41,6 +41,19 @@ async def test_streams_are_created_idempotently(bus: Bus) -> None:
     assert activities.discard == responses.discard == DiscardPolicy.NEW  # full: refuse, never drop
 
 
+async def test_a_stream_with_an_older_retention_is_kept_not_fatal(bus: Bus) -> None:
+    """A results stream made by an older version (limits retention): JetStream cannot change
+    retention in place, so the worker keeps it as it is and still starts."""
+    await bus.js.delete_stream(names.STREAM_RESPONSES)
+    old = responses_stream_config()
+    old.retention = RetentionPolicy.LIMITS
+    await bus.js.add_stream(old)
+    await ensure_streams(bus.js)
+    assert (await bus.js.stream_info(names.STREAM_RESPONSES)).config.retention == RetentionPolicy.LIMITS
+    claims = (await bus.js.stream_info(names.STREAM_CLAIMS)).config
+    assert (claims.max_msgs_per_subject, claims.storage) == (1, StorageType.FILE)
+
+
 async def test_bot_beats_serves_its_own_tasks_and_says_goodbye(bus: Bus) -> None:
     beats = await bus.nc.subscribe(names.BOTS_HEARTBEAT)
     worker = Worker(bus.settings(), name="w-bot", bot="bot-7", pool="erp", bot_lease_s=0.3)

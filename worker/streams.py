@@ -34,7 +34,7 @@ log = structlog.get_logger("ee.worker.streams")
 MAX_DELIVER = 10
 # Unacked tasks per consumer, across all of its workers: caps the activities running at once.
 MAX_ACK_PENDING = 1000
-# How long an attempt's claim is kept: as long as results are, far beyond any redelivery.
+# How long an attempt's claim is kept: far beyond any redelivery of its task.
 CLAIM_MAX_AGE_S = 7 * 24 * 3600.0
 
 

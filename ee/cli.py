@@ -215,6 +215,9 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
     click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
+    trimmed = job.get("history_trimmed") or 0
+    if trimmed:
+        click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
     print_table(job.get("history", []), ["at", "node", "event", "build", "detail"], title="history")
 
 

@@ -30,7 +30,7 @@ def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
                 out[key] = json.loads(text) if text else None
             except ValueError:
                 out[key] = text
-        elif key in ("fence", "attempt", "version", "lapses", "max_attempts"):
+        elif key in ("fence", "attempt", "version", "lapses", "max_attempts", "history_trimmed"):
             out[key] = int(text) if text.lstrip("-").isdigit() else text
         elif key == "error":
             out[key] = text or None

@@ -90,7 +90,8 @@ class Reactor:
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
         clock = ActivityClock()
-        store = ObservedStore(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, clock)
+        store = ObservedStore(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, clock,
+                              s.history_max)
         await store.load()
         dispatcher = ObservedDispatcher(nc, js, store, clock)
         ops = Operations(store, dispatcher)

@@ -27,6 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from reactor.dispatch import Dispatcher
+from reactor.scripts import DEFAULT_HISTORY_MAX
 from reactor.store import Store
 from shared import metrics
 from shared.messages import ActivityTask
@@ -72,8 +73,8 @@ class ObservedDispatcher(Dispatcher):
 
 class ObservedStore(Store):
     def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int,
-                 clock: ActivityClock) -> None:
-        super().__init__(redis, keys, wake_lease_s, strand_after)
+                 clock: ActivityClock, history_max: int = DEFAULT_HISTORY_MAX) -> None:
+        super().__init__(redis, keys, wake_lease_s, strand_after, history_max)
         self.clock = clock
 
     def result_args(self, event_id: str, attempt: int, ok: bool, result: bytes, error: str,

@@ -3,6 +3,10 @@
 A redis-py ``Script`` in a pipeline sends ``SCRIPT EXISTS`` before every
 batch; calling ``EVALSHA`` ourselves and reloading on ``NOSCRIPT`` saves that
 round trip.
+
+Settings fixed for the life of a reactor (the history cap, ``EE_HISTORY_MAX``) are
+written into the scripts' source as Lua constants ahead of the prelude rather than
+sent with every call: each script call stays as it is, and the SHA changes with them.
 """
 
 from __future__ import annotations
@@ -14,21 +18,28 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-__all__ = ["ScriptBook"]
+__all__ = ["DEFAULT_HISTORY_MAX", "ScriptBook"]
 
 _NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand")
 
+DEFAULT_HISTORY_MAX = 10_000
 
-def _source(name: str) -> str:
+
+def _source(name: str, history_max: int) -> str:
     lua = resources.files("reactor") / "lua"
-    return (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    constants = f"local HISTORY_MAX = {int(history_max)}\n"
+    return constants + (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
 class ScriptBook:
-    """Every script by name, with its SHA computed locally."""
+    """Every script by name, with its SHA computed locally.
 
-    def __init__(self) -> None:
-        self.sources = {name: _source(name) for name in _NAMES}
+    ``history_max``: entries kept in each job's history stream (older ones are trimmed
+    and counted in the job's ``history_trimmed`` field)."""
+
+    def __init__(self, history_max: int = DEFAULT_HISTORY_MAX) -> None:
+        self.history_max = history_max
+        self.sources = {name: _source(name, history_max) for name in _NAMES}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
 
     async def load(self, redis: aioredis.Redis) -> None:

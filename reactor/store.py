@@ -13,7 +13,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from reactor.batcher import ScriptBatcher
-from reactor.scripts import ScriptBook
+from reactor.scripts import DEFAULT_HISTORY_MAX, ScriptBook
 from shared import clock
 from shared.errors import InboxFull, JobFinished, JobNotFound, StaleFence
 from shared.messages import (
@@ -139,10 +139,11 @@ def _check(job_id: str, fence: int, reply: list[Any]) -> None:
 
 
 class Store:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int = 6) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int = 6,
+                 history_max: int = DEFAULT_HISTORY_MAX) -> None:
         self.redis = redis
         self.keys = keys
-        self.scripts = ScriptBook()
+        self.scripts = ScriptBook(history_max)
         self.batcher = ScriptBatcher(self.scripts, redis)
         self.wake_lease_s = wake_lease_s
         self.strand_after = strand_after

@@ -63,6 +63,7 @@ class Settings:
     strand_after: int = 6
     jobs_ack_wait_s: float = 10.0
     gauge_interval_s: float = 5.0
+    history_max: int = 10_000
 
     def __post_init__(self) -> None:
         for name, url, schemes in (
@@ -84,6 +85,8 @@ class Settings:
             raise ConfigError("EE_SHUTDOWN_GRACE_S", self.shutdown_grace_s, "must be >= 0")
         if self.gauge_interval_s <= 0:
             raise ConfigError("EE_GAUGE_INTERVAL_S", self.gauge_interval_s, "must be positive")
+        if self.history_max < 10:
+            raise ConfigError("EE_HISTORY_MAX", self.history_max, "must be at least 10 (entries per job)")
         if not 0 <= self.ops_port <= 65535:
             raise ConfigError("EE_OPS_PORT", self.ops_port, "must be a TCP port or 0 (off)")
 
@@ -139,4 +142,5 @@ def load_settings(
         strand_after=int(_number("EE_STRAND_AFTER", defaults.strand_after)),
         jobs_ack_wait_s=_number("EE_JOBS_ACK_WAIT_S", defaults.jobs_ack_wait_s),
         gauge_interval_s=_number("EE_GAUGE_INTERVAL_S", defaults.gauge_interval_s),
+        history_max=int(_number("EE_HISTORY_MAX", defaults.history_max)),
     )

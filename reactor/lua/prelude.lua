@@ -1,7 +1,8 @@
 -- Shared by every script: key builders and the steps several scripts take.
--- ARGV[1] is always the key prefix. Keys of one job share the hash tag {job id};
--- the global sets (timers, wakes, dispatch, indexes) are named only here and in
--- shared/names.py, to be split per shard for Redis Cluster.
+-- ARGV[1] is always the key prefix; HISTORY_MAX is defined ahead of this prelude by
+-- reactor/scripts.py. Keys of one job share the hash tag {job id}; the global sets (timers,
+-- wakes, dispatch, indexes) are named only here and in shared/names.py, to be split per shard
+-- for Redis Cluster.
 local P = ARGV[1]
 local TIMERS = P .. 'timers'
 local WAKES = P .. 'wakes'
@@ -30,9 +31,21 @@ local function unstrand_if_recovered(j)
   if redis.call('HEXISTS', jkey(j), 'stranded') == 0 then redis.call('ZREM', STRANDED, j) end
 end
 
+-- A job's history is a stream capped at about HISTORY_MAX entries (EE_HISTORY_MAX, written
+-- ahead of this prelude by reactor/scripts.py). Below the cap an entry is a plain XADD (one
+-- XLEN more); at the cap the oldest entries are trimmed and their number added to the job's
+-- `history_trimmed` field, so that `ee status` says the history shown is not whole.
 local function history(j, at, node, what, build, detail)
-  redis.call('XADD', jkey(j) .. ':history', 'MAXLEN', '~', 100, '*',
-    'at', at, 'node', node, 'event', what, 'build', build or '', 'detail', detail or '')
+  local hk = jkey(j) .. ':history'
+  local entry = {'at', at, 'node', node, 'event', what, 'build', build or '', 'detail', detail or ''}
+  local len = redis.call('XLEN', hk)
+  if len < HISTORY_MAX then
+    redis.call('XADD', hk, '*', unpack(entry))
+  else
+    redis.call('XADD', hk, 'MAXLEN', '~', HISTORY_MAX, '*', unpack(entry))
+    local dropped = len + 1 - redis.call('XLEN', hk)
+    if dropped > 0 then redis.call('HINCRBY', jkey(j), 'history_trimmed', dropped) end
+  end
   unstrand_if_recovered(j)
 end
 

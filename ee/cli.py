@@ -243,17 +243,19 @@ def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> 
 @click.option("--bot")
 @click.option("--older-than", help="Parked longer than a duration: 30s, 5m, 1h.")
 @click.option("--stranded", is_flag=True, help="Only events of stranded jobs (nobody resumes them).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N events (default: all).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def events(ctx: Context, job: str | None, kind: str | None, activity: str | None, pool: str | None,
-           bot: str | None, older_than: str | None, stranded: bool, as_json: bool) -> None:
-    """List open events (parked or fired, not yet consumed), from Redis indexes; an event of a
-    stranded job carries the job's reason in `stranded`."""
+           bot: str | None, older_than: str | None, stranded: bool, limit: int | None, as_json: bool) -> None:
+    """List open events (parked or fired, not yet consumed), oldest first, from Redis indexes
+    (per job, activity, pool, bot and kind, by park time); an event of a stranded job carries
+    the job's reason in `stranded`."""
     try:
         age = None if older_than is None else parse_duration(older_than)
     except ValueError as exc:
         fail(str(exc))
-    rows = ctx.inspector().events(job, kind, activity, pool, bot, age, stranded=stranded)
+    rows = ctx.inspector().events(job, kind, activity, pool, bot, age, limit=limit, stranded=stranded)
     if as_json:
         print_json(rows)
     else:

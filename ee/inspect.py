@@ -15,7 +15,10 @@ import redis
 
 from shared.names import Keys, event_job
 
-__all__ = ["Inspector"]
+__all__ = ["KINDS", "Inspector"]
+
+KINDS = ("activity", "timer", "signal", "bot_lock")
+_CHUNK = 1000  # event hashes read per round trip
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -91,55 +94,81 @@ class Inspector:
 
     def events(self, job: str | None = None, kind: str | None = None, activity: str | None = None,
                pool: str | None = None, bot: str | None = None, older_than_s: float | None = None,
-               limit: int = 1000, stranded: bool = False) -> list[dict[str, Any]]:
-        """Open events, each with its job's ``stranded`` reason when the job is stranded;
-        ``stranded=True``: only the events of stranded jobs."""
+               limit: int | None = None, stranded: bool = False) -> list[dict[str, Any]]:
+        """Open events (parked, or fired and not consumed yet), oldest parked first, each with
+        its job's ``stranded`` reason when the job is stranded; ``stranded=True``: only the
+        events of stranded jobs. ``limit``: at most this many (None: every match).
+
+        Read from indexes, never a scan: the job's event set, the stranded jobs' sets, or the
+        narrowest of the per-activity, per-pool and per-bot indexes asked for (else the per-kind
+        ones), each a zset by park time, so ``older_than_s`` is a range of it. The other filters
+        are checked on the events read from it."""
+        horizon = None if older_than_s is None else time.time() - older_than_s
+        ids = self._candidates(job, kind, activity, pool, bot, horizon, stranded)
+        out: list[dict[str, Any]] = []
+        reasons: dict[str, str] = {}
+        for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
+            pipe = self.r.pipeline(transaction=False)
+            for event_id in chunk:
+                pipe.hgetall(self.keys.event(event_id))
+            raws = pipe.execute()
+            jobs = sorted({event_job(e) for e in chunk} - reasons.keys())
+            pipe = self.r.pipeline(transaction=False)
+            for job_id in jobs:
+                pipe.hget(self.keys.job(job_id), "stranded")
+            reasons |= {j: _text(r) if r else "" for j, r in zip(jobs, pipe.execute(), strict=True)}
+            for event_id, raw in zip(chunk, raws, strict=True):
+                if not raw:
+                    continue
+                event = {"event_id": event_id, **_decode_hash(raw)}
+                if any(want is not None and event.get(name) != want
+                       for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot))):
+                    continue
+                reason = reasons.get(event_job(event_id))
+                if stranded and not reason:
+                    continue
+                age = _age_s(event.get("parked_at"))
+                if older_than_s is not None and (age is None or age < older_than_s):
+                    continue
+                event["age_s"] = None if age is None else round(age, 3)
+                if reason:
+                    event["stranded"] = reason
+                out.append(event)
+                if limit is not None and len(out) >= limit:
+                    return out
+        return out
+
+    def _candidates(self, job: str | None, kind: str | None, activity: str | None, pool: str | None,
+                    bot: str | None, horizon: float | None, stranded: bool) -> list[str]:
+        """Ids of the events that may match, from the narrowest index that applies."""
         if job is not None:
-            ids = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job)))
-        elif stranded:
-            ids = []
+            return sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job)))
+        if stranded:
+            ids: list[str] = []
             for job_id in self.r.zrevrange(self.keys.stranded, 0, -1):
                 ids += sorted(_text(e) for e in self.r.smembers(self.keys.job_events(_text(job_id))))
+            return ids
+        narrow = []
+        if activity is not None:
+            narrow.append(self.keys.activity_events(activity))
+        if pool is not None:
+            narrow.append(self.keys.pool_events(pool))
+        if bot is not None:
+            narrow.append(self.keys.bot_events(bot))
+        if narrow:
+            pipe = self.r.pipeline(transaction=False)
+            for key in narrow:
+                pipe.zcard(key)
+            sizes = pipe.execute()
+            indexes = [min(zip(sizes, narrow, strict=True))[1]]
         else:
-            kinds = [kind] if kind else ["activity", "timer", "signal", "bot_lock"]
-            ids = []
-            horizon = "+inf" if older_than_s is None else repr(time.time() - older_than_s)
-            for one in kinds:
-                ids += [_text(e) for e in self.r.zrangebyscore(self.keys.event_index(one), "-inf", horizon,
-                                                               start=0, num=limit)]
+            indexes = [self.keys.event_index(one) for one in ([kind] if kind else list(KINDS))]
+        top = "+inf" if horizon is None else repr(horizon)
         pipe = self.r.pipeline(transaction=False)
-        for event_id in ids:
-            pipe.hgetall(self.keys.event(event_id))
-        raws = pipe.execute()
-        jobs = sorted({event_job(e) for e in ids})
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in jobs:
-            pipe.hget(self.keys.job(job_id), "stranded")
-        reasons = {j: _text(r) for j, r in zip(jobs, pipe.execute(), strict=True) if r}
-        out = []
-        for event_id, raw in zip(ids, raws, strict=True):
-            if not raw:
-                continue
-            event = {"event_id": event_id, **_decode_hash(raw)}
-            if kind and event.get("kind") != kind:
-                continue
-            if activity and event.get("activity") != activity:
-                continue
-            if pool and event.get("pool") != pool:
-                continue
-            if bot and event.get("bot") != bot:
-                continue
-            reason = reasons.get(event_job(event_id))
-            if stranded and not reason:
-                continue
-            age = _age_s(event.get("parked_at"))
-            if older_than_s is not None and (age is None or age < older_than_s):
-                continue
-            event["age_s"] = None if age is None else round(age, 3)
-            if reason:
-                event["stranded"] = reason
-            out.append(event)
-        return out[:limit]
+        for key in indexes:
+            pipe.zrangebyscore(key, "-inf", top, withscores=True)
+        scored = sorted((score, _text(e)) for members in pipe.execute() for e, score in members)
+        return [e for _, e in scored]
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.r.lrange(self.keys.deadletter, 0, limit - 1)

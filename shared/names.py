@@ -106,7 +106,20 @@ class Keys:
         return f"{self.prefix}event:{{{job_id}}}{rest}"
 
     def event_index(self, kind: str) -> str:
+        """Open events of one kind by the time they were parked (zset)."""
         return f"{self.prefix}events:{kind}"
+
+    def activity_events(self, activity: str) -> str:
+        """Open events of one activity by the time they were parked (zset)."""
+        return f"{self.prefix}activity:{activity}:events"
+
+    def pool_events(self, pool: str) -> str:
+        """Open lock requests for one pool by the time they were parked (zset)."""
+        return f"{self.prefix}pool:{pool}:events"
+
+    def bot_events(self, bot_id: str) -> str:
+        """Open events bound to one bot (its activities, the lock that granted it) by parked time (zset)."""
+        return f"{self.prefix}bot:{bot_id}:events"
 
     def workflow(self, digest: str) -> str:
         return f"{self.prefix}workflow:{digest}"

@@ -43,6 +43,9 @@ for _ = 1, nwait do
   redis.call('HSET', k, 'job', j, 'kind', kind, 'status', 'parked', 'parked_at', at, unpack(fields))
   redis.call('SADD', events, e)
   redis.call('ZADD', P .. 'events:' .. kind, now, e)
+  local by = {}
+  for f = 1, #fields - 1, 2 do by[fields[f]] = fields[f + 1] end
+  index_event(e, now, by.activity, by.pool, by.bot)
   if timer_at ~= '' then
     redis.call('ZADD', TIMERS, timer_at, e)
     redis.call('HSET', k, 'deadline', timer_at)

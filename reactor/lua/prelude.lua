@@ -61,6 +61,21 @@ local function mark_stranded(j, reason, at, build)
   if before ~= reason then history(j, at, '', 'stranded', build, reason) end
 end
 
+-- Secondary indexes of open events (parked, or fired and not consumed yet), like the per-kind
+-- ones (`events:<kind>`): per activity, per lock pool and per bot, each a zset scored by the
+-- time the event was parked, for `ee events --activity/--pool/--bot [--older-than]`. An event
+-- enters them when parked (park.lua), its bot's index when granted a bot (grant below), and
+-- leaves them all in drop_event, the only place an event goes.
+local function activity_events(a) return P .. 'activity:' .. a .. ':events' end
+local function pool_events(p) return P .. 'pool:' .. p .. ':events' end
+local function bot_events(b) return P .. 'bot:' .. b .. ':events' end
+
+local function index_event(e, score, activity, pool, bot)
+  if activity and activity ~= '' then redis.call('ZADD', activity_events(activity), score, e) end
+  if pool and pool ~= '' then redis.call('ZADD', pool_events(pool), score, e) end
+  if bot and bot ~= '' then redis.call('ZADD', bot_events(bot), score, e) end
+end
+
 local function release_bot(bot, j)
   local bk = P .. 'bot:' .. bot
   if redis.call('HGET', bk, 'holder') == j then
@@ -77,9 +92,12 @@ end
 -- Remove an event and every trace of it in the global sets.
 local function drop_event(e)
   local k = ekey(e)
-  local f = redis.call('HMGET', k, 'kind', 'pool', 'job', 'signal')
+  local f = redis.call('HMGET', k, 'kind', 'pool', 'job', 'signal', 'activity', 'bot')
   if f[1] then
     redis.call('ZREM', P .. 'events:' .. f[1], e)
+    if f[5] then redis.call('ZREM', activity_events(f[5]), e) end
+    if f[2] then redis.call('ZREM', pool_events(f[2]), e) end
+    if f[6] and f[6] ~= '' then redis.call('ZREM', bot_events(f[6]), e) end
     if f[1] == 'bot_lock' and f[2] then
       redis.call('LREM', P .. 'pool:' .. f[2] .. ':waiting', 0, e)
     end
@@ -172,6 +190,8 @@ local function grant(pool, at, lease_at, out)
         if held and held ~= '' then held = held .. ',' .. bot else held = bot end
         redis.call('HSET', jkey(j), 'bots', held)
         redis.call('HSET', ekey(e), 'bot', bot)
+        local parked = redis.call('ZSCORE', P .. 'events:bot_lock', e)
+        if parked then redis.call('ZADD', bot_events(bot), parked, e) end
         local w = fire(e, cjson.encode({ok = true, output = {bot = bot, pool = pool}}), at, lease_at,
           'granted bot ' .. bot)
         for _, v in ipairs(w) do out[#out + 1] = v end

@@ -175,6 +175,16 @@ class Stack:
     def inspector(self) -> Inspector:
         return Inspector(self.redis_client(), self.prefix)
 
+    def event_index_keys(self) -> dict[str, int]:
+        """Every event index that holds something (per kind, activity, pool, bot), with its size:
+        empty once no event is open. A scan of the keyspace: for tests only."""
+        client = self.redis_client()
+        found = {}
+        for pattern in ("events:*", "activity:*:events", "pool:*:events", "bot:*:events"):
+            for key in client.scan_iter(match=self.prefix + pattern, count=1000):
+                found[key.decode()] = int(client.zcard(key))
+        return found
+
     def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> None:
         """Publish to a stream; while no service has created the stream yet, try again."""
         async def go() -> None:

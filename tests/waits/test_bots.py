@@ -95,6 +95,7 @@ def test_three_jobs_one_bot_granted_first_come_first_served(engine: Stack) -> No
     assert granted_order(engine, ids) == ids
     [row] = engine.inspector().bots()
     assert row["holder"] == "" and row["waiting"] == []
+    assert engine.event_index_keys() == {}
 
 
 def test_lock_released_when_the_job_fails_and_when_cancelled(engine: Stack) -> None:
@@ -112,6 +113,7 @@ def test_lock_released_when_the_job_fails_and_when_cancelled(engine: Stack) -> N
     assert out.returncode == 0, out.stderr
     assert engine.wait_job(waiter)["status"] == "completed"
     assert engine.inspector().bots()[0]["holder"] == ""
+    assert engine.event_index_keys() == {}
 
 
 def test_bot_lease_lapse_takes_it_out_and_fails_its_activity(engine: Stack) -> None:
@@ -144,6 +146,13 @@ def test_ee_bots_shows_pools_holders_and_waiters(engine: Stack) -> None:
                            env=engine.env(), capture_output=True, text=True, timeout=30, check=True)
     assert [e["job"] for e in json.loads(found.stdout)] == [waiter]
 
+    def on_v1() -> list[tuple[str, str]]:
+        out = subprocess.run([sys.executable, "-m", "ee", "events", "--json", "--bot", "v1"],
+                             env=engine.env(), capture_output=True, text=True, timeout=30, check=True)
+        return [(e["job"], e["kind"]) for e in json.loads(out.stdout)]
+
+    assert poll(on_v1, 20, what="the holder's activity on v1") == [(holder, "activity")]
+
 
 def test_bot_lost_under_a_retry_policy_fails_each_attempt_then_the_job(engine: Stack) -> None:
     """The retry of an on-bot activity whose bot is gone is not sent to the dead bot: it fails too."""
@@ -162,6 +171,7 @@ def test_bot_lost_under_a_retry_policy_fails_each_attempt_then_the_job(engine: S
     [row] = engine.inspector().bots()
     assert row["alive"] == "0" and row["holder"] == ""
     assert engine.inspector().events(job=job_id) == []
+    assert engine.event_index_keys() == {}
 
 
 def test_bot_dead_when_the_on_bot_activity_parks_fails_it_per_its_policy(engine: Stack) -> None:

@@ -37,6 +37,7 @@ def test_flaky_activity_succeeds_after_retries_with_backoff(engine: Stack) -> No
     history = engine.inspector().job(job_id)["history"]  # type: ignore[index]
     retries = [h for h in history if h["event"] == "retry"]
     assert len(retries) == 2 and "attempt 1 failed" in retries[0]["detail"]
+    assert engine.event_index_keys() == {}
 
 
 def test_retries_run_out_and_fail_the_job(engine: Stack) -> None:
@@ -55,6 +56,7 @@ def test_activity_timeout_retries_then_fails(engine: Stack) -> None:
     assert job["status"] == "failed"
     assert "timed out after 0.5 s (attempt 2)" in job["error"]
     assert sorted(a for (_, a) in engine.executions()) == [1, 2]
+    assert engine.event_index_keys() == {}
 
 
 WAITS: dict[str, dict[str, Any]] = {
@@ -78,6 +80,7 @@ def test_cancel_a_job_parked_on_each_kind_of_wait(engine: Stack, kind: str) -> N
     assert job["status"] == "cancelled"
     assert inspector.events(job=job_id) == []
     assert inspector.events(kind=kind) == []
+    assert engine.event_index_keys() == {}
     client = engine.redis_client()
     assert client.zcard("ee:timers") == 0 and client.zcard("ee:wakes") == 0
     again = subprocess.run([sys.executable, "-m", "ee", "cancel", job_id], env=engine.env(), capture_output=True,

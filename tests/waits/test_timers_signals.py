@@ -125,6 +125,7 @@ def test_operator_resolves_and_extends_a_wait(engine: Stack) -> None:
     assert engine.wait_job(job_id)["output"] == {"by": "operator"}
     history = engine.inspector().job(job_id)["history"]  # type: ignore[index]
     assert {"extended", "fired"} <= {h["event"] for h in history}
+    assert engine.event_index_keys() == {}
     out = ee(engine, "event", "fail", event_id, "--error", "too late")
     assert out.returncode == 2 and "unknown event" in out.stderr
 

@@ -10,6 +10,17 @@ from typing import Any
 import nats
 
 from tests.support.stack import Service, Stack, poll
+from tests.workflows import chain
+
+
+def sleepy_chain(steps: int, seconds: float) -> dict[str, Any]:
+    """``steps`` demo.sleep activities of ``seconds`` in a row, passing ``v`` on; the output is ``{"v": ..}``."""
+    flow = chain(steps, "demo.sleep")
+    for node in flow["nodes"].values():
+        if node["kind"] == "activity":
+            node["input"]["seconds"] = f"`{seconds}`"
+    flow["nodes"]["done"]["output"] = f"{{v: vars.s{steps - 1}.v}}"
+    return flow
 
 
 def hold_at(stack: Stack, point: str, module: str, *args: str, **env: str) -> tuple[Service, Path]:

@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 
 from ee.servers import ServerProcess
-from tests.faults.helpers import all_parked, assert_at_most_once, assert_chain_outputs
+from tests.faults.helpers import all_parked, assert_at_most_once, assert_chain_outputs, sleepy_chain
 from tests.support.stack import Stack, poll
-from tests.workflows import chain
 
 OUTAGE_S = 5.0
 JOBS = 30
@@ -34,8 +33,8 @@ def assert_clear_failure(out: subprocess.CompletedProcess[str], says: str) -> No
 
 
 def in_flight(stack: Stack) -> list[str]:
-    """Jobs of 3 one-second activities, every one started and parked, none finished."""
-    ids = stack.submit_many(chain(3, "demo.sleep"), [{"v": i} for i in range(JOBS)], "restart")
+    """Jobs of 3 half-second activities, every one started and parked, none finished."""
+    ids = stack.submit_many(sleepy_chain(3, 0.5), [{"v": i} for i in range(JOBS)], "restart")
     poll(lambda: all_parked(stack, ids), 30, 0.05, "every job parked")
     return ids
 

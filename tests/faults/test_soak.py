@@ -14,27 +14,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from tests.faults.helpers import assert_at_most_once, assert_chain_outputs, log_entries
+from tests.faults.helpers import assert_at_most_once, assert_chain_outputs, log_entries, sleepy_chain
 from tests.support.stack import Service, Stack, poll
-from tests.workflows import chain
 
 JOBS = int(os.environ.get("EE_SOAK_JOBS", "1000"))
 ACTIVITIES = 3
 ACTIVITY_S = 0.3  # each activity takes this long: the jobs outlast eight restarts
-
-
-def workflow() -> dict[str, Any]:
-    """``ACTIVITIES`` demo.sleep steps in a row, each passing ``v`` on; the output is ``{"v": ..}``."""
-    flow = chain(ACTIVITIES, "demo.sleep")
-    for node in flow["nodes"].values():
-        if node["kind"] == "activity":
-            node["input"]["seconds"] = f"`{ACTIVITY_S}`"
-    flow["nodes"]["done"]["output"] = "{v: vars.s2.v}"
-    return flow
 KILLS = ["executor", "executor", "reactor", "executor", "reactor", "executor", "executor", "reactor"]
 
 
@@ -59,7 +47,7 @@ def test_soak_kills_executor_five_times_and_reactor_three_times(
     services = {"reactor": stack.reactor(), "executor": stack.executor()}
     stack.worker()
     stack.wait_ready()
-    ids = stack.submit_many(workflow(), [{"v": i} for i in range(JOBS)], "soak")
+    ids = stack.submit_many(sleepy_chain(ACTIVITIES, ACTIVITY_S), [{"v": i} for i in range(JOBS)], "soak")
     step = max(5, JOBS // 100)  # jobs to finish between a restart and the next kill
     done_at_kill: list[int] = []
     done = 0

@@ -21,6 +21,7 @@ from ee.inspect import Inspector
 from ee.render import print_json, print_table
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, engine_error_in
+from shared.workflow import decode_workflow, json_type
 
 __all__ = ["main"]
 
@@ -126,7 +127,8 @@ def worker(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--executors", default=1, show_default=True, help="Executor processes to start.")
+@click.option("--executors", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Executor processes to start.")
 @click.option("--example", type=click.Path(dir_okay=False, path_type=Path),
               help="Submit this workflow once the stack is up and print its result.")
 @click.option("--input", "example_input", default="{}", help="Input of the example job (JSON).")
@@ -157,7 +159,8 @@ def url(ctx: Context, which: str) -> None:
 @click.option("--input", "input_json", help="Job input as JSON.")
 @click.option("--job-id", help="Choose the job id (submitting one id twice starts one job).")
 @click.option("--wait", is_flag=True, help="Wait for the job to finish; exit 0 completed, 1 failed.")
-@click.option("--timeout", type=float, default=None, help="With --wait: give up after SECONDS.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --wait: give up after SECONDS.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None, wait: bool,
@@ -171,9 +174,17 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
         fail(f"cannot read {file}: {exc.strerror}")
     except ValueError as exc:
         fail(f"{file} is not valid JSON: {exc}")
-    job_input = parse_json(input_json, "--input") or {}
+    if not isinstance(workflow, dict):
+        fail(f"invalid workflow: {file} holds {json_type(workflow)}; a workflow is a JSON object")
+    try:
+        decode_workflow(workflow)  # refused here, before any connection, with the node and field
+    except EngineError as exc:
+        fail(str(exc))
+    job_input = parse_json(input_json, "--input")
+    if job_input is None:
+        job_input = {}
     if not isinstance(job_input, dict):
-        fail("--input must be a JSON object")
+        fail(f"--input must be a JSON object, not {json_type(job_input)}")
 
     async def go() -> dict[str, Any]:
         async with EngineClient(ctx.settings) as client:
@@ -223,7 +234,7 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--status", "status_filter", help="Only jobs with this status (or 'stranded').")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> None:
@@ -266,7 +277,7 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
 
 
 @cli.command()
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def deadletter(ctx: Context, limit: int, as_json: bool) -> None:
@@ -362,7 +373,8 @@ def event_fail(ctx: Context, event_id: str, error: str) -> None:
 
 @event.command("extend")
 @click.argument("event_id")
-@click.option("--timeout", "timeout_s", type=float, required=True, help="New timeout from now, seconds.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="New timeout from now, seconds.")
 @pass_ctx
 def event_extend(ctx: Context, event_id: str, timeout_s: float) -> None:
     """Move a parked wait's deadline to now + TIMEOUT seconds."""
@@ -379,4 +391,18 @@ def bench(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    cli(prog_name="ee")
+    """Run ``ee``; a usage error (unknown option, bad value) is one line on stderr, exit 2."""
+    try:
+        code = cli.main(prog_name="ee", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command: its help
+        click.echo(exc.format_message(), err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "ee"
+        fail(f"{exc.format_message()} See '{where} --help'.")
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        fail("aborted", 1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -32,6 +32,7 @@ __all__ = [
     "Workflow",
     "compile_expression",
     "decode_workflow",
+    "json_type",
     "workflow_digest",
 ]
 
@@ -212,17 +213,35 @@ def _convert_node(name: str, raw: Any) -> Node:
         raise InvalidWorkflow(name, field, reason) from exc
 
 
-def decode_workflow(data: bytes | str | dict[str, Any]) -> Workflow:
-    """Decode and fully validate a workflow from JSON bytes or an already-parsed object."""
-    if isinstance(data, dict):
-        raw: Any = data
-    else:
+def json_type(value: object) -> str:
+    """What a parsed JSON value is, in words, for messages: "an array", "null", ..."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "a boolean"
+        case int() | float():
+            return "a number"
+        case str():
+            return "a string"
+        case list():
+            return "an array"
+        case _:
+            return type(value).__name__
+
+
+def decode_workflow(data: object) -> Workflow:
+    """Decode and fully validate a workflow from JSON text (bytes or str) or an already-parsed
+    object (anything else: a dict, or what a JSON file held, refused unless an object)."""
+    if isinstance(data, bytes | str):
         try:
-            raw = msgspec.json.decode(data)
+            raw: Any = msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
             raise InvalidWorkflow(None, None, f"not valid JSON: {exc}") from exc
+    else:
+        raw = data
     if not isinstance(raw, dict):
-        raise InvalidWorkflow(None, None, "a workflow is a JSON object")
+        raise InvalidWorkflow(None, None, f"a workflow is a JSON object, not {json_type(raw)}")
     nodes = raw.get("nodes")
     if not isinstance(nodes, dict):
         raise InvalidWorkflow(None, "nodes", "must be an object of node id to node")

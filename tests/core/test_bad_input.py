@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from shared.errors import InvalidWorkflow
+from shared.workflow import decode_workflow
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
@@ -121,3 +126,49 @@ def test_oversize_payloads_are_refused(stack: Stack) -> None:
     assert stack.job("too-big") is None
     job_id = stack.submit(chain(1), {"v": 7})
     assert stack.wait_job(job_id)["output"] == {"v": 7}
+
+
+# The command line's own checks need no engine: NATS and Redis point nowhere here.
+BAD_CLI = [
+    # (file content or None, arguments, words the one line must hold)
+    ("[1, 2]", ["submit", "{file}"], "holds an array; a workflow is a JSON object"),
+    ("null", ["submit", "{file}", "--wait"], "holds null; a workflow is a JSON object"),
+    ('"x"', ["submit", "{file}"], "holds a string; a workflow is a JSON object"),
+    ('{"nodes": 1}', ["submit", "{file}"], "field 'nodes': must be an object"),
+    ("{bad", ["submit", "{file}"], "is not valid JSON"),
+    (json.dumps(chain(1)), ["submit", "{file}", "--input", "[1]"], "--input must be a JSON object, not an array"),
+    (json.dumps(chain(1)), ["submit", "{file}", "--wait", "--timeout", "-1"], "Invalid value for '--timeout'"),
+    (None, ["submit", "{file}"], "cannot read"),
+    (None, ["jobs", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1"),
+    (None, ["jobs", "--limit", "-1"], "Invalid value for '--limit': -1 is not in the range x>=1"),
+    (None, ["deadletter", "--limit", "0"], "Invalid value for '--limit'"),
+    (None, ["events", "--limit", "0"], "Invalid value for '--limit'"),
+    (None, ["events", "--older-than", "soon"], "bad duration 'soon'"),
+    (None, ["event", "extend", "e~1.0", "--timeout", "0"], "Invalid value for '--timeout'"),
+    (None, ["jobs", "--no-such-flag"], "No such option '--no-such-flag'"),
+]
+
+
+def test_bad_cli_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
+    runs = []
+    for index, (content, args, words) in enumerate(BAD_CLI):
+        path = tmp_path / f"wf{index}.json"
+        if content is not None:
+            path.write_text(content)
+        argv = [sys.executable, "-m", "ee", *(a.format(file=path) for a in args)]
+        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        runs.append((args, words, proc))
+    for args, words, proc in runs:
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, (args, err)
+        assert err.count("\n") == 1 and err.startswith("ee: ") and words in err, (args, err)
+        assert out == "", (args, out)
+
+
+def test_decode_workflow_refuses_what_is_not_an_object() -> None:
+    for value, words in (([1, 2], "not an array"), (None, "not null"), (b'"x"', "not a string"),
+                         (b"7", "not a number")):
+        with pytest.raises(InvalidWorkflow, match=words):
+            decode_workflow(value)

@@ -377,7 +377,8 @@ def event_fail(ctx: Context, event_id: str, error: str) -> None:
               help="New timeout from now, seconds.")
 @pass_ctx
 def event_extend(ctx: Context, event_id: str, timeout_s: float) -> None:
-    """Move a parked wait's deadline to now + TIMEOUT seconds."""
+    """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
+    attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
     _event_op(ctx, event_id=event_id, op="extend", timeout_s=timeout_s)
 
 

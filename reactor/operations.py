@@ -10,7 +10,7 @@ import structlog
 from reactor.dispatch import Dispatcher
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
-from shared.errors import EventNotFound, EventNotParked, InvalidMessage, JobNotFound
+from shared.errors import EventInBackoff, EventNotFound, EventNotParked, InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
@@ -179,6 +179,8 @@ class Operations:
             raise EventNotFound(req.event_id)
         if code == 0:
             raise EventNotParked(req.event_id, _text(reply[1]))
+        if code == 5:
+            raise EventInBackoff(req.event_id, int(reply[1]), float(reply[2]) - now)
         status = "fired" if code == 1 else "extended"
         # An operator's hand on a wait: always worth a line (refusals are logged by the endpoint).
         log.info("operator event action", op=req.op, event_id=req.event_id, job_id=event_job(req.event_id),

@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "EngineError",
     "EngineUnavailable",
+    "EventInBackoff",
     "EventNotFound",
     "EventNotParked",
     "InboxFull",
@@ -117,6 +118,21 @@ class EventNotParked(EngineError):
         self.event_id = event_id
         self.status = status
         super().__init__(f"event {event_id!r} is {status}, not parked")
+
+
+class EventInBackoff(EngineError):
+    """``extend`` of an activity between attempts: no attempt runs, so no timeout runs either."""
+
+    code = "409"
+
+    def __init__(self, event_id: str, attempt: int, starts_in_s: float) -> None:
+        self.event_id = event_id
+        self.attempt = attempt
+        self.starts_in_s = starts_in_s
+        super().__init__(
+            f"event {event_id!r} is waiting out a retry backoff (attempt {attempt} starts in "
+            f"{max(starts_in_s, 0):.1f} s): no attempt is running, so there is no timeout to extend; "
+            "extend it once the attempt runs, or resolve or fail it now")
 
 
 def engine_error_in(exc: BaseException) -> EngineError | None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from typing import Any
 
@@ -57,6 +58,40 @@ def test_activity_timeout_retries_then_fails(engine: Stack) -> None:
     assert "timed out after 0.5 s (attempt 2)" in job["error"]
     assert sorted(a for (_, a) in engine.executions()) == [1, 2]
     assert engine.event_index_keys() == {}
+
+
+def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_extend_refuses_an_activity_in_retry_backoff_and_extends_a_running_attempt(engine: Stack) -> None:
+    """Between attempts the event's timer is the next attempt's start: extend refuses rather
+    than delay the retry. On a running attempt it moves that attempt's timeout."""
+    job_id = engine.submit(flaky(failures=1, attempts=2, backoff_s=60))
+    inspector = engine.inspector()
+    [event] = poll(lambda: [e for e in inspector.events(job=job_id) if e.get("phase") == "backoff"], 20,
+                   what="the first attempt to fail into a backoff")
+    event_id, retry_at = event["event_id"], event["deadline"]
+    out = ee(engine, "event", "extend", event_id, "--timeout", "600")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "waiting out a retry backoff (attempt 2 starts in" in out.stderr
+    [after] = inspector.events(job=job_id)
+    assert after["deadline"] == retry_at and after["phase"] == "backoff"
+    assert engine.redis_client().zscore(Keys(engine.prefix).timers, event_id) == float(retry_at)
+    history = inspector.job(job_id)["history"]  # type: ignore[index]
+    assert "extended" not in {h["event"] for h in history}
+
+    running = engine.submit({"name": "slow", "start": "nap", "nodes": {
+        "nap": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`30`"}, "timeout_s": 5,
+                "retry": {"max_attempts": 2, "backoff_s": 60}, "output": "r", "next": "done"},
+        "done": {"kind": "end"}}})
+    [nap] = poll(lambda: inspector.events(job=running), 20, what="the running attempt")
+    assert ee(engine, "event", "extend", nap["event_id"], "--timeout", "600").returncode == 0
+    [nap] = inspector.events(job=running)
+    assert nap["phase"] == "running" and float(nap["deadline"]) > time.time() + 500
+    for one in (job_id, running):
+        assert ee(engine, "cancel", one).returncode == 0
 
 
 WAITS: dict[str, dict[str, Any]] = {

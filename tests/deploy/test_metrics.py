@@ -86,15 +86,20 @@ class Driver:
         return poll(check, 15, 0.05, f"/metrics to show {expected}")
 
 
-def consumer_redelivered(stack: Stack) -> int:
-    async def go() -> int:
+def consumer_counts(stack: Stack) -> tuple[int, int]:
+    """(redelivered, ack pending) of the reactor's results consumer."""
+    async def go() -> tuple[int, int]:
         nc = await nats.connect(stack.nats.url)
         try:
             info = await nc.jetstream().consumer_info(names.STREAM_RESPONSES, names.CONSUMER_REACTOR_RESPONSES)
-            return int(info.num_redelivered or 0)
+            return int(info.num_redelivered or 0), int(info.num_ack_pending or 0)
         finally:
             await nc.close()
     return asyncio.run(go())
+
+
+def consumer_redelivered(stack: Stack) -> int:
+    return consumer_counts(stack)[0]
 
 
 def paused(service: Service) -> Any:
@@ -158,6 +163,9 @@ def test_reactor_metrics_follow_jobs_and_count_refusals(stack: Stack) -> None:
     # A redelivery: the reactor is paused holding a result past its ack wait (5 s).
     poll(lambda: scrape(port).get(("ee_deadletters_total", (("subject", names.ACTIVITY_RESPONSE),))), 10, 0.05,
          "the garbage result to be dead-lettered")
+    # The counter moves before the reactor terminates the message: pausing the reactor before
+    # JetStream has the term would have the garbage redelivered and dead-lettered twice.
+    poll(lambda: consumer_counts(stack)[1] == 0, 10, 0.05, "the garbage result to be terminated")
     with paused(reactor):
         stack.publish(names.ACTIVITY_RESPONSE, encode(ActivityResult(event_id="m-gone~1.0", attempt=1, ok=True)))
         poll(lambda: consumer_redelivered(stack) > 0, 20, 0.2, "JetStream to redeliver the held result")

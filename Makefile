@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ee up --example examples/invoice.json --input '{"amount": 1200, "customer": "ACME"}'
 
+# Temporary files under this checkout: pytest prunes all but its three newest runs in the shared
+# /tmp/pytest-of-$USER, which deletes the live server data of another run going on at the same time.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=.pytest-tmp $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/ee bench
 
 clean:
-	rm -rf $(VENV) .ee .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .ee .pytest_cache .pytest-tmp .mypy_cache .ruff_cache

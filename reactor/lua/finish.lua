@@ -40,6 +40,7 @@ local wakes = {}
 local bots = redis.call('HGET', jk, 'bots')
 if bots and bots ~= '' then release_and_grant(j, bots, ARGV[7], ARGV[10], wakes) end
 redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses', 'bots')
+redis.call('ZREM', STRANDED, j)
 redis.call('HSET', jk, 'fence', fence, 'status', ARGV[4], 'output', ARGV[5], 'error', ARGV[6],
   'updated', ARGV[7], 'finished', ARGV[7])
 local i = 11

@@ -26,6 +26,7 @@ for _ = 1, ncons do
 end
 redis.call('ZREM', WAKES, j)
 redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses')
+redis.call('ZREM', STRANDED, j)
 redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', ARGV[4],
   'updated', at, 'build', build)
 if ARGV[12] ~= '' then release_and_grant(j, ARGV[12], at, ARGV[8], out) end

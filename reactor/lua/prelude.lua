@@ -20,17 +20,6 @@ local function event_job(e)
   return j or e
 end
 
--- The stranded index (a zset of job ids by the time they were stranded) follows each job's
--- `stranded` field: the scripts that set the field add the job (lease, strand); the scripts
--- that clear it (park, finish) always write history, and history drops the job from the
--- index once its field is gone. Checked once per job per script call.
-local strand_checked = {}
-local function unstrand_if_recovered(j)
-  if strand_checked[j] then return end
-  strand_checked[j] = true
-  if redis.call('HEXISTS', jkey(j), 'stranded') == 0 then redis.call('ZREM', STRANDED, j) end
-end
-
 -- A job's history is a stream capped at about HISTORY_MAX entries (EE_HISTORY_MAX, written
 -- ahead of this prelude by reactor/scripts.py). Below the cap an entry is a plain XADD (one
 -- XLEN more); at the cap the oldest entries are trimmed and their number added to the job's
@@ -46,18 +35,18 @@ local function history(j, at, node, what, build, detail)
     local dropped = len + 1 - redis.call('XLEN', hk)
     if dropped > 0 then redis.call('HINCRBY', jkey(j), 'history_trimmed', dropped) end
   end
-  unstrand_if_recovered(j)
 end
 
 -- Mark job j stranded with `reason`: the field, the index, and a history entry unless the
--- job was stranded for this very reason already (not one entry per re-offer).
+-- job was stranded for this very reason already (not one entry per re-offer). The stranded
+-- index (job ids by the time they were stranded) follows the `stranded` field: the scripts
+-- that clear the field when the job moves on (park, finish) take it out in the same step.
 local function mark_stranded(j, reason, at, build)
   local jk = jkey(j)
   local before = redis.call('HGET', jk, 'stranded')
   redis.call('HSET', jk, 'stranded', reason)
   local t = redis.call('TIME')
   redis.call('ZADD', STRANDED, 'NX', tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
-  strand_checked[j] = true
   if before ~= reason then history(j, at, '', 'stranded', build, reason) end
 end
 

@@ -10,11 +10,13 @@ import structlog
 from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 
+from reactor.activity_clock import ActivityClock
 from reactor.bots import bot_lease_loop, heartbeat_handler
+from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
-from reactor.observed import ActivityClock, ObservedDispatcher, ObservedStore
 from reactor.operations import Operations
+from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
@@ -89,11 +91,9 @@ class Reactor:
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
-        clock = ActivityClock()
-        store = ObservedStore(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, clock,
-                              s.history_max)
+        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max)
         await store.load()
-        dispatcher = ObservedDispatcher(nc, js, store, clock)
+        dispatcher = Dispatcher(nc, js, store, ActivityClock())
         ops = Operations(store, dispatcher)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:

@@ -11,6 +11,7 @@ from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from reactor.activity_clock import ActivityClock
 from reactor.store import Store, WakeData
 from shared import metrics, names
 from shared.failpoints import failpoint
@@ -31,8 +32,9 @@ class Dispatcher:
     is mended by the sweep (``reactor.loops.dispatch_sweep``).
     """
 
-    def __init__(self, nc: NATS, js: JetStreamContext, store: Store) -> None:
+    def __init__(self, nc: NATS, js: JetStreamContext, store: Store, clock: ActivityClock) -> None:
         self.nc = nc
+        self.clock = clock
         self.js = js
         self.store = store
         self._inbox = ReplyInbox(nc)
@@ -65,6 +67,7 @@ class Dispatcher:
         """Publish tasks, each deduplicated by event and attempt, then mark them dispatched."""
         if not tasks:
             return
+        self.clock.dispatched(tasks)
         results = await asyncio.gather(*(self._publish(task) for task in tasks), return_exceptions=True)
         done = []
         for task, result in zip(tasks, results, strict=True):

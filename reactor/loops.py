@@ -73,6 +73,7 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                 await msg.term()
                 continue
             payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
+            dispatcher.clock.arrived(res.event_id, res.attempt)
             calls.append((msg, store.result_args(res.event_id, res.attempt, res.ok, payload,
                                                  res.error or "", now)))
         if not calls:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+import structlog
 
 from reactor.batcher import ScriptBatcher
 from reactor.scripts import DEFAULT_HISTORY_MAX, ScriptBook
@@ -30,6 +31,7 @@ from shared.names import Keys, event_id_for
 
 __all__ = ["ParkOutcome", "Store", "WakeData", "park_args", "wakes_in"]
 
+log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
 
 
@@ -257,6 +259,8 @@ class Store:
         return [None if v is None else _s(v) for v in values]
 
     async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
+        """Record a refused message (capped list), and log it: subject and reason, never the data."""
+        log.warning("dead letter", subject=subject, reason=reason, size=len(data))
         record = _json.encode({"at": clock.iso(), "subject": subject, "reason": reason,
                                "data": data[:1024].decode("utf-8", "replace")})
         pipe = self.redis.pipeline(transaction=True)

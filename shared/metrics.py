@@ -64,7 +64,7 @@ ACTIVITY_RESULT_SECONDS = Histogram(
     "ee_activity_result_seconds", "Reactor: activity task dispatched to its result received, by activity "
     "(queueing, the worker's run and the result's way back).", ["activity"], buckets=_SLOW)
 """Reactor: ``labels(activity=...).observe(seconds)`` once per attempt whose result arrives
-(see ``reactor.observed``)."""
+(see ``reactor.activity_clock``)."""
 
 REDELIVERIES = Counter("ee_redeliveries", "JetStream messages received more than once, by stream.", ["stream"])
 """Any consumer: ``labels(stream=...).inc()`` when a message's delivery count is above one."""

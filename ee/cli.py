@@ -21,6 +21,7 @@ from ee.inspect import Inspector
 from ee.render import print_json, print_table
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, engine_error_in
+from shared.names import EVENT_KINDS
 from shared.workflow import decode_workflow, json_type
 
 __all__ = ["main"]
@@ -248,7 +249,7 @@ def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> 
 
 @cli.command()
 @click.option("--job", help="Events of one job.")
-@click.option("--kind", type=click.Choice(["activity", "timer", "signal", "bot_lock"]))
+@click.option("--kind", type=click.Choice(EVENT_KINDS))
 @click.option("--activity")
 @click.option("--pool")
 @click.option("--bot")

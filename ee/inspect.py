@@ -13,11 +13,10 @@ from typing import Any
 
 import redis
 
-from shared.names import Keys, event_job
+from shared.names import EVENT_KINDS, Keys, event_job
 
-__all__ = ["KINDS", "Inspector"]
+__all__ = ["Inspector"]
 
-KINDS = ("activity", "timer", "signal", "bot_lock")
 _CHUNK = 1000  # event hashes read per round trip
 
 def _text(value: Any) -> str:
@@ -162,7 +161,7 @@ class Inspector:
             sizes = pipe.execute()
             indexes = [min(zip(sizes, narrow, strict=True))[1]]
         else:
-            indexes = [self.keys.event_index(one) for one in ([kind] if kind else list(KINDS))]
+            indexes = [self.keys.event_index(one) for one in ([kind] if kind else list(EVENT_KINDS))]
         top = "+inf" if horizon is None else repr(horizon)
         pipe = self.r.pipeline(transaction=False)
         for key in indexes:

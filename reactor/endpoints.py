@@ -2,7 +2,8 @@
 
 ``nats.micro`` runs one handler at a time per endpoint, so each handler only
 hands the request to a task of the service's :class:`~shared.tasks.TaskSet`
-and returns; the reply is sent when the work is done. Errors become micro error headers here, at the boundary.
+and returns; the reply is sent when the work is done. Errors become micro error
+headers here, at the boundary.
 """
 
 from __future__ import annotations

@@ -221,7 +221,6 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
             await msg.ack()
 
 
-_GAUGE_KINDS = ("activity", "timer", "signal", "bot_lock")
 _GAUGE_SAMPLE = 10_000
 
 
@@ -236,7 +235,7 @@ async def _gauge_pass(store: Store, js: JetStreamContext | None) -> None:
     first ones."""
     keys = store.keys
     pipe = store.redis.pipeline(transaction=True)  # one consistent snapshot of the sizes
-    for kind in _GAUGE_KINDS:
+    for kind in names.EVENT_KINDS:
         pipe.zcard(keys.event_index(kind))
     pipe.zcard(keys.jobs)
     pipe.zcard(keys.wakes)
@@ -256,7 +255,7 @@ async def _gauge_pass(store: Store, js: JetStreamContext | None) -> None:
     waking = round(scale * len(fired_kinds))
     stranded = round(scale * sum(1 for _, _, why in jobs if why))
     parked = 0
-    for kind, count in zip(_GAUGE_KINDS, open_events, strict=True):
+    for kind, count in zip(names.EVENT_KINDS, open_events, strict=True):
         waiting = max(0, int(count) - round(scale * fired_kinds.count(kind)))
         metrics.PARKED_EVENTS.labels(kind=kind).set(waiting)
         parked += waiting

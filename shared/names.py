@@ -15,6 +15,7 @@ __all__ = [
     "CONSUMER_EXECUTOR_JOBS",
     "CONSUMER_REACTOR_CANCEL",
     "CONSUMER_REACTOR_RESPONSES",
+    "EVENT_KINDS",
     "EXECUTOR_WAKE",
     "EXECUTOR_WAKE_QUEUE",
     "JOBS_CANCEL",
@@ -68,6 +69,11 @@ def activity_token(activity: str) -> str:
 def activity_consumer(activity: str) -> str:
     """Durable consumer shared by every worker of one activity."""
     return f"ee_act_{activity_token(activity)}"
+
+
+# The kinds of parked event, each with its index (``Keys.event_index``): the values of an
+# event hash's ``kind`` field and of ``ee events --kind``.
+EVENT_KINDS = ("activity", "timer", "signal", "bot_lock")
 
 
 class Keys:

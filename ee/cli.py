@@ -20,8 +20,9 @@ from ee.durations import parse_duration
 from ee.inspect import Inspector
 from ee.render import print_json, print_table
 from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineError, engine_error_in
+from shared.errors import EngineError, InvalidName, engine_error_in
 from shared.names import EVENT_KINDS
+from shared.naming import NameKind, check_name
 from shared.workflow import decode_workflow, json_type
 
 __all__ = ["main"]
@@ -82,6 +83,22 @@ def parse_json(text: str | None, what: str) -> Any:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+NameCheck = Callable[[click.Context, click.Parameter, str | None], str | None]
+
+
+def name_of(kind: NameKind) -> NameCheck:
+    """A click callback that refuses a value breaking its kind's name rule (``shared.naming``),
+    before anything is sent: a usage error, one line, exit 2."""
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_name(kind, value)
+        except InvalidName as exc:
+            raise click.BadParameter(str(exc), ctx, param) from exc
+
+    return check
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -158,7 +175,8 @@ def url(ctx: Context, which: str) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--input", "input_json", help="Job input as JSON.")
-@click.option("--job-id", help="Choose the job id (submitting one id twice starts one job).")
+@click.option("--job-id", callback=name_of("job"),
+              help="Choose the job id (submitting one id twice starts one job).")
 @click.option("--wait", is_flag=True, help="Wait for the job to finish; exit 0 completed, 1 failed.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --wait: give up after SECONDS.")
@@ -248,11 +266,11 @@ def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> 
 
 
 @cli.command()
-@click.option("--job", help="Events of one job.")
+@click.option("--job", callback=name_of("job"), help="Events of one job.")
 @click.option("--kind", type=click.Choice(EVENT_KINDS))
-@click.option("--activity")
-@click.option("--pool")
-@click.option("--bot")
+@click.option("--activity", callback=name_of("activity"))
+@click.option("--pool", callback=name_of("pool"))
+@click.option("--bot", callback=name_of("bot"))
 @click.option("--older-than", help="Parked longer than a duration: 30s, 5m, 1h.")
 @click.option("--stranded", is_flag=True, help="Only events of stranded jobs (nobody resumes them).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N events (default: all).")
@@ -303,7 +321,7 @@ def bots(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("job_id")
+@click.argument("job_id", callback=name_of("job"))
 @click.option("--reason", default="cancelled by operator")
 @pass_ctx
 def cancel(ctx: Context, job_id: str, reason: str) -> None:
@@ -319,8 +337,8 @@ def cancel(ctx: Context, job_id: str, reason: str) -> None:
 
 
 @cli.command()
-@click.argument("job_id")
-@click.argument("name")
+@click.argument("job_id", callback=name_of("job"))
+@click.argument("name", callback=name_of("signal"))
 @click.option("--data", help="Signal payload as JSON.")
 @pass_ctx
 def signal(ctx: Context, job_id: str, name: str, data: str | None) -> None:
@@ -355,7 +373,7 @@ def _event_op(ctx: Context, **fields: Any) -> None:
 
 
 @event.command("resolve")
-@click.argument("event_id")
+@click.argument("event_id", callback=name_of("event"))
 @click.option("--data", help="Result as JSON.")
 @pass_ctx
 def event_resolve(ctx: Context, event_id: str, data: str | None) -> None:
@@ -364,7 +382,7 @@ def event_resolve(ctx: Context, event_id: str, data: str | None) -> None:
 
 
 @event.command("fail")
-@click.argument("event_id")
+@click.argument("event_id", callback=name_of("event"))
 @click.option("--error", required=True)
 @pass_ctx
 def event_fail(ctx: Context, event_id: str, error: str) -> None:
@@ -373,7 +391,7 @@ def event_fail(ctx: Context, event_id: str, error: str) -> None:
 
 
 @event.command("extend")
-@click.argument("event_id")
+@click.argument("event_id", callback=name_of("event"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
               help="New timeout from now, seconds.")
 @pass_ctx

@@ -41,6 +41,7 @@ from shared.messages import (
     StrandRequest,
     Wake,
 )
+from shared.naming import check_name
 from shared.ops_http import serve_ops
 from shared.reactor_client import ReactorClient, ReactorError
 from shared.streams import consumer_config, ensure_streams
@@ -177,6 +178,8 @@ class Executor:
                 if len(msg.data) > self.settings.max_payload_bytes:
                     raise InvalidMessage(names.JOBS_EXECUTE, "payload over the size limit")
                 request = _jobs.decode(msg.data)
+                if request.job_id is not None:
+                    check_name("job", request.job_id)  # refused here: a dead letter, never a job
                 workflow = decode_workflow(request.workflow)
             except EngineError as exc:
                 await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)

@@ -93,6 +93,7 @@ class Reactor:
         await ensure_streams(js, s.max_payload_bytes)
         store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max)
         await store.load()
+        await store.migrate_bot_indexes()
         dispatcher = Dispatcher(nc, js, store, ActivityClock())
         ops = Operations(store, dispatcher)
         try:

@@ -12,8 +12,9 @@ from nats.aio.msg import Msg
 from reactor.dispatch import Dispatcher
 from reactor.store import Store
 from shared import clock, metrics, names
-from shared.errors import InvalidMessage
+from shared.errors import InvalidMessage, InvalidName
 from shared.messages import BotHeartbeat, Codec
+from shared.naming import check_name
 
 __all__ = ["bot_lease_loop", "heartbeat_handler"]
 
@@ -25,10 +26,9 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher) -> Ca
     async def apply(msg: Msg) -> None:
         try:
             beat = _heartbeats.decode(msg.data)
-            if not beat.bot or not beat.pool or any(c in beat.bot + beat.pool for c in " ,{}*>"):
-                raise InvalidMessage(names.BOTS_HEARTBEAT, "bot and pool must be non-empty names "
-                                     "without spaces, commas, braces or wildcards")
-        except InvalidMessage as exc:
+            check_name("bot", beat.bot)
+            check_name("pool", beat.pool)
+        except (InvalidMessage, InvalidName) as exc:
             metrics.DEADLETTERS.labels(subject=names.BOTS_HEARTBEAT).inc()
             await store.deadletter(names.BOTS_HEARTBEAT, str(exc), msg.data)
             return

@@ -39,6 +39,7 @@ from shared.messages import (
     WorkflowRequest,
 )
 from shared.names import event_job
+from shared.naming import check_name
 
 __all__ = ["Operations"]
 
@@ -48,17 +49,9 @@ _checkpoint = msgspec.json.Decoder(Checkpoint)
 _any = msgspec.json.Decoder()
 _json = msgspec.json.Encoder()
 
-MAX_ID_LENGTH = 200
-
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _check_job_id(job_id: str, subject: str) -> None:
-    if not job_id or len(job_id) > MAX_ID_LENGTH or any(c in job_id for c in "~{} \n\t"):
-        raise InvalidMessage(subject, f"bad job id {job_id[:60]!r}: 1-{MAX_ID_LENGTH} characters, "
-                             "no spaces, '~', '{' or '}'")
 
 
 class Operations:
@@ -67,7 +60,7 @@ class Operations:
         self.dispatcher = dispatcher
 
     async def start(self, req: StartRequest) -> StartReply:
-        _check_job_id(req.job_id, "ee.reactor.start")
+        check_name("job", req.job_id)
         reply = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
                                            Checkpoint(node=req.start), _json.encode(req.input), req.build)
         await failpoint("start-committed")
@@ -144,7 +137,8 @@ class Operations:
         return WorkflowReply(workflow=data)
 
     async def signal(self, req: SignalRequest) -> SignalReply:
-        _check_job_id(req.job_id, "ee.reactor.signal")
+        check_name("job", req.job_id)
+        check_name("signal", req.signal)
         result = _json.encode({"ok": True, "output": req.data})
         wake = await self.store.signal(req.job_id, req.signal, result)
         if wake is not None:
@@ -152,7 +146,7 @@ class Operations:
         return SignalReply(delivered=wake is not None, buffered=wake is None)
 
     async def cancel(self, req: CancelRequest) -> CancelReply:
-        _check_job_id(req.job_id, "ee.reactor.cancel")
+        check_name("job", req.job_id)
         history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail=req.reason)]
         _, running, wakes = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason,
                                                     history, "")
@@ -164,6 +158,7 @@ class Operations:
         return CancelReply(job_id=req.job_id, status="cancelled")
 
     async def event(self, req: EventOp) -> EventOpReply:
+        check_name("event", req.event_id)
         now = clock.now()
         if req.op == "extend" and (req.timeout_s is None or req.timeout_s <= 0):
             raise InvalidMessage("ee.reactor.event", "extend needs a positive timeout_s")
@@ -200,6 +195,7 @@ class Operations:
         return Ack()
 
     async def inspect(self, req: CancelRequest) -> JobView:
+        check_name("job", req.job_id)
         fields: list[Any] = await self.store.redis.hmget(self.store.keys.job(req.job_id),
                                                          ["status", "output", "error"])
         if fields[0] is None:

@@ -16,7 +16,7 @@ import structlog
 from reactor.batcher import ScriptBatcher
 from reactor.scripts import DEFAULT_HISTORY_MAX, ScriptBook
 from shared import clock
-from shared.errors import InboxFull, JobFinished, JobNotFound, StaleFence
+from shared.errors import ForeignEvent, InboxFull, JobFinished, JobNotFound, StaleFence
 from shared.messages import (
     ActivityWait,
     BotLockWait,
@@ -58,12 +58,14 @@ class WakeData:
         return cls(_s(r[0]), r[1], r[2], r[3], r[4] or b"{}", r[5], r[6], r[7] or b"null")
 
     def encode(self) -> bytes:
-        """The ``Wake`` message, assembled from stored JSON without decoding it."""
+        """The ``Wake`` message, assembled from stored JSON without decoding it. The stored JSON
+        pieces (checkpoint, input, result) were encoded by the engine; every plain string is
+        encoded here, never pasted between quotes, so no id can break the message."""
         return b"".join((
             b'{"job_id":', _json.encode(self.job_id), b',"fence":', self.fence,
-            b',"digest":"', self.digest, b'","checkpoint":', self.checkpoint,
-            b',"input":', self.input, b',"event_id":"', self.event_id, b'","kind":"', self.kind,
-            b'","result":', self.result, b"}",
+            b',"digest":', _json.encode(_s(self.digest)), b',"checkpoint":', self.checkpoint,
+            b',"input":', self.input, b',"event_id":', _json.encode(_s(self.event_id)),
+            b',"kind":', _json.encode(_s(self.kind)), b',"result":', self.result, b"}",
         ))
 
 
@@ -138,6 +140,8 @@ def _check(job_id: str, fence: int, reply: list[Any]) -> None:
         raise JobFinished(job_id, _s(reply[1]))
     if code == -3:
         raise StaleFence(job_id, fence, int(reply[1]))
+    if code == -6:
+        raise ForeignEvent(job_id, _s(reply[1]))
 
 
 class Store:
@@ -267,6 +271,28 @@ class Store:
         pipe.lpush(self.keys.deadletter, record)
         pipe.ltrim(self.keys.deadletter, 0, 999)
         await pipe.execute()
+
+    async def migrate_bot_indexes(self) -> int:
+        """Move each known bot's event index from ``bot:<id>:events`` (before the ``bot-events:``
+        family) to its key of today; returns how many were moved. Idempotent, one round trip
+        per bot that has an old index, and nothing for a bot whose old key is another bot's
+        hash (a bot named ``<id>:events``, before names were checked)."""
+        bots = [_s(b) for b in await self.redis.smembers(self.keys.bots)]
+        pipe = self.redis.pipeline(transaction=False)
+        for bot in bots:
+            pipe.type(self.keys.legacy_bot_events(bot))
+        types = await pipe.execute() if bots else []
+        moved = 0
+        for bot, kind in zip(bots, types, strict=True):
+            if _s(kind) != "zset":
+                continue
+            old, new = self.keys.legacy_bot_events(bot), self.keys.bot_events(bot)
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zunionstore(new, [new, old], aggregate="MIN")
+            pipe.delete(old)
+            await pipe.execute()
+            moved += 1
+        return moved
 
     async def workflow(self, digest: str) -> bytes | None:
         value: Any = await self.redis.get(self.keys.workflow(digest))

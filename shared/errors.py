@@ -13,8 +13,10 @@ __all__ = [
     "EventInBackoff",
     "EventNotFound",
     "EventNotParked",
+    "ForeignEvent",
     "InboxFull",
     "InvalidMessage",
+    "InvalidName",
     "InvalidWorkflow",
     "JobFinished",
     "JobNotFound",
@@ -55,6 +57,15 @@ class InvalidMessage(EngineError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"malformed message on {subject}: {reason}")
+
+
+class InvalidName(EngineError, ValueError):
+    """A name that breaks the rule of its kind (``shared.naming``); also a ValueError, for the SDK."""
+
+    def __init__(self, kind: str, value: str, message: str) -> None:
+        self.kind = kind
+        self.value = value
+        super().__init__(message)
 
 
 class JobNotFound(EngineError):
@@ -118,6 +129,16 @@ class EventNotParked(EngineError):
         self.event_id = event_id
         self.status = status
         super().__init__(f"event {event_id!r} is {status}, not parked")
+
+
+class ForeignEvent(EngineError):
+    """A park that lists another job's event as consumed: refused, and nothing is written."""
+
+    def __init__(self, job_id: str, event_id: str) -> None:
+        self.job_id = job_id
+        self.event_id = event_id
+        super().__init__(f"park of job {job_id!r} refused: event {event_id[:200]!r} is not one of its own "
+                         "(a job consumes only its own events)")
 
 
 class EventInBackoff(EngineError):

@@ -82,6 +82,13 @@ class Keys:
     Keys of one job carry the job id as a hash tag (``{id}``) so that a Redis
     Cluster keeps a job's atomic steps on one shard. Event ids start with their
     job id, so an event hash shares its job's tag.
+
+    No two families can build the same key, whatever the names (tests/core/test_names.py):
+    each family has a literal head of its own (``job:{``, ``event:{``, ``bot:``,
+    ``bot-events:``, ``pool:``, ...), a name inside braces ends at the brace (job ids hold
+    none), and the families that share a head and put a name before a literal tail
+    (``pool:<pool>:free|waiting|bots|events``) have tails none of which ends another.
+    The name rules (``shared.naming``) keep ``:``, ``{`` and ``}`` out of bots and pools besides.
     """
 
     def __init__(self, prefix: str = "ee:") -> None:
@@ -124,7 +131,16 @@ class Keys:
         return f"{self.prefix}pool:{pool}:events"
 
     def bot_events(self, bot_id: str) -> str:
-        """Open events bound to one bot (its activities, the lock that granted it) by parked time (zset)."""
+        """Open events bound to one bot (its activities, the lock that granted it) by parked time (zset).
+
+        Its own family (``bot-events:``), not under ``bot:<id>``: a bot named ``X:events`` would
+        otherwise own bot ``X``'s index as its hash. Before this family the index was
+        ``bot:<id>:events`` (see :meth:`legacy_bot_events`)."""
+        return f"{self.prefix}bot-events:{bot_id}"
+
+    def legacy_bot_events(self, bot_id: str) -> str:
+        """Where a bot's event index was kept before ``bot-events:``: merged into the new key
+        and deleted at reactor start (``Store.migrate_bot_indexes``)."""
         return f"{self.prefix}bot:{bot_id}:events"
 
     def workflow(self, digest: str) -> str:

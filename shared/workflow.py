@@ -8,6 +8,7 @@ compiles), naming the node and the field of the first problem found.
 from __future__ import annotations
 
 import hashlib
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +16,8 @@ import jmespath
 import jmespath.exceptions
 import msgspec
 
-from shared.errors import InvalidWorkflow
+from shared.errors import InvalidName, InvalidWorkflow
+from shared.naming import NameKind, check_name
 
 __all__ = [
     "ActivityNode",
@@ -37,6 +39,10 @@ __all__ = [
 ]
 
 MAX_NODES = 1000
+# Bounds of a retry policy: a policy past them is a typo, not a plan (docs/workflows.md).
+MAX_ATTEMPTS = 100
+MAX_BACKOFF_S = 86_400.0
+MAX_MULTIPLIER = 10.0
 
 
 class RetryPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -137,35 +143,48 @@ def _check_next(workflow: Workflow, node: str, field: str, target: str | None) -
 
 
 def _check_positive(node: str, field: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise InvalidWorkflow(node, field, f"must be positive, got {value}")
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise InvalidWorkflow(node, field, f"must be a positive number, got {value}")
+
+
+def _check_name(node: str | None, field: str, kind: NameKind, value: str, enforce: bool = True) -> None:
+    if not enforce:
+        return
+    try:
+        check_name(kind, value)
+    except InvalidName as exc:
+        raise InvalidWorkflow(node, field, str(exc)) from exc
 
 
 def _check_retry(node: str, retry: RetryPolicy) -> None:
-    if retry.max_attempts < 1:
-        raise InvalidWorkflow(node, "retry.max_attempts", f"must be at least 1, got {retry.max_attempts}")
-    for field, value, least in (("backoff_s", retry.backoff_s, 0), ("multiplier", retry.multiplier, 1),
-                                ("max_backoff_s", retry.max_backoff_s, 0)):
-        if not value >= least:  # also refuses NaN
-            raise InvalidWorkflow(node, f"retry.{field}", f"must be >= {least}, got {value}")
+    if not 1 <= retry.max_attempts <= MAX_ATTEMPTS:
+        raise InvalidWorkflow(node, "retry.max_attempts",
+                              f"must be from 1 to {MAX_ATTEMPTS}, got {retry.max_attempts}")
+    for field, value, least, most in (("backoff_s", retry.backoff_s, 0, MAX_BACKOFF_S),
+                                      ("multiplier", retry.multiplier, 1, MAX_MULTIPLIER),
+                                      ("max_backoff_s", retry.max_backoff_s, 0, MAX_BACKOFF_S)):
+        if not least <= value <= most:  # also refuses NaN
+            raise InvalidWorkflow(node, f"retry.{field}", f"must be from {least:g} to {most:g}, got {value}")
 
 
-def validate(workflow: Workflow) -> Workflow:
-    """Check what the types cannot: references, expressions, numbers. Returns the workflow."""
+def validate(workflow: Workflow, check_names: bool = True) -> Workflow:
+    """Check what the types cannot: references, expressions, numbers, names. Returns the workflow.
+
+    ``check_names=False`` skips the name rules (``shared.naming``), for a workflow the engine
+    stored before they existed: its parked jobs still run to their end."""
+    names = check_names
     if not workflow.nodes:
         raise InvalidWorkflow(None, "nodes", "a workflow needs at least one node")
     if len(workflow.nodes) > MAX_NODES:
         raise InvalidWorkflow(None, "nodes", f"at most {MAX_NODES} nodes")
+    _check_name(None, "name", "workflow", workflow.name, names)
     if workflow.start not in workflow.nodes:
         raise InvalidWorkflow(None, "start", f"names unknown node {workflow.start!r}")
     for name, node in workflow.nodes.items():
+        _check_name(None, "nodes", "node", name, names)
         match node:
             case ActivityNode():
-                if not node.activity or any(c in node.activity for c in " *>"):
-                    raise InvalidWorkflow(name, "activity", f"bad activity name {node.activity!r}")
-                if node.activity.startswith("bot."):
-                    raise InvalidWorkflow(name, "activity", "may not start with 'bot.' (reserved for tasks "
-                                          "addressed to one bot)")
+                _check_name(name, "activity", "activity", node.activity, names)
                 for key, expr in node.input.items():
                     _check_expression(name, f"input.{key}", expr)
                 _check_positive(name, "timeout_s", node.timeout_s)
@@ -178,15 +197,13 @@ def validate(workflow: Workflow) -> Workflow:
                 _check_next(workflow, name, "default", node.default)
                 continue
             case WaitSignalNode():
-                if not node.signal:
-                    raise InvalidWorkflow(name, "signal", "must not be empty")
+                _check_name(name, "signal", "signal", node.signal, names)
                 _check_positive(name, "timeout_s", node.timeout_s)
             case SleepNode():
-                if node.seconds < 0:
-                    raise InvalidWorkflow(name, "seconds", f"must be >= 0, got {node.seconds}")
+                if not (node.seconds >= 0 and math.isfinite(node.seconds)):
+                    raise InvalidWorkflow(name, "seconds", f"must be a number >= 0, got {node.seconds}")
             case LockBotNode():
-                if not node.pool:
-                    raise InvalidWorkflow(name, "pool", "must not be empty")
+                _check_name(name, "pool", "pool", node.pool, names)
                 _check_positive(name, "timeout_s", node.timeout_s)
             case EndNode():
                 if node.output is not None:
@@ -230,9 +247,10 @@ def json_type(value: object) -> str:
             return type(value).__name__
 
 
-def decode_workflow(data: object) -> Workflow:
+def decode_workflow(data: object, *, check_names: bool = True) -> Workflow:
     """Decode and fully validate a workflow from JSON text (bytes or str) or an already-parsed
-    object (anything else: a dict, or what a JSON file held, refused unless an object)."""
+    object (anything else: a dict, or what a JSON file held, refused unless an object).
+    ``check_names``: see :func:`validate`."""
     if isinstance(data, bytes | str):
         try:
             raw: Any = msgspec.json.decode(data)
@@ -251,7 +269,7 @@ def decode_workflow(data: object) -> Workflow:
     except msgspec.ValidationError as exc:
         reason, _, path = str(exc).partition(" - at `$")
         raise InvalidWorkflow(None, path.rstrip("`").lstrip(".") or None, reason) from exc
-    return validate(msgspec.structs.replace(workflow, nodes=converted))
+    return validate(msgspec.structs.replace(workflow, nodes=converted), check_names)
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 
 from shared import names
 from shared.messages import BotHeartbeat, encode
+from shared.naming import check_name
 
 __all__ = ["BotIdentity", "beat", "heartbeats"]
 
@@ -29,10 +30,8 @@ class BotIdentity:
     capacity: int = 1
 
     def __post_init__(self) -> None:
-        for setting, value in (("bot", self.bot), ("pool", self.pool)):
-            if not value or any(c in value for c in " ,{}*>"):
-                raise ValueError(f"{setting} {value!r} must be a non-empty name without spaces, commas, "
-                                 "braces or wildcards")
+        check_name("bot", self.bot)  # InvalidName, a ValueError: the worker fails at once
+        check_name("pool", self.pool)
         if self.lease_s <= 0:
             raise ValueError(f"bot lease {self.lease_s!r} must be positive")
 

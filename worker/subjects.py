@@ -10,9 +10,12 @@ with ``bot.``.
 from __future__ import annotations
 
 from shared import names
+from shared.errors import InvalidName
 from shared.names import activity_consumer, activity_subject, bot_activity_subject
+from shared.naming import check_name
 
 __all__ = [
+    "ActivityNameError",
     "activity_consumer",
     "activity_subject",
     "bot_activity_subject",
@@ -24,27 +27,15 @@ __all__ = [
 ]
 
 _BOT_PREFIX = "bot."
-_BAD_CHARS = " *>\t\r\n"
 
-
-class ActivityNameError(ValueError):
-    """An activity name the subjects cannot carry."""
-
-    def __init__(self, activity: str, reason: str) -> None:
-        super().__init__(f"bad activity name {activity!r}: {reason}")
-        self.activity = activity
-        self.reason = reason
+# The rule itself lives in shared.naming (one rule per kind of name, for every entry point).
+ActivityNameError = InvalidName
 
 
 def check_activity_name(activity: str) -> str:
-    """``activity`` if it can be served; raises :class:`ActivityNameError` otherwise."""
-    if not activity or activity.startswith(".") or activity.endswith(".") or ".." in activity:
-        raise ActivityNameError(activity, "must be non-empty dot-separated tokens")
-    if any(c in activity for c in _BAD_CHARS):
-        raise ActivityNameError(activity, "may not contain spaces or the wildcards * and >")
-    if activity.startswith(_BOT_PREFIX):
-        raise ActivityNameError(activity, "may not start with 'bot.' (reserved for tasks addressed to one bot)")
-    return activity
+    """``activity`` if it follows the activity name rule; raises :class:`InvalidName` (a
+    ValueError) otherwise."""
+    return check_name("activity", activity)
 
 
 def bot_consumer(bot: str) -> str:

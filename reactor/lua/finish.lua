@@ -30,9 +30,13 @@ local fence = tonumber(cur[1]) + 1
 local dropped = {}
 local events = redis.call('SMEMBERS', jk .. ':events')
 for _, e in ipairs(events) do
-  local st = redis.call('HMGET', ekey(e), 'kind', 'status')
-  if st[1] == 'activity' and st[2] == 'parked' then dropped[#dropped + 1] = e end
-  drop_event(e)
+  -- Only the job's own events (the set holds nothing else, unless written by hand): another
+  -- job's wait is never dropped by this one's end.
+  if event_job(e) == j then
+    local st = redis.call('HMGET', ekey(e), 'kind', 'status')
+    if st[1] == 'activity' and st[2] == 'parked' then dropped[#dropped + 1] = e end
+    drop_event(e)
+  end
 end
 redis.call('DEL', jk .. ':events', jk .. ':inbox')
 redis.call('ZREM', WAKES, j)

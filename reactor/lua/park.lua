@@ -6,7 +6,8 @@
 -- first attempt already failed here (their bot is not alive), so no task goes out for them;
 -- 9 items per wake: a signal met in the inbox, a bot granted at once, an on-bot activity failed
 -- for good because its bot is not alive, or another job granted a released bot.
--- Or {-1} unknown, {-2, status} finished, {-3, fence} stale.
+-- Or {-1} unknown, {-2, status} finished, {-3, fence} stale, {-6, event} a consumed event that is
+-- not this job's (refused before anything is written: a park drops only its own job's events).
 local j = ARGV[2]
 local jk = jkey(j)
 local cur = redis.call('HMGET', jk, 'fence', 'status')
@@ -20,6 +21,10 @@ local build = ARGV[7]
 local ncons, nwait, nhist = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local i = 13
 local out = {}
+for n = 0, ncons - 1 do
+  local e = ARGV[i + n]
+  if event_job(e) ~= j then return {-6, e} end
+end
 for _ = 1, ncons do
   drop_event(ARGV[i])
   i = i + 1

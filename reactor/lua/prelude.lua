@@ -57,7 +57,7 @@ end
 -- leaves them all in drop_event, the only place an event goes.
 local function activity_events(a) return P .. 'activity:' .. a .. ':events' end
 local function pool_events(p) return P .. 'pool:' .. p .. ':events' end
-local function bot_events(b) return P .. 'bot:' .. b .. ':events' end
+local function bot_events(b) return P .. 'bot-events:' .. b end  -- not under 'bot:<id>': see Keys.bot_events
 
 local function index_event(e, score, activity, pool, bot)
   if activity and activity ~= '' then redis.call('ZADD', activity_events(activity), score, e) end
@@ -101,10 +101,23 @@ local function drop_event(e)
   return f[1]
 end
 
--- An item of a job's signal inbox: 'name\nexpires\nresult json' (an item stored before items
--- had an expiry is 'name\nresult json'; a result is a JSON object, so it never starts with a digit).
+-- An item of a job's signal inbox: a JSON object {"name", "expires", "result" (the result's JSON
+-- text, as a string)}, encoded by cjson, never pasted. Items stored by earlier versions are
+-- 'name\nexpires\nresult json' or, older still, 'name\nresult json' (a result is a JSON object,
+-- so it never starts with a digit); they are read as before. An old item never starts with '{'
+-- followed by valid JSON of that shape: signal names never held a newline on purpose.
 -- Returns name, result json, expiry (nil for none).
+local function inbox_encode(name, expires, result)
+  return cjson.encode({name = name, expires = expires, result = result})
+end
+
 local function inbox_item(item)
+  if string.sub(item, 1, 1) == '{' then
+    local ok, v = pcall(cjson.decode, item)
+    if ok and type(v) == 'table' and type(v.name) == 'string' and type(v.result) == 'string' then
+      return v.name, v.result, tonumber(v.expires)
+    end
+  end
   local sep = string.find(item, '\n', 1, true)
   if not sep then return nil end
   local name, rest = string.sub(item, 1, sep - 1), string.sub(item, sep + 1)

@@ -11,15 +11,16 @@ if e and redis.call('HGET', ekey(e), 'status') == 'parked' then
   redis.call('HDEL', jk, 'signal:' .. ARGV[3])
   return fire(e, ARGV[4], ARGV[6], ARGV[7], 'signal ' .. ARGV[3])
 end
--- Each item is 'name\nexpires\nresult': it lives inbox_ttl_s from its own arrival, whatever
--- arrives after it; the key's TTL only follows its newest item (see park.lua for the reading).
+-- Each item (inbox_encode in the prelude) carries its own expiry: it lives inbox_ttl_s from its
+-- own arrival, whatever arrives after it; the key's TTL only follows its newest item (see
+-- park.lua for the reading).
 local inbox = jk .. ':inbox'
 local now = tonumber(ARGV[5])
 for _, item in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
   if inbox_expired(item, now) then redis.call('LREM', inbox, 1, item) end
 end
 if redis.call('LLEN', inbox) >= tonumber(ARGV[8]) then return {-4} end
-redis.call('RPUSH', inbox, ARGV[3] .. '\n' .. string.format('%.3f', now + tonumber(ARGV[9])) .. '\n' .. ARGV[4])
+redis.call('RPUSH', inbox, inbox_encode(ARGV[3], string.format('%.3f', now + tonumber(ARGV[9])), ARGV[4]))
 redis.call('EXPIRE', inbox, ARGV[9])
 history(j, ARGV[6], '', 'signal-kept', '', ARGV[3])
 return {3}

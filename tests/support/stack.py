@@ -180,7 +180,7 @@ class Stack:
         empty once no event is open. A scan of the keyspace: for tests only."""
         client = self.redis_client()
         found = {}
-        for pattern in ("events:*", "activity:*:events", "pool:*:events", "bot:*:events"):
+        for pattern in ("events:*", "activity:*:events", "pool:*:events", "bot-events:*"):
             for key in client.scan_iter(match=self.prefix + pattern, count=1000):
                 found[key.decode()] = int(client.zcard(key))
         return found

@@ -307,10 +307,14 @@ def test_ee_cancel_of_an_unknown_job_says_so_and_records_nothing(engine: Stack) 
 
 
 @pytest.mark.parametrize(("field", "value", "reason"), [
-    ("max_attempts", 0, "must be at least 1, got 0"),
-    ("backoff_s", -1, "must be >= 0, got -1.0"),
-    ("multiplier", 0.5, "must be >= 1, got 0.5"),
-    ("max_backoff_s", -5, "must be >= 0, got -5.0"),
+    ("max_attempts", 0, "must be from 1 to 100, got 0"),
+    ("max_attempts", 101, "must be from 1 to 100, got 101"),
+    ("backoff_s", -1, "must be from 0 to 86400, got -1.0"),
+    ("backoff_s", 86_401, "must be from 0 to 86400, got 86401.0"),
+    ("multiplier", 0.5, "must be from 1 to 10, got 0.5"),
+    ("multiplier", 11, "must be from 1 to 10, got 11.0"),
+    ("max_backoff_s", -5, "must be from 0 to 86400, got -5.0"),
+    ("max_backoff_s", 1e9, "must be from 0 to 86400, got 1000000000.0"),
 ])
 def test_a_bad_retry_policy_is_refused_naming_node_and_field(field: str, value: float, reason: str) -> None:
     flow = flaky(1, 3)

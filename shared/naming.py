@@ -35,7 +35,7 @@ __all__ = ["RULES", "NameKind", "NameRule", "check_name", "is_valid_name"]
 NameKind = Literal["job", "event", "signal", "activity", "bot", "pool", "workflow", "limit", "schedule",
                    "node"]
 
-_ID = r"(?!.*\.\.)[A-Za-z0-9_:-][A-Za-z0-9._:-]*"  # a job id: no leading '.', no '..'
+_ID = r"(?!.*\.\.)[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}"  # a job id: no leading '.', no '..'
 _TOKEN = r"[A-Za-z0-9_-]+"
 
 

@@ -84,7 +84,8 @@ def test_signal_before_the_wait_is_kept_in_the_inbox(engine: Stack) -> None:
     assert out.returncode == 0, out.stderr
     assert "inbox" in out.stdout
     inbox = [i.decode() for i in engine.redis_client().lrange("ee:job:{" + job_id + "}:inbox", 0, -1)]
-    assert len(inbox) == 1 and inbox[0].split("\n")[0] == "go" and "early bird" in inbox[0], inbox
+    assert len(inbox) == 1 and json.loads(inbox[0])["name"] == "go", inbox
+    assert json.loads(json.loads(inbox[0])["result"]) == {"ok": True, "output": "early bird"}
     out = ee(engine, "event", "resolve", first["event_id"])
     assert out.returncode == 0, out.stderr
     assert engine.wait_job(job_id)["output"] == "early bird"
@@ -175,7 +176,7 @@ def test_each_inbox_item_expires_on_its_own(stack: Stack) -> None:
 
             async def inbox() -> list[str]:
                 items = await r.lrange(keys.job(job_id) + ":inbox", 0, -1)
-                return [(i.decode() if isinstance(i, bytes) else i).split("\n")[0] for i in items]
+                return [json.loads(i)["name"] for i in items]
 
             assert await signal("a", t) == 3
             assert await signal("b", t + 8) == 3

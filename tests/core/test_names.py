@@ -321,9 +321,12 @@ def test_hostile_names_are_refused_at_every_entry_point(stack: Stack) -> None:
         assert (code, text[:18]) == ("400", "invalid event id '"), (job_id, text)
     code, text = error_of(stack.request("ee.reactor.signal", b'{"job_id": "j", "signal": "a\\nb"}'))
     assert code == "400" and text.startswith("invalid signal name 'a\\nb'"), text
+    start = {"job_id": "thief", "workflow": "", "digest": "d", "name": "w", "version": 1, "start": "a"}
+    assert error_of(stack.request("ee.reactor.start", json.dumps(start).encode())) == ("", "")
     code, text = error_of(stack.request("ee.reactor.park", json.dumps(
-        {"job_id": "j", "fence": 0, "checkpoint": {"node": "w"}, "consumed": ["victim~1.0"]}).encode()))
-    assert code == "404", text  # no job 'j': nothing to refuse yet; the foreign event is Lua-tested above
+        {"job_id": "thief", "fence": 0, "checkpoint": {"node": "w"}, "consumed": ["victim~1.0"]}).encode()))
+    assert (code, text) == ("400", "park of job 'thief' refused: event 'victim~1.0' is not one of its own "
+                                   "(a job consumes only its own events)")
 
     chain = {"name": "ok", "start": "done", "nodes": {"done": {"kind": "end", "output": "'ok'"}}}
     for job_id in HOSTILE_JOB_IDS:
@@ -340,7 +343,7 @@ def test_hostile_names_are_refused_at_every_entry_point(stack: Stack) -> None:
     [beat] = [r for r in rows if r["subject"] == "bots.heartbeat"]
     assert "invalid bot name 'X:events'" in beat["reason"]
     client = stack.redis_client()
-    assert [k for k in client.scan_iter(match=stack.prefix + "job:*")] == []
+    assert set(client.scan_iter(match=stack.prefix + "job:*")) == {b"ee:job:{thief}", b"ee:job:{thief}:history"}
     assert client.exists(Keys(stack.prefix).bot("X:events")) == 0
 
 

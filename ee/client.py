@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import anyio
@@ -54,7 +53,7 @@ class EngineClient:
     async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None) -> str:
         """Validate, then publish; the publish ack means the job is stored durably."""
         decode_workflow(workflow)
-        job_id = job_id or uuid.uuid4().hex
+        job_id = job_id or names.new_job_id()
         data = encode(JobRequest(workflow=workflow, input=job_input, job_id=job_id))
         if len(data) > self.settings.max_payload_bytes:
             raise InvalidMessage(names.JOBS_EXECUTE, f"job of {len(data)} bytes exceeds the limit of "

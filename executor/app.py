@@ -20,12 +20,13 @@ from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import FetchTimeoutError
 
+from executor.intake import Intake
 from executor.jobs import JobDriver, WorkflowCache
 from shared import metrics, names
 from shared.build import build_id
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
-from shared.errors import EngineError, EngineUnavailable, InvalidMessage, InvalidWorkflow
+from shared.errors import EngineError, EngineUnavailable, InvalidMessage, InvalidWorkflow, UnreadableWorkflow
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
@@ -55,6 +56,15 @@ _jobs = Codec(JobRequest, names.JOBS_EXECUTE)
 _wakes = Codec(Wake, names.EXECUTOR_WAKE)
 _json = msgspec.json.Encoder()
 
+# Jobs held unacked at once across executors: those in hand (each executor takes at most its
+# max_jobs) and those waiting out a redelivery delay for a capable executor (a nak'd message
+# keeps its slot while its delay runs). Room for many of the latter, so that they never hold
+# back the jobs behind them.
+JOBS_MAX_ACK_PENDING = 20_000
+# Times a wake this build cannot run is passed on to another executor (queue groups pick one
+# at random) before it is left to its lease: during a rollout a newer executor likely has it.
+WAKE_HOPS = 10
+
 
 class Executor:
     def __init__(self, settings: Settings, max_jobs: int = 1000) -> None:
@@ -81,6 +91,7 @@ class Executor:
         self.client = client
         self.driver = JobDriver(client, self.build)
         self.workflows = WorkflowCache(client)
+        self.unstarted = Intake(client, self.build, s.jobs_redelivery_max_s, self._deadletter)
         try:
             async with TaskSet("executor jobs and wakes") as work, anyio.create_task_group() as tg:
                 self._work = work
@@ -106,9 +117,14 @@ class Executor:
                 self._wake_sub = await nc.subscribe(
                     names.EXECUTOR_WAKE, queue=names.EXECUTOR_WAKE_QUEUE, cb=on_wake)
                 # A job message is acked after its first park; one held by an executor that
-                # died before starting it comes back after the ack wait.
+                # died before starting it comes back after the ack wait. Redelivered without
+                # limit: a job is never dropped for being offered often (one this build cannot
+                # read comes back every few seconds until a capable executor takes it); what
+                # no build could accept is refused explicitly (executor.intake).
                 config = consumer_config(names.CONSUMER_EXECUTOR_JOBS, names.JOBS_EXECUTE,
-                                         ack_wait=s.jobs_ack_wait_s, max_deliver=50, max_ack_pending=2000)
+                                         ack_wait=s.jobs_ack_wait_s, max_deliver=-1,
+                                         max_ack_pending=JOBS_MAX_ACK_PENDING)
+                await js.add_consumer(names.STREAM_JOBS, config)  # creates it, or updates an older one
                 jobs_sub = await js.pull_subscribe(names.JOBS_EXECUTE, durable=names.CONSUMER_EXECUTOR_JOBS,
                                                    config=config)
                 tg.start_soon(self._jobs_loop, work, jobs_sub)
@@ -180,15 +196,22 @@ class Executor:
                 request = _jobs.decode(msg.data)
                 if request.job_id is not None:
                     check_name("job", request.job_id)  # refused here: a dead letter, never a job
-                workflow = decode_workflow(request.workflow)
             except EngineError as exc:
                 await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
                 await msg.term()
                 return
+            job_id = request.job_id or f"job-{msg.metadata.sequence.stream}"
+            try:
+                workflow = decode_workflow(request.workflow)
+            except UnreadableWorkflow as exc:
+                await self.unstarted.leave(msg, job_id, request, exc)
+                return
+            except InvalidWorkflow as exc:
+                await self.unstarted.refuse(msg, job_id, request, exc)
+                return
             encoded = encode_workflow(workflow)
             digest = workflow_digest(encoded)
             self.workflows.put(digest, workflow)
-            job_id = request.job_id or f"job-{msg.metadata.sequence.stream}"
             try:
                 started = await self.client.call("start", StartRequest(
                     job_id=job_id, workflow=encoded, digest=digest, name=workflow.name,
@@ -225,9 +248,7 @@ class Executor:
                 try:
                     workflow = await self.workflows.get(wake.digest)
                 except InvalidWorkflow as exc:
-                    await self.client.call("strand", StrandRequest(
-                        job_id=wake.job_id, reason=f"executor build {self.build} cannot run it: {exc}",
-                        build=self.build), Ack, patience=10)
+                    await self._cannot_run(msg, wake, exc)
                     return
                 await self.driver.drive(wake.job_id, wake.fence, workflow, wake.checkpoint, wake.input,
                                         wake.result, [wake.event_id] if wake.event_id else [])
@@ -235,3 +256,16 @@ class Executor:
                 # The wake lease will offer the job again.
                 log.warning("wake not completed", job_id=wake.job_id, error=repr(exc))
             metrics.WAKE_SECONDS.observe(time.perf_counter() - received)
+
+    async def _cannot_run(self, msg: Msg, wake: Wake, exc: InvalidWorkflow) -> None:
+        """A wake of a job this build cannot run (its workflow has a kind or field of a newer
+        build): pass it on to another executor a few times, then mark the job stranded with
+        the reason (``ee status``); its wake lease offers it again either way."""
+        hops = (msg.headers or {}).get(names.WAKE_HOPS_HEADER, "0")
+        passed = int(hops) if hops.isdigit() else WAKE_HOPS
+        if passed < WAKE_HOPS and self.nc is not None:
+            await self.nc.publish(names.EXECUTOR_WAKE, msg.data, headers={names.WAKE_HOPS_HEADER: str(passed + 1)})
+            return
+        await self.client.call("strand", StrandRequest(
+            job_id=wake.job_id, reason=f"executor build {self.build} cannot run it: {exc}",
+            build=self.build), Ack, patience=10)

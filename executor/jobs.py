@@ -9,6 +9,7 @@ import structlog
 
 from executor.interpreter import Finish, Park, advance
 from shared import metrics
+from shared.errors import UnreadableWorkflow
 from shared.failpoints import failpoint
 from shared.messages import (
     Checkpoint,
@@ -29,12 +30,17 @@ log = structlog.get_logger("ee.executor")
 
 
 class WorkflowCache:
-    """Decoded workflows by content digest; a miss asks the reactor for the stored copy."""
+    """Decoded workflows by content digest; a miss asks the reactor for the stored copy.
+
+    A workflow this build cannot read is remembered too (digests name content, which never
+    changes): wakes of its jobs, passed from executor to executor during a rollout, do not
+    fetch it again each time."""
 
     def __init__(self, client: ReactorClient, size: int = 1024) -> None:
         self.client = client
         self.size = size
         self._items: OrderedDict[str, Workflow] = OrderedDict()
+        self._unreadable: OrderedDict[str, UnreadableWorkflow] = OrderedDict()
 
     def put(self, digest: str, workflow: Workflow) -> None:
         self._items[digest] = workflow
@@ -45,9 +51,18 @@ class WorkflowCache:
     async def get(self, digest: str) -> Workflow:
         found = self._items.get(digest)
         if found is None:
+            known = self._unreadable.get(digest)
+            if known is not None:
+                raise UnreadableWorkflow(known.node, known.field, known.detail)
             reply = await self.client.call("workflow", WorkflowRequest(digest=digest), WorkflowReply)
-            # Stored when its job started, maybe by a version before the name rules: its jobs run on.
-            found = decode_workflow(reply.workflow, check_names=False)
+            try:
+                # Stored when its job started, maybe by a version before the name rules: its jobs run on.
+                found = decode_workflow(reply.workflow, check_names=False)
+            except UnreadableWorkflow as exc:
+                self._unreadable[digest] = exc
+                while len(self._unreadable) > self.size:
+                    self._unreadable.popitem(last=False)
+                raise
             self.put(digest, found)
         return found
 

@@ -26,6 +26,7 @@ from shared.messages import (
     DeadLetter,
     EventOp,
     FinishRequest,
+    IntakeRequest,
     ParkRequest,
     RedriveRequest,
     SignalRequest,
@@ -120,6 +121,7 @@ class Reactor:
                     Endpoint("deadletter", DeadLetter, ops.deadletter),
                     Endpoint("event", EventOp, ops.event),
                     Endpoint("strand", StrandRequest, ops.strand),
+                    Endpoint("intake", IntakeRequest, ops.intake),
                 ]
                 await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
                 tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))

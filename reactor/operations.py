@@ -25,6 +25,8 @@ from shared.messages import (
     FinishReply,
     FinishRequest,
     HistoryEntry,
+    IntakeReply,
+    IntakeRequest,
     JobView,
     ParkReply,
     ParkRequest,
@@ -189,6 +191,14 @@ class Operations:
         await self.store.strand(req.job_id, req.reason[:500], req.build)
         log.warning("job stranded by an executor", job_id=req.job_id, reason=req.reason[:500], build=req.build)
         return Ack()
+
+    async def intake(self, req: IntakeRequest) -> IntakeReply:
+        _check_job_id(req.job_id, "ee.reactor.intake")
+        recorded, status = await self.store.intake(req.job_id, req.verdict, req.reason[:1000], req.build,
+                                                   req.name, req.version)
+        if recorded and req.verdict == "refused":
+            metrics.JOBS_FINISHED.labels(status="failed").inc()
+        return IntakeReply(recorded=recorded, status=status)
 
     async def deadletter(self, req: DeadLetter) -> Ack:
         await self.store.deadletter(req.subject, req.reason, req.data.encode())

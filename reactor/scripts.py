@@ -20,7 +20,8 @@ from redis.exceptions import NoScriptError
 
 __all__ = ["DEFAULT_HISTORY_MAX", "ScriptBook"]
 
-_NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand")
+_NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand",
+          "intake")
 
 DEFAULT_HISTORY_MAX = 10_000
 

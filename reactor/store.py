@@ -219,6 +219,14 @@ class Store:
                                 "", "cancelled", f"{reason} (before the job started)", repr(now))
         return int(reply[0]) != -5
 
+    async def intake(self, job_id: str, verdict: str, reason: str, build: str, name: str,
+                     version: int) -> tuple[bool, str]:
+        """Record a job no executor could start (see intake.lua): (recorded, its status)."""
+        now = clock.now()
+        reply = await self.call("intake", self.keys.prefix, job_id, verdict, reason, repr(now), clock.iso(now),
+                                build, name, version)
+        return int(reply[0]) == 1, _s(reply[1])
+
     async def strand(self, job_id: str, reason: str, build: str) -> None:
         reply = await self.call("strand", self.keys.prefix, job_id, reason, clock.iso(), build)
         _check(job_id, 0, reply)

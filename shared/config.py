@@ -62,6 +62,7 @@ class Settings:
     activity_ack_wait_s: float = 30.0
     strand_after: int = 6
     jobs_ack_wait_s: float = 10.0
+    jobs_redelivery_max_s: float = 5.0
     gauge_interval_s: float = 5.0
     history_max: int = 10_000
 
@@ -83,6 +84,8 @@ class Settings:
             raise ConfigError("EE_WAKE_LEASE_S", self.wake_lease_s, "must be positive")
         if self.shutdown_grace_s < 0:
             raise ConfigError("EE_SHUTDOWN_GRACE_S", self.shutdown_grace_s, "must be >= 0")
+        if not self.jobs_redelivery_max_s > 0:
+            raise ConfigError("EE_JOBS_REDELIVERY_MAX_S", self.jobs_redelivery_max_s, "must be positive")
         if self.gauge_interval_s <= 0:
             raise ConfigError("EE_GAUGE_INTERVAL_S", self.gauge_interval_s, "must be positive")
         if self.history_max < 10:
@@ -141,6 +144,7 @@ def load_settings(
         activity_ack_wait_s=_number("EE_ACTIVITY_ACK_WAIT_S", defaults.activity_ack_wait_s),
         strand_after=int(_number("EE_STRAND_AFTER", defaults.strand_after)),
         jobs_ack_wait_s=_number("EE_JOBS_ACK_WAIT_S", defaults.jobs_ack_wait_s),
+        jobs_redelivery_max_s=_number("EE_JOBS_REDELIVERY_MAX_S", defaults.jobs_redelivery_max_s),
         gauge_interval_s=_number("EE_GAUGE_INTERVAL_S", defaults.gauge_interval_s),
         history_max=int(_number("EE_HISTORY_MAX", defaults.history_max)),
     )

@@ -21,6 +21,7 @@ __all__ = [
     "JobFinished",
     "JobNotFound",
     "StaleFence",
+    "UnreadableWorkflow",
     "engine_error_in",
 ]
 
@@ -50,6 +51,19 @@ class InvalidWorkflow(EngineError):
         elif field is not None:
             where = f"field {field!r}"
         super().__init__(f"invalid workflow: {where}: {reason}" if where else f"invalid workflow: {reason}")
+
+
+class UnreadableWorkflow(InvalidWorkflow):
+    """A workflow this build cannot read: a node kind or a field it does not know.
+
+    Unlike its base class, this says nothing about other builds: a newer one may know the
+    kind or field (a feature being rolled out), so an executor leaves such a job for another
+    executor instead of refusing it. Everything that only checks for InvalidWorkflow (``ee
+    submit``, say) still refuses it: the build at hand cannot run it."""
+
+    def __init__(self, node: str | None, field: str | None, reason: str) -> None:
+        self.detail = reason
+        super().__init__(node, field, f"{reason} (unknown to this build; a newer build may know it)")
 
 
 class InvalidMessage(EngineError):

@@ -30,6 +30,8 @@ __all__ = [
     "FinishReply",
     "FinishRequest",
     "HistoryEntry",
+    "IntakeReply",
+    "IntakeRequest",
     "JobRequest",
     "JobView",
     "ParkReply",
@@ -181,6 +183,28 @@ class StrandRequest(msgspec.Struct, kw_only=True):
     job_id: str
     reason: str
     build: str = ""
+
+
+class IntakeRequest(msgspec.Struct, kw_only=True):
+    """An executor could not start a job: why, so that ``ee status`` and ``ee jobs`` show it.
+
+    ``waiting``: its build cannot read the workflow (a kind or field from a newer build); the
+    job message goes back to JetStream for another executor. ``refused``: no build could accept
+    it; the job is recorded failed with ``reason``."""
+
+    job_id: str
+    verdict: Literal["waiting", "refused"]
+    reason: str
+    build: str = ""
+    name: str = ""
+    version: int = 0
+
+
+class IntakeReply(msgspec.Struct, kw_only=True):
+    """``recorded`` False: the job had started or finished meanwhile (``status``), left as it was."""
+
+    recorded: bool
+    status: str
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):

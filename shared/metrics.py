@@ -69,6 +69,10 @@ ACTIVITY_RESULT_SECONDS = Histogram(
 REDELIVERIES = Counter("ee_redeliveries", "JetStream messages received more than once, by stream.", ["stream"])
 """Any consumer: ``labels(stream=...).inc()`` when a message's delivery count is above one."""
 
+JOBS_LEFT = Counter("ee_jobs_left", "Executor: job deliveries given back to JetStream because this build "
+                    "cannot read the workflow (a node kind or field of a newer build).")
+"""Executor: ``inc()`` per such delivery; the job waits for a capable executor (``ee status``)."""
+
 DEADLETTERS = Counter("ee_deadletters", "Messages refused as malformed, by subject.", ["subject"])
 """Any service: ``labels(subject=...).inc()`` when a message is dead-lettered."""
 

@@ -7,6 +7,7 @@ Nothing else in the code base spells one of these strings.
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 __all__ = [
     "ACTIVITY_CLAIM_PREFIX",
@@ -25,10 +26,12 @@ __all__ = [
     "STREAM_CLAIMS",
     "STREAM_JOBS",
     "STREAM_RESPONSES",
+    "WAKE_HOPS_HEADER",
     "Keys",
     "activity_claim_subject",
     "activity_consumer",
     "activity_subject",
+    "new_job_id",
     "reactor_subject",
 ]
 
@@ -39,6 +42,8 @@ ACTIVITY_RESPONSE = "activity.response"
 BOTS_HEARTBEAT = "bots.heartbeat"
 EXECUTOR_WAKE = "ee.executor.wake"
 EXECUTOR_WAKE_QUEUE = "ee-executors"
+# How many times executors that could not run a wake passed it on (see executor.app).
+WAKE_HOPS_HEADER = "Ee-Wake-Hops"
 REACTOR_SERVICE = "ee-reactor"
 REACTOR_PREFIX = "ee.reactor"
 
@@ -49,6 +54,12 @@ STREAM_RESPONSES = "EE_RESPONSES"
 CONSUMER_EXECUTOR_JOBS = "ee_executor_jobs"
 CONSUMER_REACTOR_RESPONSES = "ee_reactor_results"
 CONSUMER_REACTOR_CANCEL = "ee_reactor_cancel"
+
+
+def new_job_id() -> str:
+    """A fresh job id, chosen by the submitter: known from the publish on, so ``ee status`` can
+    find the job in the jobs stream before any executor takes it."""
+    return uuid.uuid4().hex
 
 
 def reactor_subject(op: str) -> str:

@@ -3,6 +3,11 @@
 A workflow is JSON; msgspec checks its shape, then :func:`validate` checks
 what a type cannot say (every ``next`` names a node, every expression
 compiles), naming the node and the field of the first problem found.
+
+A problem is one of two kinds. :class:`~shared.errors.UnreadableWorkflow`: a node kind or a
+field this build does not know, which a newer build may (its job waits for an executor that
+can read it). Any other :class:`~shared.errors.InvalidWorkflow`: no build could accept it (not
+JSON, a dangling ``next``, a bad expression, a wrong type for a known field).
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 import msgspec
+import msgspec.inspect
 
-from shared.errors import InvalidName, InvalidWorkflow
+from shared.errors import InvalidName, InvalidWorkflow, UnreadableWorkflow
+from shared.forget import FORGOTTEN_NODE_KINDS
 from shared.naming import NameKind, check_name
+from shared.unknown_parts import first_unknown
 
 __all__ = [
     "ActivityNode",
@@ -220,11 +228,26 @@ def validate(workflow: Workflow, check_names: bool = True) -> Workflow:
     return workflow
 
 
+_NODE_TYPE = msgspec.inspect.type_info(Node)
+_WORKFLOW_TYPE = msgspec.inspect.type_info(Workflow)
+
+
+def _check_readable(node: str | None, t: msgspec.inspect.Type, raw: Any) -> None:
+    """Raise UnreadableWorkflow for the first kind or field of ``raw`` this build does not know."""
+    found = first_unknown(t, raw, FORGOTTEN_NODE_KINDS)
+    if found is not None:
+        raise UnreadableWorkflow(node, *found)
+
+
 def _convert_node(name: str, raw: Any) -> Node:
+    if FORGOTTEN_NODE_KINDS:  # test-only (shared.forget): look before msgspec, which knows them all
+        _check_readable(name, _NODE_TYPE, raw)
     try:
         node: Node = msgspec.convert(raw, Node)
         return node
     except msgspec.ValidationError as exc:
+        # Told apart only once conversion failed: the happy path pays nothing for it.
+        _check_readable(name, _NODE_TYPE, raw)
         reason, _, path = str(exc).partition(" - at `$")
         field = path.rstrip("`").lstrip(".") or None
         raise InvalidWorkflow(name, field, reason) from exc
@@ -250,7 +273,9 @@ def json_type(value: object) -> str:
 def decode_workflow(data: object, *, check_names: bool = True) -> Workflow:
     """Decode and fully validate a workflow from JSON text (bytes or str) or an already-parsed
     object (anything else: a dict, or what a JSON file held, refused unless an object).
-    ``check_names``: see :func:`validate`."""
+    ``check_names``: see :func:`validate`.
+
+    Raises UnreadableWorkflow (a kind or field unknown to this build) or InvalidWorkflow."""
     if isinstance(data, bytes | str):
         try:
             raw: Any = msgspec.json.decode(data)
@@ -267,6 +292,7 @@ def decode_workflow(data: object, *, check_names: bool = True) -> Workflow:
     try:
         workflow = msgspec.convert({**raw, "nodes": {}}, Workflow)
     except msgspec.ValidationError as exc:
+        _check_readable(None, _WORKFLOW_TYPE, {**raw, "nodes": {}})
         reason, _, path = str(exc).partition(" - at `$")
         raise InvalidWorkflow(None, path.rstrip("`").lstrip(".") or None, reason) from exc
     return validate(msgspec.structs.replace(workflow, nodes=converted), check_names)

@@ -232,16 +232,14 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def status(ctx: Context, job_id: str, as_json: bool) -> None:
-    """Show a job, its output and its history."""
-    job = ctx.inspector().job(job_id)
-    if job is None:
-        fail(f"unknown job {job_id!r}", 2)
-    assert job is not None
+    """Show a job, its output and its history (a job accepted that no executor has taken yet:
+    pending, found in the jobs stream)."""
+    job = ctx.inspector().job(job_id) or _accepted_job(ctx, job_id)
     if as_json:
         print_json(job)
         return
-    for key in ("job_id", "status", "name", "version", "fence", "build", "created", "updated",
-                "stranded", "error"):
+    for key in ("job_id", "status", "refused", "waiting_for", "waiting_reason", "name", "version", "fence",
+                "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
     click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
@@ -249,6 +247,30 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
     if trimmed:
         click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
     print_table(job.get("history", []), ["at", "node", "event", "build", "detail"], title="history")
+
+
+NOT_TAKEN = "no executor has taken it yet"
+
+
+def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
+    """A job Redis knows nothing of: pending if its message waits in the jobs stream (accepted,
+    no executor has taken it yet), else fail with "unknown job"."""
+    from ee.client import EngineClient
+
+    async def go() -> dict[str, Any] | None:
+        async with EngineClient(ctx.settings) as client:
+            return await client.accepted(job_id)
+
+    try:
+        found = anyio.run(go)
+    except (EngineError, BaseExceptionGroup, TimeoutError, OSError) as exc:
+        why = engine_error_in(exc) or exc
+        fail(f"unknown job {job_id!r} (not in Redis; the jobs stream could not be searched: {why})")
+    if found is None:
+        fail(f"unknown job {job_id!r}", 2)
+    return {"job_id": job_id, "status": "pending", "output": None, "error": None, "waiting_for": "an executor",
+            "waiting_reason": NOT_TAKEN, "accepted": found["accepted"], "stream_seq": found["seq"],
+            "events": [], "history": []}
 
 
 @cli.command()
@@ -262,7 +284,8 @@ def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> 
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["job_id", "status", "name", "version", "fence", "updated", "stranded", "error"])
+        print_table(rows, ["job_id", "status", "name", "version", "fence", "updated", "stranded", "waiting_reason",
+                           "error"])
 
 
 @cli.command()

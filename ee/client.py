@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
+import msgspec
 import nats.js.errors
 from nats.aio.client import Client as NATS
 
@@ -29,6 +31,13 @@ from shared.workflow import decode_workflow
 __all__ = ["EngineClient"]
 
 FINAL = ("completed", "failed", "cancelled")
+
+# The fields of a job message that name it, read without decoding the rest strictly.
+class _JobId(msgspec.Struct):
+    job_id: str | None = None
+
+
+_job_id = msgspec.json.Decoder(_JobId)
 
 
 class EngineClient:
@@ -65,6 +74,42 @@ class EngineClient:
             raise EngineUnavailable(f"jobs stream at {redact_url(self.settings.nats_url)}",
                                     "no stream answered (is the engine running?)") from exc
         return job_id
+
+    async def accepted(self, job_id: str, give_up_after: float = 10.0) -> dict[str, Any] | None:
+        """The job's message in the jobs stream, if it is there: accepted, not started by any
+        executor yet (a job message leaves the stream once its job is started and parked).
+
+        Read message by message from the oldest (a work-queue stream can have no second
+        consumer on the subject), matched on ``Nats-Msg-Id`` or the body's ``job_id``: quick
+        while few jobs wait for an executor. Returns ``{"seq", "accepted"}`` or None; raises
+        TimeoutError after ``give_up_after`` seconds of reading."""
+        js = self.nc.jetstream()
+        try:
+            info = await js.stream_info(names.STREAM_JOBS)
+        except nats.js.errors.NotFoundError:
+            return None
+        seq = int(info.state.first_seq or 1)
+        last = int(info.state.last_seq or 0)
+        deadline = time.monotonic() + give_up_after
+        while seq <= last:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"looking for job {job_id!r} in the jobs stream")
+            try:
+                msg = await js.get_msg(names.STREAM_JOBS, seq=seq, subject=names.JOBS_EXECUTE, next=True)
+            except nats.js.errors.NotFoundError:
+                return None
+            if msg.seq is None:
+                return None
+            named = (msg.headers or {}).get("Nats-Msg-Id")
+            if named is None and msg.data:
+                try:
+                    named = _job_id.decode(msg.data).job_id
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    named = None
+            if named == job_id:
+                return {"seq": msg.seq, "accepted": None if msg.time is None else msg.time.isoformat()}
+            seq = msg.seq + 1
+        return None
 
     async def view(self, job_id: str) -> JobView:
         try:

@@ -53,7 +53,9 @@ def test_submit_exits_2_when_the_engine_is_unreachable(stack: Stack, tmp_path: P
 
 def test_garbage_on_jobs_execute_is_dead_lettered(engine: Stack) -> None:
     engine.publish("jobs.execute", GARBAGE)
-    invalid = {"workflow": {"name": "x", "start": "a", "nodes": {"a": {"kind": "teleport"}}},
+    # Invalid for any build (a known kind without its required field): refused. An unknown kind
+    # would wait for a newer build instead (tests/faults/test_rollout.py).
+    invalid = {"workflow": {"name": "x", "start": "a", "nodes": {"a": {"kind": "sleep"}}},
                "job_id": "bad-wf"}
     engine.publish("jobs.execute", json.dumps(invalid).encode())
     rows = poll(lambda: len(deadletters(engine)) >= 2 and deadletters(engine), 20, what="dead letters")
@@ -62,6 +64,9 @@ def test_garbage_on_jobs_execute_is_dead_lettered(engine: Stack) -> None:
     reasons = " ".join(r["reason"] for r in rows)
     assert "malformed message on jobs.execute" in reasons
     assert "node 'a'" in reasons
+    refused = engine.job("bad-wf")
+    assert refused is not None and refused["status"] == "failed" and "node 'a'" in refused["refused"]
+    assert [h["event"] for h in refused["history"]] == ["refused"]
     job_id = engine.submit(chain(1), {"v": 3})
     assert engine.wait_job(job_id)["output"] == {"v": 3}
 

@@ -15,9 +15,9 @@ import subprocess
 import sys
 from typing import Any
 
+from shared import names
 from tests.faults.helpers import stream_state
 from tests.support.stack import Stack, poll
-from shared import names
 
 NAPPER = {
     "name": "napper", "version": 1, "start": "echo",

@@ -193,7 +193,7 @@ class Operations:
         return Ack()
 
     async def intake(self, req: IntakeRequest) -> IntakeReply:
-        _check_job_id(req.job_id, "ee.reactor.intake")
+        check_name("job", req.job_id)
         recorded, status = await self.store.intake(req.job_id, req.verdict, req.reason[:1000], req.build,
                                                    req.name, req.version)
         if recorded and req.verdict == "refused":

@@ -11,7 +11,8 @@ from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 
 from reactor.activity_clock import ActivityClock
-from reactor.bots import bot_lease_loop, heartbeat_handler
+from reactor.bots import Hearing, bot_lease_loop, heartbeat_handler
+from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
@@ -124,15 +125,22 @@ class Reactor:
                     Endpoint("intake", IntakeRequest, ops.intake),
                 ]
                 await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
+                # The reactor's own downtime counts against nobody: the loops that judge
+                # clocks (timeouts, wake leases, bot leases) wait at the gate until the results
+                # waiting in the stream are applied and every pending wake was offered again
+                # under a fresh lease; bot leases are extended first (reactor.bots.Hearing).
+                gate = StartGate()
+                hearing = Hearing(nc)
                 tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))
                 tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
-                tg.start_soon(timer_loop, store, dispatcher)
-                tg.start_soon(lease_loop, store, dispatcher)
+                tg.start_soon(timer_loop, store, dispatcher, gate)
+                tg.start_soon(lease_loop, store, dispatcher, gate)
                 tg.start_soon(dispatch_sweep, store, dispatcher)
-                tg.start_soon(bot_lease_loop, store, dispatcher)
+                tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
                 tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
-                await nc.subscribe(names.BOTS_HEARTBEAT, cb=heartbeat_handler(tg, store, dispatcher))
+                await nc.subscribe(names.BOTS_HEARTBEAT, cb=heartbeat_handler(tg, store, dispatcher, hearing))
                 offered = await ops.redrive(RedriveRequest())
+                tg.start_soon(gate.catch_up, js)
                 log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
                          build=self.build, wakes_offered=offered.offered)
                 task_status.started()

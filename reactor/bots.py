@@ -1,4 +1,11 @@
-"""Bots: heartbeats keep a bot in its pool; a lapsed lease takes it out."""
+"""Bots: heartbeats keep a bot in its pool; a lapsed lease takes it out.
+
+Heartbeats are core NATS messages, lost while no reactor listens. A lease lapses only
+for heartbeats missed while a reactor was listening: whenever it may have missed some
+(it has just started, NATS was disconnected, a heartbeat could not be stored in Redis)
+every bot gets one lease period from then before its lease is judged (``grace`` in
+``bots.lua``). See docs/guarantees.md.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ from collections.abc import Awaitable, Callable
 import anyio
 import structlog
 from anyio.abc import TaskGroup
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.store import Store
 from shared import clock, metrics, names
@@ -16,13 +25,46 @@ from shared.errors import InvalidMessage, InvalidName
 from shared.messages import BotHeartbeat, Codec
 from shared.naming import check_name
 
-__all__ = ["bot_lease_loop", "heartbeat_handler"]
+__all__ = ["DEFAULT_BOT_LEASE_S", "Hearing", "bot_lease_loop", "extend_leases", "heartbeat_handler"]
 
 log = structlog.get_logger("ee.reactor.bots")
 _heartbeats = Codec(BotHeartbeat, names.BOTS_HEARTBEAT)
 
+# The lease of a bot whose heartbeats never said theirs (stored by an older reactor).
+DEFAULT_BOT_LEASE_S = 15.0
 
-def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher) -> Callable[[Msg], Awaitable[None]]:
+
+class Hearing:
+    """Whether the reactor may have missed heartbeats since leases were last extended.
+
+    Missed from the start (nobody listened before this reactor), while ``nc`` is not
+    connected, and whenever a heartbeat could not be stored."""
+
+    def __init__(self, nc: NATS | None = None) -> None:
+        self._nc = nc
+        self._marks = 1  # before this reactor started, nobody listened
+        self._covered = 0
+        self._cut_off = False
+
+    def missed(self) -> None:
+        self._marks += 1
+
+    def deaf(self) -> int | None:
+        """A mark to pass to :meth:`covered` once leases were extended, or None when nothing was missed."""
+        if self._nc is not None and not self._nc.is_connected:
+            self._marks += 1
+            self._cut_off = True
+        elif self._cut_off:  # reconnected since the last pass: once more, from now
+            self._marks += 1
+            self._cut_off = False
+        return self._marks if self._marks != self._covered else None
+
+    def covered(self, mark: int) -> None:
+        self._covered = mark
+
+
+def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
+                      hearing: Hearing | None = None) -> Callable[[Msg], Awaitable[None]]:
     async def apply(msg: Msg) -> None:
         try:
             beat = _heartbeats.decode(msg.data)
@@ -35,8 +77,11 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher) -> Ca
         now = clock.now()
         try:
             wakes = await store.bot_call("heartbeat", beat.bot, beat.pool, beat.worker,
-                                         repr(now + beat.lease_s), "1" if beat.stopping else "0", repr(now))
+                                         repr(now + beat.lease_s), "1" if beat.stopping else "0", repr(now),
+                                         repr(beat.lease_s))
         except Exception as exc:
+            if hearing is not None:
+                hearing.missed()
             log.warning("heartbeat not stored", bot=beat.bot, error=repr(exc))
             return
         await dispatcher.wakes(wakes)
@@ -47,14 +92,36 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher) -> Ca
     return handle
 
 
-async def bot_lease_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.5) -> None:
-    """Take bots whose heartbeat lease lapsed out of their pools."""
+async def extend_leases(store: Store, now: float, default_lease_s: float = DEFAULT_BOT_LEASE_S) -> int:
+    """Give every bot's lease at least one lease period from ``now``, in one step; how many moved."""
+    reply = await store.call("bots", store.keys.prefix, "grace", "", clock.iso(now), store.lease_at(now),
+                             repr(now), repr(default_lease_s))
+    return int(reply[0])
+
+
+async def bot_lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | None = None,
+                         hearing: Hearing | None = None, interval: float = 0.5) -> None:
+    """Take bots whose heartbeat lease lapsed out of their pools.
+
+    Not before ``gate`` opens (results waiting at start applied first), and each pass
+    after the reactor may have missed heartbeats first extends every lease (``Hearing``)."""
+    hearing = hearing or Hearing()
+    if gate is not None:
+        await gate.wait()
     while True:
         try:
             now = clock.now()
+            mark = hearing.deaf()
+            if mark is not None:
+                extended = await extend_leases(store, now)
+                hearing.covered(mark)
+                if extended:
+                    log.info("bot leases extended: heartbeats may have been missed while not listening",
+                             bots=extended)
             for bot in await store.due(store.keys.bot_leases, now):
                 log.warning("bot lease lapsed; taking it out of its pool", bot=bot)
                 await dispatcher.wakes(await store.bot_call("lapse", bot, repr(now)))
         except Exception as exc:
+            hearing.missed()  # Redis out: the heartbeats meanwhile are not stored either
             log.warning("bot lease pass failed", error=repr(exc))
         await anyio.sleep(interval)

@@ -11,6 +11,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
+from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.operations import Operations
 from reactor.store import Store, WakeData
@@ -102,8 +103,14 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
             await msg.ack()
 
 
-async def timer_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.05) -> None:
-    """Fire due timers: sleeps, wait timeouts, activity timeouts and retry backoffs."""
+async def timer_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | None = None,
+                     interval: float = 0.05) -> None:
+    """Fire due timers: sleeps, wait timeouts, activity timeouts and retry backoffs.
+
+    Not before ``gate`` opens: a timeout that fell due while no reactor ran is judged
+    only after the results waiting in the stream were applied (``reactor.catch_up``)."""
+    if gate is not None:
+        await gate.wait()
     while True:
         try:
             now = clock.now()
@@ -138,8 +145,15 @@ async def _kinds(store: Store, events: list[str]) -> list[bytes | None]:
     return list(await pipe.execute())
 
 
-async def lease_loop(store: Store, dispatcher: Dispatcher, interval: float = 0.25) -> None:
-    """Offer again the wakes whose lease ran out without a park or finish."""
+async def lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | None = None,
+                     interval: float = 0.25) -> None:
+    """Offer again the wakes whose lease ran out without a park or finish.
+
+    Not before ``gate`` opens: by then the start-up redrive has offered every pending
+    wake under a fresh lease, so a lease that ran out while no reactor ran (an executor
+    could not park meanwhile) does not count as a lapse against the job."""
+    if gate is not None:
+        await gate.wait()
     while True:
         try:
             now = clock.now()

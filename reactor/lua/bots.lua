@@ -1,7 +1,9 @@
 -- Bot pool bookkeeping. ARGV: prefix, mode, bot, at, lease_at (wake), ...
---   heartbeat: pool, worker, lease_until, stopping (1/0), now
+--   heartbeat: pool, worker, lease_until, stopping (1/0), now, lease_s
 --   lapse: now                 (the bot's lease ran out)
--- Returns {n, wake items...}: wakes for jobs granted a bot or failed because a bot was lost.
+--   grace: now, default lease_s (bot ''; the reactor may have missed heartbeats: see below)
+-- Returns {n, wake items...}: wakes for jobs granted a bot or failed because a bot was lost;
+-- grace returns {number of leases extended}.
 local mode, bot, at, lease_at = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local bk = P .. 'bot:' .. bot
 local out = {0}
@@ -43,6 +45,7 @@ if mode == 'heartbeat' then
   end
   redis.call('HSET', bk, 'pool', pool, 'alive', '1', 'worker', worker, 'lease_until', lease_until,
     'last_seen', at)
+  if ARGV[11] then redis.call('HSET', bk, 'lease_s', ARGV[11]) end
   if not b[2] then redis.call('HSET', bk, 'holder', '') end
   redis.call('SADD', P .. 'bots', bot)
   redis.call('SADD', P .. 'pool:' .. pool .. ':bots', bot)
@@ -63,6 +66,27 @@ if mode == 'lapse' then
   if not due or tonumber(due) > tonumber(ARGV[6]) then return out end
   take_out('lease lapsed')
   return out
+end
+
+if mode == 'grace' then
+  -- Heartbeats travel on core NATS: while no reactor listens (it is down, or cut off from
+  -- NATS or Redis) they are lost, and the leases run out for the reactor's absence, not the
+  -- bots'. So once it listens again every lease runs at least one lease period (the bot's
+  -- own, from its heartbeats) from now: only heartbeats missed while listening lapse a bot.
+  -- One step for all bots, so no lapse pass sees some leases extended and others not.
+  local now, default = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local leases = redis.call('ZRANGE', LEASES, 0, -1, 'WITHSCORES')
+  local n = 0
+  for i = 1, #leases, 2 do
+    local b, due = leases[i], tonumber(leases[i + 1])
+    local period = tonumber(redis.call('HGET', P .. 'bot:' .. b, 'lease_s') or '') or default
+    if due < now + period then
+      redis.call('ZADD', LEASES, now + period, b)
+      redis.call('HSET', P .. 'bot:' .. b, 'lease_until', string.format('%.3f', now + period))
+      n = n + 1
+    end
+  end
+  return {n}
 end
 
 if mode == 'grant' then

@@ -10,6 +10,7 @@ every bot gets one lease period from then before its lease is judged (``grace`` 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import structlog
@@ -19,6 +20,7 @@ from nats.aio.msg import Msg
 
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
+from reactor.scripts import ScriptBook
 from reactor.store import Store
 from shared import clock, metrics, names
 from shared.errors import InvalidMessage, InvalidName
@@ -92,10 +94,13 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
     return handle
 
 
-async def extend_leases(store: Store, now: float, default_lease_s: float = DEFAULT_BOT_LEASE_S) -> int:
-    """Give every bot's lease at least one lease period from ``now``, in one step; how many moved."""
-    reply = await store.call("bots", store.keys.prefix, "grace", "", clock.iso(now), store.lease_at(now),
-                             repr(now), repr(default_lease_s))
+async def extend_leases(scripts: ScriptBook, redis: Any, prefix: str, now: float,
+                        default_lease_s: float = DEFAULT_BOT_LEASE_S) -> int:
+    """Give every bot's lease at least one lease period from ``now``, in one step; how many moved.
+
+    A rare call (at start, after an outage): sent on its own, not through the batcher."""
+    reply = await scripts.call(redis, "bots", prefix, "grace", "", clock.iso(now), "", repr(now),
+                               repr(default_lease_s))
     return int(reply[0])
 
 
@@ -113,7 +118,7 @@ async def bot_lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate |
             now = clock.now()
             mark = hearing.deaf()
             if mark is not None:
-                extended = await extend_leases(store, now)
+                extended = await extend_leases(store.scripts, store.redis, store.keys.prefix, now)
                 hearing.covered(mark)
                 if extended:
                     log.info("bot leases extended: heartbeats may have been missed while not listening",

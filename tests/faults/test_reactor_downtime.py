@@ -15,6 +15,7 @@ back). The real-size run of issue 15 (lease 15 s, reactor down 60 s, 40 s activi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -101,10 +102,28 @@ def test_bots_keep_their_work_across_a_reactor_outage_longer_than_their_leases(s
                                                  "not listening")][:1] == [2]
 
 
+def results_in_hand(stack: Stack) -> int:
+    """Results delivered to the reactor's consumer and not acked yet."""
+    async def go() -> int:
+        nc = await nats.connect(stack.nats.url)
+        try:
+            info = await nc.jetstream().consumer_info(names.STREAM_RESPONSES, names.CONSUMER_REACTOR_RESPONSES)
+            return int(info.num_ack_pending or 0)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
 @pytest.mark.parametrize("how", ["sigkill", "sigterm"])
 def test_results_in_the_stream_are_applied_before_timeouts_due_during_the_downtime(stack: Stack, how: str) -> None:
     """Activity timeouts shorter than the outage, results published while the reactor is down:
-    every job completes with its result, none times out."""
+    every job completes with its result, none times out.
+
+    SIGKILL: the hardest case. The reactor is frozen (SIGSTOP) when the results come, so
+    JetStream delivers them to it, and it is SIGKILLed with them in hand, unacked: they come
+    back only after the results' ack wait (5 s), while the timeouts are long due and the new
+    reactor is up. SIGTERM: the reactor is gone before any result is published."""
     reactor = stack.reactor()
     stack.executor()
     stack.wait_ready()
@@ -117,18 +136,28 @@ def test_results_in_the_stream_are_applied_before_timeouts_due_during_the_downti
     poll(lambda: client.zcard("ee:dispatch") == 0 and all(client.zscore("ee:timers", f"{j}~1.0") for j in ids),
          30, what="every activity dispatched with its timeout armed")
     due = max(float(client.zscore("ee:timers", f"{j}~1.0") or 0) for j in ids)
-    take_down(reactor, how)
-    stack.worker()  # runs every activity while no reactor runs
+    if how == "sigkill":
+        reactor.signal(signal.SIGSTOP)
+    else:
+        take_down(reactor, how)
+    stack.worker()  # runs every activity while no reactor works
     poll(lambda: stream_state(stack, names.STREAM_RESPONSES)[0] == len(ids), 30, 0.05,
          "every result stored while the reactor is down")
+    if how == "sigkill":
+        poll(lambda: results_in_hand(stack) == len(ids), 30, 0.05, "every result delivered to the frozen reactor")
     poll(lambda: time.time() > due + 0.5, 30, 0.05, "every timeout to fall due")
+    if how == "sigkill":
+        reactor.kill()
+    assert {client.hget(f"ee:event:{{{j}}}~1.0", "status") for j in ids} == {b"parked"}
     back = stack.reactor()
     jobs = stack.wait_jobs(ids, timeout=60)
     wrong = {jid: (job.get("status"), job.get("output"), job.get("error")) for jid, job in jobs.items()
              if job.get("status") != "completed" or job.get("output") != int(jid.rsplit("-", 1)[1])}
     assert not wrong, wrong
     assert_at_most_once(stack)
-    [caught_up] = log_entries(back, "results waiting at start applied; timers and leases start")
+    # The jobs may complete before the gate's next look at the stream logs that it opened.
+    [caught_up] = poll(lambda: log_entries(back, "results waiting at start applied; timers and leases start"),
+                       10, 0.05, "the gate to open")
     assert caught_up["waiting"] == len(ids)
 
 

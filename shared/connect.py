@@ -9,22 +9,19 @@ or malformed creds / nkey seed / CA file, a missing module.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import hiredis
 import nats
 import nats.errors
-import redis.asyncio as aioredis
 import structlog
 from nats.aio.client import Client as NATS
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 from shared.config import Settings, redact_url
 from shared.errors import ConfigError, EngineUnavailable
@@ -174,6 +171,13 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: i
 
     The first pings go through a client of their own without retries: the service's client
     retries connection errors, and redis-py counts refused credentials as one of them."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     where = f"Redis at {redact_url(settings.redis_url)}"
     last = ""
     probe = aioredis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
@@ -202,26 +206,39 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: i
     await client.ping()
 
 
-class _HiredisPacking:
-    """Pack commands with hiredis (C) instead of redis-py's pure-Python packer: on the
-    reactor's hot path packing was about a quarter of its time."""
+@functools.cache
+def _packed_connections() -> tuple[type[Any], type[Any]]:
+    """Connection classes that pack commands with hiredis (C) instead of redis-py's
+    pure-Python packer: on the reactor's hot path packing was about a quarter of its time.
 
-    def pack_command(self, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str) and " " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        return [hiredis.pack_command(args)]
+    Built on first use, so that importing this module (the worker SDK does, for NATS)
+    does not import Redis."""
+    import hiredis
+    import redis.asyncio as aioredis
 
+    class HiredisPacking:
+        def pack_command(self, *args: Any) -> list[bytes]:
+            if isinstance(args[0], str) and " " in args[0]:
+                args = (*args[0].split(), *args[1:])
+            return [hiredis.pack_command(args)]
 
-class _PackedConnection(_HiredisPacking, aioredis.Connection):
-    pass
+    class PackedConnection(HiredisPacking, aioredis.Connection):
+        pass
 
+    class PackedSSLConnection(HiredisPacking, aioredis.SSLConnection):
+        pass
 
-class _PackedSSLConnection(_HiredisPacking, aioredis.SSLConnection):
-    pass
+    return PackedConnection, PackedSSLConnection
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:
     """A Redis client whose commands retry with backoff through a server restart."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     kwargs: dict[str, Any] = {
         "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=12),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
@@ -234,7 +251,8 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     # A blocking pool makes a burst wait for a free connection instead of failing.
     scheme = settings.redis_url.split(":", 1)[0]
     if scheme in ("redis", "rediss"):
-        kwargs["connection_class"] = _PackedSSLConnection if scheme == "rediss" else _PackedConnection
+        plain, tls = _packed_connections()
+        kwargs["connection_class"] = tls if scheme == "rediss" else plain
     pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=32, timeout=30, **kwargs)
     return aioredis.Redis(connection_pool=pool, **{k: v for k, v in kwargs.items() if k in ("retry",
                                                                                            "retry_on_error")})

@@ -310,6 +310,10 @@ class ActivityResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     output: Any = None
     error: str | None = None
     worker: str = ""
+    # Set for a BusinessError (worker.errors): error_type "business" and its code. Absent
+    # (None) for any other failure, and in results from workers older than these fields.
+    error_type: str | None = None
+    error_code: str | None = None
 
 
 class BotHeartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -11,10 +11,12 @@ import sys
 import anyio
 import structlog
 
-from shared.config import Settings, load_settings
+from shared.config import Settings
+from shared.errors import ConfigError
 from shared.service import run_service
 from worker import demo
 from worker.sdk import Worker
+from worker.settings import WorkerSettings
 
 log = structlog.get_logger("ee.worker")
 
@@ -26,8 +28,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="a module with register(worker) (repeatable)")
     parser.add_argument("--bot", help="serve as this bot (with --pool)")
     parser.add_argument("--pool", help="the bot's pool")
-    parser.add_argument("--concurrency", type=int, default=64, help="activities run at once (default 64)")
-    parser.add_argument("--bot-lease", type=float, default=None, help="bot heartbeat lease, seconds (default 15)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="activities run at once (env EE_WORKER_CONCURRENCY, default 64)")
+    parser.add_argument("--bot-lease", type=float, default=None,
+                        help="bot heartbeat lease, seconds (env EE_BOT_LEASE_S, default 15)")
     parser.add_argument("--name", help="worker name in results and logs")
     args = parser.parse_args(argv)
     if not args.demo and not args.activities and not args.bot:
@@ -60,20 +64,41 @@ async def serve(worker: Worker) -> None:
                 break
 
 
+def load_activities(worker: Worker, module: str) -> None:
+    """Import ``module`` and let its ``register(worker)`` register its activities.
+
+    Found like ``python -m`` finds a module: in the current folder first, then the installed
+    packages (the ``ee`` script alone would not look in the current folder)."""
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise  # the module was found; something it imports is missing: its traceback says what
+        raise ConfigError("--activities", module, f"no module named {exc.name!r} in {here} or the installed "
+                          "packages (give the module's name, without .py, from its folder)") from None
+    register = getattr(found, "register", None)
+    if not callable(register):
+        raise ConfigError("--activities", module, f"{found.__file__} has no register(worker) function")
+    register(worker)
+
+
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    lease = args.bot_lease or float(os.environ.get("EE_BOT_LEASE_S", "15"))
 
-    def build(loaded: Settings) -> Worker:
+    def build() -> Worker:
+        loaded = WorkerSettings.load(engine=settings)
         worker = Worker(loaded, name=args.name, concurrency=args.concurrency, bot=args.bot, pool=args.pool,
-                        bot_lease_s=lease)
+                        bot_lease_s=args.bot_lease)
         if args.demo:
             demo.register(worker)
         for module in args.activities:
-            importlib.import_module(module).register(worker)
+            load_activities(worker, module)
         return worker
 
-    run_service("worker", serve, lambda: build(settings or load_settings()))
+    run_service("worker", serve, build)
 
 
 if __name__ == "__main__":

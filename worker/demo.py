@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from worker.errors import BusinessError
 from worker.execution import current_task
 from worker.sdk import Worker
 
@@ -32,8 +33,8 @@ def _ledger(activity: str) -> None:
     path = _ledger_path
     if not path:
         return
-    event_id, attempt = current_task.get()
-    line = json.dumps({"event_id": event_id, "attempt": attempt, "activity": activity, "pid": os.getpid()})
+    task = current_task.get()
+    line = json.dumps({"event_id": task.event_id, "attempt": task.attempt, "activity": activity, "pid": os.getpid()})
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (line + "\n").encode())
@@ -67,11 +68,19 @@ async def fail(data: dict[str, Any]) -> Any:
 
 async def flaky(data: dict[str, Any]) -> Any:
     _ledger("demo.flaky")
-    _, attempt = current_task.get()
+    attempt = current_task.get().attempt
     failures = int(data.get("failures", 1))
     if attempt <= failures:
         raise DemoError(f"demo.flaky failing attempt {attempt} of the first {failures}")
     return {"attempt": attempt, **data}
+
+
+async def reject(data: dict[str, Any]) -> Any:
+    """Refuses on business grounds: a BusinessError with the input's ``message`` and ``code``."""
+    _ledger("demo.reject")
+    code = data.get("code")
+    message = str(data.get("message", "demo.reject always refuses"))
+    raise BusinessError(message, code=None if code is None else str(code))
 
 
 async def stamp(data: dict[str, Any]) -> Any:
@@ -89,3 +98,4 @@ def register(worker: Worker) -> None:
     worker.register("demo.sleep", sleep)
     worker.register("demo.fail", fail)
     worker.register("demo.flaky", flaky)
+    worker.register("demo.reject", reject)

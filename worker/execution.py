@@ -2,8 +2,10 @@
 
 Async functions run in the event loop, sync ones in a worker thread. A task
 with ``timeout_s`` is cancelled after that long; a function that raises becomes
-``ok=false`` with ``"<ExceptionType>: <message>"``; an output that would make
-the result larger than the payload limit becomes ``ok=false`` too.
+``ok=false`` with ``"<ExceptionType>: <message>"`` (a ``BusinessError``: its message,
+``error_type="business"`` and its code); an output that would make the result larger
+than the payload limit becomes ``ok=false`` too. While a function runs,
+``current_task.get()`` describes its task.
 """
 
 from __future__ import annotations
@@ -11,19 +13,38 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import msgspec
 from anyio import CancelScope
 
 from shared.messages import ActivityResult, ActivityTask, encode
+from worker.errors import BUSINESS, BusinessError
 
-__all__ = ["Activity", "current_task", "encode_result", "failure", "run_activity"]
+__all__ = ["Activity", "TaskInfo", "current_task", "encode_result", "failure", "run_activity"]
 
 Activity = Callable[[dict[str, Any]], Awaitable[Any]] | Callable[[dict[str, Any]], Any]
 
-# The running task's (event id, attempt), for activities that need to know which attempt runs.
-current_task: ContextVar[tuple[str, int]] = ContextVar("current_task", default=("", 0))
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """The task a function runs for: which wait (``event_id``) of which job, which attempt
+    (1, 2, ... under the node's retry policy), the bot it runs on (None off a bot)."""
+
+    event_id: str
+    attempt: int
+    job_id: str
+    activity: str
+    input: dict[str, Any]
+    bot: str | None = None
+    timeout_s: float | None = None
+
+
+# Set while an activity function runs (also in the thread of a sync one); outside one,
+# ``current_task.get()`` raises LookupError.
+current_task: ContextVar[TaskInfo] = ContextVar("current_task")
 
 OUTPUT_TOO_LARGE = "output too large"
 CANCELLED = "activity cancelled: its job was cancelled"
@@ -34,7 +55,8 @@ def failure(task: ActivityTask, error: str, worker: str) -> ActivityResult:
 
 
 async def _call(fn: Activity, task: ActivityTask) -> Any:
-    current_task.set((task.event_id, task.attempt))
+    current_task.set(TaskInfo(event_id=task.event_id, attempt=task.attempt, job_id=task.job_id,
+                              activity=task.activity, input=task.input, bot=task.bot, timeout_s=task.timeout_s))
     if inspect.iscoroutinefunction(fn):
         return await fn(task.input)
     # The thread runs in a copy of this context, so it sees current_task too.
@@ -57,6 +79,8 @@ async def run_activity(fn: Activity, task: ActivityTask, worker: str, scope: Can
                 return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=output,
                                       worker=worker)
             return failure(task, f"activity timed out after {task.timeout_s:g} s (attempt {task.attempt})", worker)
+    except BusinessError as exc:
+        return msgspec.structs.replace(failure(task, exc.message, worker), error_type=BUSINESS, error_code=exc.code)
     except Exception as exc:
         return failure(task, f"{type(exc).__name__}: {exc}", worker)
     return failure(task, CANCELLED, worker)

@@ -51,6 +51,7 @@ from shared.ops_http import serve_ops
 from shared.replies import JetStreamPublishError, ReplyInbox
 from worker.execution import Activity, encode_result, failure, run_activity
 from worker.heartbeat import BotIdentity, beat, heartbeats
+from worker.settings import WorkerSettings
 from worker.streams import ensure_streams, task_consumer_config
 from worker.subjects import (
     bot_consumer,
@@ -87,13 +88,22 @@ class Worker(anyio.AsyncContextManagerMixin):
     ``async with worker:`` does the same and stops gracefully on exit.
     """
 
-    def __init__(self, settings: Settings, *, name: str | None = None, concurrency: int = 64,
-                 bot: str | None = None, pool: str | None = None, bot_lease_s: float = 15.0) -> None:
+    def __init__(self, settings: WorkerSettings | Settings | None = None, *, name: str | None = None,
+                 concurrency: int | None = None, bot: str | None = None, pool: str | None = None,
+                 bot_lease_s: float | None = None) -> None:
+        """``settings``: a :class:`WorkerSettings`, the engine's ``Settings`` (its NATS part is
+        used), or None to load them (arguments, env, stack file: ``WorkerSettings.load``).
+        ``concurrency`` and ``bot_lease_s`` override the settings' values."""
         if (bot is None) != (pool is None):
             raise ValueError("a bot needs both bot and pool (--bot and --pool)")
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ValueError(f"concurrency {concurrency!r} must be at least 1")
-        self.settings = settings
+        if settings is None:
+            settings = WorkerSettings.load()
+        elif isinstance(settings, Settings):
+            settings = WorkerSettings.from_settings(settings)
+        self.settings = settings.with_overrides(concurrency=concurrency, bot_lease_s=bot_lease_s)
+        concurrency, bot_lease_s = self.settings.concurrency, self.settings.bot_lease_s
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.bot = (BotIdentity(bot=bot, pool=pool, worker=self.name, lease_s=bot_lease_s)
                     if bot is not None and pool is not None else None)
@@ -142,7 +152,7 @@ class Worker(anyio.AsyncContextManagerMixin):
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         if not self.activities and self.bot is None:
             raise ValueError("nothing to serve: register an activity or run as a bot")
-        nc = await connect_nats(self.settings, f"ee-worker {self.name}")
+        nc = await connect_nats(self.settings.connection(), f"ee-worker {self.name}")
         try:
             inbox = ReplyInbox(nc)
             js = nc.jetstream()

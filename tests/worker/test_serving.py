@@ -95,7 +95,8 @@ async def test_sync_functions_run_in_a_thread_and_oversize_output_is_refused(bus
 
     @worker.activity("test.whoami")
     def whoami(data: dict[str, Any]) -> Any:
-        return {"task": list(current_task.get()), "main": threading.current_thread() is threading.main_thread()}
+        task = current_task.get()
+        return {"task": [task.event_id, task.attempt], "main": threading.current_thread() is threading.main_thread()}
 
     worker.register("test.big", lambda data: "x" * 10_000)
     async with worker:

@@ -17,7 +17,7 @@ import click
 import redis
 
 from ee.durations import parse_duration
-from ee.inspect import Inspector
+from ee.inspect import Inspector, accepted_job
 from ee.render import print_json, print_table
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, InvalidName, engine_error_in
@@ -249,9 +249,6 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
     print_table(job.get("history", []), ["at", "node", "event", "build", "detail"], title="history")
 
 
-NOT_TAKEN = "no executor has taken it yet"
-
-
 def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
     """A job Redis knows nothing of: pending if its message waits in the jobs stream (accepted,
     no executor has taken it yet), else fail with "unknown job"."""
@@ -268,9 +265,7 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
         fail(f"unknown job {job_id!r} (not in Redis; the jobs stream could not be searched: {why})")
     if found is None:
         fail(f"unknown job {job_id!r}", 2)
-    return {"job_id": job_id, "status": "pending", "output": None, "error": None, "waiting_for": "an executor",
-            "waiting_reason": NOT_TAKEN, "accepted": found["accepted"], "stream_seq": found["seq"],
-            "events": [], "history": []}
+    return accepted_job(job_id, found)
 
 
 @cli.command()

@@ -13,9 +13,11 @@ from typing import Any
 
 import redis
 
+from shared.config import Settings, redact_url
+from shared.errors import EngineUnavailable
 from shared.names import EVENT_KINDS, Keys, event_job
 
-__all__ = ["Inspector"]
+__all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "open_inspector"]
 
 _CHUNK = 1000  # event hashes read per round trip
 
@@ -184,3 +186,32 @@ class Inspector:
                 bot["waiting"] = [_text(e) for e in self.r.lrange(self.keys.pool_waiting(pool), 0, -1)]
                 out.append(bot)
         return out
+
+
+NOT_TAKEN = "no executor has taken it yet"
+
+
+def accepted_job(job_id: str, found: dict[str, Any]) -> dict[str, Any]:
+    """The status view (``ee status --json``) of a job Redis does not know yet whose message
+    waits in the jobs stream (``found``: what ``EngineClient.accepted`` returned)."""
+    return {"job_id": job_id, "status": "pending", "output": None, "error": None, "waiting_for": "an executor",
+            "waiting_reason": NOT_TAKEN, "accepted": found["accepted"], "stream_seq": found["seq"],
+            "events": [], "history": []}
+
+
+def open_inspector(settings: Settings) -> Inspector:
+    """An Inspector on the settings' Redis, reached once; EngineUnavailable if it cannot be."""
+    kwargs: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    if settings.redis_password:
+        kwargs["password"] = settings.redis_password
+    where = f"Redis at {redact_url(settings.redis_url)}"
+    client = redis.Redis.from_url(settings.redis_url, **kwargs)
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        client.close()
+        raise EngineUnavailable(where, f"refused the credentials: {exc}") from exc
+    except redis.RedisError as exc:
+        client.close()
+        raise EngineUnavailable(where, str(exc)) from exc
+    return Inspector(client, settings.redis_prefix)

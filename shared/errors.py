@@ -20,6 +20,7 @@ __all__ = [
     "InvalidWorkflow",
     "JobFinished",
     "JobNotFound",
+    "JobWaitTimeout",
     "StaleFence",
     "UnreadableWorkflow",
     "engine_error_in",
@@ -168,6 +169,19 @@ class EventInBackoff(EngineError):
             f"event {event_id!r} is waiting out a retry backoff (attempt {attempt} starts in "
             f"{max(starts_in_s, 0):.1f} s): no attempt is running, so there is no timeout to extend; "
             "extend it once the attempt runs, or resolve or fail it now")
+
+
+class JobWaitTimeout(EngineError, TimeoutError):
+    """Waiting for a job to finish gave up; the job itself goes on (also a TimeoutError)."""
+
+    code = "504"
+
+    def __init__(self, job_id: str, status: str, waited_s: float) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.waited_s = waited_s
+        super().__init__(f"gave up waiting for job {job_id!r} after {waited_s:g} s: it is still {status} "
+                         "(the job goes on; wait again or look at it with `ee status`)")
 
 
 def engine_error_in(exc: BaseException) -> EngineError | None:

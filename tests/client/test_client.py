@@ -25,6 +25,14 @@ def client(stack: Stack) -> ee.Client:
     return ee.Client(stack.nats.url, stack.redis.url, redis_prefix=stack.prefix)
 
 
+async def until_parked(handle: ee.JobHandle) -> None:
+    with anyio.fail_after(20):
+        while True:
+            if await handle.status() == "parked":
+                return
+            await anyio.sleep(0.02)
+
+
 def test_submit_wait_signal_cancel_and_list(engine: Stack, tmp_path: Path) -> None:
     path = tmp_path / "echo.json"
     path.write_text(json.dumps(ECHO))
@@ -38,18 +46,15 @@ def test_submit_wait_signal_cancel_and_list(engine: Stack, tmp_path: Path) -> No
             with pytest.raises(JobWaitTimeout) as timed_out:
                 await parked.result(timeout=0.3)
             assert timed_out.value.job_id == parked.job_id and timed_out.value.status in ("pending", "parked")
-            with anyio.fail_after(20):
-                while await parked.status() != "parked":
-                    await anyio.sleep(0.02)
+            await until_parked(parked)
             events = await c.events(job=parked.job_id)
             assert [e["kind"] for e in events] == ["signal"]
-            assert [e["event_id"] for e in events] == [e["event_id"] for e in engine.inspector().events(job=parked.job_id)]
+            seen = engine.inspector().events(job=parked.job_id)
+            assert [e["event_id"] for e in events] == [e["event_id"] for e in seen]
             assert await parked.signal("approval", {"ok": True}) is True
             assert (await parked.result(timeout=20)).output == {"paid": 5}
             other = await c.submit(APPROVAL, {"amount": 1})
-            with anyio.fail_after(20):
-                while await other.status() != "parked":
-                    await anyio.sleep(0.02)
+            await until_parked(other)
             await c.handle(other.job_id).cancel("not needed")
             cancelled = await other.result(timeout=20)
             assert cancelled.status == "cancelled" and not cancelled.ok

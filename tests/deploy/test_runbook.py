@@ -310,7 +310,8 @@ def check_inner(container: str, command: list[str], where: str) -> None:
     if command[0] == "ee":
         assert container in ("compose:reactor", "compose:executor", "k8s:ee-reactor", "k8s:ee-executor"), \
             f"{where}: run ee where the engine's URLs are set (the reactor's container)"
-        parse_ee(command[1:], where)
+        # Placeholders stand for real ids, which ee checks against the name rules while parsing.
+        parse_ee([substitute(arg, "job-1") for arg in command[1:]], where)
     elif command[0] == "redis-cli":
         assert container == "compose:redis" or container.startswith("k8s:redis"), f"{where}: redis-cli in {container}"
     else:

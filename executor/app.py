@@ -66,6 +66,18 @@ JOBS_MAX_ACK_PENDING = 20_000
 WAKE_HOPS = 10
 
 
+def _generated_id(msg: Msg) -> str:
+    """The id of a job submitted without one: random-looking, and the same at each delivery of
+    its message (a redelivered job starts no second job). Derived from what JetStream stored with
+    the message: its stream, sequence and storage time (to the microsecond, so a stream made anew
+    does not hand out an id again) and its ``Nats-Msg-Id``. ``ee submit`` always sends a fully
+    random id (``shared.names.new_job_id``)."""
+    meta = msg.metadata
+    stored = int(meta.timestamp.timestamp() * 1_000_000)
+    msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+    return names.new_job_id(f"{meta.stream}\n{meta.sequence.stream}\n{stored}\n{msg_id}".encode())
+
+
 class Executor:
     def __init__(self, settings: Settings, max_jobs: int = 1000) -> None:
         self.settings = settings
@@ -200,7 +212,7 @@ class Executor:
                 await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
                 await msg.term()
                 return
-            job_id = request.job_id or f"job-{msg.metadata.sequence.stream}"
+            job_id = request.job_id or _generated_id(msg)
             try:
                 workflow = decode_workflow(request.workflow)
             except UnreadableWorkflow as exc:

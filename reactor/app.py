@@ -17,6 +17,7 @@ from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
 from reactor.operations import Operations
+from reactor.result_tokens import AttemptTokens
 from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
@@ -96,7 +97,8 @@ class Reactor:
         store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max)
         await store.load()
         await store.migrate_bot_indexes()
-        dispatcher = Dispatcher(nc, js, store, ActivityClock())
+        tokens = await AttemptTokens.load(redis, store.keys.attempt_secret)
+        dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens)
         ops = Operations(store, dispatcher)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
@@ -138,7 +140,9 @@ class Reactor:
                 tg.start_soon(dispatch_sweep, store, dispatcher)
                 tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
                 tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
-                await nc.subscribe(names.BOTS_HEARTBEAT, cb=heartbeat_handler(tg, store, dispatcher, hearing))
+                beats = heartbeat_handler(tg, store, dispatcher, hearing)
+                await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
+                await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects
                 offered = await ops.redrive(RedriveRequest())
                 tg.start_soon(gate.catch_up, js)
                 log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),

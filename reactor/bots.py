@@ -5,6 +5,10 @@ for heartbeats missed while a reactor was listening: whenever it may have missed
 (it has just started, NATS was disconnected, a heartbeat could not be stored in Redis)
 every bot gets one lease period from then before its lease is judged (``grace`` in
 ``bots.lua``). See docs/guarantees.md.
+
+Beats arrive on each bot's own subject (``bots.heartbeat.<bot>``, publishable only by that
+bot's user) and must name that bot. The legacy shared ``bots.heartbeat`` is still heard, for
+workers older than per-bot subjects; the shipped NATS permissions let nobody publish to it.
 """
 
 from __future__ import annotations
@@ -72,6 +76,12 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
             beat = _heartbeats.decode(msg.data)
             check_name("bot", beat.bot)
             check_name("pool", beat.pool)
+            owner = names.heartbeat_bot(msg.subject)
+            if owner is not None and owner != beat.bot:
+                # Only the bot's own user may publish its subject: a beat there for another bot
+                # is forged (it would keep that bot alive or take it out of its pool).
+                raise InvalidMessage(msg.subject, f"heartbeat for bot {beat.bot[:100]!r} on the subject "
+                                     f"of bot {owner[:100]!r}")
         except (InvalidMessage, InvalidName) as exc:
             metrics.DEADLETTERS.labels(subject=names.BOTS_HEARTBEAT).inc()
             await store.deadletter(names.BOTS_HEARTBEAT, str(exc), msg.data)

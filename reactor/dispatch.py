@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from reactor.activity_clock import ActivityClock
+from reactor.result_tokens import AttemptTokens
 from reactor.store import Store, WakeData
 from shared import metrics, names
 from shared.failpoints import failpoint
@@ -32,9 +33,11 @@ class Dispatcher:
     is mended by the sweep (``reactor.loops.dispatch_sweep``).
     """
 
-    def __init__(self, nc: NATS, js: JetStreamContext, store: Store, clock: ActivityClock) -> None:
+    def __init__(self, nc: NATS, js: JetStreamContext, store: Store, clock: ActivityClock,
+                 tokens: AttemptTokens) -> None:
         self.nc = nc
         self.clock = clock
+        self.tokens = tokens
         self.js = js
         self.store = store
         self._inbox = ReplyInbox(nc)
@@ -67,6 +70,8 @@ class Dispatcher:
         """Publish tasks, each deduplicated by event and attempt, then mark them dispatched."""
         if not tasks:
             return
+        for task in tasks:
+            task.token = self.tokens.token(task.event_id, task.attempt)
         self.clock.dispatched(tasks)
         results = await asyncio.gather(*(self._publish(task) for task in tasks), return_exceptions=True)
         done = []

@@ -73,10 +73,15 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                 await store.deadletter(names.ACTIVITY_RESPONSE, str(exc), msg.data)
                 await msg.term()
                 continue
+            if res.token and not dispatcher.tokens.valid(res.event_id, res.attempt, res.token):
+                # Forged or for another attempt: refused here, with no Redis step at all.
+                await _refuse_result(store, msg.data, res, "wrong attempt token")
+                await msg.term()
+                continue
             payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
             dispatcher.clock.arrived(res.event_id, res.attempt)
             calls.append((msg, store.result_args(res.event_id, res.attempt, res.ok, payload,
-                                                 res.error or "", now)))
+                                                 res.error or "", now, token=bool(res.token))))
         if not calls:
             continue
         try:
@@ -94,13 +99,27 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                 await msg.nak(delay=1.0)
                 continue
             code = int(reply[0])
-            if code == 0:
+            if code == -1:
+                await _refuse_result(store, msg.data, _results.decode(msg.data), _s(reply[1]))
+            elif code == 0:
                 metrics.DUPLICATE_RESULTS.inc()
             elif code == 1:
                 wakes.append(WakeData.from_reply(reply))
         await dispatcher.wakes(wakes)
         for msg, _ in calls:
             await msg.ack()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _refuse_result(store: Store, data: bytes, res: ActivityResult, why: str) -> None:
+    """A result that is not authentic: counted and dead-lettered (bounded reason); it fires nothing."""
+    metrics.RESULTS_REFUSED.inc()
+    metrics.DEADLETTERS.labels(subject=names.ACTIVITY_RESPONSE).inc()
+    reason = f"result refused: {why} (event {res.event_id[:120]!r}, attempt {res.attempt})"
+    await store.deadletter(names.ACTIVITY_RESPONSE, reason, data)
 
 
 async def timer_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | None = None,

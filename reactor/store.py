@@ -92,7 +92,9 @@ def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
     fields = ["node", wait.node, "spec", spec, "attempt", "1"]
     match wait:
         case ActivityWait():
-            fields += ["activity", wait.activity, "phase", "running", "input", _json.encode(wait.input).decode()]
+            # signed: its tasks carry attempt tokens, so its results must too (result.lua).
+            fields += ["activity", wait.activity, "phase", "running", "input", _json.encode(wait.input).decode(),
+                       "signed", "1"]
             if wait.max_attempts > 1:  # absent means one attempt: no retry fields to store
                 fields += ["max_attempts", str(wait.max_attempts), "backoff_s", str(wait.backoff_s),
                            "multiplier", str(wait.multiplier), "max_backoff_s", str(wait.max_backoff_s)]
@@ -251,9 +253,10 @@ class Store:
     # -- results, timers, leases ---------------------------------------------
 
     def result_args(self, event_id: str, attempt: int, ok: bool, result: bytes, error: str,
-                    now: float) -> tuple[Any, ...]:
+                    now: float, token: bool = False) -> tuple[Any, ...]:
+        """``token``: the result carried its attempt's valid token (checked by the caller)."""
         return (self.keys.prefix, event_id, attempt, "1" if ok else "0", result, error, repr(now),
-                clock.iso(now), self.lease_at(now))
+                clock.iso(now), self.lease_at(now), "1" if token else "0")
 
     async def due(self, key: str, now: float, limit: int = 500) -> list[str]:
         members = await self.redis.zrangebyscore(key, "-inf", repr(now), start=0, num=limit)

@@ -65,6 +65,9 @@ class Settings:
     jobs_redelivery_max_s: float = 5.0
     gauge_interval_s: float = 5.0
     history_max: int = 10_000
+    # Where this process's replies arrive (``<prefix>.<random>``). Give each NATS user its own
+    # (``_INBOX_worker``) and let it subscribe to that alone: nobody reads another's replies.
+    nats_inbox_prefix: str = "_INBOX"
 
     def __post_init__(self) -> None:
         for name, url, schemes in (
@@ -90,6 +93,10 @@ class Settings:
             raise ConfigError("EE_GAUGE_INTERVAL_S", self.gauge_interval_s, "must be positive")
         if self.history_max < 10:
             raise ConfigError("EE_HISTORY_MAX", self.history_max, "must be at least 10 (entries per job)")
+        if (not self.nats_inbox_prefix or self.nats_inbox_prefix.endswith(".")
+                or any(c in self.nats_inbox_prefix for c in " \t\r\n*>") or ".." in self.nats_inbox_prefix):
+            raise ConfigError("EE_NATS_INBOX_PREFIX", self.nats_inbox_prefix,
+                              "must be non-empty subject tokens without wildcards or spaces")
         if not 0 <= self.ops_port <= 65535:
             raise ConfigError("EE_OPS_PORT", self.ops_port, "must be a TCP port or 0 (off)")
 
@@ -147,4 +154,5 @@ def load_settings(
         jobs_redelivery_max_s=_number("EE_JOBS_REDELIVERY_MAX_S", defaults.jobs_redelivery_max_s),
         gauge_interval_s=_number("EE_GAUGE_INTERVAL_S", defaults.gauge_interval_s),
         history_max=int(_number("EE_HISTORY_MAX", defaults.history_max)),
+        nats_inbox_prefix=os.environ.get("EE_NATS_INBOX_PREFIX") or defaults.nats_inbox_prefix,
     )

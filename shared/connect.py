@@ -126,6 +126,7 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
         "ping_interval": 5,
         "max_outstanding_pings": 3,
         "error_cb": record,
+        "inbox_prefix": settings.nats_inbox_prefix,
         **nats_auth_options(settings),
     }
     delay = 0.5

@@ -301,6 +301,9 @@ class ActivityTask(msgspec.Struct, kw_only=True, omit_defaults=True):
     input: dict[str, Any] = {}
     timeout_s: float | None = None
     bot: str | None = None
+    # The attempt's token (reactor.result_tokens): the worker's claim subject derives from it
+    # and its result carries it back. Empty from a reactor older than tokens.
+    token: str = ""
 
 
 class ActivityResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -314,6 +317,7 @@ class ActivityResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     # (None) for any other failure, and in results from workers older than these fields.
     error_type: str | None = None
     error_code: str | None = None
+    token: str = ""  # the task's token, copied: a result without the right one is refused
 
 
 class BotHeartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -23,6 +23,7 @@ __all__ = [
     "PARKED_EVENTS",
     "PARK_SECONDS",
     "REDELIVERIES",
+    "RESULTS_REFUSED",
     "WAKES_OFFERED",
     "WAKE_SECONDS",
 ]
@@ -87,3 +88,7 @@ WAKES_OFFERED = Counter("ee_wakes_offered", "Wakes published to executors (first
 
 IN_HAND = Gauge("ee_executor_in_hand", "Executor: jobs and wakes received and not yet parked or finished.")
 """Executor: ``set_function`` to its count of jobs and wakes in hand (what a SIGTERM drain waits for)."""
+
+RESULTS_REFUSED = Counter("ee_results_refused", "Activity results refused as not authentic: a wrong or missing "
+                          "attempt token, or an event that is not an activity (also dead-lettered).")
+"""Reactor: ``inc()`` per refused result (``reactor.loops.results_loop``)."""

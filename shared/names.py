@@ -13,6 +13,7 @@ __all__ = [
     "ACTIVITY_CLAIM_PREFIX",
     "ACTIVITY_RESPONSE",
     "BOTS_HEARTBEAT",
+    "BOTS_HEARTBEAT_PREFIX",
     "CONSUMER_EXECUTOR_JOBS",
     "CONSUMER_REACTOR_CANCEL",
     "CONSUMER_REACTOR_RESPONSES",
@@ -31,6 +32,8 @@ __all__ = [
     "activity_claim_subject",
     "activity_consumer",
     "activity_subject",
+    "bot_heartbeat_subject",
+    "heartbeat_bot",
     "new_job_id",
     "reactor_subject",
 ]
@@ -56,10 +59,16 @@ CONSUMER_REACTOR_RESPONSES = "ee_reactor_results"
 CONSUMER_REACTOR_CANCEL = "ee_reactor_cancel"
 
 
-def new_job_id() -> str:
+def new_job_id(seed: bytes | None = None) -> str:
     """A fresh job id, chosen by the submitter: known from the publish on, so ``ee status`` can
-    find the job in the jobs stream before any executor takes it."""
-    return uuid.uuid4().hex
+    find the job in the jobs stream before any executor takes it. Random (122 bits): nobody can
+    guess it to cancel a job before it exists or to merge a job of their own into it.
+
+    With ``seed`` (bytes the same at each delivery of one job message, see the executor's
+    ``_generated_id``) the id is a digest of it, so a redelivered message starts no second job."""
+    if seed is None:
+        return uuid.uuid4().hex
+    return hashlib.blake2b(seed, digest_size=16).hexdigest()
 
 
 def reactor_subject(op: str) -> str:
@@ -111,6 +120,7 @@ class Keys:
         self.deadletter = f"{prefix}deadletter"
         self.stranded = f"{prefix}stranded"  # zset: stranded job ids by the time they were stranded
         self.bots = f"{prefix}bots"
+        self.attempt_secret = f"{prefix}reactor:attempt-secret"  # key of attempt tokens (reactor.result_tokens)
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{{{job_id}}}"
@@ -205,10 +215,30 @@ STREAM_CLAIMS = "EE_CLAIMS"
 ACTIVITY_CLAIM_PREFIX = "activity.claim."
 
 
-def activity_claim_subject(event_id: str, attempt: int) -> str:
+def activity_claim_subject(event_id: str, attempt: int, token: str = "") -> str:
     """Where the worker that starts an attempt records it (one message per subject, ever).
 
-    The token is a digest: event ids come from job ids, which may hold characters a
-    subject token cannot (``.``, ``*``, ``>``)."""
-    digest = hashlib.blake2b(f"{event_id}\n{attempt}".encode(), digest_size=16).hexdigest()
+    A digest: event ids come from job ids, which may hold characters a subject token
+    cannot (``.``, ``*``, ``>``). With the task's attempt token (``reactor.result_tokens``)
+    in it, only a worker that received the task can name the subject, so nobody claims an
+    attempt ahead of it; a task without one (sent by an older reactor) keeps the old subject."""
+    text = f"{event_id}\n{attempt}\n{token}" if token else f"{event_id}\n{attempt}"
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
     return f"{ACTIVITY_CLAIM_PREFIX}{digest}"
+
+
+BOTS_HEARTBEAT_PREFIX = "bots.heartbeat."
+
+
+def bot_heartbeat_subject(bot: str) -> str:
+    """One bot's own heartbeat subject: the NATS permissions let each bot's user publish only
+    its own, and the reactor refuses a beat whose body names another bot."""
+    return f"{BOTS_HEARTBEAT_PREFIX}{bot}"
+
+
+def heartbeat_bot(subject: str) -> str | None:
+    """The bot a heartbeat subject belongs to; None for the legacy shared ``bots.heartbeat``."""
+    if not subject.startswith(BOTS_HEARTBEAT_PREFIX):
+        return None
+    return subject[len(BOTS_HEARTBEAT_PREFIX):] or None
+

@@ -51,7 +51,8 @@ CANCELLED = "activity cancelled: its job was cancelled"
 
 
 def failure(task: ActivityTask, error: str, worker: str) -> ActivityResult:
-    return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False, error=error, worker=worker)
+    return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=False, error=error, worker=worker,
+                          token=task.token)
 
 
 async def _call(fn: Activity, task: ActivityTask) -> Any:
@@ -72,12 +73,12 @@ async def run_activity(fn: Activity, task: ActivityTask, worker: str, scope: Can
         with scope:
             if task.timeout_s is None:
                 return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True,
-                                      output=await _call(fn, task), worker=worker)
+                                      output=await _call(fn, task), worker=worker, token=task.token)
             with anyio.move_on_after(task.timeout_s) as timer:
                 output = await _call(fn, task)
             if not timer.cancelled_caught:
                 return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=output,
-                                      worker=worker)
+                                      worker=worker, token=task.token)
             return failure(task, f"activity timed out after {task.timeout_s:g} s (attempt {task.attempt})", worker)
     except BusinessError as exc:
         return msgspec.structs.replace(failure(task, exc.message, worker), error_type=BUSINESS, error_code=exc.code)

@@ -1,4 +1,7 @@
-"""Bot heartbeats: a bot announces itself to its pool every ``lease_s / 3`` on ``bots.heartbeat``.
+"""Bot heartbeats: a bot announces itself to its pool every ``lease_s / 3`` on ``bots.heartbeat.<bot>``.
+
+Each bot beats on its own subject, which the NATS permissions (deploy/nats/engine.conf) let
+only that bot's user publish: nobody can keep another bot alive or take it out of its pool.
 
 The reactor keeps a bot in its pool while its lease is fresh; a final beat with
 ``stopping=true`` takes it out at once when the worker stops.
@@ -41,7 +44,7 @@ async def beat(nc: NATS, bot: BotIdentity, *, stopping: bool = False) -> None:
     message = BotHeartbeat(bot=bot.bot, pool=bot.pool, capacity=bot.capacity, lease_s=bot.lease_s,
                            worker=bot.worker, stopping=stopping)
     try:
-        await nc.publish(names.BOTS_HEARTBEAT, encode(message))
+        await nc.publish(names.bot_heartbeat_subject(bot.bot), encode(message))
         await nc.flush(timeout=2)
     except Exception as exc:
         log.warning("heartbeat not sent", bot=bot.bot, error=repr(exc))

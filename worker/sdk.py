@@ -415,7 +415,7 @@ class Worker(anyio.AsyncContextManagerMixin):
         Raises when NATS does not answer (the task is then delivered again later). A claim
         stored whose acknowledgement was lost is recognised as this worker's own.
         """
-        subject = names.activity_claim_subject(task.event_id, task.attempt)
+        subject = names.activity_claim_subject(task.event_id, task.attempt, task.token)
         try:
             await inbox.js_publish(subject, self._claimant, {"Nats-Expected-Last-Subject-Sequence": "0"})
             return True

@@ -1,10 +1,18 @@
 -- Apply one activity result. A duplicate, late or old-attempt result changes nothing.
--- ARGV: prefix, event, attempt, ok (1/0), result json, error text, now, at, lease_at
--- Returns {0, why} ignored, {2, attempt} retry scheduled, or a wake.
+-- ARGV: prefix, event, attempt, ok (1/0), result json, error text, now, at, lease_at, token (1/0)
+--   token: '1' when the result carried the attempt's valid token (checked by the caller,
+--   reactor/result_tokens.py), '0' when it carried none.
+-- Returns {0, why} ignored, {-1, why} refused (not an activity, or no token for an attempt that
+-- was sent with one), {2, attempt} retry scheduled, or a wake.
 local e = ARGV[2]
 local k = ekey(e)
-local f = redis.call('HMGET', k, 'status', 'attempt', 'phase')
+local f = redis.call('HMGET', k, 'status', 'attempt', 'phase', 'kind', 'signed')
 if not f[1] then return {0, 'unknown'} end
+-- Results fire activities only: never a signal wait, a bot lock or a timer.
+if f[4] ~= 'activity' then return {-1, 'not an activity event'} end
+-- An attempt parked by a reactor that signs its tasks needs its token back; a tokenless result
+-- is taken only for an event parked before tokens (a rolling upgrade).
+if ARGV[10] ~= '1' and f[5] == '1' then return {-1, 'no attempt token'} end
 if f[1] ~= 'parked' then return {0, 'late'} end
 if f[2] ~= ARGV[3] then return {0, 'old-attempt'} end
 if f[3] == 'backoff' then return {0, 'late'} end

@@ -55,7 +55,7 @@ async def test_a_stream_with_an_older_retention_is_kept_not_fatal(bus: Bus) -> N
 
 
 async def test_bot_beats_serves_its_own_tasks_and_says_goodbye(bus: Bus) -> None:
-    beats = await bus.nc.subscribe(names.BOTS_HEARTBEAT)
+    beats = await bus.nc.subscribe(names.bot_heartbeat_subject("bot-7"))
     worker = Worker(bus.settings(), name="w-bot", bot="bot-7", pool="erp", bot_lease_s=0.3)
     demo.register(worker)
     async with worker:

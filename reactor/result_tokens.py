@@ -32,7 +32,8 @@ class AttemptTokens:
     @classmethod
     async def load(cls, redis: aioredis.Redis, key: str) -> AttemptTokens:
         """The secret shared by every reactor of this Redis prefix: made by the first one (SET NX)."""
-        pipe = redis.pipeline(transaction=True)
+        # No MULTI needed (nor granted by the ACL of docs/security.md): whoever's SET NX won, GET reads it.
+        pipe = redis.pipeline(transaction=False)
         pipe.set(key, secrets.token_hex(_SECRET_BYTES), nx=True)
         pipe.get(key)
         _, stored = await pipe.execute()

@@ -139,7 +139,9 @@ def test_reactor_metrics_follow_jobs_and_count_refusals(stack: Stack) -> None:
     poll(lambda: client.zscore(keys.dispatch, "m-act~1.0") is None, 10, 0.02, "the task to be dispatched")
     before = scrape(port)
     assert value(before, "ee_activity_result_seconds_count", activity="metrics.act") == 0
-    stack.publish(names.ACTIVITY_RESPONSE, encode(ActivityResult(event_id="m-act~1.0", attempt=1, ok=True)))
+    token = stack.task_token("metrics.act", "m-act~1.0")
+    stack.publish(names.ACTIVITY_RESPONSE, encode(ActivityResult(event_id="m-act~1.0", attempt=1, ok=True,
+                                                                 token=token)))
     samples = driver.gauges_show(ee_jobs__waking=1, ee_jobs__parked=1, ee_parked_events__activity=0)
     assert value(samples, "ee_activity_result_seconds_count", activity="metrics.act") == 1
     assert 0 < value(samples, "ee_activity_result_seconds_sum", activity="metrics.act") < 10

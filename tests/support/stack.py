@@ -204,6 +204,22 @@ class Stack:
 
         asyncio.run(go())
 
+    def task_token(self, activity: str, event_id: str, attempt: int = 1) -> str:
+        """The attempt token of a task the reactor dispatched and nobody consumed (read from its
+        stream), for a test that plays the worker: a result must carry it back."""
+        async def go() -> str:
+            nc = await nats.connect(self.nats.url)
+            try:
+                msg = await nc.jetstream().get_last_msg(names.STREAM_ACTIVITIES, names.activity_subject(activity))
+                task = json.loads(msg.data or b"{}")
+                return str(task["token"]) if (task["event_id"], task["attempt"]) == (event_id, attempt) else ""
+            except Exception:
+                return ""
+            finally:
+                await nc.close()
+
+        return poll(lambda: asyncio.run(go()), 20, what=f"the task of {event_id} attempt {attempt}")
+
     def request(self, subject: str, data: bytes, timeout: float = 5) -> Any:
         async def go() -> Any:
             nc = await nats.connect(self.nats.url)

@@ -163,10 +163,10 @@ def _answers(port: int) -> bool:
 
 
 def send_result(stack: Stack, event_id: str, attempt: int, ok: bool, output: Any = None,
-                error: str | None = None) -> None:
-    """Publish an ActivityResult as a worker would."""
+                error: str | None = None, token: str = "") -> None:
+    """Publish an ActivityResult as a worker would (a worker copies the task's token)."""
     body = {"event_id": event_id, "attempt": attempt, "ok": ok, "output": output, "error": error,
-            "worker": "test"}
+            "worker": "test", "token": token}
     stack.publish(names.ACTIVITY_RESPONSE, json.dumps(body).encode())
 
 
@@ -212,7 +212,8 @@ def test_result_for_an_old_attempt_is_ignored(stack: Stack) -> None:
     inspector = stack.inspector()
     [event] = poll(lambda: inspector.events(job=job_id), 20, what="the activity to park")
     event_id = event["event_id"]
-    send_result(stack, event_id, 1, False, error="first try broke")
+    first = stack.task_token("demo.echo", event_id, 1)
+    send_result(stack, event_id, 1, False, error="first try broke", token=first)
     poll(lambda: [(e["attempt"], e["phase"]) for e in inspector.events(job=job_id)] == [(2, "running")], 20,
          what="attempt 2 to run")
     client = stack.redis_client()
@@ -222,13 +223,13 @@ def test_result_for_an_old_attempt_is_ignored(stack: Stack) -> None:
     history_before = client.xlen(keys.job_history(job_id))
     assert event_before, event_key
     before = counter(port, "ee_duplicate_results_total")
-    send_result(stack, event_id, 1, True, output={"stale": True})
+    send_result(stack, event_id, 1, True, output={"stale": True}, token=first)
     poll(lambda: counter(port, "ee_duplicate_results_total") > before, 20, what="the old result to be applied")
     assert client.hgetall(event_key) == event_before
     assert client.hgetall(job_key) == job_before
     assert client.xlen(keys.job_history(job_id)) == history_before
     assert client.zscore(keys.wakes, job_id) is None
-    send_result(stack, event_id, 2, True, output={"fresh": True})
+    send_result(stack, event_id, 2, True, output={"fresh": True}, token=stack.task_token("demo.echo", event_id, 2))
     assert stack.wait_job(job_id)["output"] == {"fresh": True}
 
 

@@ -19,6 +19,7 @@ import redis
 from ee.durations import parse_duration
 from ee.inspect import Inspector, accepted_job
 from ee.render import print_json, print_table
+from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, InvalidName, engine_error_in
 from shared.names import EVENT_KINDS
@@ -76,6 +77,8 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
 def parse_json(text: str | None, what: str) -> Any:
     if text is None:
         return None
+    if nested_deeper_than(text, MAX_DATA_DEPTH):  # json.loads would recurse, then raise RecursionError
+        fail(f"{what} is nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -188,9 +191,15 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
     from ee.client import EngineClient
 
     try:
-        workflow = json.loads(file.read_text())
+        text = file.read_text()
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}")
+    except ValueError as exc:  # not UTF-8
+        fail(f"{file} is not valid JSON: {exc}")
+    if nested_deeper_than(text, MAX_DATA_DEPTH):
+        fail(f"invalid workflow: {file} is nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
+    try:
+        workflow = json.loads(text)
     except ValueError as exc:
         fail(f"{file} is not valid JSON: {exc}")
     if not isinstance(workflow, dict):

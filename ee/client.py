@@ -11,6 +11,7 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 
 from shared import names
+from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
 from shared.errors import EngineUnavailable, InvalidMessage
@@ -67,12 +68,23 @@ class EngineClient:
         if len(data) > self.settings.max_payload_bytes:
             raise InvalidMessage(names.JOBS_EXECUTE, f"job of {len(data)} bytes exceeds the limit of "
                                  f"{self.settings.max_payload_bytes}")
+        if nested_deeper_than(data, MAX_DATA_DEPTH):
+            raise InvalidMessage(names.JOBS_EXECUTE, f"job nested more than {MAX_DATA_DEPTH} levels deep "
+                                 "(the limit)")
         try:
             await self.nc.jetstream().publish(names.JOBS_EXECUTE, data, timeout=5,
                                               headers={"Nats-Msg-Id": job_id})
         except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
             raise EngineUnavailable(f"jobs stream at {redact_url(self.settings.nats_url)}",
                                     "no stream answered (is the engine running?)") from exc
+        except nats.js.errors.APIError as exc:
+            # Full (maximum bytes or messages: the stream refuses new jobs rather than drop
+            # accepted ones), message too large for it, or any other refusal: not accepted.
+            raise EngineUnavailable(f"jobs stream at {redact_url(self.settings.nats_url)}",
+                                    f"the job was not accepted: {bounded_text(exc.description or str(exc))}") from exc
+        except nats.errors.Error as exc:  # connection closed, payload over the server's limit, ...
+            raise EngineUnavailable(f"NATS at {redact_url(self.settings.nats_url)}",
+                                    f"the job was not sent: {bounded_text(str(exc) or type(exc).__name__)}") from exc
         return job_id
 
     async def accepted(self, job_id: str, give_up_after: float = 10.0) -> dict[str, Any] | None:

@@ -21,12 +21,19 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import FetchTimeoutError
 
 from executor.intake import Intake
-from executor.jobs import JobDriver, WorkflowCache
+from executor.jobs import JobDriver, WorkflowCache, fail_start_over_limit
 from shared import metrics, names
 from shared.build import build_id
 from shared.config import Settings, redact_url
-from shared.connect import connect_nats
-from shared.errors import EngineError, EngineUnavailable, InvalidMessage, InvalidWorkflow, UnreadableWorkflow
+from shared.connect import connect_nats, nats_open, watch_nats
+from shared.errors import (
+    EngineError,
+    EngineUnavailable,
+    InvalidMessage,
+    InvalidWorkflow,
+    OverLimit,
+    UnreadableWorkflow,
+)
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
@@ -99,7 +106,7 @@ class Executor:
         nc = self.nc = await connect_nats(s, f"ee-executor {self.build} {self.instance}")
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
-        client = ReactorClient(nc)
+        client = ReactorClient(nc, max_payload=s.max_payload_bytes)
         self.client = client
         self.driver = JobDriver(client, self.build)
         self.workflows = WorkflowCache(client)
@@ -120,7 +127,10 @@ class Executor:
                             return False
                         return True
 
-                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "reactor": reactor_ok})
+                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "reactor": reactor_ok},
+                                   {"nats": nats_open(nc)})
+
+                tg.start_soon(watch_nats, nc)  # closed for good: exit, a supervisor restarts us
 
                 async def on_wake(msg: Msg) -> None:
                     if not self._draining:
@@ -233,6 +243,8 @@ class Executor:
                 if started.status == "running" and started.checkpoint is not None:
                     await self.driver.drive(job_id, started.fence, workflow, started.checkpoint,
                                             started.input)
+            except OverLimit as exc:
+                await fail_start_over_limit(self.driver, job_id, workflow, exc)
             except ReactorError as exc:
                 if exc.code.startswith("4"):
                     await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)

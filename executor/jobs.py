@@ -8,23 +8,28 @@ from typing import Any
 import structlog
 
 from executor.interpreter import Finish, Park, advance
-from shared import metrics
-from shared.errors import UnreadableWorkflow
+from shared import clock, metrics, names
+from shared.errors import EngineError, OverLimit, UnreadableWorkflow
 from shared.failpoints import failpoint
 from shared.messages import (
+    Ack,
     Checkpoint,
+    DeadLetter,
     EventResult,
     FinishReply,
     FinishRequest,
+    HistoryEntry,
     ParkReply,
     ParkRequest,
+    StartReply,
+    StartRequest,
     WorkflowReply,
     WorkflowRequest,
 )
 from shared.reactor_client import ReactorClient, ReactorError
-from shared.workflow import Workflow, decode_workflow
+from shared.workflow import FailNode, Workflow, decode_workflow, encode_workflow, workflow_digest
 
-__all__ = ["JobDriver", "WorkflowCache"]
+__all__ = ["JobDriver", "WorkflowCache", "fail_start_over_limit"]
 
 log = structlog.get_logger("ee.executor")
 
@@ -98,6 +103,54 @@ class JobDriver:
                 log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(exc))
                 return False
             raise
+        except OverLimit as exc:
+            # Sent again it would be refused again: the job fails, once, saying why.
+            op = "park" if isinstance(step, Park) else "finish"
+            return await self.fail_over_limit(job_id, fence, op, checkpoint.node, exc, consumed or [])
+        return True
+
+    async def fail_over_limit(self, job_id: str, fence: int, op: str, node: str, exc: OverLimit,
+                              consumed: list[str]) -> bool:
+        """Fail a job whose ``op`` request is over a bound (``job state of N bytes exceeds the
+        limit of M``), with a dead letter saying so. False when another executor had it."""
+        error = str(exc)
+        log.warning("job failed: its state is over a limit", job_id=job_id, op=op, error=error)
+        history = [HistoryEntry(at=clock.iso(), node=node, event="failed", build=self.build, detail=error)]
+        try:
+            await self.client.call("finish", FinishRequest(
+                job_id=job_id, fence=fence, status="failed", error=error, consumed=consumed,
+                history=history, build=self.build), FinishReply)
+        except ReactorError as lost:
+            if lost.lost_race or lost.not_found:
+                log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(lost))
+                return False
+            raise
+        metrics.DEADLETTERS.labels(subject=names.reactor_subject(op)).inc()
+        try:
+            await self.client.call("deadletter", DeadLetter(
+                subject=names.reactor_subject(op), reason=f"job {job_id} failed: {error}",
+                data=f"job {job_id} at node {node}"), Ack, patience=10)
+        except EngineError as lost:
+            log.warning("dead-letter record not stored", error=repr(lost))
         return True
 
 
+
+
+async def fail_start_over_limit(driver: JobDriver, job_id: str, workflow: Workflow, exc: OverLimit) -> bool:
+    """A job whose start request is over a bound (its workflow and input too large together):
+    record it, failed with the reason, in place of running it.
+
+    The job is created from a stand-in workflow of the same name and version, one ``fail``
+    node that holds the reason, and no input; then finished failed at once. It is then in
+    Redis like any failed job (``ee status`` shows why) and its submission is answered."""
+    error = str(exc)
+    stand_in = Workflow(name=workflow.name[:200], version=workflow.version, start="refused",
+                        nodes={"refused": FailNode(error=error)})
+    encoded = encode_workflow(stand_in)
+    started = await driver.client.call("start", StartRequest(
+        job_id=job_id, workflow=encoded, digest=workflow_digest(encoded), name=stand_in.name,
+        version=stand_in.version, start=stand_in.start, build=driver.build), StartReply)
+    if started.status != "running":
+        return False  # created before (a redelivery): it runs or ran its own way
+    return await driver.fail_over_limit(job_id, started.fence, "start", stand_in.start, exc, [])

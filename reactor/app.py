@@ -22,7 +22,7 @@ from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
-from shared.connect import check_redis, connect_nats, connect_redis
+from shared.connect import check_redis, connect_nats, connect_redis, nats_open, watch_nats
 from shared.messages import (
     CancelRequest,
     DeadLetter,
@@ -98,7 +98,7 @@ class Reactor:
         await store.load()
         await store.migrate_bot_indexes()
         tokens = await AttemptTokens.load(redis, store.keys.attempt_secret)
-        dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens)
+        dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
         ops = Operations(store, dispatcher)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
@@ -109,7 +109,8 @@ class Reactor:
                     async def nats_ok() -> bool:
                         return bool(nc.is_connected)
 
-                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "redis": redis_ok})
+                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "redis": redis_ok}, {"nats": nats_open(nc)})
+                tg.start_soon(watch_nats, nc)  # closed for good: exit, a supervisor restarts us
                 await tg.start(store.batcher.run)
                 await tg.start(dispatcher.run)
                 endpoints = [

@@ -27,6 +27,7 @@ from reactor.dispatch import Dispatcher
 from reactor.scripts import ScriptBook
 from reactor.store import Store
 from shared import clock, metrics, names
+from shared.bounds import bounded_text
 from shared.errors import InvalidMessage, InvalidName
 from shared.messages import BotHeartbeat, Codec
 from shared.naming import check_name
@@ -84,7 +85,7 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
                                      f"of bot {owner[:100]!r}")
         except (InvalidMessage, InvalidName) as exc:
             metrics.DEADLETTERS.labels(subject=names.BOTS_HEARTBEAT).inc()
-            await store.deadletter(names.BOTS_HEARTBEAT, str(exc), msg.data)
+            await store.deadletter(names.BOTS_HEARTBEAT, bounded_text(str(exc)), msg.data)
             return
         now = clock.now()
         try:
@@ -94,12 +95,20 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
         except Exception as exc:
             if hearing is not None:
                 hearing.missed()
-            log.warning("heartbeat not stored", bot=beat.bot, error=repr(exc))
+            log.warning("heartbeat not stored", bot=bounded_text(beat.bot, 80), error=bounded_text(repr(exc)))
             return
         await dispatcher.wakes(wakes)
 
+    async def guarded(msg: Msg) -> None:
+        # A heartbeat runs in the reactor's own task group: whatever one message does, it
+        # must not take the group (the reactor) down with it.
+        try:
+            await apply(msg)
+        except Exception as exc:
+            log.warning("heartbeat not applied", error=bounded_text(repr(exc)))
+
     async def handle(msg: Msg) -> None:
-        tg.start_soon(apply, msg)
+        tg.start_soon(guarded, msg)
 
     return handle
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import anyio
 import msgspec
@@ -14,15 +15,18 @@ from nats.js import JetStreamContext
 from reactor.activity_clock import ActivityClock
 from reactor.result_tokens import AttemptTokens
 from reactor.store import Store, WakeData
-from shared import metrics, names
+from shared import clock, metrics, names
+from shared.bounds import bounded_text, check_publish
+from shared.errors import EngineError, OverLimit
 from shared.failpoints import failpoint
-from shared.messages import ActivityTask, encode
+from shared.messages import ActivityTask, HistoryEntry, encode
 from shared.replies import ReplyInbox
 
 __all__ = ["Dispatcher"]
 
 log = structlog.get_logger("ee.reactor.dispatch")
 _input = msgspec.json.Decoder(dict[str, object])
+_json = msgspec.json.Encoder()
 
 
 class Dispatcher:
@@ -34,8 +38,9 @@ class Dispatcher:
     """
 
     def __init__(self, nc: NATS, js: JetStreamContext, store: Store, clock: ActivityClock,
-                 tokens: AttemptTokens) -> None:
+                 tokens: AttemptTokens, max_payload: int | None = None) -> None:
         self.nc = nc
+        self.max_payload = max_payload
         self.clock = clock
         self.tokens = tokens
         self.js = js
@@ -75,21 +80,60 @@ class Dispatcher:
         self.clock.dispatched(tasks)
         results = await asyncio.gather(*(self._publish(task) for task in tasks), return_exceptions=True)
         done = []
+        refused = []
         for task, result in zip(tasks, results, strict=True):
-            if isinstance(result, BaseException):
+            if isinstance(result, OverLimit):
+                refused.append((task, result))
+            elif isinstance(result, BaseException):
                 log.warning("dispatch not acknowledged", event_id=task.event_id, error=repr(result))
             else:
                 done.append(task.event_id)
+        if refused:
+            await self._fail_attempts(refused)
         if done:
             # A crash here leaves acknowledged tasks in the dispatch set: the sweep publishes
             # them again under the same Nats-Msg-Id, which JetStream drops as a duplicate.
             await failpoint("dispatch-published")
             await self.store.redis.zrem(self.store.keys.dispatch, *done)
 
+    def limit(self) -> int:
+        """The most bytes one message may carry: the server's max_payload, or the engine's
+        own setting when lower (the streams' message size)."""
+        server = self.nc.max_payload
+        return min(server, self.max_payload) if self.max_payload else server
+
     async def _publish(self, task: ActivityTask) -> None:
         subject = (names.bot_activity_subject(task.bot, task.activity) if task.bot
                    else names.activity_subject(task.activity))
-        await self._inbox.js_publish(subject, encode(task), {"Nats-Msg-Id": f"{task.event_id}:{task.attempt}"})
+        headers = {"Nats-Msg-Id": f"{task.event_id}:{task.attempt}"}
+        data = encode(task)
+        check_publish("activity task", subject, data, headers, self.limit())
+        await self._inbox.js_publish(subject, data, headers)
+
+    async def _fail_attempts(self, refused: list[tuple[ActivityTask, OverLimit]]) -> None:
+        """Tasks that can never be sent (over a bound): each attempt fails with the reason, as if
+        its worker had reported it, so that the job's retry policy and catch decide what follows
+        (and the dispatch sweep does not send it again at every start)."""
+        now = clock.now()
+        calls = []
+        for task, exc in refused:
+            error = f"attempt {task.attempt} not dispatched: {exc}"
+            log.warning("activity task refused before sending", event_id=task.event_id, error=error)
+            metrics.DEADLETTERS.labels(subject=names.ACTIVITY_EXECUTE_PREFIX + "*").inc()
+            await self.store.deadletter(names.ACTIVITY_EXECUTE_PREFIX + bounded_text(task.activity, 80),
+                                        f"job {task.job_id}: {error}", task.event_id.encode())
+            result = _json.encode({"ok": False, "error": error})
+            # The reactor's own verdict on its own attempt: as authentic as a result with its token.
+            calls.append(("result", self.store.result_args(task.event_id, task.attempt, False, result, error, now,
+                                                           token=True)))
+        replies = await self.store.scripts.call_many(self.store.redis, calls)
+        wakes = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                log.warning("refused task's failure not stored; the sweep retries", error=str(reply))
+            elif reply and int(reply[0]) == 1:
+                wakes.append(WakeData.from_reply(reply))
+        await self.wakes(wakes)
 
     async def redispatch(self, event_ids: list[str]) -> int:
         """Dispatch events again from what Redis holds (after a crash or a retry backoff)."""
@@ -108,7 +152,42 @@ class Dispatcher:
         return len(tasks)
 
     async def wakes(self, wakes: list[WakeData]) -> None:
+        """Offer wakes to executors. Never raises: a wake not sent is offered again when its
+        lease ends; a wake too large for one message fails its job (``_fail_job``)."""
+        offered = 0
         for wake in wakes:
-            await self.nc.publish(names.EXECUTOR_WAKE, wake.encode())
-        if wakes:
-            metrics.WAKES_OFFERED.inc(len(wakes))
+            data = wake.encode()
+            try:
+                check_publish("job state", names.EXECUTOR_WAKE, data, None, self.limit())
+                await self.nc.publish(names.EXECUTOR_WAKE, data)
+                offered += 1
+            except OverLimit as exc:
+                await self._fail_job(wake.job_id, str(exc), names.EXECUTOR_WAKE)
+            except Exception as exc:
+                log.warning("wake not sent; its lease offers it again", job_id=wake.job_id, error=repr(exc))
+        if offered:
+            metrics.WAKES_OFFERED.inc(offered)
+
+    async def _fail_job(self, job_id: str, error: str, subject: str) -> None:
+        """Fail a job that cannot go on because what it must send is over a bound, with a
+        dead letter and a history entry that say why. Never raises (the lease tries again)."""
+        log.warning("job failed: its state is over a limit", job_id=job_id, error=error)
+        try:
+            history = [HistoryEntry(at=clock.iso(), node="", event="failed", detail=error)]
+            _, running, wakes = await self.store.finish(job_id, None, "failed", b"null", error, history, "")
+        except EngineError as exc:  # finished meanwhile, or gone: nothing left to fail
+            log.info("over-limit job not failed", job_id=job_id, reason=str(exc))
+            return
+        except Exception as exc:
+            log.warning("over-limit job not failed yet; its lease tries again", job_id=job_id, error=repr(exc))
+            return
+        metrics.JOBS_FINISHED.labels(status="failed").inc()
+        metrics.DEADLETTERS.labels(subject=subject).inc()
+        try:
+            await self.store.deadletter(subject, f"job {job_id} failed: {error}", job_id.encode())
+        except Exception as exc:
+            log.warning("dead-letter record not stored", error=repr(exc))
+        for event_id in running:
+            with contextlib.suppress(Exception):
+                await self.nc.publish(names.activity_cancel_subject(event_id), b"")
+        await self.wakes(wakes)

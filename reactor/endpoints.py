@@ -18,7 +18,8 @@ from nats.micro.request import Request
 from nats.micro.service import Service
 
 from shared import metrics, names
-from shared.errors import EngineError, InvalidMessage, StaleFence
+from shared.bounds import bounded_text
+from shared.errors import EngineError, InvalidMessage, PayloadTooLarge, StaleFence
 from shared.messages import Codec, encode
 from shared.tasks import TaskSet
 
@@ -48,7 +49,7 @@ def _ids(decoded: Any, exc: EngineError) -> dict[str, Any]:
     for name in ("job_id", "event_id"):
         value = getattr(exc, name, None) or getattr(decoded, name, None)
         if value:
-            ids[name] = value
+            ids[name] = bounded_text(str(value), 120)
     return ids
 
 
@@ -58,33 +59,59 @@ def _log_refusal(op: str, decoded: Any, exc: EngineError) -> None:
     if isinstance(exc, StaleFence):
         log.warning("stale fence refused", op=op, fence=exc.fence, current=exc.current, **ids)
     elif isinstance(exc, InvalidMessage):
-        log.warning("malformed request refused", op=op, subject=exc.subject, reason=exc.reason, **ids)
+        log.warning("malformed request refused", op=op, subject=exc.subject, reason=bounded_text(exc.reason),
+                    **ids)
     elif op in _QUIET_OPS:
-        log.debug("request refused", op=op, error=str(exc), **ids)
+        log.debug("request refused", op=op, error=bounded_text(str(exc)), **ids)
     else:
-        log.info("request refused", op=op, error=str(exc), **ids)
+        log.info("request refused", op=op, error=bounded_text(str(exc)), **ids)
 
 
 async def _answer(endpoint: Endpoint, request: Request, max_payload: int) -> None:
     decoded: Any = None
     try:
-        if len(request.data) > max_payload:
-            raise InvalidMessage(endpoint.codec.subject, f"payload of {len(request.data)} bytes "
-                                 f"exceeds the limit of {max_payload}")
-        decoded = endpoint.codec.decode(request.data)
+        decoded = endpoint.codec.decode(request.data, max_payload)
         reply = await endpoint.handler(decoded)
-        await request.respond(reply if isinstance(reply, bytes) else encode(reply))
+        data = reply if isinstance(reply, bytes) else encode(reply)
+        limit = min(max_payload, request._msg._client.max_payload)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"reply of {endpoint.op}", len(data), limit)
+        await _respond(endpoint, request, data)
     except EngineError as exc:
         if isinstance(exc, StaleFence):
             metrics.FENCE_REJECTIONS.inc()
         if isinstance(exc, InvalidMessage):
             metrics.DEADLETTERS.labels(subject=endpoint.codec.subject).inc()
         _log_refusal(endpoint.op, decoded, exc)
-        await request.respond_error(exc.code, str(exc))
+        await _respond_error(endpoint, request, exc.code, str(exc))
     except Exception as exc:
-        log.exception("endpoint failed", op=endpoint.op, **({"job_id": decoded.job_id}
+        log.exception("endpoint failed", op=endpoint.op, **({"job_id": bounded_text(str(decoded.job_id), 80)}
                                                              if getattr(decoded, "job_id", None) else {}))
-        await request.respond_error("500", f"{endpoint.op} failed: {type(exc).__name__}: {exc}")
+        await _respond_error(endpoint, request, "500", f"{endpoint.op} failed: {type(exc).__name__}: {exc}")
+
+
+async def _respond(endpoint: Endpoint, request: Request, data: bytes) -> None:
+    """Send the reply; one that cannot be sent (no reply subject, connection gone) is logged,
+    and the requester's own timeout tells it."""
+    if not request._msg.reply:
+        log.info("request without a reply subject; answered nobody", op=endpoint.op)
+        return
+    try:
+        await request.respond(data)
+    except Exception as exc:
+        log.warning("reply not sent", op=endpoint.op, error=repr(exc))
+
+
+async def _respond_error(endpoint: Endpoint, request: Request, code: str, description: str) -> None:
+    """An error reply in micro's headers: its description on one line of at most
+    ``MAX_ERROR_CHARS`` (bounded: a header echoing a megabyte id would exceed max_payload,
+    and nats-server would close the connection)."""
+    if not request._msg.reply:
+        return
+    try:
+        await request.respond_error(code, bounded_text(description))
+    except Exception as exc:
+        log.warning("error reply not sent", op=endpoint.op, error=repr(exc))
 
 
 async def serve_endpoints(nc: NATS, tasks: TaskSet, endpoints: list[Endpoint], version: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import anyio
@@ -16,13 +17,15 @@ from reactor.dispatch import Dispatcher
 from reactor.operations import Operations
 from reactor.store import Store, WakeData
 from shared import clock, metrics, names
+from shared.bounds import bounded_text
 from shared.consume import durable_push
 from shared.errors import EngineError, InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.messages import ActivityResult, CancelRequest, Codec
+from shared.poison import given_up
 from shared.streams import consumer_config
 
-__all__ = ["cancel_loop", "dispatch_sweep", "gauge_loop", "lease_loop", "results_loop", "timer_loop"]
+__all__ = ["cancel_loop", "dispatch_sweep", "gauge_loop", "lease_loop", "refuse", "results_loop", "timer_loop"]
 
 log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
@@ -65,20 +68,16 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
             if msg.metadata.num_delivered > 1:
                 metrics.REDELIVERIES.labels(stream=names.STREAM_RESPONSES).inc()
             try:
-                if len(msg.data) > max_payload:
-                    raise InvalidMessage(names.ACTIVITY_RESPONSE, "payload over the size limit")
-                res = _results.decode(msg.data)
-            except EngineError as exc:
-                metrics.DEADLETTERS.labels(subject=names.ACTIVITY_RESPONSE).inc()
-                await store.deadletter(names.ACTIVITY_RESPONSE, str(exc), msg.data)
-                await msg.term()
+                res = _results.decode(msg.data, max_payload)
+                payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
+            except Exception as exc:  # InvalidMessage, or anything else this message alone causes
+                await refuse(store, names.ACTIVITY_RESPONSE, exc, msg)
                 continue
             if res.token and not dispatcher.tokens.valid(res.event_id, res.attempt, res.token):
                 # Forged or for another attempt: refused here, with no Redis step at all.
                 await _refuse_result(store, msg.data, res, "wrong attempt token")
                 await msg.term()
                 continue
-            payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
             dispatcher.clock.arrived(res.event_id, res.attempt)
             calls.append((msg, store.result_args(res.event_id, res.attempt, res.ok, payload,
                                                  res.error or "", now, token=bool(res.token))))
@@ -95,8 +94,11 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
         wakes = []
         for (msg, _), reply in zip(calls, replies, strict=True):
             if isinstance(reply, Exception):
-                log.warning("result not stored", error=str(reply))
-                await msg.nak(delay=1.0)
+                if given_up(msg, reply):
+                    await refuse(store, names.ACTIVITY_RESPONSE, reply, msg)
+                else:
+                    log.warning("result not stored; it will be redelivered", error=bounded_text(str(reply)))
+                    await msg.nak(delay=1.0)
                 continue
             code = int(reply[0])
             if code == -1:
@@ -229,7 +231,7 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
             continue
         for msg in msgs:
             try:
-                request = _cancels.decode(msg.data)
+                request = _cancels.decode(msg.data, max_payload)
                 while True:
                     try:
                         await ops.cancel(request)
@@ -243,15 +245,35 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
                             break
                         # The job was created in between: cancel it the ordinary way.
             except InvalidMessage as exc:
-                metrics.DEADLETTERS.labels(subject=names.JOBS_CANCEL).inc()
-                await store.deadletter(names.JOBS_CANCEL, str(exc), msg.data)
+                await refuse(store, names.JOBS_CANCEL, exc, msg)
+                continue
             except EngineError as exc:
-                log.info("cancel refused", error=repr(exc))
+                log.info("cancel refused", error=bounded_text(str(exc)))
             except Exception as exc:
-                log.warning("cancel failed; will be redelivered", error=repr(exc))
+                if given_up(msg, exc):
+                    await refuse(store, names.JOBS_CANCEL, exc, msg)
+                    continue
+                log.warning("cancel failed; will be redelivered", error=bounded_text(repr(exc)))
                 await msg.nak(delay=1.0)
                 continue
             await msg.ack()
+
+
+async def refuse(store: Store, subject: str, exc: BaseException, msg: Any) -> None:
+    """A message that fails for good: dead-lettered with its reason, then terminated, so
+    that JetStream never delivers it again (not after a restart either). Never raises for
+    the record: a dead letter that cannot be stored is logged instead."""
+    if isinstance(exc, EngineError):
+        reason = str(exc)
+    else:
+        reason = f"failed {msg.metadata.num_delivered} times: {type(exc).__name__}: {exc}"
+    metrics.DEADLETTERS.labels(subject=subject).inc()
+    try:
+        await store.deadletter(subject, bounded_text(reason), msg.data)
+    except Exception as lost:
+        log.warning("dead letter not stored", subject=subject, reason=bounded_text(reason), error=repr(lost))
+    with contextlib.suppress(Exception):  # a lost term is redelivered and refused again
+        await msg.term()
 
 
 _GAUGE_SAMPLE = 10_000

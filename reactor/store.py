@@ -13,10 +13,12 @@ import msgspec
 import redis.asyncio as aioredis
 import structlog
 
+from reactor import deadletters
 from reactor.batcher import ScriptBatcher
 from reactor.scripts import DEFAULT_HISTORY_MAX, ScriptBook
 from shared import clock
-from shared.errors import ForeignEvent, InboxFull, JobFinished, JobNotFound, StaleFence
+from shared.bounds import SIGNAL_INBOX_BYTES, bounded_text
+from shared.errors import ForeignEvent, InboxFull, JobFinished, JobNotFound, SignalInboxOverBudget, StaleFence
 from shared.messages import (
     ActivityWait,
     BotLockWait,
@@ -156,6 +158,7 @@ class Store:
         self.wake_lease_s = wake_lease_s
         self.strand_after = strand_after
         self.inbox_max = 100
+        self.inbox_max_bytes = SIGNAL_INBOX_BYTES
         self.inbox_ttl_s = 7 * 24 * 3600
 
     async def load(self) -> None:
@@ -243,11 +246,13 @@ class Store:
         now = clock.now()
         reply = await self.call(
             "signal", self.keys.prefix, job_id, name, result, repr(now), clock.iso(now),
-            self.lease_at(now), self.inbox_max, self.inbox_ttl_s)
+            self.lease_at(now), self.inbox_max, self.inbox_ttl_s, self.inbox_max_bytes)
         code = int(reply[0])
         _check(job_id, 0, reply)
         if code == -4:
             raise InboxFull(job_id, name, self.inbox_max)
+        if code == -6:
+            raise SignalInboxOverBudget(job_id, name, int(reply[1]), len(name) + len(result), self.inbox_max_bytes)
         return WakeData.from_reply(reply) if code == 1 else None
 
     # -- results, timers, leases ---------------------------------------------
@@ -275,12 +280,11 @@ class Store:
 
     async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
         """Record a refused message (capped list), and log it: subject and reason, never the data."""
-        log.warning("dead letter", subject=subject, reason=reason, size=len(data))
-        record = _json.encode({"at": clock.iso(), "subject": subject, "reason": reason,
-                               "data": data[:1024].decode("utf-8", "replace")})
+        log.warning("dead letter", subject=bounded_text(subject, 200), reason=bounded_text(reason, 512),
+                    size=len(data))
         pipe = self.redis.pipeline(transaction=True)
-        pipe.lpush(self.keys.deadletter, record)
-        pipe.ltrim(self.keys.deadletter, 0, 999)
+        pipe.lpush(self.keys.deadletter, deadletters.record(clock.iso(), subject, reason, data))
+        pipe.ltrim(self.keys.deadletter, 0, deadletters.KEEP - 1)  # at most deadletters.BUDGET_BYTES
         await pipe.execute()
 
     async def migrate_bot_indexes(self) -> int:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 import anyio
 import nats
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 from shared.config import Settings, redact_url
 from shared.errors import ConfigError, EngineUnavailable
 
-__all__ = ["check_redis", "connect_nats", "connect_redis", "nats_auth_options"]
+__all__ = ["check_redis", "connect_nats", "connect_redis", "nats_auth_options", "nats_open", "watch_nats"]
 
 log = structlog.get_logger("ee.connect")
 
@@ -149,6 +151,12 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
             delay = min(delay * 2, 5.0)
     if patient:
         nc.options["max_reconnect_attempts"] = -1
+        lost = _closed[nc] = anyio.Event()
+
+        async def closed() -> None:
+            lost.set()
+
+        nc._closed_cb = closed
 
         async def disconnected() -> None:
             if nc.is_closed:  # closed on purpose (shutdown): nothing to warn about
@@ -165,6 +173,37 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
         nc._reconnected_cb = reconnected
         nc._error_cb = error
     return nc
+
+
+# Set when a service's connection closes: nats-py closes it for good, without reconnecting,
+# when the server answers with a protocol error (-ERR: a publish over max_payload, a line
+# over max_control_line, ...). The service's own close at shutdown sets it too, after the
+# watchdog was cancelled.
+_closed: WeakKeyDictionary[NATS, anyio.Event] = WeakKeyDictionary()
+
+
+async def watch_nats(nc: NATS) -> None:
+    """Run in a service's task group: raise EngineUnavailable once ``nc`` is closed for good,
+    so that the service exits non-zero and its supervisor restarts it, instead of staying
+    up deaf. (A client not made by a patient ``connect_nats`` is not watched.)"""
+    lost = _closed.get(nc)
+    if lost is None:
+        await anyio.sleep_forever()
+        return
+    await lost.wait()
+    why = str(nc.last_error) if nc.last_error else "closed"
+    log.error("nats connection closed for good; exiting so that a supervisor restarts the service", error=why)
+    raise EngineUnavailable("NATS", f"the connection was closed for good ({why}); exiting so that a "
+                            "supervisor restarts the service")
+
+
+def nats_open(nc: NATS) -> Callable[[], Awaitable[bool]]:
+    """A liveness check (``/healthz``): false once ``nc`` is closed for good. A connection
+    that is reconnecting is still alive; only a closed one never comes back."""
+    async def check() -> bool:
+        return not nc.is_closed
+
+    return check
 
 
 async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: int = 30) -> None:

@@ -21,7 +21,12 @@ __all__ = [
     "JobFinished",
     "JobNotFound",
     "JobWaitTimeout",
+    "NestedTooDeep",
+    "OverLimit",
+    "PayloadTooLarge",
+    "SignalInboxOverBudget",
     "StaleFence",
+    "SubjectTooLong",
     "UnreadableWorkflow",
     "engine_error_in",
 ]
@@ -109,6 +114,52 @@ class InboxFull(EngineError):
         self.limit = limit
         super().__init__(f"signal {signal!r} refused: job {job_id!r} already holds {limit} signals it has "
                          "not waited for yet (inbox full)")
+
+
+class SignalInboxOverBudget(EngineError):
+    code = "409"
+
+    def __init__(self, job_id: str, signal: str, held: int, size: int, budget: int) -> None:
+        self.job_id = job_id
+        self.signal = signal
+        self.held = held
+        self.size = size
+        self.budget = budget
+        super().__init__(f"signal {signal!r} refused: job {job_id!r} already holds {held} bytes of signals it "
+                         f"has not waited for yet, and {size} more would exceed its inbox limit of {budget} bytes")
+
+
+class OverLimit(EngineError):
+    """Something the engine was about to send (or was sent) is over one of its bounds.
+
+    ``what`` names it ("job state", "activity task", "reply"); ``size`` and ``limit`` are in
+    the unit the message gives."""
+
+    code = "413"
+
+    def __init__(self, what: str, size: int, limit: int, message: str) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(message)
+
+
+class PayloadTooLarge(OverLimit):
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(what, size, limit, f"{what} of {size} bytes exceeds the limit of {limit}")
+
+
+class NestedTooDeep(OverLimit):
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(what, limit + 1, limit, f"{what} is nested more than {limit} levels deep (the limit)")
+
+
+class SubjectTooLong(OverLimit):
+    def __init__(self, subject: str, limit: int) -> None:
+        size = len(subject.encode())
+        self.subject = subject
+        super().__init__("subject", size, limit, f"subject {subject[:60]!r}... of {size} bytes exceeds the "
+                         f"limit of {limit}")
 
 
 class StaleFence(EngineError):

@@ -10,9 +10,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from shared.bounds import MAX_DATA_DEPTH, MAX_DEPTH, bounded_text, nested_deeper_than
 from shared.errors import InvalidMessage
 
 __all__ = [
+    "OUTSIDE_DATA",
     "Ack",
     "ActivityResult",
     "ActivityTask",
@@ -338,15 +340,34 @@ def encode(message: msgspec.Struct | Any) -> bytes:
     return _encoder.encode(message)
 
 
-class Codec(Generic[T]):
-    """One typed decoder per message family, built once and reused."""
+# Messages that bring data from outside the engine: decoded with the lower nesting bound
+# (see shared.bounds), so that the engine can always carry what it accepted.
+OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp)
 
-    def __init__(self, kind: type[T], subject: str) -> None:
+
+class Codec(Generic[T]):
+    """One typed decoder per message family, built once and reused.
+
+    Total: whatever the bytes, :meth:`decode` returns a message or raises InvalidMessage.
+    Size (when given) and nesting are bounded before decoding; any failure of the decoder
+    itself (RecursionError, MemoryError, a bad code point) becomes InvalidMessage too."""
+
+    def __init__(self, kind: type[T], subject: str, *, max_depth: int | None = None) -> None:
         self._decoder = msgspec.json.Decoder(kind)
         self.subject = subject
+        self.max_depth = max_depth if max_depth is not None else (
+            MAX_DATA_DEPTH if kind in OUTSIDE_DATA else MAX_DEPTH)
 
-    def decode(self, data: bytes) -> T:
+    def decode(self, data: bytes, max_bytes: int | None = None) -> T:
+        if max_bytes is not None and len(data) > max_bytes:
+            raise InvalidMessage(self.subject, f"payload of {len(data)} bytes exceeds the limit of {max_bytes}")
         try:
+            if nested_deeper_than(data, self.max_depth):
+                raise InvalidMessage(self.subject, f"nested more than {self.max_depth} levels deep (the limit)")
             return self._decoder.decode(data)
+        except InvalidMessage:
+            raise
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise InvalidMessage(self.subject, str(exc)) from exc
+            raise InvalidMessage(self.subject, bounded_text(str(exc))) from exc
+        except Exception as exc:
+            raise InvalidMessage(self.subject, bounded_text(f"undecodable ({type(exc).__name__}: {exc})")) from exc

@@ -1,13 +1,16 @@
 """A small HTTP endpoint per service: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``.
 
-``/healthz`` answers while the event loop runs (liveness); ``/readyz`` runs every
+``/healthz`` answers while the event loop runs and every liveness check passes (a
+service whose NATS connection is closed for good is not alive: a supervisor should
+restart it; 503 with the failing check named otherwise); ``/readyz`` runs every
 readiness check (NATS and Redis reachability, say) at once, each with a one-second
 limit, and answers 200 only when all pass, with a JSON body naming each:
 ``{"nats": true, "redis": false}``. A check that raises or overruns counts as false.
 
 Usage, inside a service's task group::
 
-    port = await tg.start(serve_ops, settings.ops_port, {"nats": nats_ok, "redis": redis_ok})
+    port = await tg.start(serve_ops, settings.ops_port, {"nats": nats_ok, "redis": redis_ok},
+                          {"nats": nats_open(nc)})
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ async def _read_request_line(stream: SocketStream) -> str | None:
     return request.split(b"\r\n", 1)[0].decode("latin-1")
 
 
-async def _reply(line: str, checks: Mapping[str, Check]) -> bytes:
+async def _reply(line: str, checks: Mapping[str, Check], alive: Mapping[str, Check] | None = None) -> bytes:
     parts = line.split(" ")
     method = parts[0]
     path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
@@ -75,7 +78,13 @@ async def _reply(line: str, checks: Mapping[str, Check]) -> bytes:
     if path == "/metrics":
         return _response("200 OK", generate_latest(), CONTENT_TYPE_LATEST, head=head)
     if path == "/healthz":
-        return _response("200 OK", b'{"status":"ok"}', _JSON, head=head)
+        if not alive:
+            return _response("200 OK", b'{"status":"ok"}', _JSON, head=head)
+        results = await _run_checks(alive)
+        if all(results.values()):
+            return _response("200 OK", b'{"status":"ok"}', _JSON, head=head)
+        failing = {"status": "failing", **results}
+        return _response("503 Service Unavailable", json.dumps(failing).encode(), _JSON, head=head)
     if path == "/readyz":
         results = await _run_checks(checks)
         status = "200 OK" if all(results.values()) else "503 Service Unavailable"
@@ -83,21 +92,23 @@ async def _reply(line: str, checks: Mapping[str, Check]) -> bytes:
     return _response("404 Not Found", b'{"error":"not found"}', _JSON, head=head)
 
 
-async def _handle(stream: SocketStream, checks: Mapping[str, Check]) -> None:
+async def _handle(stream: SocketStream, checks: Mapping[str, Check],
+                  alive: Mapping[str, Check] | None = None) -> None:
     async with stream:
         line = await _read_request_line(stream)
         if line is None:
             return
-        reply = await _reply(line, checks)
+        reply = await _reply(line, checks, alive)
         try:
             await stream.send(reply)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return
 
 
-async def serve_ops(port: int, checks: Mapping[str, Check], *,
+async def serve_ops(port: int, checks: Mapping[str, Check], alive: Mapping[str, Check] | None = None, *,
                     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
-    """Serve on ``0.0.0.0:port`` until cancelled; ``task_status`` gets the bound port (0 picks a free one)."""
+    """Serve on ``0.0.0.0:port`` until cancelled; ``task_status`` gets the bound port (0 picks a free one).
+    ``checks`` decide ``/readyz``, ``alive`` (if any) ``/healthz``."""
     listener = await anyio.create_tcp_listener(local_host="0.0.0.0", local_port=port)
     async with listener:
         bound: int = listener.extra(SocketAttribute.local_port)
@@ -106,7 +117,7 @@ async def serve_ops(port: int, checks: Mapping[str, Check], *,
 
         async def handle(stream: SocketStream) -> None:
             try:
-                await _handle(stream, checks)
+                await _handle(stream, checks, alive)
             except Exception:  # one bad request must not take the service down
                 log.exception("ops request failed")
 

@@ -11,13 +11,17 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from shared import names
-from shared.errors import EngineError, EngineUnavailable
+from shared.bounds import MAX_DEPTH, bounded_text, check_nesting
+from shared.errors import EngineError, EngineUnavailable, InvalidMessage, NestedTooDeep, PayloadTooLarge
 from shared.messages import encode
 from shared.replies import ReplyInbox
 
 __all__ = ["ReactorClient", "ReactorError"]
 
 T = TypeVar("T")
+
+# The requests that carry a job's state (its checkpoint, input, output): too large, the job fails.
+_JOB_STATE_OPS = frozenset({"start", "park", "finish"})
 
 
 class ReactorError(EngineError):
@@ -47,16 +51,29 @@ class ReactorClient:
     Replies come back on this client's own inbox (``shared.replies``).
     """
 
-    def __init__(self, nc: NATS, timeout: float = 5.0) -> None:
+    def __init__(self, nc: NATS, timeout: float = 5.0, max_payload: int | None = None) -> None:
         self.nc = nc
+        self.max_payload = max_payload
         self._inbox = ReplyInbox(nc, timeout)
         self._decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
     async def call(self, op: str, request: msgspec.Struct, reply_type: type[T], *,
                    patience: float = 30.0) -> T:
-        """Send one request; retry on no responders or time-outs for up to ``patience`` seconds."""
-        data = encode(request)
+        """Send one request; retry on no responders or time-outs for up to ``patience`` seconds.
+
+        A request the reactor would refuse for its size or nesting (or that would close the
+        connection) raises OverLimit at once, never sent: ``PayloadTooLarge("job state", ...)``
+        for the executor's start, park and finish, which fail the job with it."""
         subject = names.reactor_subject(op)
+        what = "job state" if op in _JOB_STATE_OPS else f"{op} request"
+        try:
+            data = encode(request)
+        except Exception as exc:  # RecursionError on a value nested too deep to encode, say
+            raise NestedTooDeep(what, MAX_DEPTH) from exc
+        limit = min(self.nc.max_payload, self.max_payload or self.nc.max_payload)
+        if len(data) > limit:
+            raise PayloadTooLarge(what, len(data), limit)
+        check_nesting(what, data)
         delay = 0.05
         give_up = anyio.current_time() + patience
         while True:
@@ -75,7 +92,10 @@ class ReactorClient:
         decoder = self._decoders.get(reply_type)
         if decoder is None:
             decoder = self._decoders[reply_type] = msgspec.json.Decoder(reply_type)
-        return decoder.decode(msg.data)  # type: ignore[no-any-return]
+        try:
+            return decoder.decode(msg.data)  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise InvalidMessage(f"reply of {subject}", bounded_text(str(exc))) from exc
 
 
 def error_from_reply(code: str, description: str) -> ReactorError:

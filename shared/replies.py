@@ -17,6 +17,8 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from shared.bounds import check_publish
+
 __all__ = ["JetStreamPublishError", "ReplyInbox"]
 
 NO_RESPONDERS = "503"
@@ -42,7 +44,9 @@ class ReplyInbox:
 
     async def request(self, subject: str, data: bytes, headers: dict[str, str] | None = None,
                       wait_s: float | None = None) -> Msg:
-        """The reply; raises NoRespondersError or nats' TimeoutError."""
+        """The reply; raises NoRespondersError or nats' TimeoutError, and OverLimit before
+        sending what the server would answer by closing the connection (shared.bounds)."""
+        check_publish(f"message to {subject[:80]}", subject, data, headers, self.nc.max_payload)
         if self._sub is None:
             self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_reply)
         token = str(next(self._seq))

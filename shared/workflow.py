@@ -22,6 +22,7 @@ import jmespath.exceptions
 import msgspec
 import msgspec.inspect
 
+from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than, object_deeper_than
 from shared.errors import InvalidName, InvalidWorkflow, UnreadableWorkflow
 from shared.forget import FORGOTTEN_NODE_KINDS
 from shared.naming import NameKind, check_name
@@ -139,10 +140,13 @@ def compile_expression(text: str) -> Any:
 
 
 def _check_expression(node: str, field: str, text: str) -> None:
+    shown = repr(text) if len(text) <= 80 else f"{text[:80]!r}... ({len(text)} characters)"
     try:
         compile_expression(text)
     except jmespath.exceptions.JMESPathError as exc:
-        raise InvalidWorkflow(node, field, f"bad expression {text!r}: {exc}") from exc
+        raise InvalidWorkflow(node, field, f"bad expression {shown}: {bounded_text(str(exc))}") from exc
+    except RecursionError as exc:  # the JMESPath parser recurses once per level of brackets
+        raise InvalidWorkflow(node, field, f"bad expression {shown}: nested too deeply to compile") from exc
 
 
 def _check_next(workflow: Workflow, node: str, field: str, target: str | None) -> None:
@@ -277,12 +281,16 @@ def decode_workflow(data: object, *, check_names: bool = True) -> Workflow:
 
     Raises UnreadableWorkflow (a kind or field unknown to this build) or InvalidWorkflow."""
     if isinstance(data, bytes | str):
+        if nested_deeper_than(data, MAX_DATA_DEPTH):
+            raise InvalidWorkflow(None, None, f"nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
         try:
             raw: Any = msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
-            raise InvalidWorkflow(None, None, f"not valid JSON: {exc}") from exc
+        except Exception as exc:  # DecodeError, or anything the decoder hits on hostile bytes
+            raise InvalidWorkflow(None, None, bounded_text(f"not valid JSON: {exc}")) from exc
     else:
         raw = data
+        if object_deeper_than(raw, MAX_DATA_DEPTH):
+            raise InvalidWorkflow(None, None, f"nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
     if not isinstance(raw, dict):
         raise InvalidWorkflow(None, None, f"a workflow is a JSON object, not {json_type(raw)}")
     nodes = raw.get("nodes")

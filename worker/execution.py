@@ -20,6 +20,7 @@ import anyio
 import msgspec
 from anyio import CancelScope
 
+from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than
 from shared.messages import ActivityResult, ActivityTask, encode
 from worker.errors import BUSINESS, BusinessError
 
@@ -47,6 +48,7 @@ class TaskInfo:
 current_task: ContextVar[TaskInfo] = ContextVar("current_task")
 
 OUTPUT_TOO_LARGE = "output too large"
+OUTPUT_TOO_DEEP = "output nested too deep"
 CANCELLED = "activity cancelled: its job was cancelled"
 
 
@@ -88,11 +90,18 @@ async def run_activity(fn: Activity, task: ActivityTask, worker: str, scope: Can
 
 
 def encode_result(result: ActivityResult, task: ActivityTask, max_payload: int) -> bytes:
-    """The result's wire form; an output too large for one message becomes an error."""
+    """The result's wire form; an output the reactor would refuse (too large for one message,
+    nested deeper than the engine carries, not JSON) becomes a failed attempt that says so,
+    so that the job goes on by its retry policy instead of waiting for a result that never
+    comes."""
     try:
         data = encode(result)
-    except (TypeError, ValueError, OverflowError) as exc:
-        return encode(failure(task, f"output not serializable: {exc}", result.worker))
+    except RecursionError:
+        return encode(failure(task, f"{OUTPUT_TOO_DEEP} (limit {MAX_DATA_DEPTH} levels)", result.worker))
+    except Exception as exc:  # TypeError, ValueError, OverflowError, ... from a value JSON cannot hold
+        return encode(failure(task, bounded_text(f"output not serializable: {exc}"), result.worker))
     if len(data) > max_payload:
         return encode(failure(task, f"{OUTPUT_TOO_LARGE} ({len(data)} bytes, limit {max_payload})", result.worker))
+    if nested_deeper_than(data, MAX_DATA_DEPTH):
+        return encode(failure(task, f"{OUTPUT_TOO_DEEP} (limit {MAX_DATA_DEPTH} levels)", result.worker))
     return data

@@ -44,7 +44,7 @@ from nats.js.errors import FetchTimeoutError
 
 from shared import metrics, names
 from shared.config import Settings, redact_url
-from shared.connect import connect_nats
+from shared.connect import connect_nats, nats_open, watch_nats
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
@@ -161,11 +161,12 @@ class Worker(anyio.AsyncContextManagerMixin):
             await nc.subscribe(cancel_filter_subject(), cb=self._on_cancel)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._keep_alive)
+                tg.start_soon(watch_nats, nc)  # closed for good: exit, a supervisor restarts us
                 if self.settings.ops_port:
                     async def nats_ok() -> bool:
                         return bool(nc.is_connected)
 
-                    await tg.start(serve_ops, self.settings.ops_port, {"nats": nats_ok})
+                    await tg.start(serve_ops, self.settings.ops_port, {"nats": nats_ok}, {"nats": nats_open(nc)})
                 async with anyio.create_task_group() as serving:
                     async with anyio.create_task_group() as pulling:
                         for sub in subs:
@@ -191,7 +192,8 @@ class Worker(anyio.AsyncContextManagerMixin):
                 await self._goodbye(nc)
                 # Bounded: a subscription whose handler was cancelled can keep drain waiting.
                 with anyio.move_on_after(3):
-                    await nc.drain()
+                    if not nc.is_closed:  # closed for good (watch_nats): nothing to drain
+                        await nc.drain()
                 if not nc.is_closed:
                     await nc.close()
 
@@ -344,7 +346,7 @@ class Worker(anyio.AsyncContextManagerMixin):
 
     async def _report(self, inbox: ReplyInbox, msg: Msg, task: ActivityTask, result: ActivityResult) -> None:
         """Publish the result (stored by JetStream), then ack the task: shielded, it is never half done."""
-        data = encode_result(result, task, self.settings.max_payload_bytes)
+        data = encode_result(result, task, min(self.settings.max_payload_bytes, inbox.nc.max_payload))
         with anyio.CancelScope(shield=True):
             await self._publish_result(inbox, data)
             await msg.ack()

@@ -251,7 +251,7 @@ class Store:
         _check(job_id, 0, reply)
         if code == -4:
             raise InboxFull(job_id, name, self.inbox_max)
-        if code == -6:
+        if code == -7:
             raise SignalInboxOverBudget(job_id, name, int(reply[1]), len(name) + len(result), self.inbox_max_bytes)
         return WakeData.from_reply(reply) if code == 1 else None
 

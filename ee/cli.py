@@ -278,12 +278,15 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option("--status", "status_filter", help="Only jobs with this status (or 'stranded').")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--status", "status_filter",
+              help="Only jobs with this status (running, parked, completed, failed, cancelled) or 'stranded'.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most N jobs (of those that match --status).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> None:
-    """List the newest jobs (with --status stranded: every stranded job, newest stranded first)."""
+    """List the newest jobs. With --status: the jobs of that status, however old, newest to take
+    it first (from a per-status index); stranded: newest stranded first."""
     rows = ctx.inspector().jobs(limit, status_filter)
     if as_json:
         print_json(rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,20 +76,44 @@ class Inspector:
         return job
 
     def jobs(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
-        """The newest jobs (by creation), or with ``status='stranded'`` the stranded ones, newest
-        stranded first, from the stranded index (however old the jobs are)."""
+        """The newest jobs (by creation); with ``status``, the newest of that status from its
+        index (``jobs:status:<status>``, by the time the job took it), however many other jobs
+        are newer; with ``status='stranded'`` the stranded ones, newest stranded first, from the
+        stranded index. Each job's status is checked on the record read, so an index entry a
+        newer write has not caught up with is never shown."""
+        if status is None:
+            return self._listed(self.r.zrevrange(self.keys.jobs, 0, limit - 1), limit, lambda _: True)
         if status == "stranded":
-            ids = [_text(j) for j in self.r.zrevrange(self.keys.stranded, 0, -1)]
-        else:
-            ids = [_text(j) for j in self.r.zrevrange(self.keys.jobs, 0, max(limit * 5, limit) - 1)]
+            return self._listed(self.r.zrevrange(self.keys.stranded, 0, -1), limit,
+                                lambda job: bool(job.get("stranded")))
+        # Paged by rank: a job that changes status meanwhile may shift the ranks, so one seen
+        # on an earlier page is not listed twice.
+        index, rank, page = self.keys.job_status(status), 0, max(limit, 100)
+        out: list[dict[str, Any]] = []
+        listed: set[str] = set()
+
+        def keep(job: dict[str, Any]) -> bool:
+            fresh = job.get("status") == status and job["job_id"] not in listed
+            listed.add(job["job_id"])
+            return fresh
+
+        while len(out) < limit:
+            ids = self.r.zrevrange(index, rank, rank + page - 1)
+            out += self._listed(ids, limit - len(out), keep)
+            rank += len(ids)
+            if len(ids) < page:
+                break
+        return out
+
+    def _listed(self, ids: list[Any], limit: int, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Up to ``limit`` of the jobs ``ids`` that ``keep`` accepts, in order, without checkpoints."""
         out = []
         for job_id in ids:
-            job = self.job(job_id, history=False)
-            if job is None:
+            job = self.job(_text(job_id), history=False)
+            if job is None or not keep(job):
                 continue
             job.pop("checkpoint", None)
-            if status is None or job.get("status") == status or (status == "stranded" and job.get("stranded")):
-                out.append(job)
+            out.append(job)
             if len(out) >= limit:
                 break
         return out

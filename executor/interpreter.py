@@ -63,9 +63,18 @@ class Finish:
 
 
 class _JobFailed(Exception):
-    def __init__(self, node: str, message: str) -> None:
+    """The node failed; ``error_type`` is the class of a failed wait's error when its result
+    names one (``operator``), what a catch route will match on."""
+
+    def __init__(self, node: str, message: str, error_type: str | None = None) -> None:
         self.node = node
+        self.error_type = error_type
         super().__init__(message)
+
+
+def _wait_failed(node: str, what: str, result: EventResult) -> _JobFailed:
+    """A wait that ended in an error fails its node, whatever kind of wait it was."""
+    return _JobFailed(node, f"node {node!r}: {what}: {result.error}", result.error_type)
 
 
 _FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -143,7 +152,7 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                             backoff_s=retry.backoff_s, multiplier=retry.multiplier,
                             max_backoff_s=retry.max_backoff_s))
                     if not result.ok:
-                        raise _JobFailed(name, f"node {name!r}: activity {node.activity!r} failed: {result.error}")
+                        raise _wait_failed(name, f"activity {node.activity!r} failed", result)
                     if node.output:
                         variables[node.output] = result.output
                     name, result = node.next or "", None
@@ -158,19 +167,21 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                     if result is None:
                         return park(SignalWait(node=name, signal=node.signal, timeout_s=node.timeout_s))
                     if not result.ok:
-                        raise _JobFailed(name, f"node {name!r}: signal {node.signal!r}: {result.error}")
+                        raise _wait_failed(name, f"signal {node.signal!r}", result)
                     if node.output:
                         variables[node.output] = result.output
                     name, result = node.next or "", None
                 case SleepNode():
                     if result is None and node.seconds > 0:
                         return park(TimerWait(node=name, seconds=node.seconds))
+                    if result is not None and not result.ok:
+                        raise _wait_failed(name, "sleep", result)
                     name, result = node.next or "", None
                 case LockBotNode():
                     if result is None:
                         return park(BotLockWait(node=name, pool=node.pool, timeout_s=node.timeout_s))
                     if not result.ok:
-                        raise _JobFailed(name, f"node {name!r}: lock_bot {node.pool!r}: {result.error}")
+                        raise _wait_failed(name, f"lock_bot {node.pool!r}", result)
                     granted = result.output if isinstance(result.output, dict) else {}
                     bot = str(granted.get("bot", ""))
                     if node.output:

@@ -18,6 +18,7 @@ from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
+from reactor.status_backfill import status_backfill
 from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
@@ -141,6 +142,7 @@ class Reactor:
                 tg.start_soon(dispatch_sweep, store, dispatcher)
                 tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
                 tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
+                tg.start_soon(status_backfill, redis, store.scripts, store.keys.prefix)
                 beats = heartbeat_handler(tg, store, dispatcher, hearing)
                 await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
                 await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects

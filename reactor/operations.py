@@ -167,7 +167,7 @@ class Operations:
         if req.op == "resolve":
             result = _json.encode({"ok": True, "output": req.data})
         else:
-            result = _json.encode({"ok": False, "error": req.error or "failed by operator"})
+            result = _json.encode({"ok": False, "error": req.error or "failed by operator", "error_type": "operator"})
         reply = await self.store.call(
             "event", self.store.keys.prefix, req.event_id, req.op, result, repr(now),
             clock.iso(now), self.store.lease_at(now), req.timeout_s or 0)

@@ -117,9 +117,13 @@ Wait = ActivityWait | TimerWait | SignalWait | BotLockWait
 
 
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """How a wait ended: ``ok`` with its output, or its ``error`` text and, where the engine
+    knows it, the class of failure (``operator``: failed by ``ee event fail``)."""
+
     ok: bool
     output: Any = None
     error: str | None = None
+    error_type: str | None = None
 
 
 # ---- executor -> reactor -------------------------------------------------

@@ -121,6 +121,9 @@ class Keys:
         self.stranded = f"{prefix}stranded"  # zset: stranded job ids by the time they were stranded
         self.bots = f"{prefix}bots"
         self.attempt_secret = f"{prefix}reactor:attempt-secret"  # key of attempt tokens (reactor.result_tokens)
+        # string: how far the one-time fill of the status indexes from ``jobs`` got (a rank),
+        # ``done`` once it has been through every job (reactor/status_backfill.py)
+        self.job_status_backfill = f"{prefix}jobs:indexed"
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{{{job_id}}}"
@@ -138,6 +141,10 @@ class Keys:
         job_id = event_job(event_id)
         rest = event_id[len(job_id):]
         return f"{self.prefix}event:{{{job_id}}}{rest}"
+
+    def job_status(self, status: str) -> str:
+        """Jobs whose ``status`` field holds this value, by the time it was written (zset)."""
+        return f"{self.prefix}jobs:status:{status}"
 
     def event_index(self, kind: str) -> str:
         """Open events of one kind by the time they were parked (zset)."""

@@ -16,6 +16,7 @@ if ARGV[3] == 'before-start' then
   redis.call('HSET', jk, 'status', ARGV[4], 'fence', 0, 'output', ARGV[5], 'error', ARGV[6],
     'created', ARGV[7], 'updated', ARGV[7], 'finished', ARGV[7], 'build', ARGV[8])
   redis.call('ZADD', P .. 'jobs', ARGV[11 + 3 * nhist], j)
+  index_status(j, nil, ARGV[4])
   local i = 11
   for _ = 1, nhist do
     history(j, ARGV[7], ARGV[i], ARGV[i + 1], ARGV[8], ARGV[i + 2])
@@ -47,6 +48,7 @@ redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses', 'bots')
 redis.call('ZREM', STRANDED, j)
 redis.call('HSET', jk, 'fence', fence, 'status', ARGV[4], 'output', ARGV[5], 'error', ARGV[6],
   'updated', ARGV[7], 'finished', ARGV[7])
+index_status(j, cur[2], ARGV[4])
 local i = 11
 for _ = 1, nhist do
   history(j, ARGV[7], ARGV[i], ARGV[i + 1], ARGV[8], ARGV[i + 2])

@@ -34,6 +34,7 @@ redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses')
 redis.call('ZREM', STRANDED, j)
 redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', ARGV[4],
   'updated', at, 'build', build)
+index_status(j, cur[2], 'parked')
 if ARGV[12] ~= '' then release_and_grant(j, ARGV[12], at, ARGV[8], out) end
 local events = jk .. ':events'
 local inboxed = nil

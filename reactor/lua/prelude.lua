@@ -50,6 +50,18 @@ local function mark_stranded(j, reason, at, build)
   if before ~= reason then history(j, at, '', 'stranded', build, reason) end
 end
 
+-- Jobs by status (`jobs:status:<status>`, for `ee jobs --status`): one zset per value of a job's
+-- `status` field, scored by when that value was last written (Unix seconds, Redis's clock). Every
+-- script that writes a job's `status` calls this in the same step, so a job is in exactly the
+-- index of the status `ee status` shows (a job whose wait fired stays `parked` until its executor
+-- parks or finishes it). Nothing deletes job records; whatever comes to must ZREM the job here.
+local function job_status(s) return P .. 'jobs:status:' .. s end
+local function index_status(j, before, after)
+  if before and before ~= after then redis.call('ZREM', job_status(before), j) end
+  local t = redis.call('TIME')
+  redis.call('ZADD', job_status(after), tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
+end
+
 -- Secondary indexes of open events (parked, or fired and not consumed yet), like the per-kind
 -- ones (`events:<kind>`): per activity, per lock pool and per bot, each a zset scored by the
 -- time the event was parked, for `ee events --activity/--pool/--bot [--older-than]`. An event

@@ -279,7 +279,7 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
 
 @cli.command()
 @click.option("--status", "status_filter",
-              help="Only jobs with this status (running, parked, completed, failed, cancelled) or 'stranded'.")
+              help="Only jobs with this status (pending, running, parked, completed, failed, cancelled) or 'stranded'.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most N jobs (of those that match --status).")
 @click.option("--json", "as_json", is_flag=True)

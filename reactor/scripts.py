@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError
 __all__ = ["DEFAULT_HISTORY_MAX", "ScriptBook"]
 
 _NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand",
-           "intake", "status_backfill")
+          "intake", "status_backfill")
 
 DEFAULT_HISTORY_MAX = 10_000
 

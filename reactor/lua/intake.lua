@@ -21,11 +21,13 @@ redis.call('HSET', jk, 'updated', ARGV[6], 'name', ARGV[8], 'version', ARGV[9])
 if ARGV[3] == 'waiting' then
   local before = redis.call('HGET', jk, 'waiting_reason')
   redis.call('HSET', jk, 'status', 'pending', 'waiting_for', 'a capable executor', 'waiting_reason', ARGV[4])
+  index_status(j, status, 'pending')
   if before ~= ARGV[4] then history(j, ARGV[6], '', 'waiting', ARGV[7], ARGV[4]) end
   return {1, 'pending'}
 end
 redis.call('HDEL', jk, 'waiting_for', 'waiting_reason')
 redis.call('HSET', jk, 'status', 'failed', 'refused', ARGV[4], 'error', ARGV[4], 'output', 'null',
   'finished', ARGV[6])
+index_status(j, status, 'failed')
 history(j, ARGV[6], '', 'refused', ARGV[7], ARGV[4])
 return {1, 'failed'}

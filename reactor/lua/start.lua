@@ -18,7 +18,7 @@ redis.call('HSET', jk, 'status', 'running', 'name', ARGV[5], 'version', ARGV[6],
   'digest', ARGV[3], 'fence', 0, 'checkpoint', ARGV[7], 'input', ARGV[8],
   'created', cur[5] or ARGV[10], 'updated', ARGV[10], 'build', ARGV[11])
 redis.call('ZADD', P .. 'jobs', ARGV[9], j)
-index_status(j, nil, 'running')
+index_status(j, cur[1], 'running')
 redis.call('ZADD', WAKES, ARGV[12], j)
 history(j, ARGV[10], '', 'created', ARGV[11], ARGV[5] .. ' v' .. ARGV[6])
 return {1, 'running', '0', ARGV[7], ARGV[8]}

@@ -109,11 +109,12 @@ def test_status_filters_find_old_jobs_and_follow_every_change(stack: Stack) -> N
 
             # An activity retried (the job stays parked), then failed for good, then the job fails.
             [event] = [e["event_id"] for e in inspector.events(job="retried")]
-            assert [int(x) for x in await s.one("result", event, 1, 0, b'{"ok":false}', "boom", repr(s.now), "t",
-                                                repr(s.now + 60))] == [2, 2]
+            lease_at = repr(s.now + 60)
+            failed = await s.one("result", event, 1, 0, b'{"ok":false}', "boom", repr(s.now), "t", lease_at, "1")
+            assert [int(x) for x in failed] == [2, 2]
             assert int((await s.one("timer", event, repr(s.now + 1), "t", repr(s.now + 60), b"null"))[0]) == 3
             consistent()
-            wake = await s.one("result", event, 2, 0, b'{"ok":false}', "boom", repr(s.now), "t", repr(s.now + 60))
+            wake = await s.one("result", event, 2, 0, b'{"ok":false}', "boom", repr(s.now), "t", lease_at, "1")
             assert int(wake[0]) == 1  # fired: the job is parked until its executor finishes it
             assert consistent()["parked"] == {"old-parked", "retried", "to-cancel"}
             await s.many("finish", [s.finish_args("retried", 1, "failed")])
@@ -182,6 +183,27 @@ def test_jobs_recorded_before_the_indexes_are_filled_in_once(stack: Stack) -> No
             client.delete(keys.job_status_backfill)
             await status_backfill(r, s.book, keys.prefix, batch=40, pause_s=0)
             assert assert_status_indexes_match(client, stack.prefix)["parked"] == set(jobs[50:60])
+        finally:
+            await r.aclose()
+
+    asyncio.run(go())
+
+
+def test_intake_records_are_indexed_and_move_on_at_start(stack: Stack) -> None:
+    """A job an older executor could not read is `pending` (listed as such) until it starts; one
+    no build could accept is `failed`."""
+    client = stack.redis_client()
+
+    async def go() -> None:
+        r = aioredis.from_url(stack.redis.url)
+        s = Scripts(r, Keys(stack.prefix).prefix)
+        try:
+            for job_id, verdict in (("later", "waiting"), ("never", "refused")):
+                await s.one("intake", job_id, verdict, "unknown node kind", repr(s.now), "t", "old", "wf", 1)
+            assert assert_status_indexes_match(client, stack.prefix) == {"pending": {"later"}, "failed": {"never"}}
+            assert [j["job_id"] for j in stack.inspector().jobs(10, "pending")] == ["later"]
+            await s.many("start", [s.start_args("later")])
+            assert assert_status_indexes_match(client, stack.prefix) == {"running": {"later"}, "failed": {"never"}}
         finally:
             await r.aclose()
 

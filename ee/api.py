@@ -14,9 +14,11 @@ and ``ee events --json``: that shape is a public interface that only gains field
 one shape for the command line and the client keeps them from drifting apart.
 
 Every failure is one of the engine's own errors (``shared.errors``): the job's
-``JobNotFound``, ``JobWaitTimeout`` when ``result`` gives up, ``EngineUnavailable``
-when NATS or Redis cannot be reached, ``InvalidWorkflow`` for a workflow that would
-be refused; never a raw NATS or Redis exception.
+``JobNotFound``, ``JobFinished`` for a signal or cancel after the job ended,
+``JobWaitTimeout`` when ``result`` gives up, ``EngineUnavailable`` when NATS or Redis
+cannot be reached, ``InvalidWorkflow`` for a workflow that would be refused,
+``InvalidName`` for an id or signal name that breaks its rule; never a raw NATS or
+Redis exception.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ import anyio.to_thread
 import nats.errors
 import redis
 
-from ee.client import EngineClient
+from ee.client import FINAL, EngineClient
 from ee.inspect import Inspector, accepted_job, open_inspector
 from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineUnavailable, InvalidWorkflow, JobNotFound, JobWaitTimeout
+from shared.errors import EngineUnavailable, InvalidWorkflow, JobFinished, JobNotFound, JobWaitTimeout
 from shared.naming import check_name
 from shared.reactor_client import ReactorError
 from shared.workflow import json_type
@@ -50,6 +52,9 @@ __all__ = ["Client", "JobHandle", "JobResult", "SyncClient", "SyncJobHandle", "r
 T = TypeVar("T")
 
 WorkflowSource = dict[str, Any] | str | os.PathLike[str]
+
+# How long a signal to a job submitted but not started yet waits for an executor to start it.
+START_PATIENCE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -147,17 +152,69 @@ class JobHandle:
 
     async def signal(self, name: str, data: Any = None) -> bool:
         """Send signal ``name`` with ``data`` (any JSON value): True if a wait took it now,
-        False if it was kept in the job's inbox for a later wait."""
+        False if it was kept in the job's inbox for a later wait. A job submitted but not started
+        yet is waited for (up to ``START_PATIENCE_S``) first. JobFinished if the job is over."""
         check_name("signal", name)
         engine, settings = self._client._engine_and_settings()
         with _engine_errors(settings, self.job_id):
-            return (await engine.signal(self.job_id, name, data)).delivered
+            try:
+                return (await engine.signal(self.job_id, name, data)).delivered
+            except ReactorError as exc:
+                if exc.not_found and await self._submitted(engine):
+                    # Submitted, not started: the reactor has no record to keep a signal in yet.
+                    await self._until_started(engine, f"signal {name!r} was not sent")
+                    return (await engine.signal(self.job_id, name, data)).delivered
+                await self._raise_if_finished(engine, exc)
+                raise  # a full inbox: the reactor's own wording says so
 
     async def cancel(self, reason: str = "cancelled by client") -> None:
-        """Cancel the job: its waits are dropped, its bots released, running activities told to stop."""
+        """Cancel the job: its waits are dropped, its bots released, running activities told to
+        stop; a job submitted that no executor has started yet is recorded cancelled and never
+        runs. JobFinished if it had completed, failed or been cancelled already."""
         engine, settings = self._client._engine_and_settings()
         with _engine_errors(settings, self.job_id):
-            await engine.cancel(self.job_id, reason)
+            try:
+                await engine.cancel(self.job_id, reason)
+            except ReactorError as exc:
+                if exc.not_found and await self._submitted(engine):
+                    # Not started yet (or just now): through jobs.cancel, the reactor cancels it
+                    # either way, and a job not started is recorded cancelled and never runs.
+                    await engine.cancel_before_start(self.job_id, reason)
+                    return
+                await self._raise_if_finished(engine, exc)
+                raise
+
+    async def _submitted(self, engine: EngineClient) -> bool:
+        """After a 404: whether the job waits in the jobs stream (submitted, no executor has
+        started it yet) or was started in the meantime."""
+        try:
+            if await engine.accepted(self.job_id) is not None:
+                return True
+        except TimeoutError:
+            pass
+        return (await engine.view(self.job_id)).status != "pending"
+
+    async def _until_started(self, engine: EngineClient, what: str) -> None:
+        """Wait (bounded) until an executor has started the job, so the reactor knows it."""
+        with anyio.move_on_after(START_PATIENCE_S):
+            delay = 0.02
+            while (await engine.view(self.job_id)).status == "pending":
+                await anyio.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
+            return
+        raise EngineUnavailable("executors", f"job {self.job_id!r} was accepted but no executor started it "
+                                f"within {START_PATIENCE_S:g} s; {what}")
+
+    async def _raise_if_finished(self, engine: EngineClient, exc: ReactorError) -> None:
+        """A 409 on a job's signal or cancel: JobFinished, with the status, when the job is over.
+
+        The reply carries the code and the reactor's wording, not the class; a 409 is also a
+        full signal inbox, so the job's status tells the two apart."""
+        if not exc.lost_race:
+            return
+        status = (await engine.view(self.job_id)).status
+        if status in FINAL:
+            raise JobFinished(self.job_id, status) from exc
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r})"

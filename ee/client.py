@@ -149,5 +149,15 @@ class EngineClient:
         return await self.reactor.call("cancel", CancelRequest(job_id=job_id, reason=reason),
                                        CancelReply, patience=10)
 
+    async def cancel_before_start(self, job_id: str, reason: str) -> None:
+        """Publish the cancel to ``jobs.cancel`` (JetStream): the reactor records a job not
+        started yet as cancelled, so that it never runs; the publish ack means it is stored."""
+        data = encode(CancelRequest(job_id=job_id, reason=reason))
+        try:
+            await self.nc.jetstream().publish(names.JOBS_CANCEL, data, timeout=5)
+        except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
+            raise EngineUnavailable(f"jobs stream at {redact_url(self.settings.nats_url)}",
+                                    "no stream answered (is the engine running?)") from exc
+
     async def event_op(self, op: EventOp) -> EventOpReply:
         return await self.reactor.call("event", op, EventOpReply, patience=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ import anyio
 import pytest
 
 import ee
+import ee.api
 from ee.servers import free_port
-from shared.errors import EngineUnavailable, InvalidName, InvalidWorkflow, JobNotFound, JobWaitTimeout
+from shared.errors import EngineUnavailable, InvalidName, InvalidWorkflow, JobFinished, JobNotFound, JobWaitTimeout
 from tests.support.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +111,66 @@ def test_sync_client_reads_the_environment(engine: Stack, monkeypatch: pytest.Mo
         assert handle.status() == "completed"
         assert c.jobs(limit=1)[0]["job_id"] == handle.job_id
         assert c.events(job=handle.job_id) == []
+
+
+def test_a_finished_job_refuses_signal_and_cancel_with_job_finished(engine: Stack) -> None:
+    async def go() -> None:
+        async with client(engine) as c:
+            job = await c.submit(ECHO, {"v": 1})
+            assert (await job.result(timeout=20)).status == "completed"
+            with pytest.raises(JobFinished) as refused:
+                await job.cancel()
+            assert (refused.value.job_id, refused.value.status) == (job.job_id, "completed")
+            with pytest.raises(JobFinished):
+                await job.signal("approval", {"ok": True})
+
+    anyio.run(go)
+
+
+def test_signal_and_cancel_reach_a_job_no_executor_started_yet(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack.reactor()
+    stack.wait_ready()
+    monkeypatch.setattr(ee.api, "START_PATIENCE_S", 0.5)
+
+    async def go() -> tuple[str, str]:
+        async with client(stack) as c:
+            waiting = await c.submit(APPROVAL, {"amount": 3})
+            with pytest.raises(EngineUnavailable, match=r"no executor started it within 0\.5 s"):
+                await waiting.signal("approval", {"ok": True})
+            never = await c.submit(ECHO, {"v": "never"})
+            await never.cancel("changed my mind")
+            return waiting.job_id, never.job_id
+
+    waiting, never = anyio.run(go)
+    stack.executor()
+    stack.worker()
+
+    async def after() -> None:
+        async with client(stack) as c:
+            assert (await c.handle(never).result(timeout=20)).status == "cancelled"
+            handle = c.handle(waiting)
+            await handle.signal("approval", {"ok": True})  # taken at once, or kept for the wait
+            assert (await handle.result(timeout=20)).output == {"paid": 3}
+
+    anyio.run(after)
+    ran = {event_id for event_id, _ in stack.executions()}
+    assert any(e.startswith(f"{waiting}~") for e in ran) and not any(e.startswith(f"{never}~") for e in ran)
+
+
+def test_arguments_then_environment_then_stack_file(engine: Stack, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = f"nats://127.0.0.1:{free_port()}"
+    (tmp_path / ".ee").mkdir()
+    (tmp_path / ".ee" / "stack.json").write_text(json.dumps({"nats_url": engine.nats.url,
+                                                             "redis_url": engine.redis.url}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EE_NATS_URL", raising=False)
+    monkeypatch.delenv("EE_REDIS_URL", raising=False)
+    with ee.SyncClient() as c:
+        assert (c.settings.nats_url, c.settings.redis_url) == (engine.nats.url, engine.redis.url)
+        assert c.submit(ECHO, {"v": "from the stack file"}).result(timeout=20).ok
+    monkeypatch.setenv("EE_NATS_URL", elsewhere)
+    with pytest.raises(EngineUnavailable, match=re.escape(elsewhere)):
+        ee.SyncClient().__enter__()
+    with ee.SyncClient(nats_url=engine.nats.url) as c:
+        assert c.settings.nats_url == engine.nats.url and c.settings.redis_url == engine.redis.url

@@ -16,11 +16,13 @@ from typing import Any
 import jmespath.exceptions
 
 from shared import clock
+from shared.bounds import bounded_text
 from shared.messages import (
     ActivityWait,
     BotLockWait,
     Checkpoint,
     EventResult,
+    FinalStatus,
     HistoryEntry,
     SignalWait,
     TimerWait,
@@ -44,6 +46,8 @@ __all__ = ["MAX_STEPS", "Finish", "Park", "advance"]
 
 MAX_STEPS = 10_000
 NO_RETRY = RetryPolicy()
+# The node kinds that park, and so the only ones a job resumes at with a result.
+_WAITING = (ActivityNode, WaitSignalNode, SleepNode, LockBotNode)
 
 
 @dataclass(slots=True)
@@ -56,7 +60,7 @@ class Park:
 
 @dataclass(slots=True)
 class Finish:
-    status: str
+    status: FinalStatus
     output: Any
     error: str | None
     history: list[HistoryEntry]
@@ -136,9 +140,17 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
             steps += 1
             if steps > MAX_STEPS:
                 raise _JobFailed(name, f"job exceeded {MAX_STEPS} steps (a loop without waits?)")
-            node = workflow.nodes[name]
+            node = workflow.nodes.get(name)
+            if node is None:
+                raise _JobFailed(name, f"the job is at node {name!r}, which its workflow does not have")
             if result is None:
                 entry(name, "entered")
+            elif not isinstance(node, _WAITING):
+                # Only a node that parked is resumed with a result: applying it to any other would
+                # hand it to the next wait of the job, which never asked for it.
+                kind = node.__struct_config__.tag
+                raise _JobFailed(name, f"node {name!r} ({kind}) does not wait, but the job was resumed there "
+                                 "with a result")
             match node:
                 case ActivityNode():
                     if result is None:
@@ -183,7 +195,10 @@ def advance(workflow: Workflow, checkpoint: Checkpoint, job_input: dict[str, Any
                     if not result.ok:
                         raise _wait_failed(name, f"lock_bot {node.pool!r}", result)
                     granted = result.output if isinstance(result.output, dict) else {}
-                    bot = str(granted.get("bot", ""))
+                    if not isinstance(granted.get("bot"), str) or not granted["bot"]:
+                        raise _JobFailed(name, f"node {name!r}: lock_bot {node.pool!r} was granted no bot "
+                                         f"(got {bounded_text(repr(result.output), 120)})")
+                    bot = granted["bot"]
                     if node.output:
                         variables[node.output] = granted
                     name, result = node.next or "", None

@@ -94,7 +94,7 @@ class JobDriver:
             else:
                 assert isinstance(step, Finish)
                 await self.client.call("finish", FinishRequest(
-                    job_id=job_id, fence=fence, status=step.status,  # type: ignore[arg-type]
+                    job_id=job_id, fence=fence, status=step.status,
                     output=step.output, error=step.error, consumed=consumed or [],
                     history=step.history, build=self.build), FinishReply)
                 log.info("job finished", job_id=job_id, status=step.status)

@@ -29,6 +29,7 @@ __all__ = [
     "EventOp",
     "EventOpReply",
     "EventResult",
+    "FinalStatus",
     "FinishReply",
     "FinishRequest",
     "HistoryEntry",

@@ -62,9 +62,7 @@ class WorkerSettings:
         ``engine``: settings already loaded the engine's way (``ee worker`` passes its own);
         the worker's own variables are still read from the environment."""
         engine = engine or load_settings(nats_url)
-        loaded = cls.from_settings(engine, concurrency=_env_int("EE_WORKER_CONCURRENCY", cls.concurrency),
-                                   bot_lease_s=_env_float("EE_BOT_LEASE_S", cls.bot_lease_s))
-        return loaded.with_overrides(nats_url=nats_url, **overrides)
+        return cls.from_settings(engine, **_own_env()).with_overrides(nats_url=nats_url, **overrides)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> WorkerSettings:
@@ -88,21 +86,22 @@ class WorkerSettings:
                         ops_port=self.ops_port)
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(name, raw, "must be a number") from None
+# The worker's settings that the engine's Settings do not carry, read from the environment
+# here: (field, variable, type, what the value must be).
+_OWN_ENV: tuple[tuple[str, str, type[int] | type[float], str], ...] = (
+    ("concurrency", "EE_WORKER_CONCURRENCY", int, "a whole number"),
+    ("bot_lease_s", "EE_BOT_LEASE_S", float, "a number"),
+)
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(name, raw, "must be a whole number") from None
+def _own_env() -> dict[str, object]:
+    """The values of ``_OWN_ENV`` that are set (an empty variable counts as unset)."""
+    found: dict[str, object] = {}
+    for name, variable, kind, what in _OWN_ENV:
+        raw = os.environ.get(variable, "")
+        if raw:
+            try:
+                found[name] = kind(raw)
+            except ValueError:
+                raise ConfigError(variable, raw, f"must be {what}") from None
+    return found

@@ -40,7 +40,7 @@ import nats.errors
 import redis
 
 from ee.client import FINAL, EngineClient
-from ee.inspect import Inspector, accepted_job, open_inspector
+from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineUnavailable, InvalidWorkflow, JobFinished, JobNotFound, JobWaitTimeout
 from shared.naming import check_name
@@ -307,8 +307,19 @@ class Client:
 
     async def jobs(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest jobs, as ``ee jobs --json`` lists them; ``status``: only those (or
-        ``"stranded"``: every stranded job, newest stranded first)."""
-        return await self._read(lambda inspector: inspector.jobs(limit, status))
+        ``"stranded"``: every stranded job, newest stranded first). Jobs accepted that no
+        executor has taken yet (in the jobs stream only) are listed as pending."""
+        rows = await self._read(lambda inspector: inspector.jobs(limit, status))
+        if status not in (None, "pending"):
+            return rows
+        engine, settings = self._engine_and_settings()
+
+        async def known(job_ids: list[str]) -> set[str]:
+            return await self._read(lambda inspector: inspector.known(job_ids))
+
+        with _engine_errors(settings):
+            accepted, _ = await engine.accepted_jobs(limit, known)
+        return with_accepted(rows, accepted, limit)
 
     async def events(self, *, job: str | None = None, kind: str | None = None, activity: str | None = None,
                      pool: str | None = None, bot: str | None = None,

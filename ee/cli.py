@@ -17,7 +17,7 @@ import click
 import redis
 
 from ee.durations import parse_duration
-from ee.inspect import Inspector, accepted_job
+from ee.inspect import Inspector, accepted_job, with_accepted
 from ee.render import print_json, print_table
 from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.config import Settings, load_settings, redact_url
@@ -286,13 +286,43 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> None:
     """List the newest jobs. With --status: the jobs of that status, however old, newest to take
-    it first (from a per-status index); stranded: newest stranded first."""
-    rows = ctx.inspector().jobs(limit, status_filter)
+    it first (from a per-status index); stranded: newest stranded first. Jobs accepted that no
+    executor has taken yet (in the jobs stream only) are listed as pending."""
+    inspector = ctx.inspector()
+    rows = inspector.jobs(limit, status_filter)
+    if status_filter in (None, "pending"):
+        rows = _with_accepted_jobs(ctx, inspector, rows, limit)
     if as_json:
         print_json(rows)
     else:
         print_table(rows, ["job_id", "status", "name", "version", "fence", "updated", "stranded", "waiting_reason",
                            "error"])
+
+
+def _with_accepted_jobs(ctx: Context, inspector: Inspector, rows: list[dict[str, Any]],
+                        limit: int) -> list[dict[str, Any]]:
+    """``rows`` with the jobs found only in the jobs stream among them; without them (and a
+    warning) when NATS cannot be reached."""
+    from ee.client import EngineClient
+
+    async def known(job_ids: list[str]) -> set[str]:
+        return inspector.known(job_ids)
+
+    async def go() -> tuple[list[dict[str, Any]], bool]:
+        async with EngineClient(ctx.settings) as client:
+            return await client.accepted_jobs(limit, known)
+
+    try:
+        accepted, complete = anyio.run(go)
+    except (EngineError, BaseExceptionGroup, TimeoutError, OSError) as exc:
+        why = engine_error_in(exc) or exc
+        click.echo(f"ee: jobs accepted that no executor has taken yet are not listed (the jobs stream could "
+                   f"not be searched: {why})", err=True)
+        return rows
+    if not complete:
+        click.echo("ee: the jobs stream was not searched to its oldest message: older jobs no executor has "
+                   "taken yet may be missing", err=True)
+    return with_accepted(rows, accepted, limit)
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -39,6 +40,19 @@ class _JobId(msgspec.Struct):
 
 
 _job_id = msgspec.json.Decoder(_JobId)
+
+
+def _named(msg: Any) -> str | None:
+    """The job id a job message names: its ``Nats-Msg-Id`` (what ``ee submit`` sets to the job
+    id) or else its body's ``job_id``; None for a message without either (the executor makes
+    up the id of such a job when it takes it)."""
+    named = (msg.headers or {}).get("Nats-Msg-Id")
+    if named is None and msg.data:
+        try:
+            named = _job_id.decode(msg.data).job_id
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            named = None
+    return named if isinstance(named, str) else None
 
 
 class EngineClient:
@@ -112,16 +126,59 @@ class EngineClient:
                 return None
             if msg.seq is None:
                 return None
-            named = (msg.headers or {}).get("Nats-Msg-Id")
-            if named is None and msg.data:
-                try:
-                    named = _job_id.decode(msg.data).job_id
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    named = None
+            named = _named(msg)
             if named == job_id:
                 return {"seq": msg.seq, "accepted": None if msg.time is None else msg.time.isoformat()}
             seq = msg.seq + 1
         return None
+
+    async def accepted_jobs(self, limit: int, known: Callable[[list[str]], Awaitable[set[str]]],
+                            give_up_after: float = 5.0) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` jobs whose messages wait in the jobs stream and that ``known`` (Redis)
+        does not name, newest first: accepted, not taken by any executor yet.
+
+        The stream is read in windows of sequence numbers from the newest back, each twice
+        the one before, each window message by message from its start (``next`` skips the gaps
+        acked jobs left), until ``limit`` are found or the oldest message is read. Returns the
+        rows (``{"job_id", "seq", "accepted"}``) and whether the search was complete (False:
+        stopped after ``give_up_after`` seconds of reading, older jobs not looked at)."""
+        js = self.nc.jetstream()
+        try:
+            info = await js.stream_info(names.STREAM_JOBS)
+        except nats.js.errors.NotFoundError:
+            return [], True
+        first, top = int(info.state.first_seq or 1), int(info.state.last_seq or 0)
+        deadline = time.monotonic() + give_up_after
+        window = max(2 * limit, 64)
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        complete = True
+        while top >= first and len(found) < limit and complete:
+            low = max(first, top - window + 1)
+            batch: list[dict[str, Any]] = []  # oldest first
+            seq = low
+            while seq <= top:
+                if time.monotonic() > deadline:
+                    complete = False
+                    break
+                try:
+                    msg = await js.get_msg(names.STREAM_JOBS, seq=seq, subject=names.JOBS_EXECUTE, next=True)
+                except nats.js.errors.NotFoundError:
+                    break
+                if msg.seq is None or msg.seq > top:
+                    break
+                named = _named(msg)
+                if named is not None:
+                    batch.append({"job_id": named, "seq": msg.seq,
+                                  "accepted": None if msg.time is None else msg.time.isoformat()})
+                seq = msg.seq + 1
+            stored = await known(sorted({row["job_id"] for row in batch}))
+            for row in reversed(batch):
+                if row["job_id"] not in stored and row["job_id"] not in seen:
+                    seen.add(row["job_id"])
+                    found.append(row)
+            top, window = low - 1, window * 2
+        return found[:limit], complete
 
     async def view(self, job_id: str) -> JobView:
         try:

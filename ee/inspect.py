@@ -18,7 +18,7 @@ from shared.config import Settings, redact_url
 from shared.errors import EngineUnavailable
 from shared.names import EVENT_KINDS, Keys, event_job
 
-__all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "open_inspector"]
+__all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "open_inspector", "with_accepted"]
 
 _CHUNK = 1000  # event hashes read per round trip
 
@@ -44,14 +44,19 @@ def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
     return out
 
 
-def _age_s(parked_at: str | None) -> float | None:
-    if not parked_at:
+def _moment(at: Any) -> datetime | None:
+    if not isinstance(at, str) or not at:
         return None
     try:
-        then = datetime.fromisoformat(parked_at.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return (datetime.now(UTC) - then).total_seconds()
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _age_s(parked_at: str | None) -> float | None:
+    then = _moment(parked_at)
+    return None if then is None else (datetime.now(UTC) - then).total_seconds()
 
 
 class Inspector:
@@ -104,6 +109,13 @@ class Inspector:
             if len(ids) < page:
                 break
         return out
+
+    def known(self, job_ids: list[str]) -> set[str]:
+        """Those of ``job_ids`` Redis holds a record of."""
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(self.keys.job(job_id))
+        return {job_id for job_id, n in zip(job_ids, pipe.execute(), strict=True) if n}
 
     def _listed(self, ids: list[Any], limit: int, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """Up to ``limit`` of the jobs ``ids`` that ``keep`` accepts, in order, without checkpoints."""
@@ -222,6 +234,29 @@ def accepted_job(job_id: str, found: dict[str, Any]) -> dict[str, Any]:
     return {"job_id": job_id, "status": "pending", "output": None, "error": None, "waiting_for": "an executor",
             "waiting_reason": NOT_TAKEN, "accepted": found["accepted"], "stream_seq": found["seq"],
             "events": [], "history": []}
+
+
+def with_accepted(rows: list[dict[str, Any]], accepted: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """``ee jobs`` rows from Redis (newest first) and the jobs found only in the jobs stream
+    (``EngineClient.accepted_jobs``, newest first) as one list of at most ``limit``, newest
+    first: a stream job goes before the first Redis row created before it was accepted."""
+    out: list[dict[str, Any]] = []
+    waiting = [{k: v for k, v in accepted_job(found["job_id"], found).items() if k != "history"}
+               for found in accepted]
+    i = j = 0
+    while len(out) < limit and (i < len(rows) or j < len(waiting)):
+        if j < len(waiting) and i < len(rows):
+            created, taken = _moment(rows[i].get("created")), _moment(waiting[j]["accepted"])
+            stream_first = created is None or (taken is not None and taken >= created)
+        else:
+            stream_first = j < len(waiting)
+        if stream_first:
+            out.append(waiting[j])
+            j += 1
+        else:
+            out.append(rows[i])
+            i += 1
+    return out
 
 
 def open_inspector(settings: Settings) -> Inspector:

@@ -10,7 +10,7 @@ import msgspec
 import structlog
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import FetchTimeoutError
+from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
@@ -293,9 +293,10 @@ async def _gauge_pass(store: Store, js: JetStreamContext | None) -> None:
     for kind in names.EVENT_KINDS:
         pipe.zcard(keys.event_index(kind))
     pipe.zcard(keys.jobs)
+    pipe.zcard(keys.job_status("pending"))
     pipe.zcard(keys.wakes)
     pipe.zrange(keys.wakes, 0, _GAUGE_SAMPLE - 1)
-    *open_events, total_jobs, total_waking, sample = await pipe.execute()
+    *open_events, total_jobs, recorded_pending, total_waking, sample = await pipe.execute()
     pipe = store.redis.pipeline(transaction=False)
     for job_id in sample:
         pipe.hmget(keys.job(job_id.decode()), ["status", "wake_event", "stranded"])
@@ -314,16 +315,27 @@ async def _gauge_pass(store: Store, js: JetStreamContext | None) -> None:
         waiting = max(0, int(count) - round(scale * fired_kinds.count(kind)))
         metrics.PARKED_EVENTS.labels(kind=kind).set(waiting)
         parked += waiting
+    # A pending record (an executor that could not read the workflow left the job for another)
+    # is a job hash in the jobs index too, but not a finished job.
+    recorded = int(recorded_pending)
     counts = {"running": running, "parked": parked, "waking": waking, "stranded": stranded,
-              "finished": max(0, int(total_jobs) - running - parked - waking)}
-    if js is not None:
-        try:
-            info = await js.consumer_info(names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS)
-            counts["pending"] = int(info.num_pending or 0)  # not delivered to an executor yet
-        except Exception:
-            pass  # no executor has created its consumer yet: nothing to report
+              "finished": max(0, int(total_jobs) - recorded - running - parked - waking)}
+    if js is None:
+        counts["pending"] = recorded
+    else:
+        with contextlib.suppress(Exception):  # NATS away: the last count of pending stays
+            counts["pending"] = recorded + await _not_delivered(js)
     for status, value in counts.items():
         metrics.JOBS.labels(status=status).set(value)
+
+
+async def _not_delivered(js: JetStreamContext) -> int:
+    """Job messages no executor has been handed yet."""
+    try:
+        info = await js.consumer_info(names.STREAM_JOBS, names.CONSUMER_EXECUTOR_JOBS)
+    except NotFoundError:  # no executor ever ran: every job message waits for one
+        return int((await js.stream_info(names.STREAM_JOBS)).state.messages or 0)
+    return int(info.num_pending or 0)
 
 
 async def gauge_loop(store: Store, js: JetStreamContext | None = None, interval: float = 5.0) -> None:

@@ -39,7 +39,8 @@ JOBS_STARTED = Counter("ee_jobs_started", "Jobs created by the reactor (a second
 JOBS_FINISHED = Counter("ee_jobs_finished", "Jobs finished, by final status.", ["status"])
 """Reactor: ``labels(status=...).inc()`` with completed, failed or cancelled."""
 
-JOBS = Gauge("ee_jobs", "Jobs by status, as last counted by the reactor: pending (submitted, not started), "
+JOBS = Gauge("ee_jobs", "Jobs by status, as last counted by the reactor: pending (submitted, not started: not "
+             "handed to an executor yet, or left by one that cannot read it for a capable one), "
              "running (started, not parked yet), parked (waiting), waking (wait over, not resumed yet), "
              "stranded (offered, nobody resumes it; also counted as running or waking), finished.", ["status"])
 """Reactor: ``labels(status=...).set(n)`` from its periodic count (``reactor.loops.gauge_loop``)."""

@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from ee import SyncClient
+from ee.servers import free_port
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
@@ -58,3 +61,49 @@ def test_waiting_job_cancelled_leaves_the_stream(stack: Stack) -> None:
     cancelled = ee(stack, "cancel", job_id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert stack.wait_job(job_id)["status"] == "cancelled"
+
+
+def ee_jobs(stack: Stack, *args: str, **env: str) -> tuple[list[dict[str, Any]], str]:
+    out = subprocess.run([sys.executable, "-m", "ee", "jobs", "--json", *args], env=stack.env(**env),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout), out.stderr
+
+
+def test_jobs_lists_accepted_jobs_no_executor_took_as_pending_among_the_others(stack: Stack) -> None:
+    stack.reactor()
+    stack.worker()
+    executor = stack.executor()
+    stack.wait_ready()
+    done = stack.submit(chain(1), {"v": 0}, job_id="ran-first")
+    assert stack.wait_job(done)["status"] == "completed"
+    assert executor.stop() == 0
+    waiting = stack.submit_many(chain(1), [{"v": i} for i in range(3)], "not-taken")
+
+    rows, warned = ee_jobs(stack)
+    assert warned == ""
+    assert [row["job_id"] for row in rows] == [*reversed(waiting), done]  # newest first, each once
+    for row in rows[:3]:
+        assert (row["status"], row["waiting_for"], row["waiting_reason"]) == (
+            "pending", "an executor", "no executor has taken it yet")
+        assert row["accepted"] and row["stream_seq"] >= 1 and row["output"] is None and "history" not in row
+    assert [row["job_id"] for row in ee_jobs(stack, "--status", "pending")[0]] == list(reversed(waiting))
+    assert [row["job_id"] for row in ee_jobs(stack, "--status", "completed")[0]] == [done]
+    assert [row["job_id"] for row in ee_jobs(stack, "--limit", "2")[0]] == list(reversed(waiting))[:2]
+    text = subprocess.run([sys.executable, "-m", "ee", "jobs"], env=stack.env(), capture_output=True, text=True,
+                          timeout=30)
+    assert text.returncode == 0 and text.stdout.count("no executor has taken it yet") == 3, text.stdout
+    with SyncClient(stack.nats.url, stack.redis.url) as client:
+        assert [row["job_id"] for row in client.jobs()] == [*reversed(waiting), done]
+        assert [row["job_id"] for row in client.jobs(status="pending", limit=1)] == [waiting[-1]]
+
+    # NATS out of reach: what Redis holds, and a warning.
+    rows, warned = ee_jobs(stack, EE_NATS_URL=f"nats://127.0.0.1:{free_port()}")
+    assert [row["job_id"] for row in rows] == [done]
+    assert "jobs accepted that no executor has taken yet are not listed" in warned and "NATS at" in warned
+
+    stack.executor()
+    assert {j: job["status"] for j, job in stack.wait_jobs(waiting).items()} == dict.fromkeys(waiting, "completed")
+    rows, _ = ee_jobs(stack)
+    assert sorted(row["job_id"] for row in rows) == sorted([*waiting, done])
+    assert {row["status"] for row in rows} == {"completed"}

@@ -29,6 +29,7 @@ from shared.messages import (
     Checkpoint,
     EventOp,
     FinishRequest,
+    IntakeRequest,
     ParkReply,
     ParkRequest,
     SignalRequest,
@@ -203,3 +204,18 @@ def test_reactor_metrics_follow_jobs_and_count_refusals(stack: Stack) -> None:
     assert [(r["job_id"], r["reason"]) for r in logged(reactor, "job cancelled")] == [("m-sig", "metrics test")]
     assert not any("park" in str(r.get("event")) and r.get("level") == "info"
                    for r in (json.loads(x) for x in reactor.output().splitlines() if x.startswith("{")))
+
+
+def test_pending_jobs_are_counted_pending_never_finished(stack: Stack) -> None:
+    """Pending: job messages no executor was handed yet (no executor ever ran: the whole stream)
+    and jobs recorded pending by an executor that cannot read them; only refused ones are finished."""
+    port = free_port()
+    stack.reactor(EE_OPS_PORT=str(port), EE_GAUGE_INTERVAL_S="0.05")
+    stack.wait_ready()
+    driver = Driver(stack, port)
+    stack.submit_many({"name": "n", "start": "done", "nodes": {"done": {"kind": "end"}}}, [{}, {}], "queued")
+    driver.gauges_show(ee_jobs__pending=2, ee_jobs__finished=0)
+    for job_id, verdict in (("m-wait", "waiting"), ("m-refused", "refused")):
+        reply = driver.call("intake", IntakeRequest(job_id=job_id, verdict=verdict, reason="a test", build="old"))
+        assert not reply.headers, reply.headers
+    driver.gauges_show(ee_jobs__pending=3, ee_jobs__finished=1, ee_jobs__running=0)

@@ -74,7 +74,9 @@ def test_old_and_new_executors_together_run_every_job_of_a_new_node_kind(stack: 
     assert "executor build" in status["waiting_reason"] and "+old" in status["waiting_reason"]
     assert "unknown node kind 'sleep'" in status["waiting_reason"] and "node 'nap'" in status["waiting_reason"]
     assert [h["event"] for h in status["history"]] == ["waiting"]
-    listed = {row["job_id"]: row for row in ee_json(stack, "jobs", "--limit", "100")}
+    rows = ee_json(stack, "jobs", "--limit", "100")
+    listed = {row["job_id"]: row for row in rows}
+    assert len(listed) == len(rows) == len(ids)  # in Redis and in the stream: listed once
     assert all(listed[j]["status"] == "pending" and "sleep" in listed[j]["waiting_reason"] for j in ids)
     assert old.alive()
 

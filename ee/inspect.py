@@ -1,7 +1,8 @@
 """Read-only views of jobs, events, bots and dead letters, straight from Redis.
 
 Operators can run the same reads with ``redis-cli``; these shapes are what
-``--json`` prints, a public interface that only ever gains fields.
+``--json`` prints, a public interface that only ever gains fields. Keys and the reading of
+each hash's fields come from the layout (``shared.layout``: ``Keys``, the record types).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import redis
 
 from shared.config import Settings, redact_url
 from shared.errors import EngineUnavailable
-from shared.names import EVENT_KINDS, Keys, event_job
+from shared.layout import EVENT_KINDS, BotRecord, EventRecord, JobRecord, Keys, decode_hash, event_job
 
 __all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "open_inspector", "with_accepted"]
 
@@ -24,24 +25,6 @@ _CHUNK = 1000  # event hashes read per round trip
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        key, text = _text(k), _text(v)
-        if key in ("checkpoint", "spec", "result", "input", "output"):
-            try:
-                out[key] = json.loads(text) if text else None
-            except ValueError:
-                out[key] = text
-        elif key in ("fence", "attempt", "version", "lapses", "max_attempts", "history_trimmed"):
-            out[key] = int(text) if text.lstrip("-").isdigit() else text
-        elif key == "error":
-            out[key] = text or None
-        else:
-            out[key] = text
-    return out
 
 
 def _moment(at: Any) -> datetime | None:
@@ -69,7 +52,7 @@ class Inspector:
         raw = self.r.hgetall(self.keys.job(job_id))
         if not raw:
             return None
-        job = {"job_id": job_id, **_decode_hash(raw)}
+        job = {"job_id": job_id, **decode_hash(JobRecord, raw)}
         job.setdefault("output", None)
         job.setdefault("error", None)
         job["events"] = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job_id)))
@@ -158,7 +141,7 @@ class Inspector:
             for event_id, raw in zip(chunk, raws, strict=True):
                 if not raw:
                     continue
-                event = {"event_id": event_id, **_decode_hash(raw)}
+                event = {"event_id": event_id, **decode_hash(EventRecord, raw)}
                 if any(want is not None and event.get(name) != want
                        for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot))):
                     continue
@@ -218,7 +201,7 @@ class Inspector:
         for bot_id in ids:
             raw = self.r.hgetall(self.keys.bot(bot_id))
             if raw:
-                bot = {"bot": bot_id, **_decode_hash(raw)}
+                bot = {"bot": bot_id, **decode_hash(BotRecord, raw)}
                 pool = bot.get("pool", "")
                 bot["waiting"] = [_text(e) for e in self.r.lrange(self.keys.pool_waiting(pool), 0, -1)]
                 out.append(bot)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import redis
 
+from shared.layout import Keys
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -79,9 +81,10 @@ def main() -> int:
             if out.returncode != 0:
                 raise SystemExit(f"hot patch example: ee submit exited {out.returncode}: {out.stderr.strip()}")
         r = redis.Redis.from_url(red.url, decode_responses=True)
+        keys = Keys()
 
         def all_have(status: str) -> bool:
-            return all(r.hget(f"ee:job:{{{j}}}", "status") == status for j in ids)
+            return all(r.hget(keys.job(j), "status") == status for j in ids)
 
         # No worker yet: each job parks on its activity and stays parked.
         wait_until(lambda: all_have("parked"), "the jobs to park")
@@ -95,11 +98,11 @@ def main() -> int:
         wait_until(lambda: all_have("completed"), "the jobs to complete")
         wrong = 0
         for job_id in ids:
-            history = r.xrange(f"ee:job:{{{job_id}}}:history")
+            history = r.xrange(keys.job_history(job_id))
             parked = next(f["build"] for _, f in history if f["event"] == "parked")
             resumed = next(f["build"] for _, f in history if f["event"] == "resumed")
             print(f"job {job_id}: parked by {parked}, resumed and completed by {resumed}, "
-                  f"output {r.hget(f'ee:job:{{{job_id}}}', 'output')}")
+                  f"output {r.hget(keys.job(job_id), 'output')}")
             wrong += not (parked.endswith("+v1") and resumed.endswith("+v2"))
         if wrong:
             print(f"{wrong} jobs were not parked by v1 and finished by v2")

@@ -4,8 +4,9 @@ A redis-py ``Script`` in a pipeline sends ``SCRIPT EXISTS`` before every
 batch; calling ``EVALSHA`` ourselves and reloading on ``NOSCRIPT`` saves that
 round trip.
 
-Settings fixed for the life of a reactor (the history cap, ``EE_HISTORY_MAX``) are
-written into the scripts' source as Lua constants ahead of the prelude rather than
+The key builders (table ``K``, generated from ``shared.layout``) and the settings fixed for
+the life of a reactor (the history cap, ``EE_HISTORY_MAX``) are written into the scripts'
+source as Lua ahead of the prelude rather than
 sent with every call: each script call stays as it is, and the SHA changes with them.
 """
 
@@ -18,6 +19,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from shared.layout import lua_keys
+
 __all__ = ["DEFAULT_HISTORY_MAX", "ScriptBook"]
 
 _NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand",
@@ -28,7 +31,7 @@ DEFAULT_HISTORY_MAX = 10_000
 
 def _source(name: str, history_max: int) -> str:
     lua = resources.files("reactor") / "lua"
-    constants = f"local HISTORY_MAX = {int(history_max)}\n"
+    constants = f"local HISTORY_MAX = {int(history_max)}\n" + lua_keys()
     return constants + (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 

@@ -1,6 +1,7 @@
 """Every wire and storage name of the engine, in one place.
 
-NATS subjects, JetStream stream and consumer names, and Redis key builders.
+NATS subjects, JetStream stream and consumer names. Redis keys are declared in
+``shared.layout`` (re-exported here: ``Keys``, ``EVENT_KINDS``, ``event_job``).
 Nothing else in the code base spells one of these strings.
 """
 
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+
+# The Redis layout lives in shared.layout; these names are kept here for the code that imports them.
+from shared.layout import EVENT_KINDS, EVENT_SEPARATOR, Keys, event_job
 
 __all__ = [
     "ACTIVITY_CLAIM_PREFIX",
@@ -33,6 +37,8 @@ __all__ = [
     "activity_consumer",
     "activity_subject",
     "bot_heartbeat_subject",
+    "event_id_for",
+    "event_job",
     "heartbeat_bot",
     "new_job_id",
     "reactor_subject",
@@ -91,118 +97,9 @@ def activity_consumer(activity: str) -> str:
     return f"ee_act_{activity_token(activity)}"
 
 
-# The kinds of parked event, each with its index (``Keys.event_index``): the values of an
-# event hash's ``kind`` field and of ``ee events --kind``.
-EVENT_KINDS = ("activity", "timer", "signal", "bot_lock")
-
-
-class Keys:
-    """Redis key builders under one configurable prefix.
-
-    Keys of one job carry the job id as a hash tag (``{id}``) so that a Redis
-    Cluster keeps a job's atomic steps on one shard. Event ids start with their
-    job id, so an event hash shares its job's tag.
-
-    No two families can build the same key, whatever the names (tests/core/test_names.py):
-    each family has a literal head of its own (``job:{``, ``event:{``, ``bot:``,
-    ``bot-events:``, ``pool:``, ...), a name inside braces ends at the brace (job ids hold
-    none), and the families that share a head and put a name before a literal tail
-    (``pool:<pool>:free|waiting|bots|events``) have tails none of which ends another.
-    The name rules (``shared.naming``) keep ``:``, ``{`` and ``}`` out of bots and pools besides.
-    """
-
-    def __init__(self, prefix: str = "ee:") -> None:
-        self.prefix = prefix
-        self.timers = f"{prefix}timers"
-        self.wakes = f"{prefix}wakes"
-        self.dispatch = f"{prefix}dispatch"
-        self.jobs = f"{prefix}jobs"
-        self.deadletter = f"{prefix}deadletter"
-        self.stranded = f"{prefix}stranded"  # zset: stranded job ids by the time they were stranded
-        self.bots = f"{prefix}bots"
-        self.attempt_secret = f"{prefix}reactor:attempt-secret"  # key of attempt tokens (reactor.result_tokens)
-        # string: how far the one-time fill of the status indexes from ``jobs`` got (a rank),
-        # ``done`` once it has been through every job (reactor/status_backfill.py)
-        self.job_status_backfill = f"{prefix}jobs:indexed"
-
-    def job(self, job_id: str) -> str:
-        return f"{self.prefix}job:{{{job_id}}}"
-
-    def job_events(self, job_id: str) -> str:
-        return f"{self.prefix}job:{{{job_id}}}:events"
-
-    def job_history(self, job_id: str) -> str:
-        return f"{self.prefix}job:{{{job_id}}}:history"
-
-    def job_inbox(self, job_id: str) -> str:
-        return f"{self.prefix}job:{{{job_id}}}:inbox"
-
-    def event(self, event_id: str) -> str:
-        job_id = event_job(event_id)
-        rest = event_id[len(job_id):]
-        return f"{self.prefix}event:{{{job_id}}}{rest}"
-
-    def job_status(self, status: str) -> str:
-        """Jobs whose ``status`` field holds this value, by the time it was written (zset)."""
-        return f"{self.prefix}jobs:status:{status}"
-
-    def event_index(self, kind: str) -> str:
-        """Open events of one kind by the time they were parked (zset)."""
-        return f"{self.prefix}events:{kind}"
-
-    def activity_events(self, activity: str) -> str:
-        """Open events of one activity by the time they were parked (zset)."""
-        return f"{self.prefix}activity:{activity}:events"
-
-    def pool_events(self, pool: str) -> str:
-        """Open lock requests for one pool by the time they were parked (zset)."""
-        return f"{self.prefix}pool:{pool}:events"
-
-    def bot_events(self, bot_id: str) -> str:
-        """Open events bound to one bot (its activities, the lock that granted it) by parked time (zset).
-
-        Its own family (``bot-events:``), not under ``bot:<id>``: a bot named ``X:events`` would
-        otherwise own bot ``X``'s index as its hash. Before this family the index was
-        ``bot:<id>:events`` (see :meth:`legacy_bot_events`)."""
-        return f"{self.prefix}bot-events:{bot_id}"
-
-    def legacy_bot_events(self, bot_id: str) -> str:
-        """Where a bot's event index was kept before ``bot-events:``: merged into the new key
-        and deleted at reactor start (``Store.migrate_bot_indexes``)."""
-        return f"{self.prefix}bot:{bot_id}:events"
-
-    def workflow(self, digest: str) -> str:
-        return f"{self.prefix}workflow:{digest}"
-
-    def bot(self, bot_id: str) -> str:
-        return f"{self.prefix}bot:{bot_id}"
-
-    def pool_bots(self, pool: str) -> str:
-        return f"{self.prefix}pool:{pool}:bots"
-
-    def pool_free(self, pool: str) -> str:
-        return f"{self.prefix}pool:{pool}:free"
-
-    def pool_waiting(self, pool: str) -> str:
-        return f"{self.prefix}pool:{pool}:waiting"
-
-    @property
-    def bot_leases(self) -> str:
-        return f"{self.prefix}bots:leases"
-
-
-EVENT_SEPARATOR = "~"
-
-
 def event_id_for(job_id: str, fence: int, index: int) -> str:
     """Event ids are derived from the job and the fence of the park that made them."""
     return f"{job_id}{EVENT_SEPARATOR}{fence}.{index}"
-
-
-def event_job(event_id: str) -> str:
-    """The job id an event id belongs to."""
-    job_id, sep, _ = event_id.rpartition(EVENT_SEPARATOR)
-    return job_id if sep else event_id
 
 
 def bot_activity_subject(bot: str, activity: str) -> str:

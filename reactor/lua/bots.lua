@@ -5,20 +5,19 @@
 -- Returns {n, wake items...}: wakes for jobs granted a bot or failed because a bot was lost;
 -- grace returns {number of leases extended}.
 local mode, bot, at, lease_at = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local bk = P .. 'bot:' .. bot
+local bk = K.bot(bot)
 local out = {0}
-local LEASES = P .. 'bots:leases'
 
 local function take_out(reason)
   local b = redis.call('HMGET', bk, 'pool', 'holder', 'alive')
   redis.call('HSET', bk, 'alive', '0', 'down_reason', reason)
-  redis.call('ZREM', LEASES, bot)
-  if b[1] then redis.call('LREM', P .. 'pool:' .. b[1] .. ':free', 0, bot) end
+  redis.call('ZREM', K.bot_leases, bot)
+  if b[1] then redis.call('LREM', K.pool_free(b[1]), 0, bot) end
   if b[2] and b[2] ~= '' then
     -- The holder's activities on this bot can no longer finish: fail their attempt now.
-    local events = redis.call('SMEMBERS', jkey(b[2]) .. ':events')
+    local events = redis.call('SMEMBERS', K.job_events(b[2]))
     for _, e in ipairs(events) do
-      local f = redis.call('HMGET', ekey(e), 'kind', 'status', 'bot', 'phase')
+      local f = redis.call('HMGET', K.event(e), 'kind', 'status', 'bot', 'phase')
       if f[1] == 'activity' and f[2] == 'parked' and f[3] == bot and f[4] == 'running' then
         local msg = 'bot ' .. bot .. ' lost: ' .. reason
         local w = fail_attempt(e, cjson.encode({ok = false, error = msg}), tonumber(ARGV[10] or ARGV[6]),
@@ -40,20 +39,20 @@ if mode == 'heartbeat' then
   end
   local b = redis.call('HMGET', bk, 'alive', 'holder', 'pool')
   if b[3] and b[3] ~= pool then
-    redis.call('LREM', P .. 'pool:' .. b[3] .. ':free', 0, bot)
-    redis.call('SREM', P .. 'pool:' .. b[3] .. ':bots', bot)
+    redis.call('LREM', K.pool_free(b[3]), 0, bot)
+    redis.call('SREM', K.pool_bots(b[3]), bot)
   end
   redis.call('HSET', bk, 'pool', pool, 'alive', '1', 'worker', worker, 'lease_until', lease_until,
     'last_seen', at)
   if ARGV[11] then redis.call('HSET', bk, 'lease_s', ARGV[11]) end
   if not b[2] then redis.call('HSET', bk, 'holder', '') end
-  redis.call('SADD', P .. 'bots', bot)
-  redis.call('SADD', P .. 'pool:' .. pool .. ':bots', bot)
-  redis.call('ZADD', LEASES, lease_until, bot)
+  redis.call('SADD', K.bots, bot)
+  redis.call('SADD', K.pool_bots(pool), bot)
+  redis.call('ZADD', K.bot_leases, lease_until, bot)
   if b[1] ~= '1' or b[3] ~= pool then
     if not b[2] or b[2] == '' then
-      redis.call('LREM', P .. 'pool:' .. pool .. ':free', 0, bot)
-      redis.call('RPUSH', P .. 'pool:' .. pool .. ':free', bot)
+      redis.call('LREM', K.pool_free(pool), 0, bot)
+      redis.call('RPUSH', K.pool_free(pool), bot)
     end
     redis.call('HDEL', bk, 'down_reason')
     out[1] = out[1] + grant(pool, at, lease_at, out)
@@ -62,7 +61,7 @@ if mode == 'heartbeat' then
 end
 
 if mode == 'lapse' then
-  local due = redis.call('ZSCORE', LEASES, bot)
+  local due = redis.call('ZSCORE', K.bot_leases, bot)
   if not due or tonumber(due) > tonumber(ARGV[6]) then return out end
   take_out('lease lapsed')
   return out
@@ -75,14 +74,14 @@ if mode == 'grace' then
   -- own, from its heartbeats) from now: only heartbeats missed while listening lapse a bot.
   -- One step for all bots, so no lapse pass sees some leases extended and others not.
   local now, default = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local leases = redis.call('ZRANGE', LEASES, 0, -1, 'WITHSCORES')
+  local leases = redis.call('ZRANGE', K.bot_leases, 0, -1, 'WITHSCORES')
   local n = 0
   for i = 1, #leases, 2 do
     local b, due = leases[i], tonumber(leases[i + 1])
-    local period = tonumber(redis.call('HGET', P .. 'bot:' .. b, 'lease_s') or '') or default
+    local period = tonumber(redis.call('HGET', K.bot(b), 'lease_s') or '') or default
     if due < now + period then
-      redis.call('ZADD', LEASES, now + period, b)
-      redis.call('HSET', P .. 'bot:' .. b, 'lease_until', string.format('%.3f', now + period))
+      redis.call('ZADD', K.bot_leases, now + period, b)
+      redis.call('HSET', K.bot(b), 'lease_until', string.format('%.3f', now + period))
       n = n + 1
     end
   end

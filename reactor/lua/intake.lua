@@ -10,12 +10,12 @@
 -- (finish.lua) and signal (kept in the inbox) treat it like any job not finished.
 -- Returns {1, status} recorded, or {0, status}: the job had started or finished (left as is).
 local j = ARGV[2]
-local jk = jkey(j)
+local jk = K.job(j)
 local status = redis.call('HGET', jk, 'status')
 if status and status ~= 'pending' then return {0, status} end
 if not status then
   redis.call('HSET', jk, 'fence', 0, 'created', ARGV[6])
-  redis.call('ZADD', P .. 'jobs', ARGV[5], j)
+  redis.call('ZADD', K.jobs, ARGV[5], j)
 end
 redis.call('HSET', jk, 'updated', ARGV[6], 'name', ARGV[8], 'version', ARGV[9])
 if ARGV[3] == 'waiting' then

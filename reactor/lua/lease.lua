@@ -4,18 +4,18 @@
 -- After `strand_after` lapses in a row the job is marked stranded (field, index, one history
 -- entry) and still offered. Returns {0} when the job has nothing to wake, else a wake.
 local j = ARGV[2]
-local jk = jkey(j)
+local jk = K.job(j)
 local now = tonumber(ARGV[3])
 if ARGV[6] == '1' then
-  local due = redis.call('ZSCORE', WAKES, j)
+  local due = redis.call('ZSCORE', K.wakes, j)
   if not due or tonumber(due) > now then return {0} end
 end
 local e = redis.call('HGET', jk, 'wake_event')
-if not e or redis.call('HGET', ekey(e), 'status') ~= 'fired' then
+if not e or redis.call('HGET', K.event(e), 'status') ~= 'fired' then
   if redis.call('HGET', jk, 'status') == 'running' then
     e = ''
   else
-    redis.call('ZREM', WAKES, j)
+    redis.call('ZREM', K.wakes, j)
     return {0}
   end
 end
@@ -29,7 +29,7 @@ if ARGV[6] == '1' then
   end
 end
 local backoff = 2 ^ math.min(lapses, 5)
-redis.call('ZADD', WAKES, now + tonumber(ARGV[5]) * backoff, j)
+redis.call('ZADD', K.wakes, now + tonumber(ARGV[5]) * backoff, j)
 if e == '' then
   -- Started but never parked: offer it from its checkpoint, with nothing fired.
   local jf = redis.call('HMGET', jk, 'fence', 'checkpoint', 'digest', 'input')

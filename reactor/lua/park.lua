@@ -9,7 +9,7 @@
 -- Or {-1} unknown, {-2, status} finished, {-3, fence} stale, {-6, event} a consumed event that is
 -- not this job's (refused before anything is written: a park drops only its own job's events).
 local j = ARGV[2]
-local jk = jkey(j)
+local jk = K.job(j)
 local cur = redis.call('HMGET', jk, 'fence', 'status')
 if not cur[1] then return {-1} end
 if cur[2] == 'completed' or cur[2] == 'failed' or cur[2] == 'cancelled' then return {-2, cur[2]} end
@@ -29,39 +29,39 @@ for _ = 1, ncons do
   drop_event(ARGV[i])
   i = i + 1
 end
-redis.call('ZREM', WAKES, j)
+redis.call('ZREM', K.wakes, j)
 redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses')
-redis.call('ZREM', STRANDED, j)
+redis.call('ZREM', K.stranded, j)
 redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', ARGV[4],
   'updated', at, 'build', build)
 index_status(j, cur[2], 'parked')
 if ARGV[12] ~= '' then release_and_grant(j, ARGV[12], at, ARGV[8], out) end
-local events = jk .. ':events'
+local events = K.job_events(j)
 local inboxed = nil
 local grants = {}
 local lost = {}
 for _ = 1, nwait do
   local e, kind, timer_at, dispatch, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   i = i + 5
-  local k = ekey(e)
+  local k = K.event(e)
   local fields = {}
   for f = 0, nf - 1 do fields[#fields + 1] = ARGV[i + f] end
   i = i + nf
   redis.call('HSET', k, 'job', j, 'kind', kind, 'status', 'parked', 'parked_at', at, unpack(fields))
   redis.call('SADD', events, e)
-  redis.call('ZADD', P .. 'events:' .. kind, now, e)
+  redis.call('ZADD', K.event_index(kind), now, e)
   local by = {}
   for f = 1, #fields - 1, 2 do by[fields[f]] = fields[f + 1] end
   index_event(e, now, by.activity, by.pool, by.bot)
   if timer_at ~= '' then
-    redis.call('ZADD', TIMERS, timer_at, e)
+    redis.call('ZADD', K.timers, timer_at, e)
     redis.call('HSET', k, 'deadline', timer_at)
   end
-  if dispatch == '1' then redis.call('ZADD', DISPATCH, now, e) end
+  if dispatch == '1' then redis.call('ZADD', K.dispatch, now, e) end
   if kind == 'signal' then
     local name = redis.call('HGET', k, 'signal')
     redis.call('HSET', jk, 'signal:' .. name, e)
-    local inbox = jk .. ':inbox'
+    local inbox = K.job_inbox(j)
     local items = redis.call('LRANGE', inbox, 0, -1)
     for _, item in ipairs(items) do
       local iname, result, expires = inbox_item(item)
@@ -76,12 +76,12 @@ for _ = 1, nwait do
   end
   if kind == 'bot_lock' then
     local pool = redis.call('HGET', k, 'pool')
-    redis.call('RPUSH', P .. 'pool:' .. pool .. ':waiting', e)
+    redis.call('RPUSH', K.pool_waiting(pool), e)
     grants[#grants + 1] = pool
   end
   if kind == 'activity' then
     local bot = redis.call('HGET', k, 'bot')
-    if bot and redis.call('HGET', P .. 'bot:' .. bot, 'alive') ~= '1' then
+    if bot and redis.call('HGET', K.bot(bot), 'alive') ~= '1' then
       lost[#lost + 1] = {e, bot}
     end
   end
@@ -92,7 +92,7 @@ for _ = 1, nhist do
 end
 local function append(w) for _, v in ipairs(w) do out[#out + 1] = v end end
 if inboxed then
-  redis.call('HDEL', jk, 'signal:' .. redis.call('HGET', ekey(inboxed[1]), 'signal'))
+  redis.call('HDEL', jk, 'signal:' .. redis.call('HGET', K.event(inboxed[1]), 'signal'))
   append(fire(inboxed[1], inboxed[2], at, ARGV[8], 'signal from inbox'))
 end
 for _, pool in ipairs(grants) do grant(pool, at, ARGV[8], out) end
@@ -100,7 +100,7 @@ for _, pair in ipairs(lost) do
   -- The job's bot is gone: this attempt fails at once, then retries or fails per its policy
   -- (a retry whose bot is still not alive fails too: see timer.lua).
   local msg = 'bot ' .. pair[2] .. ' is not alive (attempt 1)'
-  redis.call('ZREM', DISPATCH, pair[1])
+  redis.call('ZREM', K.dispatch, pair[1])
   local w = fail_attempt(pair[1], cjson.encode({ok = false, error = msg}), now, at, ARGV[8], msg)
   if w[1] == 1 then append(w) end
 end

@@ -1,20 +1,7 @@
--- Shared by every script: key builders and the steps several scripts take.
--- ARGV[1] is always the key prefix; HISTORY_MAX is defined ahead of this prelude by
--- reactor/scripts.py. Keys of one job share the hash tag {job id}; the global sets (timers,
--- wakes, dispatch, indexes) are named only here and in shared/names.py, to be split per shard
--- for Redis Cluster.
-local P = ARGV[1]
-local TIMERS = P .. 'timers'
-local WAKES = P .. 'wakes'
-local DISPATCH = P .. 'dispatch'
-local STRANDED = P .. 'stranded'
-
-local function jkey(j) return P .. 'job:{' .. j .. '}' end
-local function ekey(e)
-  local j, rest = string.match(e, '^(.*)(~[^~]*)$')
-  if not j then return P .. 'event:{' .. e .. '}' end
-  return P .. 'event:{' .. j .. '}' .. rest
-end
+-- Shared by every script: the steps several scripts take. The key builders (table K) and
+-- HISTORY_MAX are written ahead of this prelude by reactor/scripts.py, K from shared/layout.py:
+-- no script spells a key. Keys of one job share the hash tag {job id}; see docs/architecture.md
+-- for the global ones.
 local function event_job(e)
   local j = string.match(e, '^(.*)~[^~]*$')
   return j or e
@@ -25,7 +12,7 @@ end
 -- XLEN more); at the cap the oldest entries are trimmed and their number added to the job's
 -- `history_trimmed` field, so that `ee status` says the history shown is not whole.
 local function history(j, at, node, what, build, detail)
-  local hk = jkey(j) .. ':history'
+  local hk = K.job_history(j)
   local entry = {'at', at, 'node', node, 'event', what, 'build', build or '', 'detail', detail or ''}
   local len = redis.call('XLEN', hk)
   if len < HISTORY_MAX then
@@ -33,7 +20,7 @@ local function history(j, at, node, what, build, detail)
   else
     redis.call('XADD', hk, 'MAXLEN', '~', HISTORY_MAX, '*', unpack(entry))
     local dropped = len + 1 - redis.call('XLEN', hk)
-    if dropped > 0 then redis.call('HINCRBY', jkey(j), 'history_trimmed', dropped) end
+    if dropped > 0 then redis.call('HINCRBY', K.job(j), 'history_trimmed', dropped) end
   end
 end
 
@@ -42,11 +29,11 @@ end
 -- index (job ids by the time they were stranded) follows the `stranded` field: the scripts
 -- that clear the field when the job moves on (park, finish) take it out in the same step.
 local function mark_stranded(j, reason, at, build)
-  local jk = jkey(j)
+  local jk = K.job(j)
   local before = redis.call('HGET', jk, 'stranded')
   redis.call('HSET', jk, 'stranded', reason)
   local t = redis.call('TIME')
-  redis.call('ZADD', STRANDED, 'NX', tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
+  redis.call('ZADD', K.stranded, 'NX', tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
   if before ~= reason then history(j, at, '', 'stranded', build, reason) end
 end
 
@@ -55,11 +42,10 @@ end
 -- script that writes a job's `status` calls this in the same step, so a job is in exactly the
 -- index of the status `ee status` shows (a job whose wait fired stays `parked` until its executor
 -- parks or finishes it). Nothing deletes job records; whatever comes to must ZREM the job here.
-local function job_status(s) return P .. 'jobs:status:' .. s end
 local function index_status(j, before, after)
-  if before and before ~= after then redis.call('ZREM', job_status(before), j) end
+  if before and before ~= after then redis.call('ZREM', K.job_status(before), j) end
   local t = redis.call('TIME')
-  redis.call('ZADD', job_status(after), tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
+  redis.call('ZADD', K.job_status(after), tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
 end
 
 -- Secondary indexes of open events (parked, or fired and not consumed yet), like the per-kind
@@ -67,23 +53,20 @@ end
 -- time the event was parked, for `ee events --activity/--pool/--bot [--older-than]`. An event
 -- enters them when parked (park.lua), its bot's index when granted a bot (grant below), and
 -- leaves them all in drop_event, the only place an event goes.
-local function activity_events(a) return P .. 'activity:' .. a .. ':events' end
-local function pool_events(p) return P .. 'pool:' .. p .. ':events' end
-local function bot_events(b) return P .. 'bot-events:' .. b end  -- not under 'bot:<id>': see Keys.bot_events
 
 local function index_event(e, score, activity, pool, bot)
-  if activity and activity ~= '' then redis.call('ZADD', activity_events(activity), score, e) end
-  if pool and pool ~= '' then redis.call('ZADD', pool_events(pool), score, e) end
-  if bot and bot ~= '' then redis.call('ZADD', bot_events(bot), score, e) end
+  if activity and activity ~= '' then redis.call('ZADD', K.activity_events(activity), score, e) end
+  if pool and pool ~= '' then redis.call('ZADD', K.pool_events(pool), score, e) end
+  if bot and bot ~= '' then redis.call('ZADD', K.bot_events(bot), score, e) end
 end
 
 local function release_bot(bot, j)
-  local bk = P .. 'bot:' .. bot
+  local bk = K.bot(bot)
   if redis.call('HGET', bk, 'holder') == j then
     redis.call('HSET', bk, 'holder', '')
     local pool = redis.call('HGET', bk, 'pool')
     if pool and redis.call('HGET', bk, 'alive') == '1' then
-      redis.call('RPUSH', P .. 'pool:' .. pool .. ':free', bot)
+      redis.call('RPUSH', K.pool_free(pool), bot)
     end
     return 1
   end
@@ -92,24 +75,24 @@ end
 
 -- Remove an event and every trace of it in the global sets.
 local function drop_event(e)
-  local k = ekey(e)
+  local k = K.event(e)
   local f = redis.call('HMGET', k, 'kind', 'pool', 'job', 'signal', 'activity', 'bot')
   if f[1] then
-    redis.call('ZREM', P .. 'events:' .. f[1], e)
-    if f[5] then redis.call('ZREM', activity_events(f[5]), e) end
-    if f[2] then redis.call('ZREM', pool_events(f[2]), e) end
-    if f[6] and f[6] ~= '' then redis.call('ZREM', bot_events(f[6]), e) end
+    redis.call('ZREM', K.event_index(f[1]), e)
+    if f[5] then redis.call('ZREM', K.activity_events(f[5]), e) end
+    if f[2] then redis.call('ZREM', K.pool_events(f[2]), e) end
+    if f[6] and f[6] ~= '' then redis.call('ZREM', K.bot_events(f[6]), e) end
     if f[1] == 'bot_lock' and f[2] then
-      redis.call('LREM', P .. 'pool:' .. f[2] .. ':waiting', 0, e)
+      redis.call('LREM', K.pool_waiting(f[2]), 0, e)
     end
     if f[1] == 'signal' and f[4] and f[3] then
-      redis.call('HDEL', jkey(f[3]), 'signal:' .. f[4])
+      redis.call('HDEL', K.job(f[3]), 'signal:' .. f[4])
     end
   end
   redis.call('DEL', k)
-  redis.call('SREM', jkey(event_job(e)) .. ':events', e)
-  redis.call('ZREM', TIMERS, e)
-  redis.call('ZREM', DISPATCH, e)
+  redis.call('SREM', K.job_events(event_job(e)), e)
+  redis.call('ZREM', K.timers, e)
+  redis.call('ZREM', K.dispatch, e)
   return f[1]
 end
 
@@ -145,21 +128,21 @@ end
 
 -- Everything a wake carries, read from the job: {1, job, fence, checkpoint, digest, input, event, kind, result}.
 local function wake_of(j, e)
-  local jf = redis.call('HMGET', jkey(j), 'fence', 'checkpoint', 'digest', 'input')
-  local ef = redis.call('HMGET', ekey(e), 'kind', 'result')
+  local jf = redis.call('HMGET', K.job(j), 'fence', 'checkpoint', 'digest', 'input')
+  local ef = redis.call('HMGET', K.event(e), 'kind', 'result')
   return {1, j, jf[1], jf[2], jf[3], jf[4], e, ef[1] or '', ef[2] or ''}
 end
 
 -- Mark a parked event fired with its result and put its job under a wake lease.
 local function fire(e, result, at, lease_at, detail)
-  local k = ekey(e)
+  local k = K.event(e)
   local f = redis.call('HMGET', k, 'job', 'node')
   redis.call('HSET', k, 'status', 'fired', 'result', result, 'fired_at', at)
-  redis.call('ZREM', TIMERS, e)
-  redis.call('ZREM', DISPATCH, e)
+  redis.call('ZREM', K.timers, e)
+  redis.call('ZREM', K.dispatch, e)
   local j = f[1]
-  redis.call('HSET', jkey(j), 'wake_event', e, 'updated', at, 'lapses', 0)
-  redis.call('ZADD', WAKES, lease_at, j)
+  redis.call('HSET', K.job(j), 'wake_event', e, 'updated', at, 'lapses', 0)
+  redis.call('ZADD', K.wakes, lease_at, j)
   history(j, at, f[2], 'fired', '', detail)
   return wake_of(j, e)
 end
@@ -167,7 +150,7 @@ end
 -- A failed attempt of an activity: schedule the next attempt or fire the failure.
 -- Returns {2, attempt} for a retry, or a wake.
 local function fail_attempt(e, result, now, at, lease_at, reason)
-  local k = ekey(e)
+  local k = K.event(e)
   local f = redis.call('HMGET', k, 'attempt', 'max_attempts', 'backoff_s', 'multiplier',
     'max_backoff_s', 'job', 'node')
   local attempt = tonumber(f[1])
@@ -176,8 +159,8 @@ local function fail_attempt(e, result, now, at, lease_at, reason)
     if delay > tonumber(f[5]) then delay = tonumber(f[5]) end
     redis.call('HSET', k, 'attempt', attempt + 1, 'phase', 'backoff',
       'last_error', reason, 'deadline', now + delay, 'dispatched', '')
-    redis.call('ZADD', TIMERS, now + delay, e)
-    redis.call('ZREM', DISPATCH, e)
+    redis.call('ZADD', K.timers, now + delay, e)
+    redis.call('ZREM', K.dispatch, e)
     history(f[6], at, f[7], 'retry', '', 'attempt ' .. attempt .. ' failed: ' .. reason)
     return {2, attempt + 1}
   end
@@ -187,25 +170,25 @@ end
 -- Grant free bots of a pool to waiting lock requests, first come first served.
 -- Appends each resulting wake (9 items) to `out` and returns how many.
 local function grant(pool, at, lease_at, out)
-  local waiting = P .. 'pool:' .. pool .. ':waiting'
-  local free = P .. 'pool:' .. pool .. ':free'
+  local waiting = K.pool_waiting(pool)
+  local free = K.pool_free(pool)
   local granted = 0
   while redis.call('LLEN', waiting) > 0 and redis.call('LLEN', free) > 0 do
     local bot = redis.call('LPOP', free)
-    local bk = P .. 'bot:' .. bot
+    local bk = K.bot(bot)
     local b = redis.call('HMGET', bk, 'alive', 'holder', 'pool')
     if b[1] == '1' and (not b[2] or b[2] == '') and b[3] == pool then
       local e = redis.call('LPOP', waiting)
-      local f = redis.call('HMGET', ekey(e), 'status', 'job')
+      local f = redis.call('HMGET', K.event(e), 'status', 'job')
       if f[1] == 'parked' then
         local j = f[2]
         redis.call('HSET', bk, 'holder', j, 'held_since', at)
-        local held = redis.call('HGET', jkey(j), 'bots')
+        local held = redis.call('HGET', K.job(j), 'bots')
         if held and held ~= '' then held = held .. ',' .. bot else held = bot end
-        redis.call('HSET', jkey(j), 'bots', held)
-        redis.call('HSET', ekey(e), 'bot', bot)
-        local parked = redis.call('ZSCORE', P .. 'events:bot_lock', e)
-        if parked then redis.call('ZADD', bot_events(bot), parked, e) end
+        redis.call('HSET', K.job(j), 'bots', held)
+        redis.call('HSET', K.event(e), 'bot', bot)
+        local parked = redis.call('ZSCORE', K.event_index('bot_lock'), e)
+        if parked then redis.call('ZADD', K.bot_events(bot), parked, e) end
         local w = fire(e, cjson.encode({ok = true, output = {bot = bot, pool = pool}}), at, lease_at,
           'granted bot ' .. bot)
         for _, v in ipairs(w) do out[#out + 1] = v end
@@ -225,17 +208,17 @@ local function release_and_grant(j, bots_csv, at, lease_at, out)
   local keep = {}
   local release = {}
   for bot in string.gmatch(bots_csv, '[^,]+') do release[bot] = true end
-  local held = redis.call('HGET', jkey(j), 'bots') or ''
+  local held = redis.call('HGET', K.job(j), 'bots') or ''
   for bot in string.gmatch(held, '[^,]+') do
     if release[bot] then
       if release_bot(bot, j) == 1 then
-        local pool = redis.call('HGET', P .. 'bot:' .. bot, 'pool')
+        local pool = redis.call('HGET', K.bot(bot), 'pool')
         if pool then n = n + grant(pool, at, lease_at, out) end
       end
     else
       keep[#keep + 1] = bot
     end
   end
-  redis.call('HSET', jkey(j), 'bots', table.concat(keep, ','))
+  redis.call('HSET', K.job(j), 'bots', table.concat(keep, ','))
   return n
 end

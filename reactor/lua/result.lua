@@ -5,7 +5,7 @@
 -- Returns {0, why} ignored, {-1, why} refused (not an activity, or no token for an attempt that
 -- was sent with one), {2, attempt} retry scheduled, or a wake.
 local e = ARGV[2]
-local k = ekey(e)
+local k = K.event(e)
 local f = redis.call('HMGET', k, 'status', 'attempt', 'phase', 'kind', 'signed')
 if not f[1] then return {0, 'unknown'} end
 -- Results fire activities only: never a signal wait, a bot lock or a timer.

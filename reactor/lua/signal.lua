@@ -3,19 +3,19 @@
 -- Returns a wake, {3} kept in the inbox, {-1} unknown job, {-2, status} finished, {-4} inbox full,
 -- {-7, bytes held} inbox over its byte budget.
 local j = ARGV[2]
-local jk = jkey(j)
+local jk = K.job(j)
 local st = redis.call('HGET', jk, 'status')
 if not st then return {-1} end
 if st == 'completed' or st == 'failed' or st == 'cancelled' then return {-2, st} end
 local e = redis.call('HGET', jk, 'signal:' .. ARGV[3])
-if e and redis.call('HGET', ekey(e), 'status') == 'parked' then
+if e and redis.call('HGET', K.event(e), 'status') == 'parked' then
   redis.call('HDEL', jk, 'signal:' .. ARGV[3])
   return fire(e, ARGV[4], ARGV[6], ARGV[7], 'signal ' .. ARGV[3])
 end
 -- Each item (inbox_encode in the prelude) carries its own expiry: it lives inbox_ttl_s from its
 -- own arrival, whatever arrives after it; the key's TTL only follows its newest item (see
 -- park.lua for the reading).
-local inbox = jk .. ':inbox'
+local inbox = K.job_inbox(j)
 local now = tonumber(ARGV[5])
 local held = 0
 for _, item in ipairs(redis.call('LRANGE', inbox, 0, -1)) do

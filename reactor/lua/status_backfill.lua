@@ -5,18 +5,18 @@
 -- only grow (no job record is ever deleted; new jobs are scored now, at the end), so no job is
 -- skipped. A job already in the index of its status (every job the scripts wrote since) is left
 -- as it is; the others go in scored by their creation time. Returns {jobs read, jobs added}.
-local cursor_key = P .. 'jobs:indexed'
+local cursor_key = K.job_status_backfill
 local cursor = redis.call('GET', cursor_key)
 if cursor == 'done' then return {0, 0} end
 local from = tonumber(cursor or '0')
 local count = tonumber(ARGV[2])
-local batch = redis.call('ZRANGE', P .. 'jobs', from, from + count - 1, 'WITHSCORES')
+local batch = redis.call('ZRANGE', K.jobs, from, from + count - 1, 'WITHSCORES')
 local added = 0
 for n = 1, #batch, 2 do
   local j = batch[n]
-  local status = redis.call('HGET', jkey(j), 'status')
-  if status and not redis.call('ZSCORE', job_status(status), j) then
-    redis.call('ZADD', job_status(status), batch[n + 1], j)
+  local status = redis.call('HGET', K.job(j), 'status')
+  if status and not redis.call('ZSCORE', K.job_status(status), j) then
+    redis.call('ZADD', K.job_status(status), batch[n + 1], j)
     added = added + 1
   end
 end

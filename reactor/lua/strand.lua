@@ -3,6 +3,6 @@
 -- ee status, the job is in the stranded index, and its history gets one entry per new reason.
 -- ARGV: prefix, job, reason, at, build
 local j = ARGV[2]
-if redis.call('EXISTS', jkey(j)) == 0 then return {-1} end
+if redis.call('EXISTS', K.job(j)) == 0 then return {-1} end
 mark_stranded(j, ARGV[3], ARGV[4], ARGV[5])
 return {1}

@@ -1,0 +1,396 @@
+"""The Redis layout of the engine, declared once: every key family and every stored record.
+
+``FAMILIES`` names each key family with its pattern as operators read it (``job:{J}``,
+``pool:<pool>:free``, under the prefix ``EE_REDIS_PREFIX``), its Redis type and what it
+holds. Both sides build keys from it: Python through :class:`Keys`, the Lua scripts through
+the table ``K`` that :func:`lua_keys` writes ahead of their prelude (``reactor/scripts.py``).
+No other module and no script spells a key (tests/core/test_layout.py greps for one), and the
+key table of docs/architecture.md is checked against this one.
+
+A pattern is literal text with three kinds of holes: ``{J}`` the job id as a hash tag (so
+that a Redis Cluster keeps a job's keys on one slot), ``~F.i`` the rest of an event id after
+its job id (an event shares its job's tag), and ``<name>`` any other name.
+
+The records (``JobRecord``, ``EventRecord``, ``BotRecord``, ...) are the fields the reactor
+keeps in each hash. Redis stores every field as text; the types say how ``ee`` inspection
+reads them back (:func:`decode_hash`): ``int`` fields as numbers, :data:`JsonText` fields as
+the JSON they hold, the others as text. A hash may hold fields a record does not name (a
+job's ``signal:<name>`` entries, fields of a newer build): they are read as text.
+
+No two families can build the same key, whatever the names (tests/core/test_names.py): each
+family has a literal head of its own (``job:{``, ``event:{``, ``bot:``, ``bot-events:``,
+``pool:``, ...), a name inside braces ends at the brace (job ids hold none), and the families
+that share a head and put a name before a literal tail (``pool:<pool>:free|waiting|bots|events``)
+have tails none of which ends another. The name rules (``shared.naming``) keep ``:``, ``{`` and
+``}`` out of bots and pools besides.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+
+__all__ = [
+    "EVENT_KINDS",
+    "FAMILIES",
+    "RECORDS",
+    "BotRecord",
+    "DeadLetterRecord",
+    "EventRecord",
+    "Family",
+    "HistoryRecord",
+    "InboxItem",
+    "JobRecord",
+    "JsonText",
+    "Keys",
+    "decode_hash",
+    "event_job",
+    "lua_keys",
+]
+
+EVENT_SEPARATOR = "~"
+
+# The kinds of parked event, each with its index (``Keys.event_index``): the values of an
+# event hash's ``kind`` field and of ``ee events --kind``.
+EVENT_KINDS = ("activity", "timer", "signal", "bot_lock")
+
+
+def event_job(event_id: str) -> str:
+    """The job id an event id belongs to."""
+    job_id, sep, _ = event_id.rpartition(EVENT_SEPARATOR)
+    return job_id if sep else event_id
+
+
+class Family(msgspec.Struct, frozen=True):
+    """One key family. ``slot``: ``job`` for keys under their job's hash tag, ``global`` for
+    one key of the whole engine, ``name`` for one key per bot, pool, activity, kind or status
+    (see docs/architecture.md, Redis Cluster)."""
+
+    name: str
+    pattern: str
+    type: str
+    holds: str
+    slot: str = "name"
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names the pattern takes, in order: ``job`` for ``{J}``, ``event`` (an event id)
+        for ``{J}~F.i``, else each ``<name>``."""
+        if self.pattern.endswith(_EVENT_TAIL):
+            return ("event",)
+        return tuple("job" if hole == "{J}" else hole[1:-1] for hole in _HOLES.findall(self.pattern))
+
+    def key(self, prefix: str, *values: str) -> str:
+        if self.pattern.endswith(_EVENT_TAIL):
+            (event_id,) = values
+            job_id = event_job(event_id)
+            return f"{prefix}{self.pattern[:-len(_EVENT_TAIL)]}{{{job_id}}}{event_id[len(job_id):]}"
+        parts = iter(values)
+        text = _HOLES.sub(lambda m: f"{{{next(parts)}}}" if m.group(0) == "{J}" else next(parts), self.pattern)
+        return prefix + text
+
+
+_HOLES = re.compile(r"\{J\}|<[a-z]+>")
+_EVENT_TAIL = "{J}~F.i"
+
+FAMILIES: tuple[Family, ...] = (
+    Family("job", "job:{J}", "hash", "the job (JobRecord)", "job"),
+    Family("job_events", "job:{J}:events", "set", "ids of the job's open events", "job"),
+    Family("job_history", "job:{J}:history", "stream", "the job's history (HistoryRecord), capped", "job"),
+    Family("job_inbox", "job:{J}:inbox", "list", "signals that arrived before the job waited for them "
+           "(InboxItem)", "job"),
+    Family("event", "event:{J}~F.i", "hash", "one wait of the job (EventRecord)", "job"),
+    Family("workflow", "workflow:<digest>", "string", "a workflow, stored once per content digest"),
+    Family("jobs", "jobs", "zset", "job ids by creation time", "global"),
+    Family("job_status", "jobs:status:<status>", "zset", "job ids whose status is <status>, by when they took it"),
+    Family("job_status_backfill", "jobs:indexed", "string", "how far the one-time fill of the status "
+           "indexes got", "global"),
+    Family("event_index", "events:<kind>", "zset", "open events of one kind by park time"),
+    Family("activity_events", "activity:<activity>:events", "zset", "open events of one activity by park time"),
+    Family("pool_events", "pool:<pool>:events", "zset", "open lock requests for one pool by park time"),
+    Family("bot_events", "bot-events:<bot>", "zset", "open events bound to one bot by park time"),
+    Family("legacy_bot_events", "bot:<bot>:events", "zset", "a bot's event index before bot-events: "
+           "(moved at reactor start)"),
+    Family("timers", "timers", "zset", "event ids by due time", "global"),
+    Family("wakes", "wakes", "zset", "job ids by wake-lease end", "global"),
+    Family("dispatch", "dispatch", "zset", "activity events not yet acknowledged by JetStream", "global"),
+    Family("stranded", "stranded", "zset", "stranded job ids by the time they were stranded", "global"),
+    Family("bot", "bot:<bot>", "hash", "one bot (BotRecord)"),
+    Family("bots", "bots", "set", "every bot", "global"),
+    Family("bot_leases", "bots:leases", "zset", "bot ids by heartbeat-lease end", "global"),
+    Family("pool_free", "pool:<pool>:free", "list", "free bots of one pool"),
+    Family("pool_waiting", "pool:<pool>:waiting", "list", "FIFO of lock requests (event ids) for one pool"),
+    Family("pool_bots", "pool:<pool>:bots", "set", "the bots of one pool"),
+    Family("deadletter", "deadletter", "list", "refused messages (DeadLetterRecord), capped", "global"),
+    Family("attempt_secret", "reactor:attempt-secret", "string", "the key of attempt tokens", "global"),
+)
+
+_BY_NAME = {f.name: f for f in FAMILIES}
+
+
+class Keys:
+    """Key builders under one prefix, one per family of ``FAMILIES``."""
+
+    def __init__(self, prefix: str = "ee:") -> None:
+        self.prefix = prefix
+        fixed = {f.name: f.key(prefix) for f in FAMILIES if not f.params}
+        self.timers = fixed["timers"]
+        self.wakes = fixed["wakes"]
+        self.dispatch = fixed["dispatch"]
+        self.jobs = fixed["jobs"]
+        self.deadletter = fixed["deadletter"]
+        self.stranded = fixed["stranded"]
+        self.bots = fixed["bots"]
+        self.bot_leases = fixed["bot_leases"]
+        self.attempt_secret = fixed["attempt_secret"]
+        self.job_status_backfill = fixed["job_status_backfill"]
+
+    def _key(self, family: str, *values: str) -> str:
+        return _BY_NAME[family].key(self.prefix, *values)
+
+    def job(self, job_id: str) -> str:
+        return self._key("job", job_id)
+
+    def job_events(self, job_id: str) -> str:
+        return self._key("job_events", job_id)
+
+    def job_history(self, job_id: str) -> str:
+        return self._key("job_history", job_id)
+
+    def job_inbox(self, job_id: str) -> str:
+        return self._key("job_inbox", job_id)
+
+    def event(self, event_id: str) -> str:
+        return self._key("event", event_id)
+
+    def job_status(self, status: str) -> str:
+        return self._key("job_status", status)
+
+    def event_index(self, kind: str) -> str:
+        return self._key("event_index", kind)
+
+    def activity_events(self, activity: str) -> str:
+        return self._key("activity_events", activity)
+
+    def pool_events(self, pool: str) -> str:
+        return self._key("pool_events", pool)
+
+    def bot_events(self, bot_id: str) -> str:
+        """Its own family (``bot-events:``), not under ``bot:<id>``: a bot named ``X:events``
+        would otherwise own bot ``X``'s index as its hash."""
+        return self._key("bot_events", bot_id)
+
+    def legacy_bot_events(self, bot_id: str) -> str:
+        return self._key("legacy_bot_events", bot_id)
+
+    def workflow(self, digest: str) -> str:
+        return self._key("workflow", digest)
+
+    def bot(self, bot_id: str) -> str:
+        return self._key("bot", bot_id)
+
+    def pool_bots(self, pool: str) -> str:
+        return self._key("pool_bots", pool)
+
+    def pool_free(self, pool: str) -> str:
+        return self._key("pool_free", pool)
+
+    def pool_waiting(self, pool: str) -> str:
+        return self._key("pool_waiting", pool)
+
+
+def _lua_text(text: str) -> str:
+    """A Lua string literal of ``text``: every byte outside plain letters escaped as ``\\ddd``."""
+    safe = re.compile(r"[A-Za-z0-9 _.:{}~<>@#/+=,;-]")
+    return "'" + "".join(ch if safe.fullmatch(ch) else "".join(f"\\{b}" for b in ch.encode()) for ch in text) + "'"
+
+
+def lua_keys(prefix: str | None = None) -> str:
+    """The Lua table ``K`` of key builders, written ahead of every script's prelude.
+
+    ``K.<family>`` is the key itself for a family without names, else a function of the
+    names in the pattern's order (``K.event(e)`` takes an event id). ``prefix``: written into
+    the source, or None for the prefix each call passes as ``ARGV[1]``."""
+    lines = [f"local P = {'ARGV[1]' if prefix is None else _lua_text(prefix)}", "local K = {}"]
+    for f in FAMILIES:
+        if not f.params:
+            lines.append(f"K.{f.name} = P .. {_lua_text(f.pattern)}")
+        elif f.pattern.endswith(_EVENT_TAIL):
+            head = _lua_text(f.pattern[:-len(_EVENT_TAIL)] + "{")
+            lines.append(f"K.{f.name} = function(e)\n"
+                         "  local j, rest = string.match(e, '^(.*)(~[^~]*)$')\n"
+                         f"  if not j then return P .. {head} .. e .. '}}' end\n"
+                         f"  return P .. {head} .. j .. '}}' .. rest\nend")
+        else:
+            pieces: list[str] = []
+            literal, names, pos = "", iter(f.params), 0
+            for m in _HOLES.finditer(f.pattern):
+                literal += f.pattern[pos:m.start()] + ("{" if m.group(0) == "{J}" else "")
+                if literal:
+                    pieces.append(_lua_text(literal))
+                pieces.append(next(names))
+                literal, pos = ("}" if m.group(0) == "{J}" else ""), m.end()
+            literal += f.pattern[pos:]
+            if literal:
+                pieces.append(_lua_text(literal))
+            lines.append(f"K.{f.name} = function({', '.join(f.params)}) return P .. {' .. '.join(pieces)} end")
+    return "\n".join(lines) + "\n"
+
+
+# -- stored records -----------------------------------------------------------------
+
+# A field holding JSON text (a checkpoint, a result): read back as the JSON it holds.
+JsonText = Annotated[str, msgspec.Meta(extra={"json": True})]
+
+
+class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``job:{J}``. Besides these, ``signal:<name>`` fields map a signal to the event waiting for it."""
+
+    status: str = ""  # pending, running, parked, completed, failed, cancelled
+    name: str = ""
+    version: int | None = None
+    digest: str = ""
+    fence: int = 0
+    checkpoint: JsonText | None = None
+    input: JsonText | None = None
+    created: str = ""
+    updated: str = ""
+    build: str = ""
+    output: JsonText | None = None
+    error: str | None = None
+    finished: str = ""
+    bots: str = ""  # bots held, comma separated
+    wake_event: str = ""
+    lapses: int = 0
+    stranded: str = ""
+    history_trimmed: int = 0
+    waiting_for: str = ""
+    waiting_reason: str = ""
+    refused: str = ""
+
+
+class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``event:{J}~F.i``: one wait. Times and durations are kept as the text they were written as."""
+
+    job: str = ""
+    node: str = ""
+    kind: str = ""  # one of EVENT_KINDS
+    status: str = ""  # parked, fired
+    spec: JsonText | None = None
+    result: JsonText | None = None
+    parked_at: str = ""
+    fired_at: str = ""
+    deadline: str = ""
+    attempt: int | None = None
+    activity: str = ""
+    input: JsonText | None = None
+    phase: str = ""  # activities: running, backoff
+    dispatched: str = ""
+    signed: str = ""  # '1': its tasks carry attempt tokens, so its results must too
+    max_attempts: int | None = None
+    backoff_s: str = ""
+    multiplier: str = ""
+    max_backoff_s: str = ""
+    timeout_s: str = ""
+    last_error: str = ""
+    bot: str = ""
+    pool: str = ""
+    signal: str = ""
+
+
+class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``bot:<bot>``."""
+
+    pool: str = ""
+    alive: str = ""  # '1' or '0'
+    holder: str = ""  # the job holding it, '' when free
+    held_since: str = ""
+    worker: str = ""
+    lease_until: str = ""
+    lease_s: str = ""
+    last_seen: str = ""
+    down_reason: str = ""
+
+
+class HistoryRecord(msgspec.Struct, kw_only=True):
+    """One entry of ``job:{J}:history``."""
+
+    at: str
+    node: str
+    event: str
+    build: str = ""
+    detail: str = ""
+
+
+class InboxItem(msgspec.Struct, kw_only=True):
+    """One item of ``job:{J}:inbox`` (JSON; items of older builds are read by the prelude too)."""
+
+    name: str
+    result: str
+    expires: str | None = None
+
+
+class DeadLetterRecord(msgspec.Struct, kw_only=True):
+    """One item of ``deadletter`` (JSON, see reactor/deadletters.py)."""
+
+    at: str
+    subject: str
+    reason: str
+    data: str
+
+
+RECORDS: dict[str, type[msgspec.Struct]] = {
+    "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
+    "job_inbox": InboxItem, "deadletter": DeadLetterRecord,
+}
+
+
+def _readers(record: type[msgspec.Struct]) -> dict[str, str]:
+    """Field name -> 'int', 'json' or 'text', from the record's types."""
+    out = {}
+    info = msgspec.inspect.type_info(record)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        t = field.type
+        if isinstance(t, msgspec.inspect.UnionType):
+            t = next(x for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
+        if isinstance(t, msgspec.inspect.IntType):
+            out[field.name] = "int"
+        elif isinstance(t, msgspec.inspect.Metadata) and (t.extra or {}).get("json"):
+            out[field.name] = "json"
+        else:
+            out[field.name] = "text"
+    return out
+
+
+_READERS = {record: _readers(record) for record in RECORDS.values()}
+_json = msgspec.json.Decoder()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def decode_hash(record: type[msgspec.Struct], raw: dict[Any, Any]) -> dict[str, Any]:
+    """A stored hash as a dict, each field read by its type in ``record``: JSON text as the
+    JSON it holds (the text itself when it is not JSON), ints as ints (the text when it is not
+    one), an empty ``error`` as None, every other field as text."""
+    readers = _READERS[record]
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        key, text = _text(k), _text(v)
+        how = readers.get(key, "text")
+        if how == "json":
+            try:
+                out[key] = _json.decode(text) if text else None
+            except msgspec.DecodeError:
+                out[key] = text
+        elif how == "int":
+            out[key] = int(text) if text.lstrip("-").isdigit() else text
+        elif key == "error":
+            out[key] = text or None
+        else:
+            out[key] = text
+    return out

@@ -251,9 +251,9 @@ def test_a_bot_named_like_another_bots_index_cannot_break_its_grant(stack: Stack
         await s.start("wants-x")
         [wake] = fired(await s.park("wants-x", 0, [BotLockWait(node="w", pool="erp")]))
         assert json.loads(wake.result)["output"] == {"bot": "X", "pool": "erp"}
-        assert (await s.r.hget(s.keys.bot("X"), "holder")).decode() == "wants-x"
+        assert await s.r.hget(s.keys.bot("X"), "holder") == b"wants-x"
         assert await s.r.zrange(s.keys.bot_events("X"), 0, -1) == [wake.event_id]
-        assert (await s.r.type(s.keys.bot("X:events"))).decode() == "hash"  # the other bot, untouched
+        assert await s.r.type(s.keys.bot("X:events")) == b"hash"  # the other bot, untouched
 
     drive(stack, body)
 
@@ -270,7 +270,7 @@ def test_old_bot_indexes_move_to_their_own_family_at_start(stack: Stack) -> None
         assert await s.r.zrange(s.keys.bot_events("b2"), 0, -1, withscores=True) == [(b"j~1.0", 5.0),
                                                                                      (b"j~1.1", 6.0)]
         assert await s.r.exists(s.keys.legacy_bot_events("b2")) == 0
-        assert (await s.r.type(s.keys.bot("b1:events"))).decode() == "hash"
+        assert await s.r.type(s.keys.bot("b1:events")) == b"hash"
         assert await store.migrate_bot_indexes() == 0  # idempotent
         store.batcher._send.close()  # a store never run: close its call queue
         store.batcher._receive.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,8 @@ ANY = ("parked", "fired")
 
 # Each point, and the job as Redis holds it when the executor is stopped there:
 # (status, fence, {event: allowed statuses}). Event "~F.i" is made by the park at fence F - 1.
-POINTS = {
+# point -> (status, fence, {event id suffix: statuses allowed, or ANY})
+POINTS: dict[str, tuple[str, int, dict[str, Any]]] = {
     # start recorded, nothing parked yet
     "job-started": ("running", 0, {}),
     # first park computed, not sent

@@ -33,7 +33,7 @@ from reactor.scripts import ScriptBook
 from shared import names
 from shared.streams import ensure_streams
 from tests.faults.helpers import assert_at_most_once, log_entries, stream_state
-from tests.support.stack import Service, Stack, poll
+from tests.support.stack import Service, Stack, poll, scored, text
 
 LEASE_S = float(os.environ.get("EE_DOWNTIME_LEASE_S", "2"))
 OUTAGE_S = float(os.environ.get("EE_DOWNTIME_OUTAGE_S", str(3 * LEASE_S)))
@@ -78,7 +78,7 @@ def test_bots_keep_their_work_across_a_reactor_outage_longer_than_their_leases(s
     poll(lambda: time.monotonic() - down_at >= OUTAGE_S and stream_state(stack, names.STREAM_RESPONSES)[0] == 1,
          OUTAGE_S + 60, 0.1, "the outage to last and the short activity's result to be stored")
     client = stack.redis_client()
-    lapsed = {m.decode() for m in client.zrangebyscore("ee:bots:leases", "-inf", repr(time.time()))}
+    lapsed = {text(m) for m in client.zrangebyscore("ee:bots:leases", "-inf", repr(time.time()))}
     assert lapsed == {"b1", "b2"}, "both leases ran out while the reactor was down"
     assert stream_state(stack, names.STREAM_RESPONSES)[0] == 1, "the long activity still runs"
 
@@ -202,8 +202,8 @@ async def test_extending_leases_gives_each_bot_its_own_lease_period_from_now(sta
         await redis.zadd("ee:bots:leases", {"old": now - 50})  # stored before heartbeats carried a lease
         await redis.hset("ee:bot:old", mapping={"pool": "erp", "alive": "1"})
         assert await extend_leases(scripts, redis, "ee:", now, default_lease_s=15.0) == 4
-        leases = dict(await redis.zrange("ee:bots:leases", 0, -1, withscores=True))
-        assert leases == {b"late": now + 2, b"long": now + 15, b"fresh": now + 15, b"old": now + 15}
+        leases = scored(await redis.zrange("ee:bots:leases", 0, -1, withscores=True))
+        assert leases == {"late": now + 2, "long": now + 15, "fresh": now + 15, "old": now + 15}
         assert await redis.hget("ee:bot:late", "lease_until") == b"1000002.000"
         assert await extend_leases(scripts, redis, "ee:", now - 1) == 0  # never shortened
     finally:

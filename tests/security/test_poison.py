@@ -130,7 +130,7 @@ def consumer_idle(stack: Stack, stream: str, durable: str) -> bool:
         nc = await nats.connect(stack.nats.url)
         try:
             info = await nc.jetstream().consumer_info(stream, durable)
-            return info.num_pending == 0 and info.num_ack_pending == 0
+            return bool(info.num_pending == 0 and info.num_ack_pending == 0)
         finally:
             await nc.close()
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import nats
 
 from shared import names
 from shared.messages import ActivityResult, ActivityTask, BotHeartbeat, Codec, encode
 from tests.support.stack import Stack, poll
+
+T = TypeVar("T")
 
 _tasks = Codec(ActivityTask, "activity.execute")
 
@@ -57,7 +60,7 @@ def the_task(stack: Stack, activity: str) -> ActivityTask:
     return poll(lambda: _try(lambda: asyncio.run(go())), 20, what=f"the task of {activity}")
 
 
-def _try(fn: Any) -> Any:
+def _try(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except Exception:

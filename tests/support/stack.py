@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import nats
 import redis
 from nats.js.errors import NoStreamResponseError
+from redis import Redis
 
 from ee.inspect import Inspector
 from ee.servers import ServerProcess
@@ -28,7 +29,20 @@ T = TypeVar("T")
 FINAL = ("completed", "failed", "cancelled")
 
 
-def poll(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.02, what: str = "") -> T:
+def text(value: object) -> str:
+    """A Redis reply that must be a string (bytes, the clients here do not decode), as text."""
+    assert isinstance(value, bytes), value
+    return value.decode()
+
+
+def scored(reply: object) -> dict[str, float]:
+    """A ``ZRANGE ... WITHSCORES`` reply as member text to score."""
+    assert isinstance(reply, list), reply
+    return {text(member): float(score) for member, score in reply}
+
+
+def poll(check: Callable[[], T | Literal[False] | None], timeout: float = 20.0, interval: float = 0.02,
+         what: str = "") -> T:
     """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -169,7 +183,7 @@ class Stack:
 
     # -- clients --------------------------------------------------------------
 
-    def redis_client(self) -> redis.Redis:
+    def redis_client(self) -> Redis:
         return redis.Redis.from_url(self.redis.url, socket_timeout=5)
 
     def inspector(self) -> Inspector:

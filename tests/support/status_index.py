@@ -7,6 +7,7 @@ from collections import defaultdict
 import redis
 
 from shared.names import Keys
+from tests.support.stack import text
 
 
 def status_indexes(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
@@ -14,22 +15,22 @@ def status_indexes(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     marker = Keys(prefix).job_status("")
     for key in client.scan_iter(match=marker + "*", count=1000):
-        members = {m.decode() for m in client.zrange(key, 0, -1)}
+        members = {text(m) for m in client.zrange(key, 0, -1)}
         if members:
-            found[key.decode()[len(marker):]] = members
+            found[text(key)[len(marker):]] = members
     return found
 
 
 def assert_status_indexes_match(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
     """Each job is in exactly the index of its ``status`` field, and nothing else is in any."""
     keys = Keys(prefix)
-    ids = [j.decode() for j in client.zrange(keys.jobs, 0, -1)]
+    ids = [text(j) for j in client.zrange(keys.jobs, 0, -1)]
     pipe = client.pipeline(transaction=False)
     for job_id in ids:
         pipe.hget(keys.job(job_id), "status")
     want: dict[str, set[str]] = defaultdict(set)
     for job_id, status in zip(ids, pipe.execute(), strict=True):
-        want[status.decode()].add(job_id)
+        want[text(status)].add(job_id)
     got = status_indexes(client, prefix)
     assert got == dict(want), {"indexes": got, "records": dict(want)}
     return got

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from typing import Any
@@ -28,7 +29,7 @@ def test_event_fail_fails_every_kind_of_wait(engine: Stack) -> None:
     inspector = engine.inspector()
     jobs = {kind: engine.submit(workflow) for kind, workflow in WAITS.items()}
     for kind, job_id in jobs.items():
-        [event] = poll(lambda job_id=job_id: inspector.events(job=job_id), 20, what=f"the {kind} wait to park")
+        [event] = poll(functools.partial(inspector.events, job=job_id), 20, what=f"the {kind} wait to park")
         assert event["kind"] == kind
         out = subprocess.run([sys.executable, "-m", "ee", "event", "fail", event["event_id"], "--error",
                               f"{kind} given up by hand"], env=engine.env(), capture_output=True, text=True,

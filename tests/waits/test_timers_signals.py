@@ -17,7 +17,7 @@ from reactor.store import WakeData, park_args, wakes_in
 from shared import names
 from shared.messages import Checkpoint, SignalWait
 from shared.names import Keys
-from tests.support.stack import Stack, poll
+from tests.support.stack import Stack, poll, text
 
 
 def sleeping(seconds: float) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def test_signal_before_the_wait_is_kept_in_the_inbox(engine: Stack) -> None:
     out = ee(engine, "signal", job_id, "go", "--data", '"early bird"')
     assert out.returncode == 0, out.stderr
     assert "inbox" in out.stdout
-    inbox = [i.decode() for i in engine.redis_client().lrange("ee:job:{" + job_id + "}:inbox", 0, -1)]
+    inbox = [text(i) for i in engine.redis_client().lrange("ee:job:{" + job_id + "}:inbox", 0, -1)]
     assert len(inbox) == 1 and json.loads(inbox[0])["name"] == "go", inbox
     assert json.loads(json.loads(inbox[0])["result"]) == {"ok": True, "output": "early bird"}
     out = ee(engine, "event", "resolve", first["event_id"])

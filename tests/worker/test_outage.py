@@ -42,7 +42,7 @@ async def stored_results(bus: Bus) -> list[ActivityResult]:
     info = await bus.js.stream_info(names.STREAM_RESPONSES)
     found = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        found.append(_results.decode((await bus.js.get_msg(names.STREAM_RESPONSES, seq)).data))
+        found.append(_results.decode((await bus.js.get_msg(names.STREAM_RESPONSES, seq)).data or b""))
     return found
 
 

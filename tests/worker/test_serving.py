@@ -211,7 +211,7 @@ async def test_second_copy_of_a_claimed_task_is_dropped(bus: Bus) -> None:
 
 async def test_redelivery_after_a_lost_ack_gets_the_same_result_without_a_second_run(
         bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
-    lost = []
+    lost: list[int] = []
     real_ack = Msg.ack
 
     async def ack_lost_once(msg: Msg) -> None:

@@ -215,7 +215,8 @@ def test_pending_jobs_are_counted_pending_never_finished(stack: Stack) -> None:
     driver = Driver(stack, port)
     stack.submit_many({"name": "n", "start": "done", "nodes": {"done": {"kind": "end"}}}, [{}, {}], "queued")
     driver.gauges_show(ee_jobs__pending=2, ee_jobs__finished=0)
-    for job_id, verdict in (("m-wait", "waiting"), ("m-refused", "refused")):
-        reply = driver.call("intake", IntakeRequest(job_id=job_id, verdict=verdict, reason="a test", build="old"))
+    for request in (IntakeRequest(job_id="m-wait", verdict="waiting", reason="a test", build="old"),
+                    IntakeRequest(job_id="m-refused", verdict="refused", reason="a test", build="old")):
+        reply = driver.call("intake", request)
         assert not reply.headers, reply.headers
     driver.gauges_show(ee_jobs__pending=3, ee_jobs__finished=1, ee_jobs__running=0)

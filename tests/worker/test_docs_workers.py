@@ -81,7 +81,7 @@ def test_the_page_runs_against_a_real_engine(stack: Stack, tmp_path: Path) -> No
                 assert block.output is not None, f"{block.where}: follow the example with a `text output` block"
                 match_output(block.output, done.stdout)
     finally:
-        stopped = []
+        stopped: list[tuple[Block, int | None, Path]] = []
         for block, proc, log in workers:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)

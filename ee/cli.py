@@ -244,6 +244,7 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show a job, its output and its history (a job accepted that no executor has taken yet:
     pending, found in the jobs stream)."""
     job = ctx.inspector().job(job_id) or _accepted_job(ctx, job_id)
+    _mark_unserved(ctx, job)
     if as_json:
         print_json(job)
         return
@@ -255,7 +256,20 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
     trimmed = job.get("history_trimmed") or 0
     if trimmed:
         click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
+    for wait in job.get("unserved") or []:
+        click.echo(f"{'unserved':>9}: {wait['event_id']} (node {wait['node']}): {wait['unserved']}")
     print_table(job.get("history", []), ["at", "node", "event", "build", "detail"], title="history")
+
+
+def _mark_unserved(ctx: Context, job: dict[str, Any]) -> None:
+    """``unserved``: the job's parked activities that no live worker serves (``ee workers``);
+    left out when NATS cannot be asked."""
+    from ee.workers import unserved_waits
+
+    if job.get("events"):
+        found = unserved_waits(ctx.settings, ctx.inspector().events(job=job["job_id"]))
+        if found is not None:
+            job["unserved"] = found
 
 
 def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
@@ -346,13 +360,16 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
     except ValueError as exc:
         fail(str(exc))
     rows = ctx.inspector().events(job, kind, activity, pool, bot, age, limit=limit, stranded=stranded)
+    from ee.workers import annotate_unserved
+
+    annotate_unserved(ctx.settings, rows)  # `unserved` on a parked activity no live worker serves
     if as_json:
         print_json(rows)
     else:
         for row in rows:
             row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("deadline")
         print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s",
-                           "stranded"])
+                           "stranded", "unserved"])
 
 
 @cli.command()
@@ -378,6 +395,25 @@ def bots(ctx: Context, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(rows, ["bot", "pool", "alive", "holder", "lease_until", "worker", "waiting"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def workers(ctx: Context, as_json: bool) -> None:
+    """Live workers (bots and others), what each serves and when it was last seen (NATS bucket EE_WORKERS)."""
+    from ee.workers import read_workers
+
+    try:
+        rows = read_workers(ctx.settings)
+    except EngineError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(rows)
+    else:
+        shown = [{**row, "activities": ", ".join(row["activities"])} for row in rows]
+        print_table(shown, ["worker", "activities", "bot", "pool", "running", "concurrency", "host", "pid",
+                            "started", "last_seen"])
 
 
 @cli.command()

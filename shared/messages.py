@@ -50,6 +50,7 @@ __all__ = [
     "TimerWait",
     "Wait",
     "Wake",
+    "WorkerPresence",
     "WorkflowReply",
     "WorkflowRequest",
     "encode",
@@ -334,6 +335,27 @@ class BotHeartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):
     lease_s: float = 15.0
     worker: str = ""
     stopping: bool = False
+
+
+class WorkerPresence(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a worker announces in the ``EE_WORKERS`` bucket under its ``instance`` id, again
+    every third of the bucket's TTL; deleted when it stops, aged out when it dies.
+
+    ``seen`` (ISO-8601 UTC, the worker's clock) is when it wrote this; ``running``: activities
+    running then; ``bot`` and ``pool`` for a bot."""
+
+    worker: str
+    instance: str
+    activities: list[str] = []
+    bot: str | None = None
+    pool: str | None = None
+    host: str = ""
+    pid: int = 0
+    concurrency: int = 0
+    running: int = 0
+    started: str = ""
+    seen: str = ""
+    version: str = ""
 
 
 _encoder = msgspec.json.Encoder()

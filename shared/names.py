@@ -32,6 +32,7 @@ __all__ = [
     "STREAM_JOBS",
     "STREAM_RESPONSES",
     "WAKE_HOPS_HEADER",
+    "WORKERS_BUCKET",
     "Keys",
     "activity_claim_subject",
     "activity_consumer",
@@ -116,6 +117,9 @@ def activity_cancel_subject(event_id: str) -> str:
 
 
 STREAM_CLAIMS = "EE_CLAIMS"
+# JetStream key-value bucket where every worker announces itself (stream ``KV_EE_WORKERS``,
+# subjects ``$KV.EE_WORKERS.<instance id>``): see shared.streams.workers_bucket_config.
+WORKERS_BUCKET = "EE_WORKERS"
 ACTIVITY_CLAIM_PREFIX = "activity.claim."
 
 

@@ -13,15 +13,18 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from shared import names
 
-__all__ = ["STREAM_MAX_BYTES", "consumer_config", "ensure_streams", "stream_configs"]
+__all__ = ["STREAM_MAX_BYTES", "WORKERS_TTL_S", "consumer_config", "ensure_streams", "ensure_workers_bucket",
+           "stream_configs", "workers_bucket_config"]
 
 log = structlog.get_logger("ee.streams")
 
@@ -31,6 +34,10 @@ log = structlog.get_logger("ee.streams")
 # hold their results, the reactor's sweep re-dispatches, `ee submit` reports the refusal) and
 # nothing accepted is ever thrown away.
 STREAM_MAX_BYTES = 1 << 30
+
+# How long a worker's announcement lives in EE_WORKERS without being written again; workers
+# write theirs every third of the bucket's TTL, so one that died is gone within this.
+WORKERS_TTL_S = 30.0
 
 
 def stream_configs(max_payload: int) -> list[StreamConfig]:
@@ -75,3 +82,23 @@ def consumer_config(durable: str, filter_subject: str, *, ack_wait: float, max_d
         deliver_policy=DeliverPolicy.ALL, ack_wait=ack_wait, max_deliver=max_deliver,
         max_ack_pending=max_ack_pending, max_waiting=512,
     )
+
+
+def workers_bucket_config(ttl_s: float = WORKERS_TTL_S) -> KeyValueConfig:
+    """``EE_WORKERS``: one key per running worker (its instance id), the last announcement only,
+    each aged out after ``ttl_s``; bounded (a presence is a few hundred bytes)."""
+    return KeyValueConfig(bucket=names.WORKERS_BUCKET, description="Execution Engine workers and what they serve",
+                          history=1, ttl=ttl_s, max_bytes=64 << 20, max_value_size=256 << 10,
+                          storage=StorageType.FILE)
+
+
+async def ensure_workers_bucket(js: JetStreamContext) -> KeyValue:
+    """The workers bucket, created if missing (its TTL then is ``WORKERS_TTL_S``); one that
+    exists is used as it is, whatever its TTL."""
+    try:
+        return await js.key_value(names.WORKERS_BUCKET)
+    except BucketNotFoundError:
+        try:
+            return await js.create_key_value(workers_bucket_config())
+        except BadRequestError:
+            return await js.key_value(names.WORKERS_BUCKET)  # another worker created it in between

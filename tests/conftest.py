@@ -38,6 +38,8 @@ def reset(n: ServerProcess, r: ServerProcess) -> None:
         for stream in (names.STREAM_JOBS, names.STREAM_ACTIVITIES, names.STREAM_RESPONSES, names.STREAM_CLAIMS):
             with contextlib.suppress(Exception):
                 await js.delete_stream(stream)
+        with contextlib.suppress(Exception):
+            await js.delete_key_value(names.WORKERS_BUCKET)  # earlier tests' workers
         await nc.close()
 
     asyncio.run(go())

@@ -43,6 +43,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
 from shared import metrics, names
+from shared.build import build_id
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats, nats_open, watch_nats
 from shared.errors import InvalidMessage
@@ -51,6 +52,7 @@ from shared.ops_http import serve_ops
 from shared.replies import JetStreamPublishError, ReplyInbox
 from worker.execution import Activity, encode_result, failure, run_activity
 from worker.heartbeat import BotIdentity, beat, heartbeats
+from worker.presence import Presence
 from worker.settings import WorkerSettings
 from worker.streams import ensure_streams, task_consumer_config
 from worker.subjects import (
@@ -114,8 +116,10 @@ class Worker(anyio.AsyncContextManagerMixin):
         self._running: dict[_Key, anyio.CancelScope] = {}
         self._in_hand: dict[object, tuple[Msg, float]] = {}
         self._idle: set[anyio.CancelScope] = set()
-        # What this worker writes in the claims it takes: its name and an id of this process's worker.
-        self._claimant = f"{self.name} {uuid.uuid4().hex}".encode()
+        # This worker's id in this process: in the claims it takes and in its announcement.
+        self.instance = uuid.uuid4().hex
+        self._claimant = f"{self.name} {self.instance}".encode()
+        self.presence = Presence(self.name, self.instance, self._describe)
         self._said_goodbye = False
 
     # ---- registration -------------------------------------------------------
@@ -131,6 +135,12 @@ class Worker(anyio.AsyncContextManagerMixin):
             return fn
 
         return decorate
+
+    def _describe(self) -> dict[str, object]:
+        """What the announcement says this worker serves (shared.messages.WorkerPresence)."""
+        return {"activities": sorted(self.activities), "bot": self.bot and self.bot.bot,
+                "pool": self.bot and self.bot.pool, "concurrency": self.settings.concurrency,
+                "running": len(self._running), "version": build_id()}
 
     # ---- life cycle ---------------------------------------------------------
 
@@ -161,6 +171,7 @@ class Worker(anyio.AsyncContextManagerMixin):
             await nc.subscribe(cancel_filter_subject(), cb=self._on_cancel)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._keep_alive)
+                tg.start_soon(self.presence.announce, js)
                 tg.start_soon(watch_nats, nc)  # closed for good: exit, a supervisor restarts us
                 if self.settings.ops_port:
                     async def nats_ok() -> bool:
@@ -198,6 +209,8 @@ class Worker(anyio.AsyncContextManagerMixin):
                     await nc.close()
 
     async def _goodbye(self, nc: NATS) -> None:
+        """Stopping: no longer listed as serving (``ee workers``), a bot out of its pool at once."""
+        await self.presence.withdraw()
         if self.bot is not None and not self._said_goodbye:
             self._said_goodbye = True
             with anyio.CancelScope(shield=True):

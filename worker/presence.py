@@ -31,6 +31,8 @@ __all__ = ["Presence"]
 log = structlog.get_logger("ee.worker.presence")
 
 WITHDRAW_PATIENCE_S = 2.0  # how long a stopping worker tries to delete its entry
+RETRY_FIRST_S = 1.0  # after a failed announcement, the first retry; doubling up to RETRY_MAX_S
+RETRY_MAX_S = 300.0
 
 
 class Presence:
@@ -58,25 +60,27 @@ class Presence:
             await self._announce(js)
 
     async def _announce(self, js: JetStreamContext) -> None:
-        failing = False
+        retry = RETRY_FIRST_S
         while True:
-            period = 1.0
             try:
                 if self._kv is None:
                     self._kv = await ensure_workers_bucket(js)
                 ttl = (await self._kv.status()).ttl or 0.0
-                period = max(ttl / 3, 0.1) if ttl else 10.0
                 await self._kv.put(self.instance, encode(self.record()))
-                if failing:
-                    log.info("worker announced again", worker=self.worker)
-                failing = False
             except Exception as exc:
                 self._kv = None  # the bucket may be gone (deleted): make sure of it next time
-                if not failing:
+                if retry == RETRY_FIRST_S:
                     log.warning("worker not announced (ee workers will not list it); trying again",
                                 worker=self.worker, error=repr(exc))
-                failing = True
-            await anyio.sleep(period)
+                # Backing off: a user not allowed to write the bucket would otherwise fill the
+                # server's and the worker's logs with one permissions violation per round.
+                await anyio.sleep(retry)
+                retry = min(retry * 2, RETRY_MAX_S)
+                continue
+            if retry != RETRY_FIRST_S:
+                log.info("worker announced again", worker=self.worker)
+                retry = RETRY_FIRST_S
+            await anyio.sleep(max(ttl / 3, 0.1) if ttl else 10.0)
 
     async def withdraw(self) -> None:
         """Delete the announcement (stopping: the worker takes no new task). Idempotent, bounded."""

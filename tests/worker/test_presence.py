@@ -14,6 +14,7 @@ import nats
 
 from ee.servers import free_port
 from ee.workers import unserved_reason
+from shared import names
 from shared.streams import workers_bucket_config
 from tests.support.stack import Stack, poll
 
@@ -55,13 +56,18 @@ def test_every_worker_is_listed_until_it_stops(stack: Stack) -> None:
     poll(lambda: [r["worker"] for r in listed(stack)] == ["plain-1"], 10, 0.1, "the stopped bot gone at once")
 
 
-def test_a_live_worker_refreshes_and_a_dead_one_ages_out(stack: Stack) -> None:
-    async def short_lived_bucket() -> None:
+def short_lived_bucket(stack: Stack, ttl_s: float = 1.5) -> None:
+    """The workers bucket made ahead with a short TTL (workers use the one they find)."""
+    async def go() -> None:
         nc = await nats.connect(stack.nats.url)
-        await nc.jetstream().create_key_value(workers_bucket_config(ttl_s=1.5))
+        await nc.jetstream().create_key_value(workers_bucket_config(ttl_s=ttl_s))
         await nc.close()
 
-    asyncio.run(short_lived_bucket())
+    asyncio.run(go())
+
+
+def test_a_live_worker_refreshes_and_a_dead_one_ages_out(stack: Stack) -> None:
+    short_lived_bucket(stack)
     worker = stack.worker("--name", "mortal")
     first = poll(lambda: listed(stack), 30, 0.1, "the worker listed")[0]
     poll(lambda: (rows := listed(stack)) and rows[0]["last_seen"] != first["last_seen"], 10, 0.1,
@@ -104,3 +110,18 @@ def test_who_serves_an_event() -> None:
     assert unserved_reason({**parked, "activity": "a.x", "bot": "b1"}, [bot]) is None
     assert unserved_reason({"kind": "activity", "status": "fired", "activity": "a.z"}, []) is None
     assert unserved_reason({"kind": "signal", "status": "parked", "signal": "s"}, []) is None
+
+
+def test_a_worker_announces_again_once_the_bucket_is_back(stack: Stack) -> None:
+    short_lived_bucket(stack)
+    worker = stack.worker("--name", "stubborn")
+    poll(lambda: listed(stack), 30, 0.1, "the worker listed")
+
+    async def drop_bucket() -> None:
+        nc = await nats.connect(stack.nats.url)
+        await nc.jetstream().delete_key_value(names.WORKERS_BUCKET)
+        await nc.close()
+
+    asyncio.run(drop_bucket())
+    poll(lambda: [r["worker"] for r in listed(stack)] == ["stubborn"], 20, 0.1, "the worker listed again")
+    assert worker.alive() and "worker not announced" in worker.output() and "announced again" in worker.output()

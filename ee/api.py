@@ -5,7 +5,9 @@ without an event loop (it runs the async one on a private event-loop thread).
 
 Configured like ``ee``: arguments, then ``EE_NATS_URL`` / ``EE_REDIS_URL`` and the
 other ``EE_*`` connection settings (credentials, TLS), then the stack file of ``ee up``
-(``shared.config.load_settings``, the very function every ``ee`` command uses).
+(``shared.config.load_settings``, the very function every ``ee`` command uses); without
+any of them it does not fall back to this machine's standard ports unless
+``EE_DEFAULT_URLS=1`` asks for them (StackNotFound otherwise, on connecting).
 
 Submitting, waiting, signalling and cancelling go through NATS only (the ``client``
 user of docs/security.md); ``job``, ``jobs`` and ``events`` read Redis, which is opened
@@ -243,7 +245,7 @@ class Client:
         return self._settings
 
     async def __aenter__(self) -> Self:
-        settings = self._settings = self._given or load_settings(*self._flags)
+        settings = self._settings = self._given or load_settings(*self._flags, default_urls=False)
         engine = EngineClient(settings)
         with _engine_errors(settings):
             await engine.__aenter__()

@@ -1,7 +1,8 @@
 """The ``ee`` command line (click).
 
-Exit codes: 0 success (for ``submit --wait``: the job completed), 1 the job
-failed or was cancelled, 2 bad input or the engine cannot be reached.
+Exit codes (``ee.exits``, docs/operations.md): 0 done, 1 the job failed or was cancelled
+(``--wait``), 2 bad input, 3 not found, 4 engine unavailable, 5 timed out; every error is
+one line on stderr.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import anyio
 import click
 import redis
 
+from ee import exits
 from ee.durations import parse_duration
-from ee.inspect import Inspector, accepted_job, with_accepted
+from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
 from ee.render import print_json, print_table
 from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
+from shared.build import build_id
 from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineError, InvalidName, engine_error_in
+from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, JobWaitTimeout, engine_error_in
 from shared.names import EVENT_KINDS
 from shared.naming import NameKind, check_name
 from shared.workflow import decode_workflow, json_type
@@ -32,46 +35,38 @@ T = TypeVar("T")
 
 
 class Context:
-    def __init__(self, nats_url: str | None, redis_url: str | None, prefix: str | None) -> None:
+    def __init__(self, nats_url: str | None, redis_url: str | None, prefix: str | None,
+                 default_urls: bool) -> None:
         self.flags = (nats_url, redis_url, prefix)
+        self.default_urls = default_urls
+        self._settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
-        try:
-            return load_settings(*self.flags)
-        except EngineError as exc:
-            fail(str(exc))
+        """Flags, env, then the stack file; a URL found nowhere is refused where it is used
+        (``Settings.require``), so a command that needs only NATS runs without a Redis URL."""
+        if self._settings is None:
+            self._settings = load_settings(*self.flags, default_urls=self.default_urls)
+        return self._settings
 
     def inspector(self) -> Inspector:
-        s = self.settings
-        kwargs: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
-        if s.redis_password:
-            kwargs["password"] = s.redis_password
-        client = redis.Redis.from_url(s.redis_url, **kwargs)
-        try:
-            client.ping()
-        except redis.AuthenticationError as exc:
-            fail(f"Redis at {redact_url(s.redis_url)} refused the credentials: {exc}")
-        except redis.RedisError as exc:
-            fail(f"cannot reach Redis at {redact_url(s.redis_url)}: {exc}")
-        return Inspector(client, s.redis_prefix)
+        return open_inspector(self.settings)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str, code: int = exits.BAD_INPUT) -> NoReturn:
     click.echo(f"ee: {message}", err=True)
     sys.exit(code)
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn``; an engine error inside a task group comes out as itself (``main`` maps it)."""
     try:
         return anyio.run(fn)
-    except (EngineError, BaseExceptionGroup) as exc:
+    except BaseExceptionGroup as exc:
         found = engine_error_in(exc)
         if found is None:
             raise
-        fail(str(found))
-    except TimeoutError:
-        fail("timed out waiting for the job")
+        raise found from None
 
 
 def parse_json(text: str | None, what: str) -> Any:
@@ -108,10 +103,18 @@ def name_of(kind: NameKind) -> NameCheck:
 @click.option("--nats-url", envvar="EE_NATS_URL", help="NATS URL (env EE_NATS_URL).")
 @click.option("--redis-url", envvar="EE_REDIS_URL", help="Redis URL (env EE_REDIS_URL).")
 @click.option("--redis-prefix", envvar="EE_REDIS_PREFIX", help="Redis key prefix (default ee:).")
+@click.option("--default-urls", is_flag=True, envvar="EE_DEFAULT_URLS",
+              help="Without a stack file (.ee/stack.json here or above) or URLs: use nats://127.0.0.1:4222 "
+                   "and redis://127.0.0.1:6379/0 (env EE_DEFAULT_URLS=1).")
+@click.version_option(build_id(), prog_name="ee", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, nats_url: str | None, redis_url: str | None, redis_prefix: str | None) -> None:
-    """Execution Engine: durable workflows for bots."""
-    ctx.obj = Context(nats_url, redis_url, redis_prefix)
+def cli(ctx: click.Context, nats_url: str | None, redis_url: str | None, redis_prefix: str | None,
+        default_urls: bool) -> None:
+    """Execution Engine: durable workflows for bots.
+
+    Exit codes: 0 done, 1 the job failed or was cancelled (--wait), 2 bad input,
+    3 not found, 4 engine unavailable, 5 timed out."""
+    ctx.obj = Context(nats_url, redis_url, redis_prefix, default_urls)
 
 
 # -- services -----------------------------------------------------------------
@@ -122,7 +125,7 @@ def reactor(ctx: Context) -> None:
     """Run the reactor service."""
     from reactor.main import main as reactor_main
 
-    reactor_main(ctx.settings)
+    reactor_main(ctx.settings.require("nats", "redis"))
 
 
 @cli.command()
@@ -134,7 +137,7 @@ def executor(ctx: Context, grace_s: float | None) -> None:
     """Run the executor service."""
     from executor.main import main as executor_main
 
-    executor_main(ctx.settings.with_overrides(shutdown_grace_s=grace_s))
+    executor_main(ctx.settings.require("nats").with_overrides(shutdown_grace_s=grace_s))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -165,12 +168,21 @@ def up(ctx: click.Context, executors: int, example: Path | None, example_input: 
 
 
 @cli.command()
-@click.argument("which", type=click.Choice(["nats", "redis"]))
+@click.argument("which", type=click.Choice(["nats", "redis"]), required=False)
 @pass_ctx
-def url(ctx: Context, which: str) -> None:
-    """Print the NATS or Redis URL in use (flags, env, or the stack `ee up` started here)."""
+def url(ctx: Context, which: str | None) -> None:
+    """Print the NATS or Redis URL in use (flags, env, or the stack file of `ee up` found in this
+    folder or one above it); without WHICH: both, and where they come from."""
     s = ctx.settings
-    click.echo(s.nats_url if which == "nats" else s.redis_url)
+    if which == "nats":
+        click.echo(s.require("nats").nats_url)
+    elif which == "redis":
+        click.echo(s.require("redis").redis_url)
+    else:
+        s.require("nats", "redis")
+        click.echo(f"nats:  {redact_url(s.nats_url)}")
+        click.echo(f"redis: {redact_url(s.redis_url)}")
+        click.echo(f"from:  {s.stack_file or 'flags, env or defaults'}")
 
 
 # -- jobs ---------------------------------------------------------------------
@@ -219,7 +231,12 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
             jid = await client.submit(workflow, job_input, job_id)
             if not wait:
                 return {"job_id": jid, "status": "pending", "output": None, "error": None}
-            view = await client.wait(jid, timeout)
+            started = anyio.current_time()
+            try:
+                view = await client.wait(jid, timeout)
+            except TimeoutError:
+                status = (await client.view(jid)).status
+                raise JobWaitTimeout(jid, status, round(anyio.current_time() - started, 3)) from None
             return {"job_id": jid, "status": view.status, "output": view.output, "error": view.error}
 
     result = run_async(go)
@@ -237,7 +254,7 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
 
 
 @cli.command()
-@click.argument("job_id")
+@click.argument("job_id", callback=name_of("job"))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def status(ctx: Context, job_id: str, as_json: bool) -> None:
@@ -285,9 +302,10 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
         found = anyio.run(go)
     except (EngineError, BaseExceptionGroup, TimeoutError, OSError) as exc:
         why = engine_error_in(exc) or exc
-        fail(f"unknown job {job_id!r} (not in Redis; the jobs stream could not be searched: {why})")
+        fail(f"unknown job {job_id!r} (not in Redis; the jobs stream could not be searched: {why})",
+             exits.UNAVAILABLE)
     if found is None:
-        fail(f"unknown job {job_id!r}", 2)
+        raise JobNotFound(job_id)
     return accepted_job(job_id, found)
 
 
@@ -506,19 +524,41 @@ def bench(ctx: click.Context) -> None:
     bench_main(list(ctx.args))
 
 
+def _unavailable(exc: Exception) -> EngineUnavailable | None:
+    """What NATS's or Redis's client raised past the engine's own wrapping, as the engine's error."""
+    if isinstance(exc, redis.RedisError):
+        return EngineUnavailable("Redis", str(exc) or type(exc).__name__)
+    nats_errors = sys.modules.get("nats.errors")
+    if nats_errors is not None and isinstance(exc, nats_errors.Error):
+        return EngineUnavailable("NATS", str(exc) or type(exc).__name__)
+    return None
+
+
 def main() -> None:
-    """Run ``ee``; a usage error (unknown option, bad value) is one line on stderr, exit 2."""
+    """Run ``ee``: every refusal is one line on stderr with the exit code of ``ee.exits``."""
     try:
         code = cli.main(prog_name="ee", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command: its help
         click.echo(exc.format_message(), err=True)
-        sys.exit(2)
+        sys.exit(exits.BAD_INPUT)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "ee"
         fail(f"{exc.format_message()} See '{where} --help'.")
     except click.ClickException as exc:
         fail(exc.format_message(), exc.exit_code)
     except click.Abort:
-        fail("aborted", 1)
+        fail("interrupted", 130)
+    except EngineError as exc:
+        fail(str(exc), exits.exit_code(exc))
+    except BaseExceptionGroup as exc:
+        found = engine_error_in(exc)
+        if found is None:
+            raise
+        fail(str(found), exits.exit_code(found))
+    except Exception as exc:
+        unavailable = _unavailable(exc)
+        if unavailable is None:
+            raise
+        fail(str(unavailable), exits.UNAVAILABLE)
     if isinstance(code, int) and code:
         sys.exit(code)

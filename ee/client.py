@@ -61,7 +61,7 @@ class EngineClient:
         self._nc: NATS | None = None
 
     async def __aenter__(self) -> EngineClient:
-        self._nc = await connect_nats(self.settings, "ee-cli", patient=False)
+        self._nc = await connect_nats(self.settings.require("nats"), "ee-cli", patient=False)
         self.reactor = ReactorClient(self._nc)
         return self
 

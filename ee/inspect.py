@@ -243,7 +243,9 @@ def with_accepted(rows: list[dict[str, Any]], accepted: list[dict[str, Any]], li
 
 
 def open_inspector(settings: Settings) -> Inspector:
-    """An Inspector on the settings' Redis, reached once; EngineUnavailable if it cannot be."""
+    """An Inspector on the settings' Redis, reached once; EngineUnavailable if it cannot be,
+    StackNotFound if the settings hold no Redis URL to use."""
+    settings.require("redis")
     kwargs: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
     if settings.redis_password:
         kwargs["password"] = settings.redis_password

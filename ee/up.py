@@ -4,8 +4,14 @@ Starts nats-server and redis-server (on the standard ports when free, else on
 free ones) unless URLs are given, then the reactor, the executor and the demo
 worker as child processes, each with an ops endpoint (``/metrics``, ``/healthz``,
 ``/readyz``) on a free port of its own, printed at start, and records where
-everything listens in ``.ee/stack.json`` so that other ``ee`` commands run from
-this folder find it.
+everything listens and the pid of each process in ``.ee/stack.json`` so that other
+``ee`` commands run from this folder (or one below it) find it.
+
+One stack per folder: it refuses to start while the stack file here names a live
+``ee up`` (or a process one left behind). A service that stops, by SIGTERM or a crash,
+is started again and the others keep running (a hot patch can be practised on the
+executor); one that exits within seconds of each start, three times in a row, stops the
+stack.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ import time
 from pathlib import Path
 
 from ee.servers import ServerProcess, free_port, nats_server, redis_server
-from shared.config import STACK_FILE, redact_url
+from shared.config import redact_url
+from shared.stackfile import STACK_FILE, StackRecord, find_stack, pid_alive
 
-__all__ = ["run_stack"]
+__all__ = ["live_stack_here", "run_stack"]
+
+_QUICK_EXIT_S = 5.0  # a service that exits sooner after its start counts as a quick exit
+_QUICK_EXITS_MAX = 3  # this many in a row stop the stack
 
 
 def _run_example(example: Path, job_input: str, settings_env: dict[str, str]) -> None:
@@ -53,8 +63,32 @@ def _services(executors: int) -> list[tuple[str, list[str], int]]:
     return [(name, cmd, port) for (name, cmd), port in zip(commands, ports, strict=True)]
 
 
+def live_stack_here() -> StackRecord | None:
+    """The stack file of this folder if its ``ee up`` or any process it recorded still runs:
+    a second stack here would share its JetStream store and AOF file."""
+    found = find_stack(Path.cwd())
+    if found is None or found.path != (Path.cwd() / STACK_FILE).resolve():
+        return None
+    return found if found.alive or any(pid_alive(pid) for pid in found.pids.values()) else None
+
+
+def _record(path: Path, nats_url: str, redis_url: str, servers: list[ServerProcess],
+            services: list[tuple[str, list[str], int]], children: list[subprocess.Popen[bytes]]) -> None:
+    pids = {server.name + "-server": server.pid for server in servers}
+    pids |= {name: child.pid for (name, _, _), child in zip(services, children, strict=True)}
+    data = {"nats_url": nats_url, "redis_url": redis_url, "pid": os.getpid(), "pids": pids,
+            "ops_ports": {name: port for name, _, port in services}}
+    path.with_suffix(".tmp").write_text(json.dumps(data, indent=2))
+    path.with_suffix(".tmp").replace(path)  # readers never see half a file
+
+
 def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
               example: Path | None = None, example_input: str = "{}") -> int:
+    live = live_stack_here()
+    if live is not None:
+        print(f"ee up: a stack already runs in this folder: {live.describe()}; stop it first (Ctrl-C in "
+              f"its terminal, or SIGTERM to pid {live.pid})", file=sys.stderr, flush=True)
+        return 2
     state = Path(".ee")
     state.mkdir(exist_ok=True)
     servers: list[ServerProcess] = []
@@ -80,26 +114,43 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
         env = dict(os.environ, EE_NATS_URL=nats_url, EE_REDIS_URL=redis_url)
         env.setdefault("EE_LOG_FORMAT", "console")
         services = _services(executors)
-        STACK_FILE.write_text(json.dumps({"nats_url": nats_url, "redis_url": redis_url, "pid": os.getpid(),
-                                          "ops_ports": {name: port for name, _, port in services}}, indent=2))
-        children = [(" ".join(cmd[1:]), subprocess.Popen(cmd, env=dict(env, EE_OPS_PORT=str(port))))
-                    for _, cmd, port in services]
+
+        def launch(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(cmd, env=dict(env, EE_OPS_PORT=str(port)))
+
+        procs = [launch(cmd, port) for _, cmd, port in services]
+        children = [(" ".join(cmd[1:]), proc) for (_, cmd, _), proc in zip(services, procs, strict=True)]
+        _record(STACK_FILE, nats_url, redis_url, servers, services, procs)
         print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
         for name, _, port in services:
             print(f"ee up: {name:<10} /metrics at http://127.0.0.1:{port}/metrics  (/healthz, /readyz)",
                   flush=True)
-        print(f"ee up: reactor, {executors} executor(s) and the demo worker running; Ctrl-C stops all",
-              flush=True)
+        print(f"ee up: reactor, {executors} executor(s) and the demo worker running; a service that stops "
+              "is started again; Ctrl-C stops all", flush=True)
         if example is not None:
             _run_example(example, example_input, env)
             print("ee up: try `.venv/bin/ee jobs`, `.venv/bin/ee submit examples/approval.json` and the "
                   "README's tour in another terminal; Ctrl-C stops all", flush=True)
+        started = [time.monotonic()] * len(procs)
+        quick_exits = [0] * len(procs)
         while not stopping:
-            for what, child in children:
-                if child.poll() is not None:
-                    print(f"ee up: {what} exited with {child.returncode}; stopping",
-                          file=sys.stderr, flush=True)
+            for i, ((name, cmd, port), proc) in enumerate(zip(services, procs, strict=True)):
+                if stopping or proc.poll() is None:
+                    continue
+                # Restarted, so that SIGTERM to one service (a hot patch, a crash) leaves the
+                # others running; one that keeps dying at once (a bad setting) stops the stack.
+                quick_exits[i] = quick_exits[i] + 1 if time.monotonic() - started[i] < _QUICK_EXIT_S else 0
+                if quick_exits[i] >= _QUICK_EXITS_MAX:
+                    print(f"ee up: {name} exited with {proc.returncode} {quick_exits[i]} times in a row within "
+                          f"{_QUICK_EXIT_S:g} s of starting; stopping", file=sys.stderr, flush=True)
                     stopping, code = True, 1
+                    break
+                procs[i] = launch(cmd, port)
+                children[i] = (children[i][0], procs[i])
+                started[i] = time.monotonic()
+                print(f"ee up: {name} exited with {proc.returncode}; started it again (pid {procs[i].pid})",
+                      file=sys.stderr, flush=True)
+                _record(STACK_FILE, nats_url, redis_url, servers, services, procs)
             time.sleep(0.2)
     finally:
         for _, child in reversed(children):
@@ -113,6 +164,7 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
                 child.kill()
         for server in servers:
             server.stop()
-        STACK_FILE.unlink(missing_ok=True)
+        if children:  # this run wrote it (a refused or failed start leaves any other one alone)
+            STACK_FILE.unlink(missing_ok=True)
     print("ee up: stopped", flush=True)
     return code

@@ -8,17 +8,18 @@ they are never logged.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, StackNotFound
+from shared.stackfile import STACK_FILE, StackRecord, find_stack, pid_alive
 
-__all__ = ["STACK_FILE", "Settings", "load_settings", "redact_url"]
+__all__ = ["STACK_FILE", "Settings", "UrlName", "load_settings", "redact_url"]
 
-STACK_FILE = Path(".ee") / "stack.json"
+UrlName = Literal["nats", "redis"]
 MAX_PAYLOAD_BYTES = 1 << 20
 
 
@@ -68,6 +69,19 @@ class Settings:
     # Where this process's replies arrive (``<prefix>.<random>``). Give each NATS user its own
     # (``_INBOX_worker``) and let it subscribe to that alone: nobody reads another's replies.
     nats_inbox_prefix: str = "_INBOX"
+    # Where the URLs came from when the stack file gave them (its path), for messages.
+    stack_file: str = ""
+    # URLs that neither flags, env nor a live stack file gave, for a caller that asked for no
+    # defaults: ``require`` refuses them with ``unresolved_reason`` (so a command that needs
+    # only NATS is not refused for a missing Redis URL).
+    unresolved: tuple[str, ...] = ()
+    unresolved_reason: str = field(default="", repr=False)
+
+    def require(self, *which: UrlName) -> Settings:
+        """These settings, if they hold a real URL for each of ``which``; else StackNotFound."""
+        if any(w in self.unresolved for w in which):
+            raise StackNotFound(self.unresolved_reason)
+        return self
 
     def __post_init__(self) -> None:
         for name, url, schemes in (
@@ -104,13 +118,22 @@ class Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
 
-def _stack_file_urls() -> dict[str, str]:
-    """URLs recorded by ``ee up`` in the current folder, if any."""
-    try:
-        data = json.loads(STACK_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)}
+_DEFAULT_URLS_HINT = ("or give --nats-url and --redis-url (env EE_NATS_URL, EE_REDIS_URL), or --default-urls "
+                      "(env EE_DEFAULT_URLS=1) for nats://127.0.0.1:4222 and redis://127.0.0.1:6379/0")
+
+
+def _no_stack_reason(stack: StackRecord | None) -> str:
+    if stack is None:
+        return (f"no stack found: no {STACK_FILE} in {Path.cwd()} or any folder above it; start one with "
+                f"`ee up`, {_DEFAULT_URLS_HINT}")
+    left = [f"{name} pid {pid}" for name, pid in stack.pids.items() if pid_alive(pid)]
+    leftovers = f" (still running: {', '.join(left)})" if left else ""
+    return (f"the stack of {stack.path} is not running: its `ee up` (pid {stack.pid}) is gone{leftovers}; "
+            f"start it again with `ee up` in {stack.path.parent.parent}, {_DEFAULT_URLS_HINT}")
+
+
+def _truthy(env: str) -> bool:
+    return os.environ.get(env, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _number(env: str, default: float) -> float:
@@ -129,14 +152,34 @@ def load_settings(
     redis_prefix: str | None = None,
     *,
     default_ops_port: int = 0,
+    default_urls: bool = True,
 ) -> Settings:
-    """Settings from flags (arguments), then env, then the ``ee up`` stack file, then defaults."""
-    stack = _stack_file_urls()
+    """Settings from flags (arguments), then env, then the ``ee up`` stack file found in the
+    current folder or one above it (while its ``ee up`` runs), then defaults.
+
+    ``default_urls=False`` (the ``ee`` commands and the public client): a URL found nowhere is
+    not replaced by the default, which would be whatever runs on this machine's standard
+    ports, unless ``EE_DEFAULT_URLS`` asks for it; ``Settings.require`` refuses it on use."""
+    flags_env = {"nats": nats_url or os.environ.get("EE_NATS_URL"),
+                 "redis": redis_url or os.environ.get("EE_REDIS_URL")}
+    found = None if all(flags_env.values()) else find_stack()
+    stack = found if found is not None and found.alive else None
+    default_urls = default_urls or _truthy("EE_DEFAULT_URLS")
     defaults = Settings()
+    urls = {"nats": defaults.nats_url, "redis": defaults.redis_url}
+    unresolved: list[str] = []
+    from_stack = False
+    for which, given in flags_env.items():
+        if given:
+            urls[which] = given
+        elif stack is not None and (recorded := stack.url(which)):
+            urls[which], from_stack = recorded, True
+        elif not default_urls:
+            unresolved.append(which)
     token = os.environ.get("EE_NATS_TOKEN") or _read_file(os.environ.get("EE_NATS_TOKEN_FILE"))
     return Settings(
-        nats_url=nats_url or os.environ.get("EE_NATS_URL") or stack.get("nats_url") or defaults.nats_url,
-        redis_url=redis_url or os.environ.get("EE_REDIS_URL") or stack.get("redis_url") or defaults.redis_url,
+        nats_url=urls["nats"],
+        redis_url=urls["redis"],
         redis_prefix=redis_prefix or os.environ.get("EE_REDIS_PREFIX") or defaults.redis_prefix,
         nats_creds=os.environ.get("EE_NATS_CREDS") or None,
         nats_nkey_seed_file=os.environ.get("EE_NATS_NKEY_SEED_FILE") or None,
@@ -155,4 +198,7 @@ def load_settings(
         gauge_interval_s=_number("EE_GAUGE_INTERVAL_S", defaults.gauge_interval_s),
         history_max=int(_number("EE_HISTORY_MAX", defaults.history_max)),
         nats_inbox_prefix=os.environ.get("EE_NATS_INBOX_PREFIX") or defaults.nats_inbox_prefix,
+        stack_file=str(stack.path) if from_stack and stack is not None else "",
+        unresolved=tuple(unresolved),
+        unresolved_reason=_no_stack_reason(found) if unresolved else "",
     )

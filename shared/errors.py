@@ -25,6 +25,7 @@ __all__ = [
     "OverLimit",
     "PayloadTooLarge",
     "SignalInboxOverBudget",
+    "StackNotFound",
     "StaleFence",
     "SubjectTooLong",
     "UnreadableWorkflow",
@@ -245,3 +246,11 @@ def engine_error_in(exc: BaseException) -> EngineError | None:
             if found is not None:
                 return found
     return None
+
+
+class StackNotFound(EngineError):
+    """No URL to use: no flag, no env, no live stack file, and the defaults were not asked for."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

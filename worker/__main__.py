@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
             demo.register(worker)
         for module in args.activities:
             load_activities(worker, module)
+        if settings is not None:  # `ee worker`: refuse a NATS URL found nowhere, once the modules load
+            settings.require("nats")
         return worker
 
     run_service("worker", serve, build)

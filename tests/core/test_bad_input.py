@@ -41,13 +41,13 @@ def test_invalid_workflow_is_refused_naming_node_and_field(stack: Stack, tmp_pat
     assert "node 's0'" in out.stderr and "input.v" in out.stderr
 
 
-def test_submit_exits_2_when_the_engine_is_unreachable(stack: Stack, tmp_path: Path) -> None:
+def test_submit_exits_4_when_the_engine_is_unreachable(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "ok.json"
     path.write_text(json.dumps(chain(1)))
     out = subprocess.run([sys.executable, "-m", "ee", "submit", str(path), "--wait"],
                          env=stack.env(EE_NATS_URL="nats://127.0.0.1:1"), capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 2
+    assert out.returncode == 4
     assert "unavailable" in out.stderr and "Traceback" not in out.stderr
 
 

@@ -34,7 +34,7 @@ def test_accepted_job_no_executor_took_is_pending_then_runs(stack: Stack, tmp_pa
     text = ee(stack, "status", job_id)
     assert text.returncode == 0 and "pending" in text.stdout and "no executor has taken it yet" in text.stdout
     unknown = ee(stack, "status", "never-submitted")
-    assert unknown.returncode == 2 and "unknown job 'never-submitted'" in unknown.stderr
+    assert unknown.returncode == 3 and "unknown job 'never-submitted'" in unknown.stderr
     stack.executor()
     assert stack.wait_job(job_id)["output"] == {"v": 9}
 

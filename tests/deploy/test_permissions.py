@@ -92,7 +92,7 @@ def test_each_service_as_its_own_user_runs_a_job(secured: tuple[ServerProcess, S
             [sys.executable, "-m", "ee", "submit", str(ROOT / "examples" / "invoice.json"),
              "--input", '{"amount": 1, "customer": "X"}'],
             env=env("worker"), cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
-        assert refused.returncode == 2 and "unavailable" in refused.stderr, refused.stdout + refused.stderr
+        assert refused.returncode == 4 and "unavailable" in refused.stderr, refused.stdout + refused.stderr
 
         for proc, log in reversed(procs):
             assert stop(proc, log) == 0, log.read_text()[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tests.support.stack import Stack, poll
 
@@ -67,3 +69,89 @@ def test_ee_up_serves_metrics_of_each_service_on_its_own_port(stack: Stack, tmp_
             raise
     assert code == 0, out.read_text()[-3000:]
     assert not (tmp_path / ".ee" / "stack.json").exists()
+
+
+def ee(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ee", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_again(
+        stack: Stack, tmp_path: Path) -> None:
+    env = stack.env()
+    for key in ("EE_NATS_URL", "EE_REDIS_URL", "EE_OPS_PORT", "EE_DEFAULT_URLS"):
+        env.pop(key, None)
+    below = tmp_path / "src" / "bots"
+    below.mkdir(parents=True)
+    stack_file = tmp_path / ".ee" / "stack.json"
+    out = tmp_path / "up.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "ee", "--nats-url", stack.nats.url, "--redis-url",
+                                 stack.redis.url, "up"], env=env, cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        def recorded() -> dict[str, Any] | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"ee up exited {proc.returncode}:\n{out.read_text()[-3000:]}")
+            return json.loads(stack_file.read_text()) if stack_file.exists() else None
+
+        first = poll(recorded, 20, 0.05, "the stack file")
+        assert set(first["pids"]) == {"reactor", "executor", "worker"}
+
+        # Found from a folder below, and `ee url` says where from.
+        shown = ee("url", cwd=below, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert stack.nats.url in shown.stdout and stack.redis.url in shown.stdout
+        assert str(stack_file) in shown.stdout
+
+        # A second `ee up` here is refused, naming the live one, and leaves its stack file alone.
+        second = ee("up", cwd=tmp_path, env=env)
+        assert second.returncode == 2, second.stderr
+        assert f"pid {proc.pid}" in second.stderr and stack.nats.url in second.stderr
+        assert f"executor {first['pids']['executor']}" in second.stderr
+        assert json.loads(stack_file.read_text()) == first
+
+        # SIGTERM to the executor: it is started again, the reactor and worker keep running.
+        os.kill(first["pids"]["executor"], signal.SIGTERM)
+        again = poll(lambda: (r := recorded()) is not None and r["pids"]["executor"] != first["pids"]["executor"]
+                     and r, 60, 0.1, "the executor to be started again")
+        assert pid_alive(again["pids"]["executor"])
+        assert again["pids"]["reactor"] == first["pids"]["reactor"] and pid_alive(first["pids"]["reactor"])
+        assert again["pids"]["worker"] == first["pids"]["worker"] and pid_alive(first["pids"]["worker"])
+        assert "executor exited with 0; started it again" in out.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, out.read_text()[-3000:]
+    assert not stack_file.exists()
+
+    # No stack any more: `ee` says where it looked instead of using the standard ports.
+    gone = ee("jobs", cwd=below, env=env)
+    assert gone.returncode == 2 and gone.stdout == ""
+    assert gone.stderr.startswith("ee: no stack found") and str(below) in gone.stderr, gone.stderr
+    assert ee("--default-urls", "url", "redis", cwd=below, env=env).stdout == "redis://127.0.0.1:6379/0\n"
+
+
+def test_a_stack_file_whose_ee_up_is_gone_is_not_used(stack: Stack, tmp_path: Path) -> None:
+    env = stack.env()
+    for key in ("EE_NATS_URL", "EE_REDIS_URL", "EE_DEFAULT_URLS"):
+        env.pop(key, None)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    (tmp_path / ".ee").mkdir()
+    (tmp_path / ".ee" / "stack.json").write_text(json.dumps(
+        {"nats_url": stack.nats.url, "redis_url": stack.redis.url, "pid": int(dead.stdout)}))
+    out = ee("status", "some-job", cwd=tmp_path, env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "is not running: its `ee up` (pid" in out.stderr

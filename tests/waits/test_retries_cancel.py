@@ -302,7 +302,7 @@ def test_cancel_on_the_stream_before_the_job_starts_keeps_it_from_running(engine
 def test_ee_cancel_of_an_unknown_job_says_so_and_records_nothing(engine: Stack) -> None:
     out = subprocess.run([sys.executable, "-m", "ee", "cancel", "never-submitted"], env=engine.env(),
                          capture_output=True, text=True, timeout=30)
-    assert out.returncode == 2
+    assert out.returncode == 3
     assert "unknown job 'never-submitted'" in out.stderr
     assert engine.job("never-submitted") is None
 

@@ -104,7 +104,7 @@ def test_signal_timeout_fails_the_job(engine: Stack) -> None:
 
 def test_signal_to_unknown_or_finished_job_is_a_clear_error(engine: Stack) -> None:
     out = ee(engine, "signal", "no-such-job", "go")
-    assert out.returncode == 2
+    assert out.returncode == 3
     assert "unknown job 'no-such-job'" in out.stderr
     job_id = engine.submit(sleeping(0.1))
     engine.wait_job(job_id)
@@ -128,7 +128,7 @@ def test_operator_resolves_and_extends_a_wait(engine: Stack) -> None:
     assert {"extended", "fired"} <= {h["event"] for h in history}
     assert engine.event_index_keys() == {}
     out = ee(engine, "event", "fail", event_id, "--error", "too late")
-    assert out.returncode == 2 and "unknown event" in out.stderr
+    assert out.returncode == 3 and "unknown event" in out.stderr
 
 
 def test_a_full_inbox_refuses_the_next_signal_clearly(engine: Stack) -> None:

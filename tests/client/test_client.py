@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,9 @@ def test_arguments_then_environment_then_stack_file(engine: Stack, tmp_path: Pat
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     elsewhere = f"nats://127.0.0.1:{free_port()}"
     (tmp_path / ".ee").mkdir()
+    # This test's process stands for the stack's `ee up`: a stack file is used while its pid runs.
     (tmp_path / ".ee" / "stack.json").write_text(json.dumps({"nats_url": engine.nats.url,
-                                                             "redis_url": engine.redis.url}))
+                                                             "redis_url": engine.redis.url, "pid": os.getpid()}))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EE_NATS_URL", raising=False)
     monkeypatch.delenv("EE_REDIS_URL", raising=False)

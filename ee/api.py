@@ -45,6 +45,7 @@ from ee.client import FINAL, EngineClient
 from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineUnavailable, InvalidWorkflow, JobFinished, JobNotFound, JobWaitTimeout
+from shared.messages import CancelRequest, JobView
 from shared.naming import check_name
 from shared.reactor_client import ReactorError
 from shared.workflow import json_type
@@ -123,20 +124,25 @@ class JobHandle:
     """One job: wait for it, look at it, signal it, cancel it. Got from ``Client.submit``
     or, for a job submitted elsewhere, ``Client.handle(job_id)``."""
 
-    def __init__(self, client: Client, job_id: str) -> None:
+    def __init__(self, client: Client, job_id: str, *, known: bool = False) -> None:
         self._client = client
         self.job_id = job_id
+        # Known to exist (submitted through this client, or found once): a job the reactor
+        # does not know yet is then one no executor has started, pending.
+        self._known = known
 
     # A timeout argument rather than the caller's fail_after: giving up raises an error that
     # names the job's status at that moment, which only this method can look up.
     async def result(self, timeout: float | timedelta | None = None) -> JobResult:  # noqa: ASYNC109
         """Wait until the job is completed, failed or cancelled, and return it; a job that
         failed is returned, not raised. ``timeout`` (seconds or a timedelta): give up with
-        JobWaitTimeout, which names the job and its status then (the job goes on)."""
+        JobWaitTimeout, which names the job and its status then (the job goes on). JobNotFound
+        for a handle on an id the engine has never seen."""
         engine, settings = self._client._engine_and_settings()
         give_up_after = _seconds(timeout)
         started = anyio.current_time()
         with _engine_errors(settings, self.job_id):
+            await self._make_sure_it_exists(engine)
             try:
                 view = await engine.wait(self.job_id, give_up_after)
             except TimeoutError:
@@ -146,11 +152,26 @@ class JobHandle:
         return JobResult(job_id=self.job_id, status=view.status, output=view.output, error=view.error)
 
     async def status(self) -> str:
-        """The job's status now: pending (accepted, or not known yet), running, parked,
-        completed, failed or cancelled."""
+        """The job's status now: pending (accepted, not started yet), running, parked,
+        completed, failed or cancelled. JobNotFound for a handle on an id the engine has never seen."""
         engine, settings = self._client._engine_and_settings()
         with _engine_errors(settings, self.job_id):
+            await self._make_sure_it_exists(engine)
             return (await engine.view(self.job_id)).status
+
+    async def _make_sure_it_exists(self, engine: EngineClient) -> None:
+        """For a handle on an id given by the caller: JobNotFound unless the reactor records
+        the job or it waits in the jobs stream (else it would look pending forever)."""
+        if self._known:
+            return
+        try:
+            await engine.reactor.call("inspect", CancelRequest(job_id=self.job_id), JobView, patience=10)
+        except ReactorError as exc:
+            if not exc.not_found:
+                raise
+            if not await self._submitted(engine):
+                raise JobNotFound(self.job_id) from None
+        self._known = True
 
     async def signal(self, name: str, data: Any = None) -> bool:
         """Send signal ``name`` with ``data`` (any JSON value): True if a wait took it now,
@@ -287,10 +308,11 @@ class Client:
         engine, settings = self._engine_and_settings()
         with _engine_errors(settings):
             submitted = await engine.submit(body, input or {}, job_id)
-        return JobHandle(self, submitted)
+        return JobHandle(self, submitted, known=True)
 
     def handle(self, job_id: str) -> JobHandle:
-        """A handle on a job submitted before or elsewhere (nothing is sent)."""
+        """A handle on a job submitted before or elsewhere (nothing is sent; its first
+        ``result()`` or ``status()`` raises JobNotFound if the engine has never seen the id)."""
         return JobHandle(self, check_name("job", job_id))
 
     async def job(self, job_id: str) -> dict[str, Any]:

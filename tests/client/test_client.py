@@ -86,6 +86,12 @@ def test_mistakes_are_the_engines_errors(engine: Stack) -> None:
                 await c.job("never-submitted")
             with pytest.raises(JobNotFound):
                 await c.handle("never-submitted").cancel()
+            with pytest.raises(JobNotFound):
+                await c.handle("never-submitted").result(timeout=5)
+            with pytest.raises(JobNotFound):
+                await c.handle("never-submitted").status()
+            done = await (await c.submit(ECHO, {"v": 2})).result(timeout=20)
+            assert await c.handle(done.job_id).status() == "completed"
 
     anyio.run(go)
 
@@ -143,6 +149,7 @@ def test_signal_and_cancel_reach_a_job_no_executor_started_yet(stack: Stack, mon
             return waiting.job_id, never.job_id
 
     waiting, never = anyio.run(go)
+    monkeypatch.setattr(ee.api, "START_PATIENCE_S", 30.0)  # the executor below takes its time to start
     stack.executor()
     stack.worker()
 

@@ -21,15 +21,16 @@ if TYPE_CHECKING:
         JobFinished,
         JobNotFound,
         JobWaitTimeout,
+        StackNotFound,
     )
 
 _CLIENT = ("Client", "JobHandle", "JobResult", "SyncClient", "SyncJobHandle", "read_workflow")
 _ERRORS = ("EngineError", "EngineUnavailable", "InvalidName", "InvalidWorkflow", "JobFinished", "JobNotFound",
-           "JobWaitTimeout")
+           "JobWaitTimeout", "StackNotFound")
 
 __all__ = ["Client", "EngineError", "EngineUnavailable", "InvalidName", "InvalidWorkflow", "JobFinished",
-           "JobHandle", "JobNotFound", "JobResult", "JobWaitTimeout", "SyncClient", "SyncJobHandle",
-           "read_workflow"]
+           "JobHandle", "JobNotFound", "JobResult", "JobWaitTimeout", "StackNotFound", "SyncClient",
+           "SyncJobHandle", "read_workflow"]
 
 
 def __getattr__(name: str) -> Any:

@@ -183,3 +183,16 @@ def test_arguments_then_environment_then_stack_file(engine: Stack, tmp_path: Pat
         ee.SyncClient().__enter__()
     with ee.SyncClient(nats_url=engine.nats.url) as c:
         assert c.settings.nats_url == engine.nats.url and c.settings.redis_url == engine.redis.url
+
+
+def test_nothing_configured_is_stack_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for variable in ("EE_NATS_URL", "EE_REDIS_URL", "EE_DEFAULT_URLS"):
+        monkeypatch.delenv(variable, raising=False)
+
+    async def go() -> None:
+        async with ee.Client():
+            raise AssertionError("connected without any URL")
+
+    with pytest.raises(ee.StackNotFound):
+        anyio.run(go)

@@ -41,13 +41,12 @@ import anyio.to_thread
 import nats.errors
 import redis
 
-from ee.client import FINAL, EngineClient
+from ee.client import EngineClient
 from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
 from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineUnavailable, InvalidWorkflow, JobFinished, JobNotFound, JobWaitTimeout
+from shared.errors import EngineUnavailable, InvalidWorkflow, JobNotFound, JobWaitTimeout
 from shared.messages import CancelRequest, JobView
 from shared.naming import check_name
-from shared.reactor_client import ReactorError
 from shared.workflow import json_type
 
 __all__ = ["Client", "JobHandle", "JobResult", "SyncClient", "SyncJobHandle", "read_workflow"]
@@ -106,10 +105,6 @@ def _engine_errors(settings: Settings, job_id: str | None = None) -> Iterator[No
     """Turn what NATS and Redis raise into the engine's errors, at this public boundary."""
     try:
         yield
-    except ReactorError as exc:
-        if exc.not_found and job_id is not None:
-            raise JobNotFound(job_id) from exc
-        raise
     except redis.RedisError as exc:
         raise EngineUnavailable(f"Redis at {redact_url(settings.redis_url)}", str(exc) or type(exc).__name__) from exc
     except nats.errors.Error as exc:
@@ -166,11 +161,9 @@ class JobHandle:
             return
         try:
             await engine.reactor.call("inspect", CancelRequest(job_id=self.job_id), JobView, patience=10)
-        except ReactorError as exc:
-            if not exc.not_found:
-                raise
+        except JobNotFound:
             if not await self._submitted(engine):
-                raise JobNotFound(self.job_id) from None
+                raise
         self._known = True
 
     async def signal(self, name: str, data: Any = None) -> bool:
@@ -182,13 +175,12 @@ class JobHandle:
         with _engine_errors(settings, self.job_id):
             try:
                 return (await engine.signal(self.job_id, name, data)).delivered
-            except ReactorError as exc:
-                if exc.not_found and await self._submitted(engine):
-                    # Submitted, not started: the reactor has no record to keep a signal in yet.
-                    await self._until_started(engine, f"signal {name!r} was not sent")
-                    return (await engine.signal(self.job_id, name, data)).delivered
-                await self._raise_if_finished(engine, exc)
-                raise  # a full inbox: the reactor's own wording says so
+            except JobNotFound:
+                if not await self._submitted(engine):
+                    raise
+                # Submitted, not started: the reactor has no record to keep a signal in yet.
+                await self._until_started(engine, f"signal {name!r} was not sent")
+                return (await engine.signal(self.job_id, name, data)).delivered
 
     async def cancel(self, reason: str = "cancelled by client") -> None:
         """Cancel the job: its waits are dropped, its bots released, running activities told to
@@ -198,14 +190,12 @@ class JobHandle:
         with _engine_errors(settings, self.job_id):
             try:
                 await engine.cancel(self.job_id, reason)
-            except ReactorError as exc:
-                if exc.not_found and await self._submitted(engine):
-                    # Not started yet (or just now): through jobs.cancel, the reactor cancels it
-                    # either way, and a job not started is recorded cancelled and never runs.
-                    await engine.cancel_before_start(self.job_id, reason)
-                    return
-                await self._raise_if_finished(engine, exc)
-                raise
+            except JobNotFound:
+                if not await self._submitted(engine):
+                    raise
+                # Not started yet (or just now): through jobs.cancel, the reactor cancels it
+                # either way, and a job not started is recorded cancelled and never runs.
+                await engine.cancel_before_start(self.job_id, reason)
 
     async def _submitted(self, engine: EngineClient) -> bool:
         """After a 404: whether the job waits in the jobs stream (submitted, no executor has
@@ -227,17 +217,6 @@ class JobHandle:
             return
         raise EngineUnavailable("executors", f"job {self.job_id!r} was accepted but no executor started it "
                                 f"within {START_PATIENCE_S:g} s; {what}")
-
-    async def _raise_if_finished(self, engine: EngineClient, exc: ReactorError) -> None:
-        """A 409 on a job's signal or cancel: JobFinished, with the status, when the job is over.
-
-        The reply carries the code and the reactor's wording, not the class; a 409 is also a
-        full signal inbox, so the job's status tells the two apart."""
-        if not exc.lost_race:
-            return
-        status = (await engine.view(self.job_id)).status
-        if status in FINAL:
-            raise JobFinished(self.job_id, status) from exc
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r})"

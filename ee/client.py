@@ -15,7 +15,7 @@ from shared import names
 from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
-from shared.errors import EngineUnavailable, InvalidMessage
+from shared.errors import EngineUnavailable, InvalidMessage, JobNotFound
 from shared.messages import (
     CancelReply,
     CancelRequest,
@@ -27,7 +27,7 @@ from shared.messages import (
     SignalRequest,
     encode,
 )
-from shared.reactor_client import ReactorClient, ReactorError
+from shared.reactor_client import ReactorClient
 from shared.workflow import decode_workflow
 
 __all__ = ["EngineClient"]
@@ -183,10 +183,8 @@ class EngineClient:
     async def view(self, job_id: str) -> JobView:
         try:
             return await self.reactor.call("inspect", CancelRequest(job_id=job_id), JobView, patience=10)
-        except ReactorError as exc:
-            if exc.not_found:
-                return JobView(job_id=job_id, status="pending")
-            raise
+        except JobNotFound:
+            return JobView(job_id=job_id, status="pending")
 
     async def wait(self, job_id: str, give_up_after: float | None = None) -> JobView:
         delay = 0.02

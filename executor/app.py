@@ -31,7 +31,9 @@ from shared.errors import (
     EngineUnavailable,
     InvalidMessage,
     InvalidWorkflow,
+    JobNotFound,
     OverLimit,
+    ReactorError,
     UnreadableWorkflow,
 )
 from shared.failpoints import failpoint
@@ -51,7 +53,7 @@ from shared.messages import (
 )
 from shared.naming import check_name
 from shared.ops_http import serve_ops
-from shared.reactor_client import ReactorClient, ReactorError
+from shared.reactor_client import ReactorClient
 from shared.streams import consumer_config, ensure_streams
 from shared.tasks import TaskSet
 from shared.workflow import decode_workflow, encode_workflow, workflow_digest
@@ -121,8 +123,8 @@ class Executor:
                     async def reactor_ok() -> bool:
                         try:
                             await client.call("inspect", CancelRequest(job_id="ready-probe"), JobView, patience=0.5)
-                        except ReactorError:
-                            return True  # it answered (404 for the probe's id)
+                        except JobNotFound:
+                            return True  # it answered, about the probe's id
                         except EngineError:
                             return False
                         return True
@@ -245,17 +247,17 @@ class Executor:
                                             started.input)
             except OverLimit as exc:
                 await fail_start_over_limit(self.driver, job_id, workflow, exc)
-            except ReactorError as exc:
-                if exc.code.startswith("4"):
-                    await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
-                    await msg.term()
-                    return
+            except ReactorError as exc:  # a failure the reactor did not expect: maybe not the job's
                 log.warning("job not started; will be redelivered", job_id=job_id, error=repr(exc))
                 await msg.nak(delay=1.0)
                 return
             except EngineUnavailable as exc:
                 log.warning("reactor unavailable; job will be redelivered", job_id=job_id, error=repr(exc))
                 await msg.nak(delay=1.0)
+                return
+            except EngineError as exc:  # refused by the reactor: sent again, it would be refused again
+                await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
+                await msg.term()
                 return
             await msg.ack()
 

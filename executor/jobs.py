@@ -9,7 +9,7 @@ import structlog
 
 from executor.interpreter import Finish, Park, advance
 from shared import clock, metrics, names
-from shared.errors import EngineError, OverLimit, UnreadableWorkflow
+from shared.errors import EngineError, JobFinished, JobNotFound, OverLimit, StaleFence, UnreadableWorkflow
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
@@ -26,12 +26,16 @@ from shared.messages import (
     WorkflowReply,
     WorkflowRequest,
 )
-from shared.reactor_client import ReactorClient, ReactorError
+from shared.reactor_client import ReactorClient
 from shared.workflow import FailNode, Workflow, decode_workflow, encode_workflow, workflow_digest
 
-__all__ = ["JobDriver", "WorkflowCache", "fail_start_over_limit"]
+__all__ = ["TAKEN_ELSEWHERE", "JobDriver", "WorkflowCache", "fail_start_over_limit"]
 
 log = structlog.get_logger("ee.executor")
+
+# A park or finish refused because the job is in other hands: another executor advanced it
+# (its fence moved on), it was finished (cancelled, say) or it is gone. The caller drops it.
+TAKEN_ELSEWHERE = (StaleFence, JobFinished, JobNotFound)
 
 
 class WorkflowCache:
@@ -98,11 +102,9 @@ class JobDriver:
                     output=step.output, error=step.error, consumed=consumed or [],
                     history=step.history, build=self.build), FinishReply)
                 log.info("job finished", job_id=job_id, status=step.status)
-        except ReactorError as exc:
-            if exc.lost_race or exc.not_found:
-                log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(exc))
-                return False
-            raise
+        except TAKEN_ELSEWHERE as exc:
+            log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(exc))
+            return False
         except OverLimit as exc:
             # Sent again it would be refused again: the job fails, once, saying why.
             op = "park" if isinstance(step, Park) else "finish"
@@ -120,11 +122,9 @@ class JobDriver:
             await self.client.call("finish", FinishRequest(
                 job_id=job_id, fence=fence, status="failed", error=error, consumed=consumed,
                 history=history, build=self.build), FinishReply)
-        except ReactorError as lost:
-            if lost.lost_race or lost.not_found:
-                log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(lost))
-                return False
-            raise
+        except TAKEN_ELSEWHERE as lost:
+            log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(lost))
+            return False
         metrics.DEADLETTERS.labels(subject=names.reactor_subject(op)).inc()
         try:
             await self.client.call("deadletter", DeadLetter(

@@ -19,6 +19,7 @@ from nats.micro.service import Service
 
 from shared import metrics, names
 from shared.bounds import bounded_text
+from shared.error_replies import error_reply
 from shared.errors import EngineError, InvalidMessage, PayloadTooLarge, StaleFence
 from shared.messages import Codec, encode
 from shared.tasks import TaskSet
@@ -83,7 +84,8 @@ async def _answer(endpoint: Endpoint, request: Request, max_payload: int) -> Non
         if isinstance(exc, InvalidMessage):
             metrics.DEADLETTERS.labels(subject=endpoint.codec.subject).inc()
         _log_refusal(endpoint.op, decoded, exc)
-        await _respond_error(endpoint, request, exc.code, str(exc))
+        code, description, headers, body = error_reply(exc)
+        await _respond_error(endpoint, request, code, description, headers, body)
     except Exception as exc:
         log.exception("endpoint failed", op=endpoint.op, **({"job_id": bounded_text(str(decoded.job_id), 80)}
                                                              if getattr(decoded, "job_id", None) else {}))
@@ -102,14 +104,16 @@ async def _respond(endpoint: Endpoint, request: Request, data: bytes) -> None:
         log.warning("reply not sent", op=endpoint.op, error=repr(exc))
 
 
-async def _respond_error(endpoint: Endpoint, request: Request, code: str, description: str) -> None:
+async def _respond_error(endpoint: Endpoint, request: Request, code: str, description: str,
+                         headers: dict[str, str] | None = None, body: bytes = b"") -> None:
     """An error reply in micro's headers: its description on one line of at most
     ``MAX_ERROR_CHARS`` (bounded: a header echoing a megabyte id would exceed max_payload,
-    and nats-server would close the connection)."""
+    and nats-server would close the connection); an engine error's class and attributes
+    beside it (``shared.error_replies``)."""
     if not request._msg.reply:
         return
     try:
-        await request.respond_error(code, bounded_text(description))
+        await request.respond_error(code, bounded_text(description), body, headers)
     except Exception as exc:
         log.warning("error reply not sent", op=endpoint.op, error=repr(exc))
 

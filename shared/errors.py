@@ -24,6 +24,7 @@ __all__ = [
     "NestedTooDeep",
     "OverLimit",
     "PayloadTooLarge",
+    "ReactorError",
     "SignalInboxOverBudget",
     "StackNotFound",
     "StaleFence",
@@ -171,6 +172,17 @@ class StaleFence(EngineError):
         self.fence = fence
         self.current = current
         super().__init__(f"stale fence for job {job_id!r}: sent {fence}, current {current}")
+
+
+class ReactorError(EngineError):
+    """An error reply of the reactor without a class this build knows: a failure the reactor
+    did not expect (code 500, its ``description`` says what), or a refusal from a reactor
+    older than typed error replies (``code`` is then all there is to go by)."""
+
+    def __init__(self, code: str, description: str) -> None:
+        self.code = code
+        self.description = description
+        super().__init__(description)
 
 
 class EngineUnavailable(EngineError):

@@ -21,6 +21,9 @@ __all__ = [
     "CONSUMER_EXECUTOR_JOBS",
     "CONSUMER_REACTOR_CANCEL",
     "CONSUMER_REACTOR_RESPONSES",
+    "ERROR_CODE_HEADER",
+    "ERROR_HEADER",
+    "ERROR_TYPE_HEADER",
     "EVENT_KINDS",
     "EXECUTOR_WAKE",
     "EXECUTOR_WAKE_QUEUE",
@@ -54,6 +57,11 @@ EXECUTOR_WAKE = "ee.executor.wake"
 EXECUTOR_WAKE_QUEUE = "ee-executors"
 # How many times executors that could not run a wake passed it on (see executor.app).
 WAKE_HOPS_HEADER = "Ee-Wake-Hops"
+# An error reply of the reactor: micro's code and description, and the engine's error class
+# (shared.errors) beside them, its attributes in the reply's body (shared.error_replies).
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_TYPE_HEADER = "Ee-Error-Type"
 REACTOR_SERVICE = "ee-reactor"
 REACTOR_PREFIX = "ee.reactor"
 

@@ -12,11 +12,12 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from shared import names
 from shared.bounds import MAX_DEPTH, bounded_text, check_nesting
-from shared.errors import EngineError, EngineUnavailable, InvalidMessage, NestedTooDeep, PayloadTooLarge
+from shared.error_replies import error_from_reply
+from shared.errors import EngineUnavailable, InvalidMessage, NestedTooDeep, PayloadTooLarge
 from shared.messages import encode
 from shared.replies import ReplyInbox
 
-__all__ = ["ReactorClient", "ReactorError"]
+__all__ = ["ReactorClient"]
 
 T = TypeVar("T")
 
@@ -24,31 +25,12 @@ T = TypeVar("T")
 _JOB_STATE_OPS = frozenset({"start", "park", "finish"})
 
 
-class ReactorError(EngineError):
-    """An error reply from the reactor, with its code and the reactor's own wording.
-
-    409 means the request lost a race (stale fence, job already finished): the
-    job is in other hands and the caller drops it.
-    """
-
-    def __init__(self, code: str, description: str) -> None:
-        self.code = code
-        self.description = description
-        super().__init__(description)
-
-    @property
-    def lost_race(self) -> bool:
-        return self.code == "409"
-
-    @property
-    def not_found(self) -> bool:
-        return self.code == "404"
-
-
 class ReactorClient:
     """Typed requests to ``ee.reactor.<op>``, retried while the reactor is away.
 
-    Replies come back on this client's own inbox (``shared.replies``).
+    Replies come back on this client's own inbox (``shared.replies``). An error reply is
+    raised as the error the reactor raised (``shared.error_replies``): StaleFence,
+    JobNotFound, ... with their attributes; ReactorError for an unexpected failure.
     """
 
     def __init__(self, nc: NATS, timeout: float = 5.0, max_payload: int | None = None) -> None:
@@ -86,9 +68,8 @@ class ReactorClient:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 1.0)
         headers = msg.headers or {}
-        if "Nats-Service-Error-Code" in headers:
-            raise error_from_reply(headers.get("Nats-Service-Error-Code", "500"),
-                                   headers.get("Nats-Service-Error", "error"))
+        if names.ERROR_CODE_HEADER in headers:
+            raise error_from_reply(headers, msg.data)
         decoder = self._decoders.get(reply_type)
         if decoder is None:
             decoder = self._decoders[reply_type] = msgspec.json.Decoder(reply_type)
@@ -97,6 +78,3 @@ class ReactorClient:
         except Exception as exc:
             raise InvalidMessage(f"reply of {subject}", bounded_text(str(exc))) from exc
 
-
-def error_from_reply(code: str, description: str) -> ReactorError:
-    return ReactorError(code, description)

@@ -11,21 +11,46 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import APIError
 
 from shared.bounds import check_publish
 
-__all__ = ["JetStreamPublishError", "ReplyInbox"]
+__all__ = ["WRONG_LAST_SEQUENCE", "JetStreamPublishError", "ReplyInbox"]
 
 NO_RESPONDERS = "503"
+# JetStream's error number for a publish whose expected last sequence does not hold (with
+# ``Nats-Expected-Last-Subject-Sequence: 0``: the subject holds a message already).
+WRONG_LAST_SEQUENCE = 10071
 
 
-class JetStreamPublishError(Exception):
-    """JetStream refused a publish (the reply carried an error)."""
+class JetStreamPublishError(APIError):
+    """JetStream refused a publish: nats-py's APIError with the reply's ``code``, ``err_code``
+    (JetStream's error number, e.g. :data:`WRONG_LAST_SEQUENCE`) and ``description``; both
+    codes None when no stream took the subject."""
+
+    def __init__(self, subject: str, *, code: int | None = None, err_code: int | None = None,
+                 description: str | None = None) -> None:
+        super().__init__(code=code, description=description, err_code=err_code)
+        self.subject = subject
+
+
+class _ApiError(msgspec.Struct):
+    code: int | None = None
+    err_code: int | None = None
+    description: str | None = None
+
+
+class _PubReply(msgspec.Struct):
+    error: _ApiError | None = None
+
+
+_pub_reply = msgspec.json.Decoder(_PubReply)
 
 
 class ReplyInbox:
@@ -70,9 +95,16 @@ class ReplyInbox:
         try:
             reply = await self.request(subject, data, headers, wait_s)
         except NoRespondersError as exc:
-            raise JetStreamPublishError(f"no stream takes {subject}") from exc
-        if reply.data.startswith(b'{"error"') or b'"error":' in reply.data[:40]:
-            raise JetStreamPublishError(reply.data.decode(errors="replace"))
+            raise JetStreamPublishError(subject, description=f"no stream takes {subject}") from exc
+        if b'"error"' not in reply.data[:40]:  # a plain ack, not decoded: the hot path
+            return
+        try:
+            error = _pub_reply.decode(reply.data).error
+        except msgspec.DecodeError:
+            error = _ApiError(description=reply.data[:200].decode(errors="replace"))
+        if error is not None:
+            raise JetStreamPublishError(subject, code=error.code, err_code=error.err_code,
+                                        description=error.description)
 
 
 def _expire(future: asyncio.Future[Msg]) -> None:

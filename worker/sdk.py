@@ -49,7 +49,7 @@ from shared.connect import connect_nats, nats_open, watch_nats
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
-from shared.replies import JetStreamPublishError, ReplyInbox
+from shared.replies import WRONG_LAST_SEQUENCE, JetStreamPublishError, ReplyInbox
 from worker.execution import Activity, encode_result, failure, run_activity
 from worker.heartbeat import BotIdentity, beat, heartbeats
 from worker.presence import Presence
@@ -75,7 +75,6 @@ PULL_RETRY_S = 0.5  # pause after a failed pull (NATS down, consumer gone)
 RESULT_PATIENCE_S = 60.0  # how long a result is retried through a NATS outage
 RECENT_RESULTS = 10_000  # finished attempts remembered, to answer a redelivery without a second run
 CUT_OFF_REPORT_S = 5.0  # how long a stopping worker tries to report an activity its grace cut off
-WRONG_LAST_SEQUENCE = "10071"  # JetStream's error code: a message exists on the subject (a claim taken)
 RUNNING_HERE: Literal["running here"] = "running here"
 DUPLICATE: Literal["duplicate"] = "duplicate"
 
@@ -435,7 +434,7 @@ class Worker(anyio.AsyncContextManagerMixin):
             await inbox.js_publish(subject, self._claimant, {"Nats-Expected-Last-Subject-Sequence": "0"})
             return True
         except JetStreamPublishError as exc:
-            if WRONG_LAST_SEQUENCE not in str(exc):
+            if exc.err_code != WRONG_LAST_SEQUENCE:
                 raise
         holder = await inbox.nc.jetstream().get_last_msg(names.STREAM_CLAIMS, subject)
         return bytes(holder.data or b"") == self._claimant

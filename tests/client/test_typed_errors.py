@@ -72,6 +72,7 @@ SAMPLES: list[EngineError] = [
     errors.ForeignEvent("j1", "j2~1.0"),
     errors.EventInBackoff("j1~1.0", 2, 1.5),
     errors.JobWaitTimeout("j1", "parked", 3.0),
+    errors.StackNotFound("no stack file"),
 ]
 
 

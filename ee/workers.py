@@ -27,6 +27,7 @@ __all__ = ["annotate_unserved", "live_workers", "read_workers", "unserved_reason
 
 _presence = msgspec.json.Decoder(WorkerPresence)
 READ_PATIENCE_S = 5.0  # the longest one listing of the bucket may take
+HINT_PATIENCE_S = 1.0  # for the `unserved` hint of `ee events` / `ee status`: never hold them up long
 
 
 async def live_workers(js: JetStreamContext) -> list[dict[str, Any]]:
@@ -63,13 +64,15 @@ async def live_workers(js: JetStreamContext) -> list[dict[str, Any]]:
     return sorted(found, key=lambda w: (w["worker"], w["instance"]))
 
 
-def read_workers(settings: Settings) -> list[dict[str, Any]]:
+def read_workers(settings: Settings, patience_s: float = READ_PATIENCE_S) -> list[dict[str, Any]]:
     """``live_workers`` from blocking code (the ``ee`` commands); EngineUnavailable when NATS
-    cannot be reached."""
+    cannot be reached or the bucket not read within ``patience_s`` (a user not allowed to
+    read it gets no answer at all: NATS drops the request)."""
     async def go() -> list[dict[str, Any]]:
         nc = await connect_nats(settings, "ee-cli", patient=False)
         try:
-            return await live_workers(nc.jetstream())
+            with anyio.fail_after(patience_s):
+                return await live_workers(nc.jetstream())
         except (nats.errors.Error, TimeoutError) as exc:
             raise EngineUnavailable("the workers bucket", str(exc) or type(exc).__name__) from exc
         finally:
@@ -102,7 +105,7 @@ def annotate_unserved(settings: Settings, events: list[dict[str, Any]]) -> list[
     if not any(e.get("kind") == "activity" and e.get("status") == "parked" for e in events):
         return []
     try:
-        workers = read_workers(settings)
+        workers = read_workers(settings, HINT_PATIENCE_S)
     except (EngineError, OSError):
         return None
     for event in events:

@@ -83,6 +83,8 @@ class ServerProcess:
     data_dir: Path
     url: str
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Extra environment of the server (nats-server reads the passwords of its config from it).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ class ServerProcess:
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
-                start_new_session=True,
+                start_new_session=True, env={**os.environ, **self.env} if self.env else None,
             )
         _wait_port(self.port, self.proc, log)
         return self
@@ -120,12 +122,12 @@ class ServerProcess:
 
 
 def nats_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
-                url_auth: str = "") -> ServerProcess:
+                url_auth: str = "", env: dict[str, str] | None = None) -> ServerProcess:
     data_dir = data_dir.resolve()
     port = port or free_port()
     argv = [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js",
             "-sd", str(data_dir / "jetstream"), *(extra or [])]
-    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}")
+    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}", env=dict(env or {}))
 
 
 def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,

@@ -107,7 +107,8 @@ class Executor:
         s = self.settings
         nc = self.nc = await connect_nats(s, f"ee-executor {self.build} {self.instance}")
         js = nc.jetstream()
-        await ensure_streams(js, s.max_payload_bytes)
+        # The executor only reads jobs; the reactor creates and updates the streams.
+        await ensure_streams(js, s.max_payload_bytes, manage=False, only=(names.STREAM_JOBS,))
         client = ReactorClient(nc, max_payload=s.max_payload_bytes)
         self.client = client
         self.driver = JobDriver(client, self.build)
@@ -150,6 +151,7 @@ class Executor:
                                          max_ack_pending=JOBS_MAX_ACK_PENDING)
                 await js.add_consumer(names.STREAM_JOBS, config)  # creates it, or updates an older one
                 jobs_sub = await js.pull_subscribe(names.JOBS_EXECUTE, durable=names.CONSUMER_EXECUTOR_JOBS,
+                                                   stream=names.STREAM_JOBS,
                                                    config=config)
                 tg.start_soon(self._jobs_loop, work, jobs_sub)
                 redriven = await client.call("redrive", RedriveRequest(build=self.build), RedriveReply,

@@ -46,11 +46,12 @@ def _wake(reply: Any) -> WakeData | None:
     return None
 
 
-async def _pull(js: JetStreamContext, subject: str, durable: str, max_payload: int) -> Any:
+async def _pull(js: JetStreamContext, stream: str, subject: str, durable: str, max_payload: int) -> Any:
     # Applying a result takes milliseconds: a short ack wait brings back a batch held by a
     # reactor that died quickly. Applying one twice is harmless (the result script ignores it).
     config = consumer_config(durable, subject, ack_wait=5.0, max_deliver=-1, max_ack_pending=4096)
-    return await js.pull_subscribe(subject, durable=durable, config=config, pending_msgs_limit=-1,
+    # The stream is named: nats-py would otherwise look it up by subject ($JS.API.STREAM.NAMES).
+    return await js.pull_subscribe(subject, durable=durable, stream=stream, config=config, pending_msgs_limit=-1,
                                    pending_bytes_limit=-1)
 
 
@@ -58,7 +59,8 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
     """Apply activity results; each message is acked only after its Redis step."""
     # Applying a result takes milliseconds: a short ack wait brings back a batch held by a
     # reactor that died. Applying one twice is harmless (the result script ignores it).
-    results = await durable_push(js, names.ACTIVITY_RESPONSE, names.CONSUMER_REACTOR_RESPONSES, ack_wait=5.0,
+    results = await durable_push(js, names.STREAM_RESPONSES, names.ACTIVITY_RESPONSE,
+                                 names.CONSUMER_REACTOR_RESPONSES, ack_wait=5.0,
                                  max_deliver=-1, max_ack_pending=4096)
     while True:
         msgs = await results.next(256)
@@ -219,7 +221,7 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
     services): for a job not created yet it records the job as cancelled, and the job's
     start then finds it so and nothing runs.
     """
-    sub = await _pull(js, names.JOBS_CANCEL, names.CONSUMER_REACTOR_CANCEL, max_payload)
+    sub = await _pull(js, names.STREAM_JOBS, names.JOBS_CANCEL, names.CONSUMER_REACTOR_CANCEL, max_payload)
     while True:
         try:
             msgs = await sub.fetch(batch=64, timeout=1.0)

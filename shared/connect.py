@@ -25,6 +25,7 @@ from nats.aio.client import Client as NATS
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+from shared import denials
 from shared.config import Settings, redact_url
 from shared.errors import ConfigError, EngineUnavailable
 
@@ -166,12 +167,16 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
         async def reconnected() -> None:
             log.info("nats reconnected", url=redact_url(settings.nats_url))
 
-        async def error(exc: Exception) -> None:
-            log.warning("nats error", error=str(exc))
-
         nc._disconnected_cb = disconnected
         nc._reconnected_cb = reconnected
-        nc._error_cb = error
+
+    async def error(exc: Exception) -> None:
+        # A permissions violation fails the requests waiting on it (shared.denials).
+        denied = denials.report(nc, exc)
+        if patient:
+            log.warning("nats permissions violation" if denied else "nats error", error=str(exc))
+
+    nc._error_cb = error
     return nc
 
 

@@ -10,14 +10,19 @@ without waiting, so batches grow with load and latency stays low when idle.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio
+import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 __all__ = ["Batches", "durable_push"]
+
+log = structlog.get_logger("ee.consume")
 
 
 class Batches:
@@ -27,6 +32,10 @@ class Batches:
 
     async def deliver(self, msg: Msg) -> None:
         self._send.send_nowait(msg)
+
+    def close(self) -> None:
+        self._send.close()
+        self._receive.close()
 
     async def next(self, max_n: int) -> list[Msg]:
         """Wait for one message, then take up to ``max_n`` without waiting."""
@@ -39,16 +48,41 @@ class Batches:
         return batch
 
 
-async def durable_push(js: JetStreamContext, subject: str, durable: str, *, ack_wait: float, max_deliver: int,
-                       max_ack_pending: int, queue: str | None = None) -> Batches:
-    """A durable push consumer (with ``queue``, shared by every process of that group)."""
+async def durable_push(js: JetStreamContext, stream: str, subject: str, durable: str, *, ack_wait: float,
+                       max_deliver: int, max_ack_pending: int, queue: str | None = None) -> Batches:
+    """A durable push consumer (with ``queue``, shared by every process of that group) of ``stream``.
+
+    It delivers to an inbox of this connection's prefix (``EE_NATS_INBOX_PREFIX``), the only
+    one its NATS user may subscribe to; named as well as durable, so that it is created on a
+    subject that carries its filter (see ``shared.streams.consumer_config``)."""
     batches = Batches(max_ack_pending * 2)
     config = ConsumerConfig(
-        durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
+        name=durable, durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL, ack_wait=ack_wait, max_deliver=max_deliver,
         max_ack_pending=max_ack_pending, deliver_group=queue,
     )
+    await _deliver_to_own_inbox(js, stream, config)
     batches.subscription = await js.subscribe(
-        subject, queue=queue, durable=durable, config=config, manual_ack=True, cb=batches.deliver,
+        subject, queue=queue, durable=durable, stream=stream, config=config, manual_ack=True, cb=batches.deliver,
         pending_msgs_limit=max_ack_pending * 2, pending_bytes_limit=-1)
     return batches
+
+
+async def _deliver_to_own_inbox(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    """Move an existing consumer whose deliver subject lies outside this connection's inbox
+    prefix (made before the prefix was set: ``_INBOX.<id>``) to a new inbox under it, which
+    JetStream allows in place; nats-py would bind to the old subject, which per-user
+    permissions forbid this user to subscribe to. A queue consumer is shared and left alone."""
+    if config.deliver_group:
+        return
+    try:
+        found = await js.consumer_info(stream, config.durable_name or "")
+    except NotFoundError:
+        return
+    inbox: str = js._nc.new_inbox()
+    prefix = inbox.rsplit(".", 1)[0] + "."
+    if (found.config.deliver_subject or "").startswith(prefix):
+        return
+    log.info("moving a consumer's deliveries to this connection's inbox prefix", stream=stream,
+             consumer=config.durable_name, was=found.config.deliver_subject, now=prefix + "*")
+    await js.add_consumer(stream, replace(config, deliver_subject=inbox))

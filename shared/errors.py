@@ -22,6 +22,7 @@ __all__ = [
     "JobNotFound",
     "JobWaitTimeout",
     "NestedTooDeep",
+    "NotPermitted",
     "OverLimit",
     "PayloadTooLarge",
     "ReactorError",
@@ -191,6 +192,18 @@ class EngineUnavailable(EngineError):
     def __init__(self, what: str, reason: str) -> None:
         self.what = what
         super().__init__(f"{what} unavailable: {reason}")
+
+
+class NotPermitted(EngineError):
+    """The NATS server refused this user a publish or a subscription (its permissions)."""
+
+    code = "403"
+
+    def __init__(self, action: str, subject: str) -> None:
+        self.action = action
+        self.subject = subject
+        super().__init__(f"this NATS user may not {action} {subject!r} (see docs/security.md for the user "
+                         "each command needs)")
 
 
 class EventNotFound(EngineError):

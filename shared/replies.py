@@ -19,7 +19,9 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError
 
+from shared import denials
 from shared.bounds import check_publish
+from shared.errors import NotPermitted
 
 __all__ = ["WRONG_LAST_SEQUENCE", "JetStreamPublishError", "ReplyInbox"]
 
@@ -59,8 +61,18 @@ class ReplyInbox:
         self.timeout = timeout
         self._prefix = nc.new_inbox() + "."
         self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._subjects: dict[str, str] = {}  # token: the subject its request went to
         self._seq = itertools.count()
         self._sub: Subscription | None = None
+        denials.listen(nc, self._on_denied)
+
+    def _on_denied(self, action: str, subject: str) -> None:
+        """Fail at once the requests the server dropped (or whose replies it will not deliver)."""
+        for token, future in list(self._pending.items()):
+            sent_to = self._subjects.get(token, "")
+            if ((action == "publish" and sent_to == subject)
+                    or (action == "subscribe to" and subject.startswith(self._prefix))) and not future.done():
+                future.set_exception(NotPermitted(action, subject))
 
     async def _on_reply(self, msg: Msg) -> None:
         future = self._pending.pop(msg.subject[len(self._prefix):], None)
@@ -69,7 +81,8 @@ class ReplyInbox:
 
     async def request(self, subject: str, data: bytes, headers: dict[str, str] | None = None,
                       wait_s: float | None = None) -> Msg:
-        """The reply; raises NoRespondersError or nats' TimeoutError, and OverLimit before
+        """The reply; raises NoRespondersError or nats' TimeoutError, NotPermitted when the
+        server's permissions dropped it, and OverLimit before
         sending what the server would answer by closing the connection (shared.bounds)."""
         check_publish(f"message to {subject[:80]}", subject, data, headers, self.nc.max_payload)
         if self._sub is None:
@@ -78,6 +91,7 @@ class ReplyInbox:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         self._pending[token] = future
+        self._subjects[token] = subject
         timer = loop.call_later(self.timeout if wait_s is None else wait_s, _expire, future)
         try:
             await self.nc.publish(subject, data, reply=self._prefix + token, headers=headers)
@@ -85,6 +99,7 @@ class ReplyInbox:
         finally:
             timer.cancel()
             self._pending.pop(token, None)
+            self._subjects.pop(token, None)
         if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
             raise NoRespondersError
         return msg

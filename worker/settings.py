@@ -14,7 +14,9 @@ docs/security.md), then the stack file of ``ee up``, then the defaults below.
 - ``shutdown_grace_s``: ``EE_SHUTDOWN_GRACE_S``, 30 (on stop, running activities get that long);
 - ``bot_lease_s``: ``EE_BOT_LEASE_S``, 15 (a bot silent that long is lost to its pool);
 - ``max_payload_bytes``: ``EE_MAX_PAYLOAD_BYTES``, 1 MiB (a larger result is reported as an error);
-- ``ops_port``: ``EE_OPS_PORT``, 0 (no ``/healthz`` and ``/metrics``).
+- ``ops_port``: ``EE_OPS_PORT``, 0 (no ``/healthz`` and ``/metrics``);
+- ``nats_inbox_prefix``: ``EE_NATS_INBOX_PREFIX``, ``_INBOX`` (where replies arrive: give each
+  NATS user its own, ``_INBOX_worker``, as deploy/nats/auth.conf does).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class WorkerSettings:
     bot_lease_s: float = 15.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     ops_port: int = 0
+    nats_inbox_prefix: str = Settings.nats_inbox_prefix
 
     def __post_init__(self) -> None:
         for setting, value, ok, rule in (
@@ -83,7 +86,7 @@ class WorkerSettings:
                         nats_nkey_seed_file=self.nats_nkey_seed_file, nats_token=self.nats_token,
                         nats_tls_ca=self.nats_tls_ca, max_payload_bytes=self.max_payload_bytes,
                         activity_ack_wait_s=self.activity_ack_wait_s, shutdown_grace_s=self.shutdown_grace_s,
-                        ops_port=self.ops_port)
+                        ops_port=self.ops_port, nats_inbox_prefix=self.nats_inbox_prefix)
 
 
 # The worker's settings that the engine's Settings do not carry, read from the environment

@@ -1,21 +1,20 @@
-"""The streams a worker uses, created or updated at start so a worker can come up first.
+"""The streams a worker uses, checked at start (the reactor creates and updates them).
 
 The task and result streams come from :mod:`shared.streams`, the one definition
 every service applies, so whichever service starts first they end up the same.
-``EE_CLAIMS`` is the workers' own: one message per activity attempt, written by
-the worker that starts it (see :mod:`worker.sdk`).
+``EE_CLAIMS`` holds the workers' claims: one message per activity attempt, written
+by the worker that starts it (see :mod:`worker.sdk`).
 """
 
 from __future__ import annotations
 
-import structlog
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.api import ConsumerConfig, StreamConfig
 
 from shared import names
 from shared.config import MAX_PAYLOAD_BYTES
-from shared.streams import STREAM_MAX_BYTES, consumer_config, stream_configs
+from shared.streams import STREAM_WAIT_S, claims_stream_config, consumer_config, stream_configs
+from shared.streams import ensure_streams as shared_ensure_streams
 
 __all__ = [
     "MAX_ACK_PENDING",
@@ -27,15 +26,12 @@ __all__ = [
     "task_consumer_config",
 ]
 
-log = structlog.get_logger("ee.worker.streams")
 
 # Deliveries of one task before JetStream gives up on it (a poison task must not loop
 # forever; the reactor's timeout and retry policy takes over from there).
 MAX_DELIVER = 10
 # Unacked tasks per consumer, across all of its workers: caps the activities running at once.
 MAX_ACK_PENDING = 1000
-# How long an attempt's claim is kept: far beyond any redelivery of its task.
-CLAIM_MAX_AGE_S = 7 * 24 * 3600.0
 
 
 def _config(name: str, max_payload: int) -> StreamConfig:
@@ -55,42 +51,15 @@ def responses_stream_config(max_payload: int = MAX_PAYLOAD_BYTES) -> StreamConfi
     return _config(names.STREAM_RESPONSES, max_payload)
 
 
-def claims_stream_config() -> StreamConfig:
-    """``EE_CLAIMS``: ``activity.claim.<digest of event and attempt>``, one message per subject, file storage.
+async def ensure_streams(js: JetStreamContext, max_payload: int = MAX_PAYLOAD_BYTES, *, manage: bool = False,
+                         wait_s: float = STREAM_WAIT_S) -> None:
+    """Check the activity, response and claim streams (:func:`shared.streams.ensure_streams`).
 
-    A claim is published with ``Nats-Expected-Last-Subject-Sequence: 0``, so JetStream stores
-    the first one for an attempt and refuses every later one. Kept 7 days and bounded like the
-    other streams; when full the oldest claims go (unlike tasks and results, an old claim only
-    matters if its attempt is delivered again that late).
+    A worker does not manage streams: the reactor creates and updates them. One that matches
+    is left alone, a missing one is created if the server lets this user, else waited for.
     """
-    return StreamConfig(name=names.STREAM_CLAIMS, subjects=[f"{names.ACTIVITY_CLAIM_PREFIX}>"],
-                        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=CLAIM_MAX_AGE_S,
-                        max_bytes=STREAM_MAX_BYTES, max_msgs_per_subject=1, max_msg_size=1024,
-                        discard=DiscardPolicy.OLD, duplicate_window=120.0)
-
-
-async def ensure_streams(js: JetStreamContext, max_payload: int = MAX_PAYLOAD_BYTES) -> None:
-    """Add the activity, response and claim streams, or update them to this configuration (idempotent).
-
-    A stream made with another retention (by an older version) is kept as it is, with a
-    warning: JetStream cannot change retention in place (as :func:`shared.streams.ensure_streams`).
-    """
-    for config in (activities_stream_config(max_payload), responses_stream_config(max_payload),
-                   claims_stream_config()):
-        name = config.name or ""
-        try:
-            found = await js.stream_info(name)
-        except NotFoundError:
-            try:
-                await js.add_stream(config)
-            except BadRequestError:
-                await js.stream_info(name)  # another service created it in between
-            continue
-        if found.config.retention != config.retention:
-            log.warning("stream has another retention than this version sets; recreate it once drained",
-                        stream=name, found=str(found.config.retention), wanted=str(config.retention))
-            continue
-        await js.update_stream(config)
+    await shared_ensure_streams(js, max_payload, manage=manage, wait_s=wait_s,
+                                only=(names.STREAM_ACTIVITIES, names.STREAM_RESPONSES, names.STREAM_CLAIMS))
 
 
 def task_consumer_config(durable: str, filter_subject: str, *, ack_wait: float) -> ConsumerConfig:

@@ -1,0 +1,47 @@
+"""Permission violations a NATS server reported on a connection, handed to whoever waits on them.
+
+nats-server answers a publish or a subscription that the user's permissions forbid with an
+asynchronous ``-ERR 'Permissions Violation for Publish to "<subject>"'`` and drops it; the
+connection stays up. A request would wait for a reply that never comes and be retried as if
+the reactor were away. :func:`report` (the connection's error callback, ``shared.connect``)
+passes each violation to the listeners of that connection (``shared.replies``), which fail the
+requests waiting on that subject at once with :class:`shared.errors.NotPermitted`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
+
+from nats.aio.client import Client as NATS
+
+__all__ = ["Listener", "listen", "parse", "report"]
+
+# (action, subject): action is "publish" or "subscribe to".
+Listener = Callable[[str, str], None]
+
+_VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "([^"]*)"', re.I)
+_listeners: WeakKeyDictionary[NATS, list[Listener]] = WeakKeyDictionary()
+
+
+def parse(exc: BaseException) -> tuple[str, str] | None:
+    """``("publish" | "subscribe to", subject)`` of a permissions violation, else None."""
+    found = _VIOLATION.search(str(exc))
+    if found is None:
+        return None
+    return ("publish" if found[1].lower() == "publish" else "subscribe to"), found[2]
+
+
+def listen(nc: NATS, listener: Listener) -> None:
+    _listeners.setdefault(nc, []).append(listener)
+
+
+def report(nc: NATS, exc: BaseException) -> bool:
+    """Hand a permissions violation to the connection's listeners; False for another error."""
+    violation = parse(exc)
+    if violation is None:
+        return False
+    for listener in _listeners.get(nc, []):
+        listener(*violation)
+    return True

@@ -39,7 +39,7 @@ from shared.messages import (
 )
 from shared.names import Keys
 from shared.ops_http import serve_ops
-from shared.streams import ensure_streams
+from shared.streams import ensure_streams, ensure_workers_bucket
 from shared.tasks import TaskSet
 
 __all__ = ["Reactor"]
@@ -95,6 +95,8 @@ class Reactor:
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
+        # The workers' bucket too: under deploy/nats/auth.conf only the reactor may make it.
+        await ensure_workers_bucket(js)
         store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max)
         await store.load()
         await store.migrate_bot_indexes()

@@ -134,12 +134,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             with log.open("wb") as out:
                 proc = subprocess.Popen([sys.executable, "-m", *args], env=engine.env(user, port), stdout=out,
                                         stderr=subprocess.STDOUT, cwd=root)
-            stack.callback(lambda p=proc: p.poll() is None and (p.kill(), p.wait()))
+            stack.callback(_kill_if_running, proc)
             wait_ready(proc, port, log)
             procs.append((proc, log))
         yield engine
         for proc, log in reversed(procs):
             assert stop(proc, log) == 0, log.read_text()[-3000:]
+
+
+def _kill_if_running(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def test_the_document_shows_exactly_the_shipped_config() -> None:
@@ -159,7 +165,12 @@ def test_each_service_as_its_own_user_runs_jobs_without_a_violation(engine: Engi
     assert on_bot.returncode == 0, f"{on_bot.stdout}\n{on_bot.stderr}\n{engine.service_logs()}"
     assert json.loads(on_bot.stdout)["output"] == {"on": "b1"}, on_bot.stdout
 
-    # No service needed anything beyond its permissions (probes below connect as "probe ...").
+    listed = engine.ee("client", "workers", "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert {w.get("bot") for w in json.loads(listed.stdout)} >= {None, "b1"}, listed.stdout
+
+    # No service and no ee command needed anything beyond its permissions (the probes below
+    # connect as "probe <user>").
     assert [line for line in engine.violations() if "probe" not in line] == []
 
 
@@ -339,12 +350,12 @@ def test_a_user_without_its_own_password_is_refused(engine: Engine) -> None:
     anonymous = subprocess.run([sys.executable, "-m", "ee", "status", "x"], capture_output=True, text=True,
                                env={**engine.env("client"), "EE_NATS_URL": f"nats://127.0.0.1:{engine.nats.port}"},
                                cwd=engine.root, timeout=60, check=False)
-    assert anonymous.returncode == 2 and "authorization violation" in anonymous.stderr, anonymous.stderr
+    assert anonymous.returncode == 4 and "authorization violation" in anonymous.stderr, anonymous.stderr
     wrong = subprocess.run([sys.executable, "-m", "ee", "status", "x"], capture_output=True, text=True,
                            env={**engine.env("client"),
                                 "EE_NATS_URL": f"nats://operator:{password('client')}@127.0.0.1:{engine.nats.port}"},
                            cwd=engine.root, timeout=60, check=False)
-    assert wrong.returncode == 2 and "authorization violation" in wrong.stderr, wrong.stderr
+    assert wrong.returncode == 4 and "authorization violation" in wrong.stderr, wrong.stderr
 
 
 def test_only_the_reactor_makes_streams_and_others_wait_for_them(tmp_path: Path) -> None:

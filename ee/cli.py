@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import anyio
 import click
@@ -19,15 +19,20 @@ import redis
 
 from ee import exits
 from ee.durations import parse_duration
+from ee.inputs import read_json, read_text
 from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
-from ee.render import print_json, print_table
+from ee.render import print_json, print_table, time_text
+from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
 from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.build import build_id
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, JobWaitTimeout, engine_error_in
-from shared.names import EVENT_KINDS
+from shared.names import EVENT_KINDS, event_job
 from shared.naming import NameKind, check_name
 from shared.workflow import decode_workflow, json_type
+
+if TYPE_CHECKING:
+    from ee.client import EngineClient
 
 __all__ = ["main"]
 
@@ -69,15 +74,12 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
         raise found from None
 
 
-def parse_json(text: str | None, what: str) -> Any:
-    if text is None:
-        return None
-    if nested_deeper_than(text, MAX_DATA_DEPTH):  # json.loads would recurse, then raise RecursionError
-        fail(f"{what} is nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
+def parse_json(source: str | None, what: str) -> Any:
+    """An option's JSON: inline, ``@FILE`` or ``-`` (stdin); a problem is one line, exit 2."""
     try:
-        return json.loads(text)
+        return read_json(source, what)
     except ValueError as exc:
-        fail(f"{what} is not valid JSON: {exc}")
+        fail(str(exc))
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -188,49 +190,44 @@ def url(ctx: Context, which: str | None) -> None:
 # -- jobs ---------------------------------------------------------------------
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--input", "input_json", help="Job input as JSON.")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--input", "input_json", metavar="JSON|@FILE|-", help="Job input: JSON, @FILE or - (stdin).")
 @click.option("--job-id", callback=name_of("job"),
-              help="Choose the job id (submitting one id twice starts one job).")
-@click.option("--wait", is_flag=True, help="Wait for the job to finish; exit 0 completed, 1 failed.")
+              help="Choose the job id (the same submission again starts nothing new; another workflow "
+                   "or input under a taken id is refused).")
+@click.option("--wait", is_flag=True, help="Wait for the job to finish; exit 0 completed, 1 failed or cancelled.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --wait: give up after SECONDS.")
+              help="With --wait: give up after SECONDS (exit 5; the job goes on).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None, wait: bool,
            timeout: float | None, as_json: bool) -> None:
-    """Submit the workflow in FILE as a new job."""
+    """Submit the workflow in FILE (- for stdin) as a new job."""
     from ee.client import EngineClient
 
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        fail(f"cannot read {file}: {exc.strerror}")
-    except ValueError as exc:  # not UTF-8
-        fail(f"{file} is not valid JSON: {exc}")
-    if nested_deeper_than(text, MAX_DATA_DEPTH):
-        fail(f"invalid workflow: {file} is nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
-    try:
-        workflow = json.loads(text)
-    except ValueError as exc:
-        fail(f"{file} is not valid JSON: {exc}")
-    if not isinstance(workflow, dict):
-        fail(f"invalid workflow: {file} holds {json_type(workflow)}; a workflow is a JSON object")
-    try:
-        decode_workflow(workflow)  # refused here, before any connection, with the node and field
-    except EngineError as exc:
-        fail(str(exc))
+    if str(file) == "-" and input_json == "-":
+        fail("FILE and --input cannot both be - (standard input)")
+    workflow = _read_workflow(file)
     job_input = parse_json(input_json, "--input")
     if job_input is None:
         job_input = {}
     if not isinstance(job_input, dict):
         fail(f"--input must be a JSON object, not {json_type(job_input)}")
+    first = None if job_id is None else _recorded_submission(ctx, job_id)
 
     async def go() -> dict[str, Any]:
         async with EngineClient(ctx.settings) as client:
-            jid = await client.submit(workflow, job_input, job_id)
+            known = first
+            if job_id is not None and known is None:
+                known = await _accepted_submission(client, job_id)
+            if job_id is not None and known is not None:
+                check_resubmission(job_id, workflow, job_input, known)  # the same again: nothing to send
+                jid = job_id
+            else:
+                jid = await client.submit(workflow, job_input, job_id)
             if not wait:
-                return {"job_id": jid, "status": "pending", "output": None, "error": None}
+                return {"job_id": jid, "status": "pending" if known is None else known.status, "output": None,
+                        "error": None}
             started = anyio.current_time()
             try:
                 view = await client.wait(jid, timeout)
@@ -250,7 +247,48 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
     else:
         click.echo(result["job_id"])
     if wait and result["status"] != "completed":
-        sys.exit(1)
+        sys.exit(exits.FAILED)
+
+
+def _read_workflow(file: Path) -> dict[str, Any]:
+    """The workflow object in FILE (``-``: stdin), checked as this build's executors will check it."""
+    try:
+        text = read_text("-", "FILE") if str(file) == "-" else file.read_text()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    except ValueError as exc:  # not UTF-8, nothing piped in
+        fail(f"{file} is not valid JSON: {exc}" if isinstance(exc, UnicodeDecodeError) else str(exc))
+    if nested_deeper_than(text, MAX_DATA_DEPTH):
+        fail(f"invalid workflow: {file} is nested more than {MAX_DATA_DEPTH} levels deep (the limit)")
+    try:
+        workflow = json.loads(text)
+    except ValueError as exc:
+        fail(f"{file} is not valid JSON: {exc}")
+    if not isinstance(workflow, dict):
+        fail(f"invalid workflow: {file} holds {json_type(workflow)}; a workflow is a JSON object")
+    try:
+        decode_workflow(workflow)  # refused here, before any connection, with the node and field
+    except EngineError as exc:
+        fail(str(exc))
+    return workflow
+
+
+def _recorded_submission(ctx: Context, job_id: str) -> Submitted | None:
+    """What Redis records of a job id, if Redis can be asked (submitting needs only NATS)."""
+    try:
+        record = ctx.inspector().job(job_id, history=False)
+    except (EngineError, redis.RedisError):
+        return None
+    return None if record is None else from_record(record)
+
+
+async def _accepted_submission(client: EngineClient, job_id: str) -> Submitted | None:
+    """The job id's message still waiting in the jobs stream, if the search ends soon."""
+    try:
+        found = await client.accepted(job_id, give_up_after=3.0)
+    except TimeoutError:
+        return None
+    return None if found is None else from_stream(found["data"])
 
 
 @cli.command()
@@ -309,8 +347,20 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
     return accepted_job(job_id, found)
 
 
+JOB_STATUSES = ("pending", "running", "parked", "completed", "failed", "cancelled", "stranded")
+
+
+def _job_status(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or value in JOB_STATUSES:
+        return value
+    hint = (" (a job whose wait is over shows as parked until an executor takes it: the ee_jobs gauge's "
+            "'waking')") if value == "waking" else ""
+    raise click.BadParameter(f"{value!r} is not a job status: use one of {', '.join(JOB_STATUSES)}{hint}",
+                             ctx, param)
+
+
 @cli.command()
-@click.option("--status", "status_filter",
+@click.option("--status", "status_filter", callback=_job_status,
               help="Only jobs with this status (pending, running, parked, completed, failed, cancelled) or 'stranded'.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most N jobs (of those that match --status).")
@@ -385,7 +435,8 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
         print_json(rows)
     else:
         for row in rows:
-            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("deadline")
+            until = row.get("deadline") and f"until {time_text(row['deadline'])}"
+            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or until
         print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s",
                            "stranded", "unserved"])
 
@@ -437,8 +488,9 @@ def workers(ctx: Context, as_json: bool) -> None:
 @cli.command()
 @click.argument("job_id", callback=name_of("job"))
 @click.option("--reason", default="cancelled by operator")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def cancel(ctx: Context, job_id: str, reason: str) -> None:
+def cancel(ctx: Context, job_id: str, reason: str, as_json: bool) -> None:
     """Cancel a job: drop its waits, release its bots."""
     from ee.client import EngineClient
 
@@ -447,15 +499,19 @@ def cancel(ctx: Context, job_id: str, reason: str) -> None:
             await client.cancel(job_id, reason)
 
     run_async(go)
-    click.echo(f"job {job_id} cancelled")
+    if as_json:
+        print_json({"job_id": job_id, "status": "cancelled", "reason": reason})
+    else:
+        click.echo(f"job {job_id} cancelled")
 
 
 @cli.command()
 @click.argument("job_id", callback=name_of("job"))
 @click.argument("name", callback=name_of("signal"))
-@click.option("--data", help="Signal payload as JSON.")
+@click.option("--data", metavar="JSON|@FILE|-", help="Signal payload: JSON, @FILE or - (stdin).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def signal(ctx: Context, job_id: str, name: str, data: str | None) -> None:
+def signal(ctx: Context, job_id: str, name: str, data: str | None, as_json: bool) -> None:
     """Send signal NAME to a job (kept in its inbox if it is not waiting yet)."""
     from ee.client import EngineClient
 
@@ -466,7 +522,10 @@ def signal(ctx: Context, job_id: str, name: str, data: str | None) -> None:
             return await client.signal(job_id, name, payload)
 
     reply = run_async(go)
-    click.echo(f"signal {name} {'delivered' if reply.delivered else 'kept in the inbox of'} job {job_id}")
+    if as_json:
+        print_json({"job_id": job_id, "signal": name, "delivered": reply.delivered, "buffered": reply.buffered})
+    else:
+        click.echo(f"signal {name} {'delivered' if reply.delivered else 'kept in the inbox of'} job {job_id}")
 
 
 @cli.group()
@@ -474,7 +533,7 @@ def event() -> None:
     """Act on one parked wait (fenced, recorded in the job's history)."""
 
 
-def _event_op(ctx: Context, **fields: Any) -> None:
+def _event_op(ctx: Context, as_json: bool, **fields: Any) -> None:
     from ee.client import EngineClient
     from shared.messages import EventOp
 
@@ -483,36 +542,43 @@ def _event_op(ctx: Context, **fields: Any) -> None:
             return await client.event_op(EventOp(**fields))
 
     reply = run_async(go)
-    click.echo(f"event {reply.event_id}: {reply.status}")
+    if as_json:
+        print_json({"event_id": reply.event_id, "job_id": event_job(reply.event_id), "op": fields["op"],
+                    "status": reply.status})
+    else:
+        click.echo(f"event {reply.event_id}: {reply.status}")
 
 
 @event.command("resolve")
 @click.argument("event_id", callback=name_of("event"))
-@click.option("--data", help="Result as JSON.")
+@click.option("--data", metavar="JSON|@FILE|-", help="Result: JSON, @FILE or - (stdin).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_resolve(ctx: Context, event_id: str, data: str | None) -> None:
+def event_resolve(ctx: Context, event_id: str, data: str | None, as_json: bool) -> None:
     """Fire a parked wait with a successful result."""
-    _event_op(ctx, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
+    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
 
 
 @event.command("fail")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--error", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_fail(ctx: Context, event_id: str, error: str) -> None:
+def event_fail(ctx: Context, event_id: str, error: str, as_json: bool) -> None:
     """Fire a parked wait with an error."""
-    _event_op(ctx, event_id=event_id, op="fail", error=error)
+    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error)
 
 
 @event.command("extend")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
               help="New timeout from now, seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_extend(ctx: Context, event_id: str, timeout_s: float) -> None:
+def event_extend(ctx: Context, event_id: str, timeout_s: float, as_json: bool) -> None:
     """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
     attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
-    _event_op(ctx, event_id=event_id, op="extend", timeout_s=timeout_s)
+    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -107,7 +107,8 @@ class EngineClient:
 
         Read message by message from the oldest (a work-queue stream can have no second
         consumer on the subject), matched on ``Nats-Msg-Id`` or the body's ``job_id``: quick
-        while few jobs wait for an executor. Returns ``{"seq", "accepted"}`` or None; raises
+        while few jobs wait for an executor. Returns ``{"seq", "accepted", "data"}`` (``data``:
+        the message's body) or None; raises
         TimeoutError after ``give_up_after`` seconds of reading."""
         js = self.nc.jetstream()
         try:
@@ -128,7 +129,8 @@ class EngineClient:
                 return None
             named = _named(msg)
             if named == job_id:
-                return {"seq": msg.seq, "accepted": None if msg.time is None else msg.time.isoformat()}
+                return {"seq": msg.seq, "accepted": None if msg.time is None else msg.time.isoformat(),
+                        "data": msg.data or b""}
             seq = msg.seq + 1
         return None
 

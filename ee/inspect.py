@@ -141,7 +141,7 @@ class Inspector:
             for event_id, raw in zip(chunk, raws, strict=True):
                 if not raw:
                     continue
-                event = {"event_id": event_id, **decode_hash(EventRecord, raw)}
+                event = {"event_id": event_id, "job_id": event_job(event_id), **decode_hash(EventRecord, raw)}
                 if any(want is not None and event.get(name) != want
                        for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot))):
                     continue

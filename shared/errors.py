@@ -19,6 +19,7 @@ __all__ = [
     "InvalidName",
     "InvalidWorkflow",
     "JobFinished",
+    "JobIdInUse",
     "JobNotFound",
     "JobWaitTimeout",
     "NestedTooDeep",
@@ -279,3 +280,18 @@ class StackNotFound(EngineError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class JobIdInUse(EngineError):
+    """A job id submitted again with another workflow or input: the engine would ignore it."""
+
+    code = "409"
+
+    def __init__(self, job_id: str, status: str, name: str, differs: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.differs = differs
+        of = f" of workflow {name}" if name else ""
+        super().__init__(f"job id {job_id!r} is taken: job {job_id!r}{of} ({status}) was submitted with a "
+                         f"different {differs}; the same submission again starts nothing new, so choose "
+                         "another --job-id")

@@ -73,6 +73,7 @@ SAMPLES: list[EngineError] = [
     errors.EventInBackoff("j1~1.0", 2, 1.5),
     errors.JobWaitTimeout("j1", "parked", 3.0),
     errors.StackNotFound("no stack file"),
+    errors.JobIdInUse("j1", "parked", "nap v2", "input"),
 ]
 
 

@@ -4,7 +4,10 @@ Heartbeats are core NATS messages, lost while no reactor listens. A lease lapses
 for heartbeats missed while a reactor was listening: whenever it may have missed some
 (it has just started, NATS was disconnected, a heartbeat could not be stored in Redis)
 every bot gets one lease period from then before its lease is judged (``grace`` in
-``bots.lua``). See docs/guarantees.md.
+``bots.lua``). A bot whose lease really lapsed while it ran an attempt (cut off from NATS
+longer than its lease) loses that attempt to a retry only if it does not come back holding
+it: its heartbeats list the attempts it holds, and one of those resumes unless a later
+attempt was dispatched meanwhile (``lapse_attempt`` in ``prelude.lua``). See docs/guarantees.md.
 
 Beats arrive on each bot's own subject (``bots.heartbeat.<bot>``, publishable only by that
 bot's user) and must name that bot. The legacy shared ``bots.heartbeat`` is still heard, for
@@ -17,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import msgspec
 import structlog
 from anyio.abc import TaskGroup
 from nats.aio.client import Client as NATS
@@ -39,6 +43,9 @@ _heartbeats = Codec(BotHeartbeat, names.BOTS_HEARTBEAT)
 
 # The lease of a bot whose heartbeats never said theirs (stored by an older reactor).
 DEFAULT_BOT_LEASE_S = 15.0
+# Attempts of one heartbeat's ``holding`` looked at (a bot runs one activity at a time).
+MAX_HOLDING = 64
+_json = msgspec.json.Encoder()
 
 
 class Hearing:
@@ -88,10 +95,11 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
             await store.deadletter(names.BOTS_HEARTBEAT, bounded_text(str(exc)), msg.data)
             return
         now = clock.now()
+        held = _json.encode(beat.holding[:MAX_HOLDING]).decode() if beat.holding else ""
         try:
             wakes = await store.bot_call("heartbeat", beat.bot, beat.pool, beat.worker,
                                          repr(now + beat.lease_s), "1" if beat.stopping else "0", repr(now),
-                                         repr(beat.lease_s))
+                                         repr(beat.lease_s), held)
         except Exception as exc:
             if hearing is not None:
                 hearing.missed()

@@ -295,6 +295,9 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     max_backoff_s: str = ""
     timeout_s: str = ""
     last_error: str = ""
+    # An attempt failed because its bot was lost, while the retry has not run yet:
+    # {"attempt", "bot", "deadline"} (reactor/lua/prelude.lua, lapse_attempt).
+    lapsed: JsonText | None = None
     bot: str = ""
     pool: str = ""
     signal: str = ""

@@ -329,12 +329,17 @@ class ActivityResult(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class BotHeartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``holding``: the (event id, attempt) pairs the bot's worker holds, claimed and not
+    reported yet or reported within the last lease period; an attempt failed because the bot
+    was taken for lost goes on when its bot says it still holds it (older workers send none)."""
+
     bot: str
     pool: str
     capacity: int = 1
     lease_s: float = 15.0
     worker: str = ""
     stopping: bool = False
+    holding: list[tuple[str, int]] = []
 
 
 class WorkerPresence(msgspec.Struct, kw_only=True, omit_defaults=True):

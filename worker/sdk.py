@@ -51,7 +51,7 @@ from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
 from shared.replies import WRONG_LAST_SEQUENCE, JetStreamPublishError, ReplyInbox
 from worker.execution import Activity, encode_result, failure, run_activity
-from worker.heartbeat import BotIdentity, beat, heartbeats
+from worker.heartbeat import BotIdentity, Holdings, beat, heartbeats
 from worker.presence import Presence
 from worker.settings import WorkerSettings
 from worker.streams import ensure_streams, task_consumer_config
@@ -113,6 +113,7 @@ class Worker(anyio.AsyncContextManagerMixin):
         self._stopping = anyio.Event()
         self._recent: OrderedDict[_Key, ActivityResult] = OrderedDict()
         self._running: dict[_Key, anyio.CancelScope] = {}
+        self._holdings = Holdings(keep_s=bot_lease_s)
         self._in_hand: dict[object, tuple[Msg, float]] = {}
         self._idle: set[anyio.CancelScope] = set()
         # This worker's id in this process: in the claims it takes and in its announcement.
@@ -213,7 +214,7 @@ class Worker(anyio.AsyncContextManagerMixin):
         if self.bot is not None and not self._said_goodbye:
             self._said_goodbye = True
             with anyio.CancelScope(shield=True):
-                await beat(nc, self.bot, stopping=True)
+                await beat(nc, self.bot, stopping=True, holding=self._holdings.now)
 
     # ---- pulling ------------------------------------------------------------
 
@@ -231,7 +232,7 @@ class Worker(anyio.AsyncContextManagerMixin):
 
     async def _beat_until_stopped(self, nc: NATS, bot: BotIdentity) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(heartbeats, nc, bot)
+            tg.start_soon(heartbeats, nc, bot, self._holdings.now)
             await self._stopping.wait()
             tg.cancel_scope.cancel()
 
@@ -362,6 +363,7 @@ class Worker(anyio.AsyncContextManagerMixin):
         with anyio.CancelScope(shield=True):
             await self._publish_result(inbox, data)
             await msg.ack()
+            self._holdings.reported((task.event_id, task.attempt))
         if not result.ok:
             log.info("activity failed", event_id=task.event_id, attempt=task.attempt,
                      activity=task.activity, error=result.error)
@@ -415,6 +417,7 @@ class Worker(anyio.AsyncContextManagerMixin):
                 log.warning("task delivered again, its attempt started elsewhere; not run a second time",
                             event_id=task.event_id, attempt=task.attempt, deliveries=delivered)
             else:
+                self._holdings.claimed(key)
                 started = anyio.current_time()
                 result = await run_activity(fn, task, self.name, scope)
                 metrics.ACTIVITY_SECONDS.labels(activity=task.activity).observe(anyio.current_time() - started)

@@ -1,5 +1,6 @@
 -- Bot pool bookkeeping. ARGV: prefix, mode, bot, at, lease_at (wake), ...
---   heartbeat: pool, worker, lease_until, stopping (1/0), now, lease_s
+--   heartbeat: pool, worker, lease_until, stopping (1/0), now, lease_s, held (JSON [[event, attempt], ...]:
+--              the attempts the bot holds, claimed and not reported or reported just now)
 --   lapse: now                 (the bot's lease ran out)
 --   grace: now, default lease_s (bot ''; the reactor may have missed heartbeats: see below)
 -- Returns {n, wake items...}: wakes for jobs granted a bot or failed because a bot was lost;
@@ -20,7 +21,7 @@ local function take_out(reason)
       local f = redis.call('HMGET', K.event(e), 'kind', 'status', 'bot', 'phase')
       if f[1] == 'activity' and f[2] == 'parked' and f[3] == bot and f[4] == 'running' then
         local msg = 'bot ' .. bot .. ' lost: ' .. reason
-        local w = fail_attempt(e, cjson.encode({ok = false, error = msg}), tonumber(ARGV[10] or ARGV[6]),
+        local w = lapse_attempt(e, bot, cjson.encode({ok = false, error = msg}), tonumber(ARGV[10] or ARGV[6]),
           at, lease_at, msg)
         if w[1] == 1 then
           for _, v in ipairs(w) do out[#out + 1] = v end
@@ -31,8 +32,25 @@ local function take_out(reason)
   end
 end
 
+-- Attempts failed when this bot was lost that it says it still holds go on (see lapse_attempt).
+local function resume_held(held)
+  local ok, pairs_ = pcall(cjson.decode, held or '')
+  if not ok or type(pairs_) ~= 'table' then return end
+  for i = 1, math.min(#pairs_, 64) do
+    local pair = pairs_[i]
+    if type(pair) == 'table' and type(pair[1]) == 'string' then
+      local l = lapsed_attempt(pair[1], pair[2])
+      if l and l.bot == bot then
+        resume_lapsed(pair[1], l, at, 'attempt ' .. l.attempt .. ' goes on: bot ' .. bot ..
+          ' is back and still holds it (its retry never ran)')
+      end
+    end
+  end
+end
+
 if mode == 'heartbeat' then
   local pool, worker, lease_until, stopping, now = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  resume_held(ARGV[12])
   if stopping == '1' then
     take_out('stopped')
     return out

@@ -167,6 +167,51 @@ local function fail_attempt(e, result, now, at, lease_at, reason)
   return fire(e, result, at, lease_at, reason)
 end
 
+-- An attempt whose bot was lost mid-run (its lease lapsed, or it said it stops) fails at once,
+-- but the bot may be alive all along (cut off from NATS longer than its lease) and finish it.
+-- Until a later attempt is dispatched the event keeps `lapsed` (JSON: attempt, bot, deadline),
+-- and that attempt can still count: its result is taken during the backoff (result.lua), and a
+-- heartbeat of the bot saying it still holds the attempt resumes it (bots.lua), so its retry
+-- never runs beside it. Returns what fail_attempt returns.
+local function lapse_attempt(e, bot, result, now, at, lease_at, reason)
+  local k = K.event(e)
+  local f = redis.call('HMGET', k, 'attempt', 'deadline')
+  local w = fail_attempt(e, result, now, at, lease_at, reason)
+  if w[1] == 2 then
+    redis.call('HSET', k, 'lapsed', cjson.encode({attempt = tonumber(f[1]), bot = bot, deadline = f[2] or ''}))
+  end
+  return w
+end
+
+-- The `lapsed` record of e when e is parked in the backoff after lapsed attempt `attempt`, else nil.
+local function lapsed_attempt(e, attempt)
+  local f = redis.call('HMGET', K.event(e), 'status', 'phase', 'lapsed')
+  if f[1] ~= 'parked' or f[2] ~= 'backoff' or not f[3] then return nil end
+  local ok, l = pcall(cjson.decode, f[3])
+  if not ok or type(l) ~= 'table' or tonumber(l.attempt) == nil or tonumber(l.attempt) ~= tonumber(attempt) then
+    return nil
+  end
+  return l
+end
+
+-- The lapsed attempt is the running one again: its timeout as it was, the retry (which never
+-- ran: `lapsed` goes when a later attempt is dispatched) forgotten, one history entry.
+local function resume_lapsed(e, l, at, detail)
+  local k = K.event(e)
+  redis.call('HSET', k, 'attempt', tonumber(l.attempt), 'phase', 'running', 'dispatched', '')
+  redis.call('HDEL', k, 'lapsed')
+  local deadline = tonumber(l.deadline)
+  if deadline then
+    redis.call('HSET', k, 'deadline', l.deadline)
+    redis.call('ZADD', K.timers, deadline, e)
+  else
+    redis.call('HDEL', k, 'deadline')
+    redis.call('ZREM', K.timers, e)
+  end
+  local f = redis.call('HMGET', k, 'job', 'node')
+  history(f[1], at, f[2], 'resumed', '', detail)
+end
+
 -- Grant free bots of a pool to waiting lock requests, first come first served.
 -- Appends each resulting wake (9 items) to `out` and returns how many.
 local function grant(pool, at, lease_at, out)

@@ -14,6 +14,19 @@ if f[4] ~= 'activity' then return {-1, 'not an activity event'} end
 -- is taken only for an event parked before tokens (a rolling upgrade).
 if ARGV[10] ~= '1' and f[5] == '1' then return {-1, 'no attempt token'} end
 if f[1] ~= 'parked' then return {0, 'late'} end
+if f[3] == 'backoff' and f[2] ~= ARGV[3] then
+  -- The attempt failed when its bot was lost and the next one has not run: its result counts.
+  local l = lapsed_attempt(e, ARGV[3])
+  if l then
+    if ARGV[4] ~= '1' then
+      redis.call('HDEL', k, 'lapsed')  -- it failed after all: the retry already scheduled stands
+      return {0, 'late'}
+    end
+    resume_lapsed(e, l, ARGV[8], 'attempt ' .. l.attempt .. ' finished after bot ' .. tostring(l.bot) ..
+      ' was taken for lost (its retry never ran)')
+    return fire(e, ARGV[5], ARGV[8], ARGV[9], '')
+  end
+end
 if f[2] ~= ARGV[3] then return {0, 'old-attempt'} end
 if f[3] == 'backoff' then return {0, 'late'} end
 if ARGV[4] == '1' then

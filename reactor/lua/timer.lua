@@ -2,7 +2,11 @@
 -- ARGV: prefix, event, now, at, lease_at, timeout result json (per kind prepared by caller)
 -- Returns {0} nothing to do, {2, attempt} retry scheduled, {3, event} dispatch the next attempt, or a wake.
 local e = ARGV[2]
-if redis.call('ZREM', K.timers, e) == 0 then return {0} end
+-- Due now, not merely seen due: a step since the caller looked may have set it later (a lapsed
+-- attempt resumed, an operator's extend).
+local due = redis.call('ZSCORE', K.timers, e)
+if not due or tonumber(due) > tonumber(ARGV[3]) then return {0} end
+redis.call('ZREM', K.timers, e)
 local k = K.event(e)
 local f = redis.call('HMGET', k, 'status', 'kind', 'phase', 'timeout_s', 'attempt', 'pool', 'bot')
 if f[1] ~= 'parked' then return {0} end
@@ -16,6 +20,7 @@ if f[2] == 'activity' then
       return fail_attempt(e, cjson.encode({ok = false, error = reason}), now, ARGV[4], ARGV[5], reason)
     end
     redis.call('HSET', k, 'phase', 'running', 'dispatched', '')
+    redis.call('HDEL', k, 'lapsed')  -- a later attempt runs: the lapsed one can no longer count
     redis.call('ZADD', K.dispatch, now, e)
     if f[4] and f[4] ~= '' then
       redis.call('ZADD', K.timers, now + tonumber(f[4]), e)

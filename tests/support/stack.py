@@ -61,11 +61,12 @@ class Service:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None  # another build's source tree: ``-m`` imports from here first
 
     def start(self) -> Service:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=self.cwd)
         out.close()
         return self
 
@@ -124,9 +125,13 @@ class Stack:
         return env
 
     def start(self, module: str, *args: str, **env: str) -> Service:
+        return self.start_build(None, module, *args, **env)
+
+    def start_build(self, cwd: Path | None, module: str, *args: str, **env: str) -> Service:
+        """Run ``python -m module`` of the build whose source tree ``cwd`` is (None: this one)."""
         index = len(self.services)
         service = Service(module, [sys.executable, "-m", module, *args], self.env(**env),
-                          self.workdir / f"{index:02d}-{module}.log").start()
+                          self.workdir / f"{index:02d}-{module}.log", cwd=cwd).start()
         self.services.append(service)
         return service
 

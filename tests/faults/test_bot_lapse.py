@@ -47,11 +47,12 @@ def test_bot_frozen_longer_than_its_lease_keeps_its_attempt_and_no_retry_runs(st
     poll(lambda: stack.executions(), 30, what="the activity running")
     bot.signal(signal.SIGSTOP)
     try:
-        poll(lambda: log_entries(reactor, "bot lease lapsed; taking it out of its pool"), 30, 0.05,
-             "the bot's lease to lapse")
-        history = stack.inspector().job(job)["history"]  # type: ignore[index]
-        assert [h["detail"] for h in history if h["event"] == "retry"] == [
-            "attempt 1 failed: bot b1 lost: lease lapsed"]
+        def retried() -> list[str]:
+            history = stack.inspector().job(job)["history"]  # type: ignore[index]
+            return [h["detail"] for h in history if h["event"] == "retry"]
+
+        assert poll(retried, 30, 0.05, "the bot's lease to lapse") == ["attempt 1 failed: bot b1 lost: lease lapsed"]
+        assert log_entries(reactor, "bot lease lapsed; taking it out of its pool")
     finally:
         bot.signal(signal.SIGCONT)
     done = stack.wait_job(job, timeout=30)

@@ -154,6 +154,10 @@ def test_rollout_with_the_reactor_down_in_its_middle_runs_every_job_once_by_the_
     during = stack.submit_many(flow, [{"v": i} for i in range(10)], f"during-{how}")
     poll(lambda: jobs_undelivered(stack) == 0, 30, 0.05, "every job delivered to an executor")
     assert {(inspector.job(j, history=False) or {}).get("status") for j in before} <= {"pending", "parked", "running"}
+    # Visible meanwhile: accepted while no reactor runs, each one pending.
+    listed = {row["job_id"]: row["status"] for row in ee_json(stack, "jobs", "--limit", "100")}
+    assert {listed.get(j) for j in during} == {"pending"}, listed
+    assert ee_json(stack, "status", during[0])["status"] == "pending"
 
     stack.reactor()
     assert_run_once_by_the_new_build(stack, before + during)

@@ -158,3 +158,14 @@ async def test_once_the_retry_is_dispatched_the_lapsed_attempt_no_longer_counts(
     assert [x.decode() if isinstance(x, bytes) else x for x in await steps.result(1, ok=True)] == [0, "old-attempt"]
     await steps.beat("b1", f'[["{steps.event}", 1]]')
     assert await steps.fields("attempt", "phase") == ["2", "running"]
+
+
+@pytest.mark.anyio
+async def test_retries_failed_while_the_bot_was_gone_never_ran_so_the_lapsed_attempt_still_resumes(
+        steps: Steps) -> None:
+    due = float(await steps.r.zscore("ee:timers", steps.event) or 0)
+    reply = await steps.call("timer", "ee:", steps.event, repr(due), "t", repr(due + 60), b"null")
+    assert [int(x) for x in reply] == [2, 3]  # attempt 2 failed unsent (the bot is gone): attempt 3 waits
+    assert await steps.r.zscore("ee:dispatch", steps.event) is None
+    await steps.beat("b1", f'[["{steps.event}", 1]]', now=due + 1)
+    assert await steps.fields("attempt", "phase", "lapsed") == ["1", "running", None]

@@ -51,10 +51,12 @@ def poll(check: Callable[[], T | None], timeout: float, what: str) -> T:
 
 
 def interpolate(value: str) -> str:
-    """Compose's ``${VAR}`` and ``${VAR:-default}``, from this process's environment."""
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` (here: empty when unset,
+    as the URLs holding them are replaced), from this process's environment."""
     def one(m: re.Match[str]) -> str:
-        return os.environ.get(m["name"]) or (m["default"] or "")
-    return re.sub(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}", one, value)
+        default = m["default"] if m["op"] == "-" else ""
+        return os.environ.get(m["name"]) or (default or "")
+    return re.sub(r"\$\{(?P<name>\w+)(?::(?P<op>[-?])(?P<default>[^}]*))?\}", one, value)
 
 
 def compose_service(name: str) -> dict[str, Any]:

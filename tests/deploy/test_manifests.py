@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shlex
 from importlib import resources
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_the_schema_check_rejects_a_broken_compose_file(breakage: str) -> None:
 
 def test_compose_runs_the_engine_on_durable_servers() -> None:
     services = compose()["services"]
-    assert set(services) == {"nats", "redis", *ENGINE}
+    assert set(services) == {"nats", "redis", *ENGINE, "operator"}
     assert {tuple(services[name]["command"]) for name in ENGINE} == SERVICE_COMMANDS
     redis = services["redis"]
     assert redis["image"].startswith("redis:7")
@@ -114,8 +115,9 @@ def test_compose_engine_services_are_configured_by_environment_and_gated_on_heal
         service = services[name]
         assert service["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}, name
         env = service["environment"]
-        assert env["EE_NATS_URL"] == "nats://nats:4222", name
-        assert env["EE_REDIS_URL"] == "redis://redis:6379/0", name
+        assert env["EE_NATS_URL"].endswith("@nats:4222"), name
+        assert env["EE_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?"), name
+        assert env["EE_REDIS_URL"].endswith("@redis:6379/0"), name
         assert env["EE_OPS_PORT"] == "9100", name
         assert "/readyz" in " ".join(service["healthcheck"]["test"]), name
         for dependency in ("nats", "redis"):
@@ -183,7 +185,8 @@ def test_kubernetes_credentials_come_from_the_secret_only() -> None:
     secret = next(d for d in docs if d["kind"] == "Secret")
     for key, value in secret["stringData"].items():
         assert "CHANGE-ME" in value, f"{key}: placeholder values only"
-    assert "nats.nats.svc:4222" in secret["stringData"]["EE_NATS_URL"]
+    for role in ENGINE:
+        assert "nats.nats.svc:4222" in secret["stringData"][f"EE_NATS_URL_{role.upper()}"]
     assert "redis-master.redis.svc:6379" in secret["stringData"]["EE_REDIS_URL"]
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     assert not {"EE_NATS_URL", "EE_REDIS_URL"} & set(config), "credentials belong in the Secret"
@@ -192,10 +195,81 @@ def test_kubernetes_credentials_come_from_the_secret_only() -> None:
         for name in ("EE_NATS_URL", "EE_REDIS_URL"):
             if name in env:
                 ref = env[name]["valueFrom"]["secretKeyRef"]
-                assert ref == {"name": secret["metadata"]["name"], "key": name}, doc["metadata"]["name"]
+                assert ref["name"] == secret["metadata"]["name"], doc["metadata"]["name"]
+                assert ref["key"] == name or ref["key"].startswith(f"{name}_"), doc["metadata"]["name"]
         assert "EE_NATS_URL" in env, doc["metadata"]["name"]
     reactor = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "ee-reactor")
     assert any(e["name"] == "EE_REDIS_URL" for e in reactor["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+# --- authentication: on everywhere, one NATS user per service, as deploy/nats/auth.conf says ------
+
+CONF = ROOT / "deploy" / "nats" / "auth.conf"
+COMPOSE_USERS = {"reactor": "reactor", "executor": "executor", "worker": "worker", "operator": "operator"}
+K8S_USERS = {"ee-reactor": "reactor", "ee-executor": "executor", "ee-demo-worker": "worker"}
+
+
+def conf_users() -> dict[str, tuple[str, str]]:
+    """user: (the environment variable of its password, its permissions block) in auth.conf."""
+    found = re.findall(r'\{user: *"?([\w-]+)"?, *password: *\$(\w+), *permissions: *\$(\w+)\}', CONF.read_text())
+    return {user: (variable, block) for user, variable, block in found}
+
+
+def conf_block(name: str) -> str:
+    text = CONF.read_text()
+    return text.split(f"\n  {name} = {{\n", 1)[1].split("\n  }\n", 1)[0]
+
+
+def test_the_shipped_config_has_a_user_per_role_each_with_its_own_inbox_only() -> None:
+    users = conf_users()
+    assert set(users) == {"reactor", "executor", "worker", "bot-b1", "client", "operator"}
+    for user, (variable, block) in users.items():
+        assert variable == "NATS_PASSWORD_" + user.upper().replace("-", "_"), user
+        subscribe = conf_block(block).split("subscribe = ", 1)[1]
+        assert f'"_INBOX_{user}.>"' in subscribe and "_INBOX.>" not in subscribe, user
+        assert [s for s in re.findall(r'"(_INBOX[^"]*)"', subscribe)] == [f"_INBOX_{user}.>"], user
+    text = CONF.read_text()
+    assert "$JS.API.>" not in text and "PURGE" not in text and ".DELETE" not in text
+    assert "password" not in text.replace("password: $", "")  # no literal password anywhere
+
+
+def test_compose_runs_with_auth_on_and_a_user_per_service() -> None:
+    services = compose()["services"]
+    users = conf_users()
+    nats = services["nats"]
+    command = nats["command"]
+    assert command[command.index("-c") + 1] == "/etc/nats/auth.conf"
+    assert "./deploy/nats/auth.conf:/etc/nats/auth.conf:ro" in nats["volumes"]
+    variables = {variable for variable, _ in users.values()}
+    assert set(nats["environment"]) == variables
+    for variable, value in nats["environment"].items():
+        assert value.startswith(f"${{{variable}:?"), variable  # from .env; compose stops if unset
+    redis = services["redis"]
+    assert redis["command"][redis["command"].index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    for name, user in COMPOSE_USERS.items():
+        env = services[name]["environment"]
+        assert user in users, name
+        assert env["EE_NATS_URL"] == f"nats://{user}:${{{users[user][0]}:?set the passwords in .env, see " \
+                                     "deploy/compose-env.sh}@nats:4222", name
+        assert env["EE_NATS_INBOX_PREFIX"] == f"_INBOX_{user}", name
+        assert "${REDIS_PASSWORD:?" in env["EE_REDIS_URL"], name
+    generator = (ROOT / "deploy" / "compose-env.sh").read_text()
+    assert all(variable in generator for variable in (*variables, "REDIS_PASSWORD"))
+
+
+def test_kubernetes_runs_each_service_as_its_own_nats_user() -> None:
+    docs = k8s_docs()
+    secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
+    users = conf_users()
+    for doc in (d for d in docs if d["kind"] == "Deployment"):
+        name = doc["metadata"]["name"]
+        user = K8S_USERS[name]
+        env = {e["name"]: e for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]}
+        key = env["EE_NATS_URL"]["valueFrom"]["secretKeyRef"]["key"]
+        assert key == f"EE_NATS_URL_{user.upper()}" and user in users, name
+        assert secret[key].startswith(f"nats://{user}:CHANGE-ME@"), name
+        assert env["EE_NATS_INBOX_PREFIX"]["value"] == f"_INBOX_{user}", name
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------

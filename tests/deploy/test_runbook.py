@@ -308,8 +308,9 @@ def check_inner(container: str, command: list[str], where: str) -> None:
     """A command run inside a container: ``ee`` where the engine's image runs, ``redis-cli`` in Redis."""
     assert command, f"{where}: nothing to run"
     if command[0] == "ee":
-        assert container in ("compose:reactor", "compose:executor", "k8s:ee-reactor", "k8s:ee-executor"), \
-            f"{where}: run ee where the engine's URLs are set (the reactor's container)"
+        assert container in ("compose:operator", "k8s:ee-reactor", "k8s:ee-executor"), \
+            f"{where}: run ee where the engine's URLs are set (the operator's container: its NATS user may do "\
+            "what the reactor's and the executor's may not)"
         # Placeholders stand for real ids, which ee checks against the name rules while parsing.
         parse_ee([substitute(arg, "job-1") for arg in command[1:]], where)
     elif command[0] == "redis-cli":
@@ -350,7 +351,7 @@ def test_deploy_commands_name_what_the_files_define() -> None:
 def test_a_broken_deploy_command_is_caught() -> None:
     for broken in ("docker compose up -d --no-deps executors", "kubectl rollout restart deployment/reactor",
                    "kubectl set image deployment/ee-executor exec=image:1",
-                   "docker compose exec reactor ee evnts", "docker compose exec reactor ee events --knd x"):
+                   "docker compose exec operator ee evnts", "docker compose exec operator ee events --knd x"):
         argv = shlex.split(broken)
         with pytest.raises(AssertionError):
             if argv[0] == "docker":

@@ -18,15 +18,16 @@ import click
 import redis
 
 from ee import exits
-from ee.durations import parse_duration
+from ee.durations import parse_duration, parse_moment
 from ee.inputs import read_json, read_text
 from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
 from ee.render import print_json, print_table, time_text
 from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
+from ee.waiting import Look, Progress, current_wait, describe_wait, wait_for_job
 from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.build import build_id
 from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, JobWaitTimeout, engine_error_in
+from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, engine_error_in
 from shared.names import EVENT_KINDS, event_job
 from shared.naming import NameKind, check_name
 from shared.workflow import decode_workflow, json_type
@@ -228,12 +229,7 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
             if not wait:
                 return {"job_id": jid, "status": "pending" if known is None else known.status, "output": None,
                         "error": None}
-            started = anyio.current_time()
-            try:
-                view = await client.wait(jid, timeout)
-            except TimeoutError:
-                status = (await client.view(jid)).status
-                raise JobWaitTimeout(jid, status, round(anyio.current_time() - started, 3)) from None
+            view = await wait_for_job(client, jid, timeout, _looker(ctx), Progress())
             return {"job_id": jid, "status": view.status, "output": view.output, "error": view.error}
 
     result = run_async(go)
@@ -273,6 +269,19 @@ def _read_workflow(file: Path) -> dict[str, Any]:
     return workflow
 
 
+def _looker(ctx: Context) -> Look | None:
+    """How ``--wait`` finds the job's current wait in words: from Redis, if it can be asked."""
+    try:
+        inspector = ctx.inspector()
+    except EngineError:
+        return None
+
+    def look(job_id: str) -> str:
+        return current_wait(inspector.job(job_id, history=False), inspector.events(job=job_id))
+
+    return look
+
+
 def _recorded_submission(ctx: Context, job_id: str) -> Submitted | None:
     """What Redis records of a job id, if Redis can be asked (submitting needs only NATS)."""
     try:
@@ -293,16 +302,30 @@ async def _accepted_submission(client: EngineClient, job_id: str) -> Submitted |
 
 @cli.command()
 @click.argument("job_id", callback=name_of("job"))
+@click.option("--follow", "-f", is_flag=True,
+              help="Then print each new history entry until the job ends (exit 0 completed, 1 failed or "
+                   "cancelled); with --json one JSON object per line.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def status(ctx: Context, job_id: str, as_json: bool) -> None:
-    """Show a job, its output and its history (a job accepted that no executor has taken yet:
-    pending, found in the jobs stream)."""
-    job = ctx.inspector().job(job_id) or _accepted_job(ctx, job_id)
-    _mark_unserved(ctx, job)
+def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
+    """Show a job, what it waits on, its output and its history (a job accepted that no executor
+    has taken yet: pending, found in the jobs stream)."""
+    inspector = ctx.inspector()
+    job = inspector.job(job_id) or _accepted_job(ctx, job_id)
+    waits = inspector.events(job=job_id) if job.get("events") else []
+    _mark_unserved(ctx, job, waits)
+    job["waits"] = [{**wait, "waits_on": describe_wait(wait), "since": wait.get("parked_at")} for wait in waits]
+    if follow:
+        job.pop("history", None)
     if as_json:
         print_json(job)
-        return
+    else:
+        _print_status(job)
+    if follow:
+        sys.exit(_follow(inspector, job_id, as_json))
+
+
+def _print_status(job: dict[str, Any]) -> None:
     for key in ("job_id", "status", "refused", "waiting_for", "waiting_reason", "name", "version", "fence",
                 "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
@@ -313,16 +336,43 @@ def status(ctx: Context, job_id: str, as_json: bool) -> None:
         click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
     for wait in job.get("unserved") or []:
         click.echo(f"{'unserved':>9}: {wait['event_id']} (node {wait['node']}): {wait['unserved']}")
-    print_table(job.get("history", []), ["at", "node", "event", "build", "detail"], title="history")
+    if job["waits"]:
+        print_table(job["waits"], ["event_id", "node", "kind", "waits_on", "since", "attempt", "deadline"],
+                    title="open waits")
+    if "history" in job:
+        print_table(job["history"], ["at", "node", "event", "build", "detail"], title="history")
 
 
-def _mark_unserved(ctx: Context, job: dict[str, Any]) -> None:
+def _follow(inspector: Inspector, job_id: str, as_json: bool) -> int:
+    """Print the job's history from its start, then each new entry, until the job is completed,
+    failed or cancelled; the exit code of ``--wait``."""
+    from ee.client import FINAL
+
+    if not as_json:
+        click.echo("history:")
+    after = "0-0"
+    while True:
+        status = inspector.status(job_id)  # read before the entries: a final one is followed by nothing
+        for entry_id, entry in inspector.history_after(job_id, after, block_s=1.0):
+            after = entry_id
+            if as_json:
+                print_json({"job_id": job_id, **entry})
+            else:
+                click.echo("  ".join(str(v) for v in (entry.get("at"), entry.get("node") or "-", entry.get("event"),
+                                                      entry.get("build"), entry.get("detail")) if v))
+        if status in FINAL:
+            if not as_json:
+                click.echo(f"job {job_id} {status}")
+            return exits.OK if status == "completed" else exits.FAILED
+
+
+def _mark_unserved(ctx: Context, job: dict[str, Any], waits: list[dict[str, Any]]) -> None:
     """``unserved``: the job's parked activities that no live worker serves (``ee workers``);
     left out when NATS cannot be asked."""
     from ee.workers import unserved_waits
 
-    if job.get("events"):
-        found = unserved_waits(ctx.settings, ctx.inspector().events(job=job["job_id"]))
+    if waits:
+        found = unserved_waits(ctx.settings, waits)
         if found is not None:
             job["unserved"] = found
 
@@ -359,26 +409,57 @@ def _job_status(ctx: click.Context, param: click.Parameter, value: str | None) -
                              ctx, param)
 
 
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    try:
+        return None if value is None else parse_moment(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
 @cli.command()
 @click.option("--status", "status_filter", callback=_job_status,
               help="Only jobs with this status (pending, running, parked, completed, failed, cancelled) or 'stranded'.")
+@click.option("--workflow", callback=name_of("workflow"), help="Only jobs of this workflow name.")
+@click.option("--since", callback=_moment, metavar="WHEN",
+              help="Only jobs created at or after WHEN: a duration ago (30m, 2d) or an ISO-8601 time.")
+@click.option("--until", callback=_moment, metavar="WHEN", help="Only jobs created before WHEN (as --since).")
+@click.option("--after", callback=name_of("job"), metavar="JOB_ID",
+              help="The next page: the jobs listed after JOB_ID (the last row of the page before).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
-              help="At most N jobs (of those that match --status).")
+              help="At most N jobs (of those that match).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def jobs(ctx: Context, status_filter: str | None, limit: int, as_json: bool) -> None:
+def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: float | None, until: float | None,
+         after: str | None, limit: int, as_json: bool) -> None:
     """List the newest jobs. With --status: the jobs of that status, however old, newest to take
     it first (from a per-status index); stranded: newest stranded first. Jobs accepted that no
-    executor has taken yet (in the jobs stream only) are listed as pending."""
+    executor has taken yet (in the jobs stream only) are listed as pending on the first page
+    (without --workflow)."""
+    if since is not None and until is not None and since >= until:
+        fail("--since must be before --until")
     inspector = ctx.inspector()
-    rows = inspector.jobs(limit, status_filter)
-    if status_filter in (None, "pending"):
-        rows = _with_accepted_jobs(ctx, inspector, rows, limit)
+    rows = inspector.jobs(limit, status_filter, workflow=workflow, since=since, until=until, after=after)
+    if status_filter in (None, "pending") and workflow is None and after is None:
+        rows = [row for row in _with_accepted_jobs(ctx, inspector, rows, limit)
+                if _created_within(row, since, until)]
     if as_json:
         print_json(rows)
-    else:
-        print_table(rows, ["job_id", "status", "name", "version", "fence", "updated", "stranded", "waiting_reason",
-                           "error"])
+        return
+    print_table(rows, ["job_id", "status", "name", "version", "fence", "created", "updated", "stranded",
+                       "waiting_reason", "error"])
+    if len(rows) == limit and sys.stderr.isatty():
+        click.echo(f"ee: more may follow: add --after {rows[-1]['job_id']}", err=True)
+
+
+def _created_within(row: dict[str, Any], since: float | None, until: float | None) -> bool:
+    when = row.get("created") or row.get("accepted")
+    if since is None and until is None:
+        return True
+    try:
+        moment = parse_moment(str(when))
+    except ValueError:
+        return False
+    return (since is None or moment >= since) and (until is None or moment < until)
 
 
 def _with_accepted_jobs(ctx: Context, inspector: Inspector, rows: list[dict[str, Any]],

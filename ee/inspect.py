@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from shared.config import Settings, redact_url
-from shared.errors import EngineUnavailable
+from shared.errors import EngineUnavailable, JobNotFound
 from shared.layout import EVENT_KINDS, BotRecord, EventRecord, JobRecord, Keys, decode_hash, event_job
 
 __all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "open_inspector", "with_accepted"]
@@ -63,35 +63,77 @@ class Inspector:
             ]
         return job
 
-    def jobs(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
+    def jobs(self, limit: int = 100, status: str | None = None, *, workflow: str | None = None,
+             since: float | None = None, until: float | None = None,
+             after: str | None = None) -> list[dict[str, Any]]:
         """The newest jobs (by creation); with ``status``, the newest of that status from its
         index (``jobs:status:<status>``, by the time the job took it), however many other jobs
         are newer; with ``status='stranded'`` the stranded ones, newest stranded first, from the
         stranded index. Each job's status is checked on the record read, so an index entry a
-        newer write has not caught up with is never shown."""
-        if status is None:
-            return self._listed(self.r.zrevrange(self.keys.jobs, 0, limit - 1), limit, lambda _: True)
+        newer write has not caught up with is never shown.
+
+        ``workflow``: only jobs of that workflow name; ``since`` / ``until`` (Unix seconds):
+        only jobs created at or after / before; ``after``: the page that follows the job of
+        that id (the last row of the page before) in the same listing. The index is read in
+        pages, newest first, until ``limit`` jobs match; ``since`` and ``until`` bound the
+        range of the creation index, ``since`` that of a status index too."""
+        fresh: Callable[[dict[str, Any]], bool]
         if status == "stranded":
-            return self._listed(self.r.zrevrange(self.keys.stranded, 0, -1), limit,
-                                lambda job: bool(job.get("stranded")))
-        # Paged by rank: a job that changes status meanwhile may shift the ranks, so one seen
-        # on an earlier page is not listed twice.
-        index, rank, page = self.keys.job_status(status), 0, max(limit, 100)
-        out: list[dict[str, Any]] = []
+            index, fresh = self.keys.stranded, lambda job: bool(job.get("stranded"))
+        elif status is not None:
+            index, fresh = self.keys.job_status(status), lambda job: job.get("status") == status
+        else:
+            index, fresh = self.keys.jobs, lambda job: True
+        by_creation = status is None
+        top = f"({until!r}" if until is not None and by_creation else "+inf"
+        bottom = repr(since) if since is not None else "-inf"
+        offset = 0
+        if after is not None:
+            rank = self.r.zrevrank(index, after)
+            if rank is None:
+                raise JobNotFound(after)
+            offset = rank + 1
+            top = "+inf"  # the rank already places the page
         listed: set[str] = set()
 
         def keep(job: dict[str, Any]) -> bool:
-            fresh = job.get("status") == status and job["job_id"] not in listed
+            # Paged by rank: a job that changes status meanwhile may shift the ranks, so one
+            # seen on an earlier page is not listed twice.
+            moment = _moment(job.get("created"))
+            created = None if moment is None else moment.timestamp()
+            match = (fresh(job) and job["job_id"] not in listed
+                     and (workflow is None or job.get("name") == workflow)
+                     and (since is None or (created is not None and created >= since))
+                     and (until is None or (created is not None and created < until)))
             listed.add(job["job_id"])
-            return fresh
+            return match
 
+        out: list[dict[str, Any]] = []
+        page = max(limit, 100)
         while len(out) < limit:
-            ids = self.r.zrevrange(index, rank, rank + page - 1)
+            ids = self.r.zrevrangebyscore(index, top, bottom, start=offset, num=page)
             out += self._listed(ids, limit - len(out), keep)
-            rank += len(ids)
+            offset += len(ids)
             if len(ids) < page:
                 break
         return out
+
+    def status(self, job_id: str) -> str | None:
+        """The job's status now, None while Redis holds no record of it."""
+        found = self.r.hget(self.keys.job(job_id), "status")
+        return None if found is None else _text(found)
+
+    def history_after(self, job_id: str, after: str = "0-0", block_s: float = 0.0,
+                      count: int = 1000) -> list[tuple[str, dict[str, str]]]:
+        """The job's history entries after the entry id ``after`` (``0-0``: from the first), as
+        (entry id, entry); waits up to ``block_s`` for one when there are none yet."""
+        key = self.keys.job_history(job_id)
+        if block_s > 0:
+            found = self.r.xread({key: after}, count=count, block=max(1, int(block_s * 1000)))
+            items = found[0][1] if found else []
+        else:
+            items = self.r.xrange(key, min=f"({after}" if after != "0-0" else "-", count=count)
+        return [(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}) for entry_id, fields in items]
 
     def known(self, job_ids: list[str]) -> set[str]:
         """Those of ``job_ids`` Redis holds a record of."""

@@ -254,11 +254,13 @@ class JobWaitTimeout(EngineError, TimeoutError):
 
     code = "504"
 
-    def __init__(self, job_id: str, status: str, waited_s: float) -> None:
+    def __init__(self, job_id: str, status: str, waited_s: float, waiting_on: str = "") -> None:
         self.job_id = job_id
         self.status = status
         self.waited_s = waited_s
-        super().__init__(f"gave up waiting for job {job_id!r} after {waited_s:g} s: it is still {status} "
+        self.waiting_on = waiting_on
+        on = f", waiting on {waiting_on}" if waiting_on else ""
+        super().__init__(f"gave up waiting for job {job_id!r} after {waited_s:g} s: it is still {status}{on} "
                          "(the job goes on; wait again or look at it with `ee status`)")
 
 

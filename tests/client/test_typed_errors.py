@@ -74,6 +74,7 @@ SAMPLES: list[EngineError] = [
     errors.JobWaitTimeout("j1", "parked", 3.0),
     errors.StackNotFound("no stack file"),
     errors.JobIdInUse("j1", "parked", "nap v2", "input"),
+    errors.NotPermitted("publish", "jobs.execute"),
 ]
 
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ServerProcess", "find_binary", "free_port", "nats_server", "redis_server"]
+__all__ = ["ServerProcess", "find_binary", "free_port", "nats_server", "private_file", "redis_server"]
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -121,20 +121,45 @@ class ServerProcess:
         self.start()
 
 
+def private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` readable by this user only (mode 0600 from its creation on)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)  # an older file of the same name kept its mode through O_TRUNC
+    return path
+
+
 def nats_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
-                url_auth: str = "", env: dict[str, str] | None = None) -> ServerProcess:
+                url_auth: str = "", env: dict[str, str] | None = None, password: str | None = None) -> ServerProcess:
+    """With ``password``: one user ``ee`` with that password, full rights (a private stack's
+    owner; deploy/nats/auth.conf is the per-service arrangement). The password reaches the
+    server through its environment, never its command line or a file."""
     data_dir = data_dir.resolve()
     port = port or free_port()
-    argv = [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js",
+    env = dict(env or {})
+    auth: list[str] = []
+    if password is not None:
+        conf = private_file(data_dir / "auth.conf",
+                            "authorization {\n  users = [{user: ee, password: $EE_STACK_NATS_PASSWORD}]\n}\n")
+        auth, url_auth, env["EE_STACK_NATS_PASSWORD"] = ["-c", str(conf)], f"ee:{password}@", password
+    argv = [find_binary("nats-server"), *auth, "-a", "127.0.0.1", "-p", str(port), "-js",
             "-sd", str(data_dir / "jetstream"), *(extra or [])]
-    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}", env=dict(env or {}))
+    return ServerProcess("nats", argv, port, data_dir, f"nats://{url_auth}127.0.0.1:{port}", env=env)
 
 
 def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
-                 url_auth: str = "") -> ServerProcess:
+                 url_auth: str = "", password: str | None = None) -> ServerProcess:
+    """With ``password``: ``requirepass`` from a config file of mode 0600 (not the command line,
+    which every local user can read)."""
     data_dir = data_dir.resolve()
     port = port or free_port()
-    argv = [find_binary("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
+    auth: list[str] = []
+    if password is not None:
+        auth = [str(private_file(data_dir / "auth.conf", f"requirepass {password}\n"))]
+        url_auth = f":{password}@"
+    argv = [find_binary("redis-server"), *auth, "--bind", "127.0.0.1", "--port", str(port),
             "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
             "--save", "", "--hash-max-ziplist-value", "512", "--stream-node-max-bytes", "512",
             *(extra or [])]

@@ -1,7 +1,8 @@
 """``ee up``: the embedded stack in one command.
 
 Starts nats-server and redis-server (on the standard ports when free, else on
-free ones) unless URLs are given, then the reactor, the executor and the demo
+free ones, bound to 127.0.0.1, each with a random password made at this start and
+kept in the stack file alone, mode 0600) unless URLs are given, then the reactor, the executor and the demo
 worker as child processes, each with an ops endpoint (``/metrics``, ``/healthz``,
 ``/readyz``) on a free port of its own, printed at start, and records where
 everything listens and the pid of each process in ``.ee/stack.json`` so that other
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ee.servers import ServerProcess, free_port, nats_server, redis_server
+from ee.servers import ServerProcess, free_port, nats_server, private_file, redis_server
 from shared.config import redact_url
 from shared.stackfile import STACK_FILE, StackRecord, find_stack, pid_alive
 
@@ -78,8 +80,9 @@ def _record(path: Path, nats_url: str, redis_url: str, servers: list[ServerProce
     pids |= {name: child.pid for (name, _, _), child in zip(services, children, strict=True)}
     data = {"nats_url": nats_url, "redis_url": redis_url, "pid": os.getpid(), "pids": pids,
             "ops_ports": {name: port for name, _, port in services}}
-    path.with_suffix(".tmp").write_text(json.dumps(data, indent=2))
-    path.with_suffix(".tmp").replace(path)  # readers never see half a file
+    # Readable by this user only: the URLs carry the stack's passwords. Replaced whole, so
+    # readers never see half a file.
+    private_file(path.with_suffix(".tmp"), json.dumps(data, indent=2)).replace(path)
 
 
 def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
@@ -90,7 +93,8 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
               f"its terminal, or SIGTERM to pid {live.pid})", file=sys.stderr, flush=True)
         return 2
     state = Path(".ee")
-    state.mkdir(exist_ok=True)
+    state.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(state, 0o700)  # the stack's servers keep their data and password files in it
     servers: list[ServerProcess] = []
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
@@ -103,12 +107,14 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     signal.signal(signal.SIGTERM, stop)
     code = 0
     try:
+        # Auth on, even on 127.0.0.1: other users of this machine reach that address too.
+        # A password per server, new at each start, known to this stack file alone.
         if nats_url is None:
-            nats = nats_server(state / "nats", free_port(4222)).start()
+            nats = nats_server(state / "nats", free_port(4222), password=secrets.token_hex(24)).start()
             servers.append(nats)
             nats_url = nats.url
         if redis_url is None:
-            redis = redis_server(state / "redis", free_port(6379)).start()
+            redis = redis_server(state / "redis", free_port(6379), password=secrets.token_hex(24)).start()
             servers.append(redis)
             redis_url = redis.url
         env = dict(os.environ, EE_NATS_URL=nats_url, EE_REDIS_URL=redis_url)

@@ -11,11 +11,11 @@ import msgspec
 import nats.js.errors
 from nats.aio.client import Client as NATS
 
-from shared import names
+from shared import denials, names
 from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
-from shared.errors import EngineUnavailable, InvalidMessage, JobNotFound
+from shared.errors import EngineUnavailable, InvalidMessage, JobNotFound, NotPermitted
 from shared.messages import (
     CancelReply,
     CancelRequest,
@@ -74,6 +74,12 @@ class EngineClient:
         assert self._nc is not None
         return self._nc
 
+    def _refused(self, subject: str, exc: Exception) -> None:
+        """A publish that got no answer because this NATS user may not publish there (the
+        server says so asynchronously): NotPermitted, not "is the engine running?"."""
+        if denials.seen(self.nc, "publish", subject):
+            raise NotPermitted("publish", subject) from exc
+
     async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None) -> str:
         """Validate, then publish; the publish ack means the job is stored durably."""
         decode_workflow(workflow)
@@ -89,6 +95,7 @@ class EngineClient:
             await self.nc.jetstream().publish(names.JOBS_EXECUTE, data, timeout=5,
                                               headers={"Nats-Msg-Id": job_id})
         except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
+            self._refused(names.JOBS_EXECUTE, exc)
             raise EngineUnavailable(f"jobs stream at {redact_url(self.settings.nats_url)}",
                                     "no stream answered (is the engine running?)") from exc
         except nats.js.errors.APIError as exc:
@@ -213,6 +220,7 @@ class EngineClient:
         try:
             await self.nc.jetstream().publish(names.JOBS_CANCEL, data, timeout=5)
         except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
+            self._refused(names.JOBS_CANCEL, exc)
             raise EngineUnavailable(f"jobs stream at {redact_url(self.settings.nats_url)}",
                                     "no stream answered (is the engine running?)") from exc
 

@@ -5,7 +5,8 @@ asynchronous ``-ERR 'Permissions Violation for Publish to "<subject>"'`` and dro
 connection stays up. A request would wait for a reply that never comes and be retried as if
 the reactor were away. :func:`report` (the connection's error callback, ``shared.connect``)
 passes each violation to the listeners of that connection (``shared.replies``), which fail the
-requests waiting on that subject at once with :class:`shared.errors.NotPermitted`.
+requests waiting on that subject at once with :class:`shared.errors.NotPermitted`, and keeps
+them for callers whose requests nats-py times out itself (:func:`seen`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from weakref import WeakKeyDictionary
 
 from nats.aio.client import Client as NATS
 
-__all__ = ["Listener", "listen", "parse", "report"]
+__all__ = ["Listener", "listen", "parse", "report", "seen"]
 
 # (action, subject): action is "publish" or "subscribe to".
 Listener = Callable[[str, str], None]
 
 _VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "([^"]*)"', re.I)
 _listeners: WeakKeyDictionary[NATS, list[Listener]] = WeakKeyDictionary()
+_seen: WeakKeyDictionary[NATS, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
 def parse(exc: BaseException) -> tuple[str, str] | None:
@@ -42,6 +44,13 @@ def report(nc: NATS, exc: BaseException) -> bool:
     violation = parse(exc)
     if violation is None:
         return False
+    _seen.setdefault(nc, set()).add(violation)
     for listener in _listeners.get(nc, []):
         listener(*violation)
     return True
+
+
+def seen(nc: NATS, action: str, subject: str) -> bool:
+    """Whether the server reported this violation on ``nc`` (for a caller whose request timed
+    out through nats-py itself, such as a JetStream publish)."""
+    return (action, subject) in _seen.get(nc, set())

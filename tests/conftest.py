@@ -64,6 +64,21 @@ def engine(stack: Stack) -> Stack:
     return stack.up()
 
 
+@pytest.fixture(scope="module")
+def module_engine(servers: tuple[ServerProcess, ServerProcess],
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Reactor, executor and demo worker shared by every test of one module, each serving
+    ``/healthz`` (``Service.ops_port``): for suites of many short probes of one running engine.
+    The servers are reset once, before the module."""
+    n, r = servers
+    reset(n, r)
+    s = Stack(n, r, tmp_path_factory.mktemp("module-engine"), ops=True)
+    try:
+        yield s.up()
+    finally:
+        s.stop_all()
+
+
 @pytest.fixture
 def private_stack(tmp_path: Path) -> Iterator[Stack]:
     """Servers of this test alone, free to be killed and restarted."""

@@ -12,14 +12,9 @@ import pytest
 
 from shared.errors import InvalidWorkflow
 from shared.workflow import decode_workflow
+from tests.support.hostile import GARBAGE, core_publish, deadletters
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
-
-GARBAGE = b"\x00\xffnot json at all{{{"
-
-
-def deadletters(stack: Stack) -> list[dict[str, str]]:
-    return stack.inspector().deadletters()
 
 
 def test_invalid_workflow_is_refused_naming_node_and_field(stack: Stack, tmp_path: Path) -> None:
@@ -92,25 +87,11 @@ def test_garbage_on_a_reactor_endpoint_gets_an_error_reply(engine: Stack) -> Non
 
 
 def test_garbage_wake_does_not_stop_the_executor(engine: Stack) -> None:
-    async_publish_core(engine, "ee.executor.wake", GARBAGE)
+    core_publish(engine, "ee.executor.wake", GARBAGE)
     job_id = engine.submit(chain(1), {"v": 6})
     assert engine.wait_job(job_id)["output"] == {"v": 6}
     poll(lambda: any(r["subject"] == "ee.executor.wake" for r in deadletters(engine)), 20,
          what="the wake dead letter")
-
-
-def async_publish_core(stack: Stack, subject: str, data: bytes) -> None:
-    import asyncio
-
-    import nats
-
-    async def go() -> None:
-        nc = await nats.connect(stack.nats.url)
-        await nc.publish(subject, data)
-        await nc.flush()
-        await nc.close()
-
-    asyncio.run(go())
 
 
 def test_oversize_payloads_are_refused(stack: Stack) -> None:

@@ -30,6 +30,7 @@ from shared.messages import BotLockWait, Checkpoint, SignalWait, Wait, Wake
 from shared.names import EVENT_KINDS, Keys
 from shared.naming import RULES, check_name, is_valid_name
 from shared.workflow import decode_workflow
+from tests.support.hostile import core_publish, error_of
 from tests.support.stack import Stack, poll
 from worker import demo
 from worker.sdk import Worker
@@ -297,11 +298,6 @@ def test_a_park_consuming_another_jobs_event_is_refused_and_that_wait_survives(s
 
 # -- the entry points ---------------------------------------------------------------
 
-def error_of(reply: Any) -> tuple[str, str]:
-    headers = reply.headers or {}
-    return headers.get("Nats-Service-Error-Code", ""), headers.get("Nats-Service-Error", "")
-
-
 def test_hostile_names_are_refused_at_every_entry_point(stack: Stack) -> None:
     """Case 6 (and 7, 8, 9 at their endpoints): each refusal is a clear 400 or a dead letter,
     nothing is recorded, and the services go on serving."""
@@ -332,7 +328,7 @@ def test_hostile_names_are_refused_at_every_entry_point(stack: Stack) -> None:
     for job_id in HOSTILE_JOB_IDS:
         stack.publish("jobs.execute", json.dumps({"workflow": chain, "job_id": job_id}).encode())
     # Heartbeats are core NATS (no stream): published as a bot would.
-    asyncio.run(_core_publish(stack, "bots.heartbeat", json.dumps({"bot": "X:events", "pool": "erp"}).encode()))
+    core_publish(stack, "bots.heartbeat", json.dumps({"bot": "X:events", "pool": "erp"}).encode())
 
     def letters() -> list[dict[str, str]]:
         return stack.inspector().deadletters(100)
@@ -345,17 +341,6 @@ def test_hostile_names_are_refused_at_every_entry_point(stack: Stack) -> None:
     client = stack.redis_client()
     assert set(client.scan_iter(match=stack.prefix + "job:*")) == {b"ee:job:{thief}", b"ee:job:{thief}:history"}
     assert client.exists(Keys(stack.prefix).bot("X:events")) == 0
-
-
-async def _core_publish(stack: Stack, subject: str, data: bytes) -> None:
-    import nats
-
-    nc = await nats.connect(stack.nats.url)
-    try:
-        await nc.publish(subject, data)
-        await nc.flush()
-    finally:
-        await nc.close()
 
 
 def test_a_job_whose_id_holds_every_allowed_character_completes(stack: Stack, tmp_path: Path) -> None:

@@ -23,28 +23,9 @@ from shared.error_replies import known_errors
 from shared.errors import EngineUnavailable, InvalidMessage, InvalidName, InvalidWorkflow, JobNotFound
 from shared.messages import ActivityResult, BotHeartbeat, Codec, ParkRequest, Wake
 from shared.workflow import decode_workflow
+from tests.support.hostile import CORPUS, DEEP, consumer_idle, core_publish, deadletters, deep_result
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
-
-DEEP = b"[" * 5000 + b"]" * 5000  # ~10 KB: RecursionError in msgspec without the bound
-
-
-def deep_result(levels: int) -> bytes:
-    return b'{"event_id":"x~1.0","attempt":1,"ok":true,"output":' + b"[" * levels + b"]" * levels + b"}"
-
-
-# A small corpus of hostile bytes: malformed, deep, huge, wrongly typed, odd code points.
-CORPUS: list[bytes] = [
-    b"", b"\x00\xff", b"{", b"[}", b"null", b"[]", b'"x"', b"1e999999", DEEP, b"{" * 3000,
-    b'{"a":' * 2000, deep_result(MAX_DATA_DEPTH + 1), b'{"event_id": 1, "attempt": "x", "ok": 3}',
-    b'{"event_id":"\\ud800","attempt":1,"ok":true}', b'{"job_id":"' + b"j" * 100_000 + b'"}',
-    b'[' + b'{"a":[1,{"b":"[[[["}]},' * 2000 + b'{}]',
-]
-
-
-def deadletters(stack: Stack) -> list[dict[str, str]]:
-    return stack.inspector().deadletters()
-
 
 # -- unit level: every decoder is total ----------------------------------------------------
 
@@ -115,28 +96,6 @@ async def test_a_connection_the_server_closes_makes_watch_nats_raise(stack: Stac
 
 
 # -- process level ---------------------------------------------------------------------------
-
-def core_publish(stack: Stack, subject: str, data: bytes) -> None:
-    async def go() -> None:
-        nc = await nats.connect(stack.nats.url)
-        await nc.publish(subject, data)
-        await nc.flush()
-        await nc.close()
-
-    asyncio.run(go())
-
-
-def consumer_idle(stack: Stack, stream: str, durable: str) -> bool:
-    async def go() -> bool:
-        nc = await nats.connect(stack.nats.url)
-        try:
-            info = await nc.jetstream().consumer_info(stream, durable)
-            return bool(info.num_pending == 0 and info.num_ack_pending == 0)
-        finally:
-            await nc.close()
-
-    return asyncio.run(go())
-
 
 def test_deep_nesting_on_results_and_heartbeats_does_not_stop_the_reactor(engine: Stack) -> None:
     """Cases 1 and 2: 10 KB of nesting on activity.response and on bots.heartbeat."""

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import nats
 
 from shared import names
-from shared.messages import ActivityResult, ActivityTask, BotHeartbeat, Codec, encode
+from shared.messages import ActivityResult, BotHeartbeat, encode
+from tests.support.hostile import core_publish, parked_event, the_task
 from tests.support.stack import Stack, poll
-
-T = TypeVar("T")
-
-_tasks = Codec(ActivityTask, "activity.execute")
 
 UNSERVED = {"name": "unserved", "start": "work", "nodes": {
     "work": {"kind": "activity", "activity": "nobody.serves", "input": {"x": "`1`"}, "output": "r",
@@ -33,46 +29,6 @@ UNSERVED = {"name": "unserved", "start": "work", "nodes": {
 SIGNALLED = {"name": "signalled", "start": "wait", "nodes": {
     "wait": {"kind": "wait_signal", "signal": "go", "output": "s", "next": "done"},
     "done": {"kind": "end", "output": "vars.s"}}}
-
-
-def publish_core(stack: Stack, subject: str, data: bytes) -> None:
-    async def go() -> None:
-        nc = await nats.connect(stack.nats.url)
-        try:
-            await nc.publish(subject, data)
-            await nc.flush()
-        finally:
-            await nc.close()
-
-    asyncio.run(go())
-
-
-def the_task(stack: Stack, activity: str) -> ActivityTask:
-    """The task the reactor dispatched for ``activity`` (nobody consumed it), read from its stream."""
-    async def go() -> ActivityTask:
-        nc = await nats.connect(stack.nats.url)
-        try:
-            msg = await nc.jetstream().get_last_msg(names.STREAM_ACTIVITIES, names.activity_subject(activity))
-            return _tasks.decode(msg.data or b"")
-        finally:
-            await nc.close()
-
-    return poll(lambda: _try(lambda: asyncio.run(go())), 20, what=f"the task of {activity}")
-
-
-def _try(fn: Callable[[], T]) -> T | None:
-    try:
-        return fn()
-    except Exception:
-        return None
-
-
-def parked_event(stack: Stack, job_id: str) -> dict[str, Any]:
-    def found() -> dict[str, Any] | None:
-        events = stack.inspector().events(job_id)
-        return events[0] if events and events[0]["status"] == "parked" else None
-
-    return poll(found, 20, what=f"a parked event of {job_id}")
 
 
 def refusals(stack: Stack) -> list[str]:
@@ -150,19 +106,19 @@ def test_a_heartbeat_for_another_bot_is_refused(stack: Stack) -> None:
     stack.reactor()
     stack.wait_ready()
     alive = BotHeartbeat(bot="b1", pool="erp", lease_s=60, worker="w1")
-    publish_core(stack, names.bot_heartbeat_subject("b1"), encode(alive))
+    core_publish(stack, names.bot_heartbeat_subject("b1"), encode(alive))
 
     def bot(name: str) -> dict[str, Any] | None:
         return next((b for b in stack.inspector().bots() if b["bot"] == name), None)
 
     poll(lambda: (bot("b1") or {}).get("alive") == "1" or None, 20, what="bot b1 alive")
     forged_stop = BotHeartbeat(bot="b1", pool="erp", lease_s=60, worker="mallory", stopping=True)
-    publish_core(stack, names.bot_heartbeat_subject("mallory"), encode(forged_stop))
+    core_publish(stack, names.bot_heartbeat_subject("mallory"), encode(forged_stop))
     poll(lambda: any(d["subject"] == names.BOTS_HEARTBEAT and "on the subject of bot 'mallory'" in d["reason"]
                      for d in stack.inspector().deadletters()) or None, 20, what="the forged beat refused")
     assert bot("b1")["alive"] == "1"  # type: ignore[index]
     assert bot("mallory") is None
 
-    publish_core(stack, names.bot_heartbeat_subject("b1"), encode(
+    core_publish(stack, names.bot_heartbeat_subject("b1"), encode(
         BotHeartbeat(bot="b1", pool="erp", worker="w1", stopping=True)))
     poll(lambda: (bot("b1") or {}).get("alive") == "0" or None, 20, what="b1 out of its pool on its own beat")

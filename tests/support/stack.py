@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from nats.js.errors import NoStreamResponseError
 from redis import Redis
 
 from ee.inspect import Inspector
-from ee.servers import ServerProcess
+from ee.servers import ServerProcess, free_port
 from shared import names
 
 T = TypeVar("T")
@@ -62,6 +64,7 @@ class Service:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     cwd: Path | None = None  # another build's source tree: ``-m`` imports from here first
+    ops_port: int = 0  # its /healthz and /metrics, when the stack serves them (``Stack.ops``)
 
     def start(self) -> Service:
         out = self.log.open("ab")
@@ -101,6 +104,16 @@ class Service:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def healthz(self) -> int:
+        """The HTTP status of its ``/healthz`` (0 when nothing answers)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/healthz", timeout=5) as reply:
+                return int(reply.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except OSError:
+            return 0
+
 
 @dataclass
 class Stack:
@@ -110,6 +123,7 @@ class Stack:
     prefix: str = "ee:"
     extra_env: dict[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
+    ops: bool = False  # give each service started its own /healthz port (``Service.ops_port``)
 
     @property
     def ledger(self) -> Path:
@@ -130,8 +144,11 @@ class Stack:
     def start_build(self, cwd: Path | None, module: str, *args: str, **env: str) -> Service:
         """Run ``python -m module`` of the build whose source tree ``cwd`` is (None: this one)."""
         index = len(self.services)
+        port = free_port() if self.ops else 0
+        if port:
+            env = {"EE_OPS_PORT": str(port), **env}
         service = Service(module, [sys.executable, "-m", module, *args], self.env(**env),
-                          self.workdir / f"{index:02d}-{module}.log", cwd=cwd).start()
+                          self.workdir / f"{index:02d}-{module}.log", cwd=cwd, ops_port=port).start()
         self.services.append(service)
         return service
 

@@ -21,6 +21,8 @@ The numbers, and why:
 - ``MAX_SUBJECT_BYTES`` (1,024): far below nats-server's default control line (4,096) even
   with a reply subject and the sizes on the same line.
 - ``MAX_ERROR_CHARS`` (256): an error sent back in a header, or kept as a dead-letter reason.
+- ``MAX_BOT_LEASE_S`` (3,600) and ``MAX_BOT_CAPACITY`` (1,024): a heartbeat's lease and
+  capacity. A lease of days (or ``1e308``) would keep a dead bot in its pool for good.
 - ``SIGNAL_INBOX_BYTES`` (1 MiB): the signals one job holds that it has not waited for yet,
   in bytes (names and data); besides the inbox's 100 signals. Without it 100 signals of
   1 MiB each would be 100 MiB of Redis per job.
@@ -34,6 +36,8 @@ from typing import Any
 from shared.errors import NestedTooDeep, PayloadTooLarge, SubjectTooLong
 
 __all__ = [
+    "MAX_BOT_CAPACITY",
+    "MAX_BOT_LEASE_S",
     "MAX_DATA_DEPTH",
     "MAX_DEPTH",
     "MAX_ERROR_CHARS",
@@ -52,6 +56,8 @@ MAX_DATA_DEPTH = 48
 MAX_SUBJECT_BYTES = 1024
 MAX_ERROR_CHARS = 256
 SIGNAL_INBOX_BYTES = 1 << 20
+MAX_BOT_LEASE_S = 3600.0
+MAX_BOT_CAPACITY = 1024
 
 # A JSON string, escapes included (unrolled so that it never backtracks).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

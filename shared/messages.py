@@ -6,11 +6,11 @@ evolve only by adding fields with defaults.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from shared.bounds import MAX_DATA_DEPTH, MAX_DEPTH, bounded_text, nested_deeper_than
+from shared.bounds import MAX_BOT_CAPACITY, MAX_BOT_LEASE_S, MAX_DATA_DEPTH, MAX_DEPTH, bounded_text, nested_deeper_than
 from shared.errors import InvalidMessage
 
 __all__ = [
@@ -331,12 +331,13 @@ class ActivityResult(msgspec.Struct, kw_only=True, omit_defaults=True):
 class BotHeartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):
     """``holding``: the (event id, attempt) pairs the bot's worker holds, claimed and not
     reported yet or reported within the last lease period; an attempt failed because the bot
-    was taken for lost goes on when its bot says it still holds it (older workers send none)."""
+    was taken for lost goes on when its bot says it still holds it (older workers send none).
+    Lease and capacity are range-checked when decoded (a beat out of range is refused)."""
 
     bot: str
     pool: str
-    capacity: int = 1
-    lease_s: float = 15.0
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=MAX_BOT_CAPACITY)] = 1
+    lease_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_BOT_LEASE_S)] = 15.0
     worker: str = ""
     stopping: bool = False
     holding: list[tuple[str, int]] = []

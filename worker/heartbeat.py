@@ -21,6 +21,7 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from shared import names
+from shared.bounds import MAX_BOT_CAPACITY, MAX_BOT_LEASE_S
 from shared.messages import BotHeartbeat, encode
 from shared.naming import check_name
 
@@ -40,8 +41,10 @@ class BotIdentity:
     def __post_init__(self) -> None:
         check_name("bot", self.bot)  # InvalidName, a ValueError: the worker fails at once
         check_name("pool", self.pool)
-        if self.lease_s <= 0:
-            raise ValueError(f"bot lease {self.lease_s!r} must be positive")
+        if not 0 < self.lease_s <= MAX_BOT_LEASE_S:
+            raise ValueError(f"bot lease {self.lease_s!r} must be positive and at most {MAX_BOT_LEASE_S:g} s")
+        if not 1 <= self.capacity <= MAX_BOT_CAPACITY:
+            raise ValueError(f"bot capacity {self.capacity!r} must be 1 to {MAX_BOT_CAPACITY}")
 
 
 Key = tuple[str, int]  # (event id, attempt)

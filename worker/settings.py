@@ -12,7 +12,7 @@ docs/security.md), then the stack file of ``ee up``, then the defaults below.
 - ``activity_ack_wait_s``: ``EE_ACTIVITY_ACK_WAIT_S``, 30 (a task neither acked nor kept
   alive for that long is delivered again; the worker keeps running ones alive);
 - ``shutdown_grace_s``: ``EE_SHUTDOWN_GRACE_S``, 30 (on stop, running activities get that long);
-- ``bot_lease_s``: ``EE_BOT_LEASE_S``, 15 (a bot silent that long is lost to its pool);
+- ``bot_lease_s``: ``EE_BOT_LEASE_S``, 15, at most 3,600 (a bot silent that long is lost to its pool);
 - ``max_payload_bytes``: ``EE_MAX_PAYLOAD_BYTES``, 1 MiB (a larger result is reported as an error);
 - ``ops_port``: ``EE_OPS_PORT``, 0 (no ``/healthz`` and ``/metrics``);
 - ``nats_inbox_prefix``: ``EE_NATS_INBOX_PREFIX``, ``_INBOX`` (where replies arrive: give each
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 
+from shared.bounds import MAX_BOT_LEASE_S
 from shared.config import MAX_PAYLOAD_BYTES, Settings, load_settings
 from shared.errors import ConfigError
 
@@ -50,7 +51,8 @@ class WorkerSettings:
             ("EE_WORKER_CONCURRENCY", self.concurrency, self.concurrency >= 1, "must be at least 1"),
             ("EE_ACTIVITY_ACK_WAIT_S", self.activity_ack_wait_s, self.activity_ack_wait_s > 0, "must be positive"),
             ("EE_SHUTDOWN_GRACE_S", self.shutdown_grace_s, self.shutdown_grace_s >= 0, "must be >= 0"),
-            ("EE_BOT_LEASE_S", self.bot_lease_s, self.bot_lease_s > 0, "must be positive"),
+            ("EE_BOT_LEASE_S", self.bot_lease_s, 0 < self.bot_lease_s <= MAX_BOT_LEASE_S,
+             f"must be positive and at most {MAX_BOT_LEASE_S:g}"),
             ("EE_MAX_PAYLOAD_BYTES", self.max_payload_bytes, self.max_payload_bytes > 0, "must be positive"),
         ):
             if not ok:

@@ -43,6 +43,7 @@ import redis
 
 from ee.client import EngineClient
 from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
+from shared.bounds import bounded_text
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineUnavailable, InvalidWorkflow, JobNotFound, JobWaitTimeout
 from shared.messages import CancelRequest, JobView
@@ -84,19 +85,24 @@ def read_workflow(source: WorkflowSource) -> dict[str, Any]:
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"workflow must be a dict or a file path, not {type(source).__name__}")
     path = Path(source)
-    if isinstance(source, str) and not path.exists() and not source.endswith(".json") and os.sep not in source:
-        raise InvalidWorkflow(None, None, f"{source!r} is not a workflow file, and submitting a deployed workflow "
+    shown = bounded_text(str(source), 200)  # one short line, whatever the string holds
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL: no such file either
+        exists = False
+    if isinstance(source, str) and not exists and not source.endswith(".json") and os.sep not in source:
+        raise InvalidWorkflow(None, None, f"{shown!r} is not a workflow file, and submitting a deployed workflow "
                               "by name is not supported yet: pass a workflow dict or the path of a workflow file")
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise InvalidWorkflow(None, None, f"cannot read {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidWorkflow(None, None, f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         workflow = json.loads(text)
     except ValueError as exc:
-        raise InvalidWorkflow(None, None, f"{path} is not valid JSON: {exc}") from None
+        raise InvalidWorkflow(None, None, f"{shown} is not valid JSON: {exc}") from None
     if not isinstance(workflow, dict):
-        raise InvalidWorkflow(None, None, f"{path} holds {json_type(workflow)}; a workflow is a JSON object")
+        raise InvalidWorkflow(None, None, f"{shown} holds {json_type(workflow)}; a workflow is a JSON object")
     return workflow
 
 

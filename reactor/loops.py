@@ -72,10 +72,11 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
             try:
                 res = _results.decode(msg.data, max_payload)
                 payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
+                authentic = not res.token or dispatcher.tokens.valid(res.event_id, res.attempt, res.token)
             except Exception as exc:  # InvalidMessage, or anything else this message alone causes
                 await refuse(store, names.ACTIVITY_RESPONSE, exc, msg)
                 continue
-            if res.token and not dispatcher.tokens.valid(res.event_id, res.attempt, res.token):
+            if not authentic:
                 # Forged or for another attempt: refused here, with no Redis step at all.
                 await _refuse_result(store, msg.data, res, "wrong attempt token")
                 await msg.term()

@@ -43,4 +43,6 @@ class AttemptTokens:
         return hashlib.blake2b(f"{event_id}\n{attempt}".encode(), key=self._secret, digest_size=16).hexdigest()
 
     def valid(self, event_id: str, attempt: int, token: str) -> bool:
-        return hmac.compare_digest(self.token(event_id, attempt), token)
+        # As bytes: compare_digest raises TypeError on str with non-ASCII characters, and the
+        # token is whatever the sender put there.
+        return hmac.compare_digest(self.token(event_id, attempt).encode(), token.encode())

@@ -36,6 +36,12 @@ __all__ = [
 ]
 
 
+def _cut(name: str, limit: int = 80) -> str:
+    """A name from the sender, cut short for an error (a node id of any length reaches
+    the error of a workflow that fails before the name rules are checked)."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"
+
+
 class EngineError(Exception):
     """Base of every error the engine reports on purpose."""
 
@@ -55,11 +61,11 @@ class InvalidWorkflow(EngineError):
         self.field = field
         where = ""
         if node is not None:
-            where = f"node {node!r}"
+            where = f"node {_cut(node)!r}"
             if field is not None:
-                where += f", field {field!r}"
+                where += f", field {_cut(field)!r}"
         elif field is not None:
-            where = f"field {field!r}"
+            where = f"field {_cut(field)!r}"
         super().__init__(f"invalid workflow: {where}: {reason}" if where else f"invalid workflow: {reason}")
 
 

@@ -25,6 +25,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -34,6 +35,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from ee.api import Client
+from ee.workers import live_workers
 from shared import messages, names
 from shared.bounds import MAX_BOT_CAPACITY, MAX_BOT_LEASE_S, MAX_DATA_DEPTH, MAX_DEPTH, nested_deeper_than
 from shared.config import MAX_PAYLOAD_BYTES
@@ -180,7 +182,7 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
                                "worker": "w", "error_type": None, "error_code": None, "token": "t"},
                               [("stream", names.ACTIVITY_RESPONSE)]),
     messages.BotHeartbeat: ({"bot": "hs-bot", "pool": "hs-pool", "capacity": 1, "lease_s": 1, "worker": "w",
-                             "stopping": False},
+                             "stopping": False, "holding": [["hs-bot~1.0", 1]]},
                             [("core", names.BOTS_HEARTBEAT), ("core", names.bot_heartbeat_subject("hs-bot"))]),
 }
 # Messages that no service reads off a subject a client can publish to: replies (read by
@@ -188,7 +190,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
 NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", "JobView", "ParkReply",
             "RedriveReply", "SignalReply", "StartReply", "WorkflowReply", "Checkpoint", "HistoryEntry",
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
-            "Codec", "encode"}
+            "Codec", "encode", "FinalStatus",
+            "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 
 
@@ -461,6 +464,33 @@ def test_heartbeats_out_of_range_or_for_another_bot_are_refused(module_engine: S
     run()
 
 
+def test_hostile_worker_announcements_are_not_listed(module_engine: Stack) -> None:
+    """Whatever a client writes in the EE_WORKERS bucket, ``ee workers`` (``live_workers``)
+    still answers, with the real workers listed and each entry listed well typed."""
+    async def go(entries: list[bytes]) -> list[dict[str, Any]]:
+        nc = await nats.connect(module_engine.nats.url)
+        try:
+            js = nc.jetstream()
+            kv = await js.key_value(names.WORKERS_BUCKET)
+            for index, entry in enumerate(entries):
+                with contextlib.suppress(nats.errors.MaxPayloadError, nats.js.errors.APIError):
+                    await kv.put(f"hostile-{index}", entry)
+            return await live_workers(js)
+        finally:
+            await nc.close()
+
+    @HOSTILE
+    @given(st.lists(st.one_of(st.sampled_from(CORPUS), json_values.map(to_json),
+                              field_values.map(lambda v: to_json({"worker": v, "instance": "i"}))),
+                    min_size=1, max_size=8))
+    def run(entries: list[bytes]) -> None:
+        listed = asyncio.run(go(entries))
+        assert any(w["worker"] for w in listed)
+        assert all(isinstance(w["instance"], str) for w in listed)
+
+    run()
+
+
 # -- hostile operations on a real parked job -----------------------------------------------------
 
 WAITER = {"name": "waiter", "start": "w", "nodes": {
@@ -602,7 +632,7 @@ def test_hostile_workflows_through_the_submit_path(module_engine: Stack) -> None
                 if a_job_request(data):  # else only a dead letter can say it came: it names no job
                     accepted.append(raw_id)
         for job_id in accepted:
-            poll(lambda job_id=job_id: engine.job(job_id), 30, what=f"job {job_id} recorded")
+            poll(partial(engine.job, job_id), 30, what=f"job {job_id} recorded")
         assert_serving(engine)
 
     run()

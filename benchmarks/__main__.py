@@ -14,10 +14,11 @@ from benchmarks.floor import measure_floor
 from benchmarks.memory import measure_memory
 from benchmarks.report import print_json, print_table
 from benchmarks.stack import BenchStack
+from shared.arguments import ArgumentParser
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ee bench", description=__doc__)
+    parser = ArgumentParser(prog="ee bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: done within about 30 s")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--repeat", type=int, default=1, help="runs; medians are reported")

@@ -29,7 +29,7 @@ from shared.build import build_id
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, engine_error_in
 from shared.names import EVENT_KINDS, event_job
-from shared.naming import NameKind, check_name
+from shared.naming import NameKind, check_name, is_valid_name
 from shared.workflow import decode_workflow, json_type
 
 if TYPE_CHECKING:
@@ -97,7 +97,12 @@ def name_of(kind: NameKind) -> NameCheck:
         try:
             return check_name(kind, value)
         except InvalidName as exc:
-            raise click.BadParameter(str(exc), ctx, param) from exc
+            hint = ""
+            if kind == "job" and is_valid_name("event", value):
+                hint = f" ({value!r} is an event id; its job is {event_job(value)!r})"
+            elif kind == "event" and is_valid_name("job", value):
+                hint = f" ({value!r} is a job id; `ee events --job {value}` lists its events)"
+            raise click.BadParameter(f"{exc}{hint}", ctx, param) from exc
 
     return check
 
@@ -156,17 +161,26 @@ def worker(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--executors", type=click.IntRange(min=0), default=1, show_default=True,
               help="Executor processes to start.")
-@click.option("--example", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--example", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Submit this workflow once the stack is up and print its result.")
-@click.option("--input", "example_input", default="{}", help="Input of the example job (JSON).")
+@click.option("--input", "example_input", default="{}", metavar="JSON|@FILE",
+              help="Input of the example job (JSON or @FILE).")
 @click.pass_context
 def up(ctx: click.Context, executors: int, example: Path | None, example_input: str) -> None:
     """Start the embedded stack: NATS and Redis (unless URLs are given), reactor, executor, demo worker."""
     from ee.up import run_stack
 
-    # Only explicit flags count here: the env may point at servers this stack should not use.
-    nats_url = ctx.parent.params.get("nats_url") if ctx.parent else None
-    redis_url = ctx.parent.params.get("redis_url") if ctx.parent else None
+    if example is not None:  # refused now, not once the servers are up
+        _read_workflow(example)
+        if not isinstance(parse_json(example_input, "--input"), dict):
+            fail("--input must be a JSON object")
+    # Only flags count here, not EE_NATS_URL / EE_REDIS_URL: the env may point at servers this
+    # stack should not use.
+    parent = ctx.parent
+    flagged = [parent is not None and parent.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+               for name in ("nats_url", "redis_url")]
+    nats_url = parent.params.get("nats_url") if parent is not None and flagged[0] else None
+    redis_url = parent.params.get("redis_url") if parent is not None and flagged[1] else None
     sys.exit(run_stack(nats_url, redis_url, executors, example, example_input))
 
 
@@ -208,6 +222,8 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
 
     if str(file) == "-" and input_json == "-":
         fail("FILE and --input cannot both be - (standard input)")
+    if timeout is not None and not wait:
+        fail("--timeout is how long --wait waits: give --wait too")
     workflow = _read_workflow(file)
     job_input = parse_json(input_json, "--input")
     if job_input is None:
@@ -685,9 +701,11 @@ def main() -> None:
     """Run ``ee``: every refusal is one line on stderr with the exit code of ``ee.exits``."""
     try:
         code = cli.main(prog_name="ee", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command: its help
-        click.echo(exc.format_message(), err=True)
-        sys.exit(exits.BAD_INPUT)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command
+        group = exc.ctx.command if exc.ctx is not None else cli
+        names = ", ".join(group.list_commands(exc.ctx)) if isinstance(group, click.Group) and exc.ctx else ""
+        where = exc.ctx.command_path if exc.ctx is not None else "ee"
+        fail(f"missing command{f' (one of: {names})' if names else ''}. See '{where} --help'.")
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "ee"
         fail(f"{exc.format_message()} See '{where} --help'.")

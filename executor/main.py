@@ -10,6 +10,7 @@ import anyio
 import structlog
 
 from executor.app import Executor
+from shared.arguments import ArgumentParser
 from shared.config import Settings, load_settings
 from shared.service import run_service
 
@@ -44,7 +45,7 @@ def _seconds(text: str) -> float:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m executor", description="Run the executor service.")
+    parser = ArgumentParser(prog="python -m executor", description="Run the executor service.")
     parser.add_argument("--grace", type=_seconds, default=None, metavar="SECONDS",
                         help="on SIGTERM, wait up to SECONDS for the jobs in hand to park or finish "
                              "(env EE_SHUTDOWN_GRACE_S, default 30)")

@@ -11,6 +11,7 @@ import sys
 import anyio
 import structlog
 
+from shared.arguments import ArgumentParser
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.service import run_service
@@ -22,7 +23,7 @@ log = structlog.get_logger("ee.worker")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ee worker", description="Serve activities to the engine.")
+    parser = ArgumentParser(prog="ee worker", description="Serve activities to the engine.")
     parser.add_argument("--demo", action="store_true", help="serve the demo activities (demo.*)")
     parser.add_argument("--activities", metavar="MODULE", action="append", default=[],
                         help="a module with register(worker) (repeatable)")

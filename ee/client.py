@@ -79,6 +79,9 @@ class EngineClient:
         server says so asynchronously): NotPermitted, not "is the engine running?"."""
         if denials.seen(self.nc, "publish", subject):
             raise NotPermitted("publish", subject) from exc
+        inbox = denials.refused_subscription(self.nc)
+        if inbox is not None:
+            raise NotPermitted("subscribe to", inbox) from exc
 
     async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None) -> str:
         """Validate, then publish; the publish ack means the job is stored durably."""

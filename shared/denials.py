@@ -17,7 +17,7 @@ from weakref import WeakKeyDictionary
 
 from nats.aio.client import Client as NATS
 
-__all__ = ["Listener", "listen", "parse", "report", "seen"]
+__all__ = ["Listener", "listen", "parse", "refused_subscription", "report", "seen"]
 
 # (action, subject): action is "publish" or "subscribe to".
 Listener = Callable[[str, str], None]
@@ -28,11 +28,12 @@ _seen: WeakKeyDictionary[NATS, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
 def parse(exc: BaseException) -> tuple[str, str] | None:
-    """``("publish" | "subscribe to", subject)`` of a permissions violation, else None."""
+    """``("publish" | "subscribe to", subject)`` of a permissions violation, else None. The
+    subject is lower-cased: nats-py lower-cases the server's whole error line."""
     found = _VIOLATION.search(str(exc))
     if found is None:
         return None
-    return ("publish" if found[1].lower() == "publish" else "subscribe to"), found[2]
+    return ("publish" if found[1].lower() == "publish" else "subscribe to"), found[2].lower()
 
 
 def listen(nc: NATS, listener: Listener) -> None:
@@ -53,4 +54,10 @@ def report(nc: NATS, exc: BaseException) -> bool:
 def seen(nc: NATS, action: str, subject: str) -> bool:
     """Whether the server reported this violation on ``nc`` (for a caller whose request timed
     out through nats-py itself, such as a JetStream publish)."""
-    return (action, subject) in _seen.get(nc, set())
+    return (action, subject.lower()) in _seen.get(nc, set())
+
+
+def refused_subscription(nc: NATS) -> str | None:
+    """A subscription the server refused on ``nc`` (a reply inbox outside the user's prefix:
+    every reply to it is lost), or None."""
+    return next((subject for action, subject in _seen.get(nc, set()) if action == "subscribe to"), None)

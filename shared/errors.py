@@ -209,8 +209,10 @@ class NotPermitted(EngineError):
     def __init__(self, action: str, subject: str) -> None:
         self.action = action
         self.subject = subject
-        super().__init__(f"this NATS user may not {action} {subject!r} (see docs/security.md for the user "
-                         "each command needs)")
+        hint = ("set EE_NATS_INBOX_PREFIX to this user's own inbox prefix, _INBOX_<user>"
+                if action == "subscribe to" and subject.lower().startswith("_inbox") else
+                "see docs/security.md for the user each command needs")
+        super().__init__(f"this NATS user may not {action} {subject!r} ({hint})")
 
 
 class EventNotFound(EngineError):

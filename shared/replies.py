@@ -68,11 +68,15 @@ class ReplyInbox:
 
     def _on_denied(self, action: str, subject: str) -> None:
         """Fail at once the requests the server dropped (or whose replies it will not deliver)."""
+        # nats-py hands the server's message over lower-cased, subject included.
         for token, future in list(self._pending.items()):
             sent_to = self._subjects.get(token, "")
-            if ((action == "publish" and sent_to == subject)
-                    or (action == "subscribe to" and subject.startswith(self._prefix))) and not future.done():
-                future.set_exception(NotPermitted(action, subject))
+            if future.done():
+                continue
+            if action == "publish" and sent_to.lower() == subject:
+                future.set_exception(NotPermitted(action, sent_to))
+            elif action == "subscribe to" and subject.startswith(self._prefix.lower()):
+                future.set_exception(NotPermitted(action, self._prefix + "*"))
 
     async def _on_reply(self, msg: Msg) -> None:
         future = self._pending.pop(msg.subject[len(self._prefix):], None)
@@ -92,6 +96,9 @@ class ReplyInbox:
         future: asyncio.Future[Msg] = loop.create_future()
         self._pending[token] = future
         self._subjects[token] = subject
+        refused = denials.refused_subscription(self.nc)
+        if refused is not None and refused.startswith(self._prefix.lower()):  # no reply can reach us
+            future.set_exception(NotPermitted("subscribe to", self._prefix + "*"))
         timer = loop.call_later(self.timeout if wait_s is None else wait_s, _expire, future)
         try:
             await self.nc.publish(subject, data, reply=self._prefix + token, headers=headers)

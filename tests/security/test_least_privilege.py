@@ -170,13 +170,21 @@ def test_each_service_as_its_own_user_runs_jobs_without_a_violation(engine: Engi
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "may not publish 'jobs.execute'" in refused.stderr, refused.stderr
 
+    # A user that forgot its inbox prefix hears no reply at all: told so at once.
+    lost = subprocess.run([sys.executable, "-m", "ee", "signal", "nobody", "go"], capture_output=True, text=True,
+                          env={**engine.env("client"), "EE_NATS_INBOX_PREFIX": ""}, cwd=engine.root, timeout=60,
+                          check=False)
+    assert lost.returncode == 2 and "may not subscribe to '_inbox." in lost.stderr.lower(), lost.stderr
+    assert "EE_NATS_INBOX_PREFIX" in lost.stderr, lost.stderr
+
     listed = engine.ee("client", "workers", "--json")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert {w.get("bot") for w in json.loads(listed.stdout)} >= {None, "b1"}, listed.stdout
 
     # No service and no ee command needed anything beyond its permissions (the probes below
-    # connect as "probe <user>"), but for the worker's submit.
-    assert [line for line in engine.violations() if "probe" not in line and "user:worker" not in line] == []
+    # connect as "probe <user>"), but for the worker's submit and the forgotten prefix.
+    assert [line for line in engine.violations()
+            if "probe" not in line and "user:worker" not in line and "_INBOX." not in line] == []
 
 
 # ---- denials, each over a real connection ------------------------------------------------------

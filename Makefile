@@ -30,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/ee bench
 
 clean:
-	rm -rf $(VENV) .ee .pytest_cache .pytest-tmp .mypy_cache .ruff_cache
+	rm -rf $(VENV) .ee .pytest_cache .pytest-tmp .mypy_cache .ruff_cache .hypothesis

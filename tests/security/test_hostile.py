@@ -204,6 +204,14 @@ def test_every_message_a_service_reads_is_in_the_suite() -> None:
     assert not missing, missing  # every field gets its wrong value
 
 
+def test_every_endpoint_the_reactor_serves_is_in_the_suite(module_engine: Stack) -> None:
+    """The running reactor's own list of endpoints (micro's ``$SRV.INFO``) is the suite's."""
+    reply = module_engine.request(f"$SRV.INFO.{names.REACTOR_SERVICE}", b"")
+    served = {endpoint["subject"] for endpoint in json.loads(reply.data)["endpoints"]}
+    probed = {names.reactor_subject(op) for how, op in SUBJECT_TARGETS if how == "request"}
+    assert served == probed, served ^ probed
+
+
 # -- sending a batch ------------------------------------------------------------------------
 
 Sent = list[tuple[Target, bytes]]

@@ -25,7 +25,7 @@ from executor.jobs import JobDriver, WorkflowCache, fail_start_over_limit
 from shared import metrics, names
 from shared.build import build_id
 from shared.config import Settings, redact_url
-from shared.connect import connect_nats, nats_open, watch_nats
+from shared.connect import close_nats, connect_nats, nats_open, watch_nats
 from shared.errors import (
     EngineError,
     EngineUnavailable,
@@ -162,7 +162,7 @@ class Executor:
                 await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
-                await nc.close()
+                await close_nats(nc)
 
     @property
     def in_hand(self) -> int:

@@ -23,7 +23,7 @@ from reactor.store import Store
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
-from shared.connect import check_redis, connect_nats, connect_redis, nats_open, watch_nats
+from shared.connect import check_redis, close_nats, connect_nats, connect_redis, nats_open, watch_nats
 from shared.messages import (
     CancelRequest,
     DeadLetter,
@@ -77,8 +77,7 @@ async def _close_nats(nc: NATS) -> None:
                 await nc.flush(timeout=2)
             except Exception as exc:
                 log.warning("flush at shutdown failed", error=repr(exc))
-    if not nc.is_closed:
-        await nc.close()
+    await close_nats(nc)
 
 
 class Reactor:

@@ -29,7 +29,8 @@ from shared import denials
 from shared.config import Settings, redact_url
 from shared.errors import ConfigError, EngineUnavailable
 
-__all__ = ["check_redis", "connect_nats", "connect_redis", "nats_auth_options", "nats_open", "watch_nats"]
+__all__ = [
+    "check_redis", "close_nats", "connect_nats", "connect_redis", "nats_auth_options", "nats_open", "watch_nats"]
 
 log = structlog.get_logger("ee.connect")
 
@@ -185,6 +186,20 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
 # over max_control_line, ...). The service's own close at shutdown sets it too, after the
 # watchdog was cancelled.
 _closed: WeakKeyDictionary[NATS, anyio.Event] = WeakKeyDictionary()
+
+
+async def close_nats(nc: NATS) -> None:
+    """Close ``nc`` at a service's stop, whatever state its connection is in.
+
+    During an outage the socket is already gone, and nats-py's close raises the transport's
+    ConnectionResetError while flushing it: a stop must not turn that into a traceback, so it
+    is one warning line instead (nothing unsent could be sent anyway)."""
+    if nc.is_closed:
+        return
+    try:
+        await nc.close()
+    except (OSError, nats.errors.Error) as exc:
+        log.warning("nats closed uncleanly at shutdown", error=str(exc) or type(exc).__name__)
 
 
 async def watch_nats(nc: NATS) -> None:

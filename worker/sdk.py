@@ -45,7 +45,7 @@ from nats.js.errors import FetchTimeoutError
 from shared import metrics, names
 from shared.build import build_id
 from shared.config import Settings, redact_url
-from shared.connect import connect_nats, nats_open, watch_nats
+from shared.connect import close_nats, connect_nats, nats_open, watch_nats
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
@@ -203,10 +203,11 @@ class Worker(anyio.AsyncContextManagerMixin):
                 await self._goodbye(nc)
                 # Bounded: a subscription whose handler was cancelled can keep drain waiting.
                 with anyio.move_on_after(3):
-                    if not nc.is_closed:  # closed for good (watch_nats): nothing to drain
+                    # Closed for good (watch_nats), or reconnecting in an outage: nothing can be
+                    # drained, and nats-py raises ConnectionReconnectingError for trying.
+                    if nc.is_connected:
                         await nc.drain()
-                if not nc.is_closed:
-                    await nc.close()
+                await close_nats(nc)
 
     async def _goodbye(self, nc: NATS) -> None:
         """Stopping: no longer listed as serving (``ee workers``), a bot out of its pool at once."""

@@ -64,3 +64,26 @@ def test_a_reactor_that_ran_a_while_stops_at_once_with_only_log_lines(stack: Sta
     poll(lambda: time.monotonic() - ready_at > 2.5 and reactor.alive(), 10, 0.1, "the reactor to idle")
     assert_clean_stop(reactor, within=2.0)
     assert saw(reactor, "stopping")
+
+
+def test_sigterm_during_a_nats_outage_stops_every_service_cleanly(private_stack: Stack) -> None:
+    """The servers go away under running services (not before their start): each one still stops
+    on SIGTERM with exit 0 and log lines only (it was 60 to 100 lines of traceback)."""
+    stack = private_stack.up()
+    stack.nats.kill()
+    for service in stack.services:
+        poll(lambda s=service: saw(s, "nats disconnected"), 20, 0.05, f"{service.name} to see NATS gone")  # type: ignore[misc]
+    for service in stack.services:
+        assert_clean_stop(service)
+        assert saw(service, "stopping") or service.name != "reactor"
+
+
+def test_sigterm_during_a_redis_outage_stops_the_reactor_cleanly(private_stack: Stack) -> None:
+    stack = private_stack.up()
+    stack.redis.kill()
+    reactor = next(s for s in stack.services if s.name == "reactor")
+    poll(lambda: any(json.loads(line).get("level") in ("warning", "error")
+                     for line in reactor.output().splitlines() if line.startswith("{")), 30, 0.1,
+         "the reactor to notice Redis gone")
+    for service in stack.services:
+        assert_clean_stop(service)

@@ -60,4 +60,7 @@ def seen(nc: NATS, action: str, subject: str) -> bool:
 def refused_subscription(nc: NATS) -> str | None:
     """A subscription the server refused on ``nc`` (a reply inbox outside the user's prefix:
     every reply to it is lost), or None."""
-    return next((subject for action, subject in _seen.get(nc, set()) if action == "subscribe to"), None)
+    seen = _seen.get(nc)
+    if not seen:  # the usual case, on every request of the hot paths
+        return None
+    return next((subject for action, subject in seen if action == "subscribe to"), None)

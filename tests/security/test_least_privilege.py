@@ -170,6 +170,11 @@ def test_each_service_as_its_own_user_runs_jobs_without_a_violation(engine: Engi
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "may not publish 'jobs.execute'" in refused.stderr, refused.stderr
 
+    # The read-only commands work in the reactor's container (as its user).
+    for args in (("jobs",), ("events",), ("workers",)):
+        read = engine.ee("reactor", *args)
+        assert read.returncode == 0, read.stdout + read.stderr
+
     # A user that forgot its inbox prefix hears no reply at all: told so at once.
     lost = subprocess.run([sys.executable, "-m", "ee", "signal", "nobody", "go"], capture_output=True, text=True,
                           env={**engine.env("client"), "EE_NATS_INBOX_PREFIX": ""}, cwd=engine.root, timeout=60,

@@ -30,7 +30,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -42,7 +42,7 @@ import nats.errors
 import redis
 
 from ee.client import EngineClient
-from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
+from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
 from shared.bounds import bounded_text
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineUnavailable, InvalidWorkflow, JobNotFound, JobWaitTimeout
@@ -115,6 +115,10 @@ def _engine_errors(settings: Settings, job_id: str | None = None) -> Iterator[No
         raise EngineUnavailable(f"Redis at {redact_url(settings.redis_url)}", str(exc) or type(exc).__name__) from exc
     except nats.errors.Error as exc:
         raise EngineUnavailable(f"NATS at {redact_url(settings.nats_url)}", str(exc) or type(exc).__name__) from exc
+
+
+def _unix(value: datetime | float | None) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else value
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -314,12 +318,20 @@ class Client:
             raise JobNotFound(job_id)
         return accepted_job(job_id, accepted)
 
-    async def jobs(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    async def jobs(self, *, status: str | None = None, limit: int = 50, workflow: str | None = None,
+                   since: datetime | float | None = None, until: datetime | float | None = None,
+                   after: str | None = None) -> list[dict[str, Any]]:
         """The newest jobs, as ``ee jobs --json`` lists them; ``status``: only those (or
         ``"stranded"``: every stranded job, newest stranded first). Jobs accepted that no
-        executor has taken yet (in the jobs stream only) are listed as pending."""
-        rows = await self._read(lambda inspector: inspector.jobs(limit, status))
-        if status not in (None, "pending"):
+        executor has taken yet (in the jobs stream only) are listed as pending. ``workflow``,
+        ``since``, ``until`` (an aware datetime or Unix seconds) and ``after`` (a job id: the
+        next page) as ``ee jobs --workflow --since --until --after``."""
+        if workflow is not None:
+            check_name("workflow", workflow)
+        low, high = _unix(since), _unix(until)
+        rows = await self._read(lambda inspector: inspector.jobs(limit, status, workflow=workflow, since=low,
+                                                                 until=high, after=after))
+        if status not in (None, "pending") or workflow is not None or after is not None:
             return rows
         engine, settings = self._engine_and_settings()
 
@@ -328,7 +340,7 @@ class Client:
 
         with _engine_errors(settings):
             accepted, _ = await engine.accepted_jobs(limit, known)
-        return with_accepted(rows, accepted, limit)
+        return [row for row in with_accepted(rows, accepted, limit) if created_within(row, low, high)]
 
     async def events(self, *, job: str | None = None, kind: str | None = None, activity: str | None = None,
                      pool: str | None = None, bot: str | None = None,
@@ -432,9 +444,12 @@ class SyncClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return self._call(self._client.job, job_id)
 
-    def jobs(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def jobs(self, *, status: str | None = None, limit: int = 50, workflow: str | None = None,
+             since: datetime | float | None = None, until: datetime | float | None = None,
+             after: str | None = None) -> list[dict[str, Any]]:
         async def go() -> list[dict[str, Any]]:
-            return await self._client.jobs(status=status, limit=limit)
+            return await self._client.jobs(status=status, limit=limit, workflow=workflow, since=since, until=until,
+                                           after=after)
 
         return self._call(go)
 

@@ -20,7 +20,7 @@ import redis
 from ee import exits
 from ee.durations import parse_duration, parse_moment
 from ee.inputs import read_json, read_text
-from ee.inspect import Inspector, accepted_job, open_inspector, with_accepted
+from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
 from ee.render import print_json, print_table, time_text
 from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
 from ee.waiting import Look, Progress, current_wait, describe_wait, wait_for_job
@@ -286,13 +286,22 @@ def _read_workflow(file: Path) -> dict[str, Any]:
 
 
 def _looker(ctx: Context) -> Look | None:
-    """How ``--wait`` finds the job's current wait in words: from Redis, if it can be asked."""
-    try:
-        inspector = ctx.inspector()
-    except EngineError:
+    """How ``--wait`` finds the job's current wait in words: from Redis, opened on the first look
+    (a wait that needs no words, off a terminal and in time, never reaches for it); None when
+    the settings hold no Redis URL."""
+    if "redis" in ctx.settings.unresolved:
         return None
+    opened: list[Inspector | None] = []
 
     def look(job_id: str) -> str:
+        if not opened:
+            try:
+                opened.append(ctx.inspector())
+            except EngineError:
+                opened.append(None)  # unreachable, or not this user's: asked once, not every second
+        inspector = opened[0]
+        if inspector is None:
+            return ""
         return current_wait(inspector.job(job_id, history=False), inspector.events(job=job_id))
 
     return look
@@ -457,7 +466,7 @@ def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: f
     rows = inspector.jobs(limit, status_filter, workflow=workflow, since=since, until=until, after=after)
     if status_filter in (None, "pending") and workflow is None and after is None:
         rows = [row for row in _with_accepted_jobs(ctx, inspector, rows, limit)
-                if _created_within(row, since, until)]
+                if created_within(row, since, until)]
     if as_json:
         print_json(rows)
         return
@@ -465,17 +474,6 @@ def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: f
                        "waiting_reason", "error"])
     if len(rows) == limit and sys.stderr.isatty():
         click.echo(f"ee: more may follow: add --after {rows[-1]['job_id']}", err=True)
-
-
-def _created_within(row: dict[str, Any], since: float | None, until: float | None) -> bool:
-    when = row.get("created") or row.get("accepted")
-    if since is None and until is None:
-        return True
-    try:
-        moment = parse_moment(str(when))
-    except ValueError:
-        return False
-    return (since is None or moment >= since) and (until is None or moment < until)
 
 
 def _with_accepted_jobs(ctx: Context, inspector: Inspector, rows: list[dict[str, Any]],

@@ -19,7 +19,7 @@ from shared.config import Settings, redact_url
 from shared.errors import EngineUnavailable, JobNotFound
 from shared.layout import EVENT_KINDS, BotRecord, EventRecord, JobRecord, Keys, decode_hash, event_job
 
-__all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "open_inspector", "with_accepted"]
+__all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "created_within", "open_inspector", "with_accepted"]
 
 _CHUNK = 1000  # event hashes read per round trip
 
@@ -35,6 +35,18 @@ def _moment(at: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def created_within(row: dict[str, Any], since: float | None, until: float | None) -> bool:
+    """Whether a listed job (a record, or one found in the jobs stream) was created (accepted)
+    at or after ``since`` and before ``until`` (Unix seconds; None: unbounded)."""
+    if since is None and until is None:
+        return True
+    moment = _moment(row.get("created") or row.get("accepted"))
+    if moment is None:
+        return False
+    at = moment.timestamp()
+    return (since is None or at >= since) and (until is None or at < until)
 
 
 def _age_s(parked_at: str | None) -> float | None:

@@ -11,8 +11,10 @@ import select
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import ee as ee_client
 from tests.support.stack import Stack, poll
 from tests.workflows import sleeper
 
@@ -144,3 +146,8 @@ def test_jobs_filter_by_workflow_and_time_page_by_page(engine: Stack) -> None:
     assert refused.returncode == 2 and "bad time 'yesterday'" in refused.stderr
     unknown = ee(engine, "jobs", "--after", "no-such-job")
     assert unknown.returncode == 3 and "unknown job 'no-such-job'" in unknown.stderr
+    with ee_client.SyncClient(engine.nats.url, engine.redis.url, redis_prefix=engine.prefix) as client:
+        first = client.jobs(workflow="nap", limit=3)
+        assert [j["job_id"] for j in first] == pages[0]
+        assert [j["job_id"] for j in client.jobs(workflow="nap", limit=3, after=first[-1]["job_id"])] == pages[1]
+        assert client.jobs(since=datetime(2999, 1, 1, tzinfo=UTC)) == []

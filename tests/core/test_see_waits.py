@@ -101,19 +101,18 @@ def test_submit_wait_shows_progress_on_a_terminal_and_names_the_wait_when_it_giv
     try:
         shown = b""
         deadline = time.monotonic() + 30
-        while b"waiting on signal 'go'" not in shown:
+        while b"job watched: parked, waiting on signal 'go'" not in shown:  # once parked (running before)
             assert time.monotonic() < deadline, shown
             ready, _, _ = select.select([leader], [], [], 1)
             if ready:
                 shown += os.read(leader, 4096)
-        assert b"job watched: parked" in shown
         assert ee(engine, "signal", "watched", "go", "--data", '"yes"').returncode == 0
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0 and out.decode().startswith("job watched completed"), out
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()
         os.close(leader)
 
 

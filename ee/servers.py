@@ -158,7 +158,9 @@ def redis_server(data_dir: Path, port: int | None = None, extra: list[str] | Non
     auth: list[str] = []
     if password is not None:
         auth = [str(private_file(data_dir / "auth.conf", f"requirepass {password}\n"))]
-        url_auth = f":{password}@"
+        # Named user "default" (what requirepass sets): redis-cli 6 sends AUTH with an empty user
+        # for redis://:PASS@ and is refused, so the README's `redis-cli -u "$(ee url redis)"` would be.
+        url_auth = f"default:{password}@"
     argv = [find_binary("redis-server"), *auth, "--bind", "127.0.0.1", "--port", str(port),
             "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
             "--save", "", "--hash-max-ziplist-value", "512", "--stream-node-max-bytes", "512",

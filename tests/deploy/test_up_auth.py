@@ -19,7 +19,7 @@ import nats
 import pytest
 import redis
 
-from ee.servers import free_port, nats_server, redis_server
+from ee.servers import find_binary, free_port, nats_server, redis_server
 from ee.up import _record
 
 
@@ -36,7 +36,7 @@ def test_private_servers_refuse_anyone_without_the_stack_password(tmp_path: Path
         raise
     try:
         assert nats_proc.url == f"nats://ee:n-secret@127.0.0.1:{nats_proc.port}"
-        assert redis_proc.url == f"redis://:r-secret@127.0.0.1:{redis_proc.port}/0"
+        assert redis_proc.url == f"redis://default:r-secret@127.0.0.1:{redis_proc.port}/0"
         assert "n-secret" not in " ".join(nats_proc.argv) and "r-secret" not in " ".join(redis_proc.argv)
         for conf in (tmp_path / "nats" / "auth.conf", tmp_path / "redis" / "auth.conf"):
             assert mode(conf) == 0o600, conf
@@ -55,6 +55,10 @@ def test_private_servers_refuse_anyone_without_the_stack_password(tmp_path: Path
             assert refused.returncode == 4 and "authorization violation" in refused.stderr, refused.stderr
         with redis.Redis.from_url(redis_proc.url) as owner:
             assert owner.ping()
+        # The README's `redis-cli -u "$(ee url redis)"`: redis-cli 6 is refused a URL without the user.
+        cli = subprocess.run([find_binary("redis-cli"), "-u", redis_proc.url, "--no-auth-warning", "PING"],
+                             capture_output=True, text=True, timeout=30, check=False)
+        assert cli.stdout.strip() == "PONG", cli.stdout + cli.stderr
         with redis.Redis(port=redis_proc.port) as anonymous, pytest.raises(redis.AuthenticationError):
             anonymous.ping()
         listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=False).stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import anyio
 import structlog
@@ -47,21 +46,6 @@ __all__ = ["Reactor"]
 log = structlog.get_logger("ee.reactor")
 
 
-async def _check_persistence(redis: Any) -> None:
-    try:
-        config = await redis.config_get("appendonly")
-    except Exception:
-        log.warning("cannot read Redis persistence settings (CONFIG refused); make sure AOF is on")
-        return
-    nodes = await redis.config_get("stream-node-max-bytes")
-    if int(nodes.get("stream-node-max-bytes", "0") or 0) > 1024:
-        log.warning("Redis stream-node-max-bytes is above 1024: each job's history stream takes about "
-                    "4.7 KB; run Redis with --stream-node-max-bytes 512 (about 1.1 KB)")
-    if config.get("appendonly") != "yes":
-        log.warning("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
-                    "restarts. Run Redis with --appendonly yes.")
-
-
 async def _close_nats(nc: NATS) -> None:
     """Flush what was published, then close.
 
@@ -90,7 +74,6 @@ class Reactor:
         s = self.settings
         redis = connect_redis(s)
         await check_redis(redis, s)
-        await _check_persistence(redis)
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
         js = nc.jetstream()
         await ensure_streams(js, s.max_payload_bytes)
@@ -98,22 +81,24 @@ class Reactor:
         await ensure_workers_bucket(js)
         store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max)
         await store.load()
+        for warning in await store.persistence_warnings():
+            log.warning(warning)
         await store.migrate_bot_indexes()
-        tokens = await AttemptTokens.load(redis, store.keys.attempt_secret)
+        tokens = await AttemptTokens.load(store)
         dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
         ops = Operations(store, dispatcher)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
                 if s.ops_port:
                     async def redis_ok() -> bool:
-                        return bool(await redis.ping())
+                        return await store.ping()
 
                     async def nats_ok() -> bool:
                         return bool(nc.is_connected)
 
                     await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "redis": redis_ok}, {"nats": nats_open(nc)})
                 tg.start_soon(watch_nats, nc)  # closed for good: exit, a supervisor restarts us
-                await tg.start(store.batcher.run)
+                await tg.start(store.run)
                 await tg.start(dispatcher.run)
                 endpoints = [
                     Endpoint("start", StartRequest, ops.start),
@@ -143,7 +128,7 @@ class Reactor:
                 tg.start_soon(dispatch_sweep, store, dispatcher)
                 tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
                 tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
-                tg.start_soon(status_backfill, redis, store.scripts, store.keys.prefix)
+                tg.start_soon(status_backfill, store)
                 beats = heartbeat_handler(tg, store, dispatcher, hearing)
                 await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
                 await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects

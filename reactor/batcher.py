@@ -1,42 +1,77 @@
-"""Coalesce concurrent script calls into pipelined round trips.
+"""Coalesce concurrent script calls into pipelined round trips: the reactor's one path to its scripts.
 
 Under load many parks and results arrive at once; sending each as its own
-``EVALSHA`` costs a round trip each. Callers queue a call and await its reply;
+``EVALSHA`` costs a round trip each. Callers queue calls and await their replies;
 one flusher sends whatever has queued as one pipeline. When idle a call goes
-out at once, so batching adds no latency.
+out at once, so batching adds no latency. A caller with many calls at hand (a
+batch of results, the due timers) queues them together (``many``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import redis.asyncio as aioredis
 from anyio.abc import TaskStatus
 
-from reactor.scripts import ScriptBook
+from reactor.scripts import Call, ScriptBook
 
 __all__ = ["ScriptBatcher"]
 
-_Call = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
+Out = TypeVar("Out")
+_Queued = tuple[Call[Any], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
-    def __init__(self, scripts: ScriptBook, redis: Any, max_batch: int = 256) -> None:
+    def __init__(self, scripts: ScriptBook, redis: aioredis.Redis, max_batch: int = 256) -> None:
         self._scripts = scripts
         self._redis = redis
         self._max = max_batch
-        self._send, self._receive = anyio.create_memory_object_stream[_Call](max_buffer_size=10_000)
+        self._send, self._receive = anyio.create_memory_object_stream[_Queued](max_buffer_size=10_000)
 
-    async def call(self, name: str, *args: Any) -> Any:
-        """The script's reply, or the exception Redis answered with."""
+    def _queue(self, call: Call[Any]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # Without waiting: anyio's send() yields to the loop first, a loop turn per call.
+        self._send.send_nowait((call, future))
+        return future
+
+    async def _reply(self, call: Call[Any]) -> Any:
         try:
-            # Without waiting: anyio's send() yields to the loop first, a loop turn per call.
-            self._send.send_nowait((name, args, future))
+            return await self._queue(call)
         except anyio.WouldBlock:
-            await self._send.send((name, args, future))
-        return await future
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            await self._send.send((call, future))
+            return await future
+
+    async def one(self, call: Call[Out]) -> Out:
+        return call.outcome(await self._reply(call))
+
+    async def many(self, calls: list[Call[Out]]) -> list[Out | Exception]:
+        futures: list[asyncio.Future[Any]] = []
+        for call in calls:
+            try:
+                futures.append(self._queue(call))
+            except anyio.WouldBlock:
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                await self._send.send((call, future))
+                futures.append(future)
+        replies = await asyncio.gather(*futures, return_exceptions=True)
+        out: list[Out | Exception] = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, BaseException) and not isinstance(reply, Exception):
+                raise reply
+            try:
+                out.append(call.outcome(reply))
+            except Exception as exc:  # Redis's error, or a reply this build cannot read: this call's alone
+                out.append(exc)
+        return out
+
+    def close(self) -> None:
+        """For a store that was never run: close its call queue."""
+        self._send.close()
+        self._receive.close()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -49,12 +84,12 @@ class ScriptBatcher:
                     except anyio.WouldBlock:
                         break
                 try:
-                    replies = await self._scripts.call_many(self._redis, [(n, a) for n, a, _ in batch])
+                    replies = await self._scripts.call_many(self._redis, [c for c, _ in batch])
                 except Exception as exc:
-                    for _, _, future in batch:
+                    for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), reply in zip(batch, replies, strict=True):
+                for (_, future), reply in zip(batch, replies, strict=True):
                     if not future.done():
                         future.set_result(reply)

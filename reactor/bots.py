@@ -4,10 +4,11 @@ Heartbeats are core NATS messages, lost while no reactor listens. A lease lapses
 for heartbeats missed while a reactor was listening: whenever it may have missed some
 (it has just started, NATS was disconnected, a heartbeat could not be stored in Redis)
 every bot gets one lease period from then before its lease is judged (``grace`` in
-``bots.lua``). A bot whose lease really lapsed while it ran an attempt (cut off from NATS
+``bot_grace.lua``). A bot whose lease really lapsed while it ran an attempt (cut off from NATS
 longer than its lease) loses that attempt to a retry only if it does not come back holding
 it: its heartbeats list the attempts it holds, and one of those resumes unless a later
-attempt was dispatched meanwhile (``lapse_attempt`` in ``prelude.lua``). See docs/guarantees.md.
+attempt was dispatched meanwhile (``lapse_attempt`` in ``prelude.lua``, the held attempts in
+``heartbeat.lua``). See docs/guarantees.md.
 
 Beats arrive on each bot's own subject (``bots.heartbeat.<bot>``, publishable only by that
 bot's user) and must name that bot. The legacy shared ``bots.heartbeat`` is still heard, for
@@ -17,10 +18,8 @@ workers older than per-bot subjects; the shipped NATS permissions let nobody pub
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
-import msgspec
 import structlog
 from anyio.abc import TaskGroup
 from nats.aio.client import Client as NATS
@@ -28,7 +27,6 @@ from nats.aio.msg import Msg
 
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
-from reactor.scripts import ScriptBook
 from reactor.store import Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
@@ -36,7 +34,7 @@ from shared.errors import InvalidMessage, InvalidName
 from shared.messages import BotHeartbeat, Codec
 from shared.naming import check_name
 
-__all__ = ["DEFAULT_BOT_LEASE_S", "Hearing", "bot_lease_loop", "extend_leases", "heartbeat_handler"]
+__all__ = ["DEFAULT_BOT_LEASE_S", "Hearing", "bot_lease_loop", "heartbeat_handler"]
 
 log = structlog.get_logger("ee.reactor.bots")
 _heartbeats = Codec(BotHeartbeat, names.BOTS_HEARTBEAT)
@@ -45,7 +43,6 @@ _heartbeats = Codec(BotHeartbeat, names.BOTS_HEARTBEAT)
 DEFAULT_BOT_LEASE_S = 15.0
 # Attempts of one heartbeat's ``holding`` looked at (a bot runs one activity at a time).
 MAX_HOLDING = 64
-_json = msgspec.json.Encoder()
 
 
 class Hearing:
@@ -94,12 +91,9 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
             metrics.DEADLETTERS.labels(subject=names.BOTS_HEARTBEAT).inc()
             await store.deadletter(names.BOTS_HEARTBEAT, bounded_text(str(exc)), msg.data)
             return
-        now = clock.now()
-        held = _json.encode(beat.holding[:MAX_HOLDING]).decode() if beat.holding else ""
         try:
-            wakes = await store.bot_call("heartbeat", beat.bot, beat.pool, beat.worker,
-                                         repr(now + beat.lease_s), "1" if beat.stopping else "0", repr(now),
-                                         repr(beat.lease_s), held)
+            wakes = await store.heartbeat(beat.bot, beat.pool, beat.worker, beat.lease_s, beat.stopping,
+                                          beat.holding[:MAX_HOLDING])
         except Exception as exc:
             if hearing is not None:
                 hearing.missed()
@@ -121,16 +115,6 @@ def heartbeat_handler(tg: TaskGroup, store: Store, dispatcher: Dispatcher,
     return handle
 
 
-async def extend_leases(scripts: ScriptBook, redis: Any, prefix: str, now: float,
-                        default_lease_s: float = DEFAULT_BOT_LEASE_S) -> int:
-    """Give every bot's lease at least one lease period from ``now``, in one step; how many moved.
-
-    A rare call (at start, after an outage): sent on its own, not through the batcher."""
-    reply = await scripts.call(redis, "bots", prefix, "grace", "", clock.iso(now), "", repr(now),
-                               repr(default_lease_s))
-    return int(reply[0])
-
-
 async def bot_lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | None = None,
                          hearing: Hearing | None = None, interval: float = 0.5) -> None:
     """Take bots whose heartbeat lease lapsed out of their pools.
@@ -145,14 +129,14 @@ async def bot_lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate |
             now = clock.now()
             mark = hearing.deaf()
             if mark is not None:
-                extended = await extend_leases(store.scripts, store.redis, store.keys.prefix, now)
+                extended = await store.extend_bot_leases(now, DEFAULT_BOT_LEASE_S)
                 hearing.covered(mark)
                 if extended:
                     log.info("bot leases extended: heartbeats may have been missed while not listening",
                              bots=extended)
             for bot in await store.due(store.keys.bot_leases, now):
                 log.warning("bot lease lapsed; taking it out of its pool", bot=bot)
-                await dispatcher.wakes(await store.bot_call("lapse", bot, repr(now)))
+                await dispatcher.wakes(await store.bot_lapse(bot))
         except Exception as exc:
             hearing.missed()  # Redis out: the heartbeats meanwhile are not stored either
             log.warning("bot lease pass failed", error=repr(exc))

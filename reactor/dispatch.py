@@ -13,8 +13,9 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from reactor.activity_clock import ActivityClock
+from reactor.outcomes import Fired, WakeData
 from reactor.result_tokens import AttemptTokens
-from reactor.store import Store, WakeData
+from reactor.store import ResultIn, Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text, check_publish
 from shared.errors import EngineError, OverLimit
@@ -94,7 +95,7 @@ class Dispatcher:
             # A crash here leaves acknowledged tasks in the dispatch set: the sweep publishes
             # them again under the same Nats-Msg-Id, which JetStream drops as a duplicate.
             await failpoint("dispatch-published")
-            await self.store.redis.zrem(self.store.keys.dispatch, *done)
+            await self.store.dispatched(done)
 
     def limit(self) -> int:
         """The most bytes one message may carry: the server's max_payload, or the engine's
@@ -114,8 +115,7 @@ class Dispatcher:
         """Tasks that can never be sent (over a bound): each attempt fails with the reason, as if
         its worker had reported it, so that the job's retry policy and catch decide what follows
         (and the dispatch sweep does not send it again at every start)."""
-        now = clock.now()
-        calls = []
+        failures = []
         for task, exc in refused:
             error = f"attempt {task.attempt} not dispatched: {exc}"
             log.warning("activity task refused before sending", event_id=task.event_id, error=error)
@@ -124,15 +124,13 @@ class Dispatcher:
                                         f"job {task.job_id}: {error}", task.event_id.encode())
             result = _json.encode({"ok": False, "error": error})
             # The reactor's own verdict on its own attempt: as authentic as a result with its token.
-            calls.append(("result", self.store.result_args(task.event_id, task.attempt, False, result, error, now,
-                                                           token=True)))
-        replies = await self.store.scripts.call_many(self.store.redis, calls)
+            failures.append(ResultIn(task.event_id, task.attempt, False, result, error, token=True))
         wakes = []
-        for reply in replies:
-            if isinstance(reply, Exception):
-                log.warning("refused task's failure not stored; the sweep retries", error=str(reply))
-            elif reply and int(reply[0]) == 1:
-                wakes.append(WakeData.from_reply(reply))
+        for out in await self.store.results(failures):
+            if isinstance(out, Exception):
+                log.warning("refused task's failure not stored; the sweep retries", error=str(out))
+            elif isinstance(out, Fired):
+                wakes.append(out.wake)
         await self.wakes(wakes)
 
     async def redispatch(self, event_ids: list[str]) -> int:
@@ -142,7 +140,7 @@ class Dispatcher:
             job, activity, attempt, input_json, timeout_s, bot, status, phase = await self.store.event_fields(
                 event_id, "job", "activity", "attempt", "input", "timeout_s", "bot", "status", "phase")
             if status != "parked" or phase != "running" or not activity or not job:
-                await self.store.redis.zrem(self.store.keys.dispatch, event_id)
+                await self.store.dispatched([event_id])
                 continue
             tasks.append(ActivityTask(
                 event_id=event_id, attempt=int(attempt or 1), job_id=job, activity=activity,

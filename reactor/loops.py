@@ -15,7 +15,8 @@ from nats.js.errors import FetchTimeoutError, NotFoundError
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.operations import Operations
-from reactor.store import Store, WakeData
+from reactor.outcomes import Fired, Ignored, Redispatch, Refused
+from reactor.store import ResultIn, Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
 from shared.consume import durable_push
@@ -31,20 +32,6 @@ log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
 _results = Codec(ActivityResult, names.ACTIVITY_RESPONSE)
 _cancels = Codec(CancelRequest, names.JOBS_CANCEL)
-
-TIMEOUT_RESULTS = {
-    b"signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
-    b"bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
-}
-
-
-def _wake(reply: Any) -> WakeData | None:
-    if isinstance(reply, Exception):
-        raise reply
-    if reply and int(reply[0]) == 1:
-        return WakeData.from_reply(reply)
-    return None
-
 
 async def _pull(js: JetStreamContext, stream: str, subject: str, durable: str, max_payload: int) -> Any:
     # Applying a result takes milliseconds: a short ack wait brings back a batch held by a
@@ -64,8 +51,7 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                                  max_deliver=-1, max_ack_pending=4096)
     while True:
         msgs = await results.next(256)
-        now = clock.now()
-        calls: list[tuple[Any, Any]] = []
+        calls: list[tuple[Any, ResultIn]] = []
         for msg in msgs:
             if msg.metadata.num_delivered > 1:
                 metrics.REDELIVERIES.labels(stream=names.STREAM_RESPONSES).inc()
@@ -82,41 +68,32 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                 await msg.term()
                 continue
             dispatcher.clock.arrived(res.event_id, res.attempt)
-            calls.append((msg, store.result_args(res.event_id, res.attempt, res.ok, payload,
-                                                 res.error or "", now, token=bool(res.token))))
+            calls.append((msg, ResultIn(res.event_id, res.attempt, res.ok, payload, res.error or "",
+                                        token=bool(res.token))))
         if not calls:
             continue
-        try:
-            replies = await store.scripts.call_many(store.redis, [("result", a) for _, a in calls])
-        except Exception as exc:
-            log.warning("storing results failed; they will be redelivered", error=repr(exc))
-            for msg, _ in calls:
-                await msg.nak(delay=1.0)
-            continue
+        outcomes = await store.results([r for _, r in calls])
         await failpoint("results-committed")
         wakes = []
-        for (msg, _), reply in zip(calls, replies, strict=True):
-            if isinstance(reply, Exception):
-                if given_up(msg, reply):
-                    await refuse(store, names.ACTIVITY_RESPONSE, reply, msg)
-                else:
-                    log.warning("result not stored; it will be redelivered", error=bounded_text(str(reply)))
-                    await msg.nak(delay=1.0)
-                continue
-            code = int(reply[0])
-            if code == -1:
-                await _refuse_result(store, msg.data, _results.decode(msg.data), _s(reply[1]))
-            elif code == 0:
-                metrics.DUPLICATE_RESULTS.inc()
-            elif code == 1:
-                wakes.append(WakeData.from_reply(reply))
+        for (msg, _), out in zip(calls, outcomes, strict=True):
+            match out:
+                case Exception():
+                    if given_up(msg, out):
+                        await refuse(store, names.ACTIVITY_RESPONSE, out, msg)
+                    else:
+                        log.warning("result not stored; it will be redelivered", error=bounded_text(str(out)))
+                        await msg.nak(delay=1.0)
+                    continue
+                case Refused():
+                    await _refuse_result(store, msg.data, _results.decode(msg.data), out.reason)
+                case Ignored():
+                    metrics.DUPLICATE_RESULTS.inc()
+                case Fired():
+                    wakes.append(out.wake)
         await dispatcher.wakes(wakes)
-        for msg, _ in calls:
-            await msg.ack()
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        for (msg, _), out in zip(calls, outcomes, strict=True):
+            if not isinstance(out, Exception):
+                await msg.ack()
 
 
 async def _refuse_result(store: Store, data: bytes, res: ActivityResult, why: str) -> None:
@@ -140,18 +117,16 @@ async def timer_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | Non
             now = clock.now()
             due = await store.due(store.keys.timers, now)
             if due:
-                kinds = await _kinds(store, due)
-                replies = await store.scripts.call_many(store.redis, [
-                    ("timer", store.timer_args(e, TIMEOUT_RESULTS.get(k or b"", b"null"), now))
-                    for e, k in zip(due, kinds, strict=True)])
+                outcomes = await store.fire_timers(due, now)
                 wakes, redo = [], []
-                for event_id, reply in zip(due, replies, strict=True):
-                    if isinstance(reply, Exception):
-                        log.warning("timer failed", event_id=event_id, error=str(reply))
-                    elif int(reply[0]) == 1:
-                        wakes.append(WakeData.from_reply(reply))
-                    elif int(reply[0]) == 3:
-                        redo.append(event_id)
+                for event_id, out in zip(due, outcomes, strict=True):
+                    match out:
+                        case Exception():
+                            log.warning("timer failed", event_id=event_id, error=str(out))
+                        case Fired():
+                            wakes.append(out.wake)
+                        case Redispatch():
+                            redo.append(event_id)
                 await dispatcher.wakes(wakes)
                 await dispatcher.redispatch(redo)
                 if len(due) >= 500:
@@ -160,13 +135,6 @@ async def timer_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | Non
             log.warning("timer pass failed", error=repr(exc))
             await anyio.sleep(0.5)
         await anyio.sleep(interval)
-
-
-async def _kinds(store: Store, events: list[str]) -> list[bytes | None]:
-    pipe = store.redis.pipeline(transaction=False)
-    for event_id in events:
-        pipe.hget(store.keys.event(event_id), "kind")
-    return list(await pipe.execute())
 
 
 async def lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | None = None,
@@ -183,9 +151,7 @@ async def lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate | Non
             now = clock.now()
             due = await store.due(store.keys.wakes, now)
             if due:
-                replies = await store.scripts.call_many(
-                    store.redis, [("lease", store.lease_args(j, now, True)) for j in due])
-                wakes = [w for w in map(Operations.store_wake, replies) if w is not None]
+                wakes = await store.offer_again(due, now, lapsed=True)
                 if wakes:
                     log.info("wake leases lapsed; offering again", count=len(wakes))
                 await dispatcher.wakes(wakes)
@@ -200,11 +166,9 @@ async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = 
     """Dispatch events that were parked but whose publish was never acknowledged."""
     while True:
         try:
-            horizon = "+inf" if first else repr(clock.now() - grace_s)
-            members = await store.redis.zrangebyscore(store.keys.dispatch, "-inf", horizon,
-                                                      start=0, num=1000)
+            members = await store.due(store.keys.dispatch, None if first else clock.now() - grace_s, limit=1000)
             if members:
-                sent = await dispatcher.redispatch([m.decode() if isinstance(m, bytes) else str(m) for m in members])
+                sent = await dispatcher.redispatch(members)
                 if sent:
                     log.info("re-dispatched activities", count=sent)
                 if len(members) == 1000:
@@ -291,38 +255,23 @@ async def _gauge_pass(store: Store, js: JetStreamContext | None) -> None:
     its ``wake_event`` the fired one); a started job not parked yet is ``running`` (in the wake
     set too). Beyond ``_GAUGE_SAMPLE`` jobs in the wake set the split is estimated from the
     first ones."""
-    keys = store.keys
-    pipe = store.redis.pipeline(transaction=True)  # one consistent snapshot of the sizes
-    for kind in names.EVENT_KINDS:
-        pipe.zcard(keys.event_index(kind))
-    pipe.zcard(keys.jobs)
-    pipe.zcard(keys.job_status("pending"))
-    pipe.zcard(keys.wakes)
-    pipe.zrange(keys.wakes, 0, _GAUGE_SAMPLE - 1)
-    *open_events, total_jobs, recorded_pending, total_waking, sample = await pipe.execute()
-    pipe = store.redis.pipeline(transaction=False)
-    for job_id in sample:
-        pipe.hmget(keys.job(job_id.decode()), ["status", "wake_event", "stranded"])
-    jobs = await pipe.execute()
-    fired = [w.decode() for status, w, _ in jobs if status == b"parked" and w]
-    pipe = store.redis.pipeline(transaction=False)
-    for event_id in fired:
-        pipe.hmget(keys.event(event_id), ["kind", "status"])
-    fired_kinds = [k.decode() for k, st in await pipe.execute() if k and st == b"fired"]
+    snap = await store.gauge_snapshot(_GAUGE_SAMPLE)
+    jobs, fired_kinds, total_waking = snap.sampled, snap.fired_kinds, snap.total_waking
+    sample = jobs
     scale = total_waking / len(sample) if sample else 0.0
-    running = round(scale * sum(1 for status, _, _ in jobs if status == b"running"))
+    running = round(scale * sum(1 for status, _, _ in jobs if status == "running"))
     waking = round(scale * len(fired_kinds))
     stranded = round(scale * sum(1 for _, _, why in jobs if why))
     parked = 0
-    for kind, count in zip(names.EVENT_KINDS, open_events, strict=True):
+    for kind, count in zip(names.EVENT_KINDS, snap.open_events, strict=True):
         waiting = max(0, int(count) - round(scale * fired_kinds.count(kind)))
         metrics.PARKED_EVENTS.labels(kind=kind).set(waiting)
         parked += waiting
     # A pending record (an executor that could not read the workflow left the job for another)
     # is a job hash in the jobs index too, but not a finished job.
-    recorded = int(recorded_pending)
+    recorded = snap.recorded_pending
     counts = {"running": running, "parked": parked, "waking": waking, "stranded": stranded,
-              "finished": max(0, int(total_jobs) - recorded - running - parked - waking)}
+              "finished": max(0, snap.total_jobs - recorded - running - parked - waking)}
     if js is None:
         counts["pending"] = recorded
     else:

@@ -8,9 +8,10 @@ import msgspec
 import structlog
 
 from reactor.dispatch import Dispatcher
-from reactor.store import Store, WakeData
+from reactor.outcomes import Created
+from reactor.store import Store
 from shared import clock, metrics, names
-from shared.errors import EventInBackoff, EventNotFound, EventNotParked, InvalidMessage, JobNotFound
+from shared.errors import InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
@@ -63,25 +64,23 @@ class Operations:
 
     async def start(self, req: StartRequest) -> StartReply:
         check_name("job", req.job_id)
-        reply = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
-                                           Checkpoint(node=req.start), _json.encode(req.input), req.build)
+        job = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
+                                         Checkpoint(node=req.start), _json.encode(req.input), req.build)
         await failpoint("start-committed")
-        created, status, fence, checkpoint, input_json = reply
-        if int(created):
+        created = isinstance(job, Created)
+        if created:
             metrics.JOBS_STARTED.inc()
         return StartReply(
-            job_id=req.job_id, status=status.decode(), fence=int(fence), created=bool(int(created)),
-            checkpoint=_checkpoint.decode(checkpoint) if checkpoint else None,
-            input=_any.decode(input_json) if input_json else {})
+            job_id=req.job_id, status=job.status, fence=job.fence, created=created,
+            checkpoint=_checkpoint.decode(job.checkpoint) if job.checkpoint else None,
+            input=_any.decode(job.input) if job.input else {})
 
     async def park(self, req: ParkRequest) -> ParkReply:
-        now = clock.now()
-        args, events = self.store.park_args(req.job_id, req.fence, req.checkpoint, req.waits,
-                                            req.consumed, req.history, req.build, now, req.release_bots)
-        reply = await self.store.batcher.call("park", *args)
-        outcome = self.store.park_outcome(req.job_id, req.fence, events, reply)
+        outcome = await self.store.park(req.job_id, req.fence, req.checkpoint, req.waits, req.consumed,
+                                        req.history, req.build, req.release_bots)
+        events = outcome.events
         await failpoint("park-committed")
-        fired_now = {w.event_id.decode() for w in outcome.wakes}
+        fired_now = {w.event_id for w in outcome.wakes}
         tasks = [
             ActivityTask(event_id=event_id, attempt=1, job_id=req.job_id, activity=wait.activity,
                          input=wait.input, timeout_s=wait.timeout_s, bot=wait.bot)
@@ -109,28 +108,16 @@ class Operations:
         offered = 0
         cursor = "-inf"
         while True:
-            members: list[Any] = await self.store.redis.zrangebyscore(
-                self.store.keys.wakes, cursor, "+inf", start=0, num=500, withscores=True)
-            if not members:
+            page = await self.store.waking(cursor)
+            if not page:
                 break
-            now = clock.now()
-            replies = await self.store.scripts.call_many(
-                self.store.redis, [("lease", self.store.lease_args(_text(m), now, False))
-                                   for m, _ in members])
-            wakes = [self.store_wake(r) for r in replies]
-            ready = [w for w in wakes if w is not None]
+            ready = await self.store.offer_again([job_id for job_id, _ in page], clock.now(), lapsed=False)
             await self.dispatcher.wakes(ready)
             offered += len(ready)
-            if len(members) < 500:
+            if len(page) < 500:
                 break
-            cursor = f"({members[-1][1]!r}"
+            cursor = f"({page[-1][1]!r}"
         return RedriveReply(offered=offered)
-
-    @staticmethod
-    def store_wake(reply: Any) -> WakeData | None:
-        if isinstance(reply, Exception) or not reply or int(reply[0]) != 1:
-            return None
-        return WakeData.from_reply(reply)
 
     async def workflow(self, req: WorkflowRequest) -> WorkflowReply:
         data = await self.store.workflow(req.digest)
@@ -161,30 +148,20 @@ class Operations:
 
     async def event(self, req: EventOp) -> EventOpReply:
         check_name("event", req.event_id)
-        now = clock.now()
         if req.op == "extend" and (req.timeout_s is None or req.timeout_s <= 0):
             raise InvalidMessage("ee.reactor.event", "extend needs a positive timeout_s")
         if req.op == "resolve":
             result = _json.encode({"ok": True, "output": req.data})
         else:
             result = _json.encode({"ok": False, "error": req.error or "failed by operator", "error_type": "operator"})
-        reply = await self.store.call(
-            "event", self.store.keys.prefix, req.event_id, req.op, result, repr(now),
-            clock.iso(now), self.store.lease_at(now), req.timeout_s or 0)
-        code = int(reply[0])
-        if code == -1:
-            raise EventNotFound(req.event_id)
-        if code == 0:
-            raise EventNotParked(req.event_id, _text(reply[1]))
-        if code == 5:
-            raise EventInBackoff(req.event_id, int(reply[1]), float(reply[2]) - now)
-        status = "fired" if code == 1 else "extended"
+        wake = await self.store.operator_event(req.event_id, req.op, result, req.timeout_s)
+        status = "fired" if wake is not None else "extended"
         # An operator's hand on a wait: always worth a line (refusals are logged by the endpoint).
         log.info("operator event action", op=req.op, event_id=req.event_id, job_id=event_job(req.event_id),
                  status=status, **({"timeout_s": req.timeout_s} if req.op == "extend" else {}),
                  **({"error": req.error} if req.op == "fail" and req.error else {}))
-        if code == 1:
-            await self.dispatcher.wakes([WakeData.from_reply(reply)])
+        if wake is not None:
+            await self.dispatcher.wakes([wake])
         return EventOpReply(event_id=req.event_id, status=status)
 
     async def strand(self, req: StrandRequest) -> Ack:
@@ -206,11 +183,10 @@ class Operations:
 
     async def inspect(self, req: CancelRequest) -> JobView:
         check_name("job", req.job_id)
-        fields: list[Any] = await self.store.redis.hmget(self.store.keys.job(req.job_id),
-                                                         ["status", "output", "error"])
-        if fields[0] is None:
+        found = await self.store.job_outcome(req.job_id)
+        if found is None:
             raise JobNotFound(req.job_id)
-        output = _any.decode(fields[1]) if fields[1] else None
-        return JobView(job_id=req.job_id, status=_text(fields[0]), output=output,
-                       error=_text(fields[2] or b"") or None)
+        status, output, error = found
+        return JobView(job_id=req.job_id, status=status, output=_any.decode(output) if output else None,
+                       error=error or None)
 

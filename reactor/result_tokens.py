@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 
-import redis.asyncio as aioredis
+from reactor.store import Store
 
 __all__ = ["AttemptTokens"]
 
@@ -30,14 +30,9 @@ class AttemptTokens:
         self._secret = secret
 
     @classmethod
-    async def load(cls, redis: aioredis.Redis, key: str) -> AttemptTokens:
-        """The secret shared by every reactor of this Redis prefix: made by the first one (SET NX)."""
-        # No MULTI needed (nor granted by the ACL of docs/security.md): whoever's SET NX won, GET reads it.
-        pipe = redis.pipeline(transaction=False)
-        pipe.set(key, secrets.token_hex(_SECRET_BYTES), nx=True)
-        pipe.get(key)
-        _, stored = await pipe.execute()
-        return cls(bytes.fromhex(stored.decode() if isinstance(stored, bytes) else str(stored)))
+    async def load(cls, store: Store) -> AttemptTokens:
+        """The secret shared by every reactor of this Redis prefix: made by the first one."""
+        return cls(bytes.fromhex(await store.attempt_secret(secrets.token_hex(_SECRET_BYTES))))
 
     def token(self, event_id: str, attempt: int) -> str:
         return hashlib.blake2b(f"{event_id}\n{attempt}".encode(), key=self._secret, digest_size=16).hexdigest()

@@ -4,35 +4,72 @@ A redis-py ``Script`` in a pipeline sends ``SCRIPT EXISTS`` before every
 batch; calling ``EVALSHA`` ourselves and reloading on ``NOSCRIPT`` saves that
 round trip.
 
-The key builders (table ``K``, generated from ``shared.layout``) and the settings fixed for
-the life of a reactor (the history cap, ``EE_HISTORY_MAX``) are written into the scripts'
-source as Lua ahead of the prelude rather than
-sent with every call: each script call stays as it is, and the SHA changes with them.
+Ahead of the shared prelude, each script's source gets what is fixed for the life of a
+reactor: the key prefix and the key builders (table ``K``, generated from ``shared.layout``),
+the reply codes (table ``C``, from ``reactor.outcomes``), the history cap (``EE_HISTORY_MAX``)
+and the script's arguments, unpacked from the one msgpack table each call sends (``A``). So a
+call carries only its own values, and the SHA changes with the settings.
+
+A call is a :class:`Call`: the script, its KEYS, its packed arguments and the decoder of its
+outcome (built by one function per script, ``reactor.contracts``). A :class:`Runner` sends
+calls: ``reactor.batcher.ScriptBatcher`` in the reactor, :class:`DirectRunner` in tests.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from reactor.outcomes import lua_codes
 from shared.layout import lua_keys
 
-__all__ = ["DEFAULT_HISTORY_MAX", "ScriptBook"]
+__all__ = ["DEFAULT_HISTORY_MAX", "NAMES", "Call", "DirectRunner", "Runner", "ScriptBook"]
 
-_NAMES = ("start", "park", "finish", "result", "timer", "lease", "signal", "bots", "event", "strand",
-          "intake", "status_backfill")
+NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
+         "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill")
 
 DEFAULT_HISTORY_MAX = 10_000
 
+Out = TypeVar("Out")
+Out_co = TypeVar("Out_co", covariant=True)
 
-def _source(name: str, history_max: int) -> str:
+# Every script's first lines after the generated tables: its arguments, and how it answers.
+_HEAD = """local A = cmsgpack.unpack(ARGV[1])
+local function reply(code, t)
+  if not code then error('reply with an unknown code') end
+  t = t or {}
+  t.o = code
+  return cmsgpack.pack(t)
+end
+"""
+
+
+def _source(name: str, prefix: str, history_max: int) -> str:
     lua = resources.files("reactor") / "lua"
-    constants = f"local HISTORY_MAX = {int(history_max)}\n" + lua_keys()
-    return constants + (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    head = f"local HISTORY_MAX = {int(history_max)}\n" + lua_keys(prefix) + lua_codes() + _HEAD
+    return head + (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[Out_co]):
+    """One script call: KEYS (every key it touches that the caller can name), ARGV[1] (its
+    arguments, packed) and how to read its reply (a msgspec decoder's ``decode``)."""
+
+    script: str
+    keys: tuple[str, ...]
+    args: bytes
+    decode: Callable[[bytes], Out_co]
+
+    def outcome(self, reply: Any) -> Out_co:
+        if isinstance(reply, Exception):
+            raise reply
+        return self.decode(reply)
 
 
 class ScriptBook:
@@ -41,23 +78,17 @@ class ScriptBook:
     ``history_max``: entries kept in each job's history stream (older ones are trimmed
     and counted in the job's ``history_trimmed`` field)."""
 
-    def __init__(self, history_max: int = DEFAULT_HISTORY_MAX) -> None:
+    def __init__(self, prefix: str = "ee:", history_max: int = DEFAULT_HISTORY_MAX) -> None:
+        self.prefix = prefix
         self.history_max = history_max
-        self.sources = {name: _source(name, history_max) for name in _NAMES}
+        self.sources = {name: _source(name, prefix, history_max) for name in NAMES}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
 
     async def load(self, redis: aioredis.Redis) -> None:
         for src in self.sources.values():
             await redis.script_load(src)
 
-    async def call(self, redis: aioredis.Redis, name: str, *args: Any) -> Any:
-        try:
-            return await redis.evalsha(self.shas[name], 0, *args)
-        except NoScriptError:
-            await self.load(redis)
-            return await redis.evalsha(self.shas[name], 0, *args)
-
-    async def call_many(self, redis: aioredis.Redis, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    async def call_many(self, redis: aioredis.Redis, calls: list[Call[Any]]) -> list[Any]:
         """Several script calls in one round trip, each atomic on its own.
 
         Errors come back in place of results. Calls refused with ``NOSCRIPT``
@@ -68,8 +99,8 @@ class ScriptBook:
         for _ in range(2):
             pipe = redis.pipeline(transaction=False)
             for i in todo:
-                name, args = calls[i]
-                pipe.evalsha(self.shas[name], 0, *args)
+                call = calls[i]
+                pipe.evalsha(self.shas[call.script], len(call.keys), *call.keys, call.args)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             missing = []
             for i, reply in zip(todo, replies, strict=True):
@@ -81,3 +112,37 @@ class ScriptBook:
             await self.load(redis)
             todo = missing
         return results
+
+
+class Runner(Protocol):
+    async def one(self, call: Call[Out]) -> Out:
+        """The call's outcome; raises what Redis answered with instead."""
+        ...
+
+    async def many(self, calls: list[Call[Out]]) -> list[Out | Exception]:
+        """Each call's outcome, or in its place the exception Redis answered with."""
+        ...
+
+
+class DirectRunner:
+    """Each batch of calls in a round trip of its own (tests, tools): no batcher running."""
+
+    def __init__(self, book: ScriptBook, redis: aioredis.Redis) -> None:
+        self.book = book
+        self.redis = redis
+
+    async def one(self, call: Call[Out]) -> Out:
+        [reply] = await self.book.call_many(self.redis, [call])
+        return call.outcome(reply)
+
+    async def many(self, calls: list[Call[Out]]) -> list[Out | Exception]:
+        replies = await self.book.call_many(self.redis, list(calls))
+        out: list[Out | Exception] = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, BaseException) and not isinstance(reply, Exception):
+                raise reply
+            try:
+                out.append(call.outcome(reply))
+            except Exception as exc:  # Redis's error, or a reply this build cannot read: this call's alone
+                out.append(exc)
+        return out

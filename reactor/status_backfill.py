@@ -12,28 +12,25 @@ again. Deleting that key makes the next reactor to start walk every job again.
 from __future__ import annotations
 
 import anyio
-import redis.asyncio as aioredis
 import structlog
 
-from reactor.scripts import ScriptBook
+from reactor.store import Store
 
 __all__ = ["status_backfill"]
 
 log = structlog.get_logger("ee.reactor")
 
 
-async def status_backfill(redis: aioredis.Redis, scripts: ScriptBook, prefix: str, batch: int = 1000,
-                          pause_s: float = 0.01) -> None:
+async def status_backfill(store: Store, batch: int = 1000, pause_s: float = 0.01) -> None:
     """Run the fill to its end (retrying after a failed step), then return."""
     read_total = added_total = 0
     while True:
         try:
-            reply = await scripts.call(redis, "status_backfill", prefix, batch)
+            read, added = await store.status_backfill_step(batch)
         except Exception as exc:
             log.warning("status index fill step failed; retrying", error=repr(exc))
             await anyio.sleep(1.0)
             continue
-        read, added = int(reply[0]), int(reply[1])
         read_total += read
         added_total += added
         if read < batch:

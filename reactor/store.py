@@ -1,7 +1,9 @@
-"""The reactor's Redis store: every durable change is one Lua script call.
+"""The reactor's Redis store: its only door to Redis.
 
-This module is the only place that knows the layout of ``ee:job:*``,
-``ee:event:*`` and the global sets; callers get plain results back.
+Every durable change is one Lua script, called through one path: the typed call of
+``reactor.contracts``, sent by the coalescing batcher (``reactor.batcher``). The reads the
+reactor needs besides (due members of a clock, a few event fields, the gauges' sizes) are
+methods here too, so no other module of the reactor holds a Redis connection or a script.
 """
 
 from __future__ import annotations
@@ -12,26 +14,48 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 import structlog
+from anyio.abc import TaskStatus
 
-from reactor import deadletters
+from reactor import contracts, deadletters
 from reactor.batcher import ScriptBatcher
-from reactor.scripts import DEFAULT_HISTORY_MAX, ScriptBook
+from reactor.outcomes import (
+    Created,
+    Existing,
+    Exists,
+    Extended,
+    Finished,
+    Fired,
+    Foreign,
+    InBackoff,
+    InboxFull,
+    NotParked,
+    OverBudget,
+    Recorded,
+    Stale,
+    Unknown,
+    WakeData,
+)
+from reactor.scripts import DEFAULT_HISTORY_MAX, Call, DirectRunner, Runner, ScriptBook
 from shared import clock
 from shared.bounds import SIGNAL_INBOX_BYTES, bounded_text
-from shared.errors import ForeignEvent, InboxFull, JobFinished, JobNotFound, SignalInboxOverBudget, StaleFence
-from shared.messages import (
-    ActivityWait,
-    BotLockWait,
-    Checkpoint,
-    HistoryEntry,
-    SignalWait,
-    TimerWait,
-    Wait,
-    encode,
+from shared.errors import (
+    EventInBackoff,
+    EventNotFound,
+    EventNotParked,
+    ForeignEvent,
+    JobFinished,
+    JobNotFound,
+    SignalInboxOverBudget,
+    StaleFence,
 )
-from shared.names import Keys, event_id_for
+from shared.errors import (
+    InboxFull as InboxFullError,
+)
+from shared.layout import EVENT_KINDS, EventRecord, Keys
+from shared.messages import ActivityWait, BotLockWait, Checkpoint, HistoryEntry, SignalWait, TimerWait, Wait, encode
+from shared.names import event_id_for
 
-__all__ = ["ParkOutcome", "Store", "WakeData", "park_args", "wakes_in"]
+__all__ = ["GaugeSnapshot", "ParkDone", "ResultIn", "Store", "WakeData", "new_waits", "notes"]
 
 log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
@@ -42,45 +66,7 @@ def _s(value: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class WakeData:
-    """What the Lua scripts return for a fired event: raw JSON pieces of a wake."""
-
-    job_id: str
-    fence: bytes
-    checkpoint: bytes
-    digest: bytes
-    input: bytes
-    event_id: bytes
-    kind: bytes
-    result: bytes
-
-    @classmethod
-    def from_reply(cls, reply: list[Any], offset: int = 1) -> WakeData:
-        r = reply[offset:]
-        return cls(_s(r[0]), r[1], r[2], r[3], r[4] or b"{}", r[5], r[6], r[7] or b"null")
-
-    def encode(self) -> bytes:
-        """The ``Wake`` message, assembled from stored JSON without decoding it. The stored JSON
-        pieces (checkpoint, input, result) were encoded by the engine; every plain string is
-        encoded here, never pasted between quotes, so no id can break the message."""
-        return b"".join((
-            b'{"job_id":', _json.encode(self.job_id), b',"fence":', self.fence,
-            b',"digest":', _json.encode(_s(self.digest)), b',"checkpoint":', self.checkpoint,
-            b',"input":', self.input, b',"event_id":', _json.encode(_s(self.event_id)),
-            b',"kind":', _json.encode(_s(self.kind)), b',"result":', self.result, b"}",
-        ))
-
-
-WAKE_ITEMS = 9
-
-
-def wakes_in(items: list[Any]) -> list[WakeData]:
-    """Wakes packed back to back, 9 items each, at the end of a script's reply."""
-    return [WakeData.from_reply(items[i:i + WAKE_ITEMS]) for i in range(0, len(items), WAKE_ITEMS)]
-
-
-@dataclass(frozen=True, slots=True)
-class ParkOutcome:
+class ParkDone:
     fence: int
     events: list[str]
     wakes: list[WakeData]
@@ -88,73 +74,83 @@ class ParkOutcome:
     undispatched: set[str] = field(default_factory=set)
 
 
-def _wait_fields(wait: Wait, now: float) -> tuple[str, str, bool, list[str]]:
-    """(kind, timer due time or '', needs dispatch, flat hash fields) of one wait."""
+@dataclass(frozen=True, slots=True)
+class ResultIn:
+    """One activity result to apply. ``token``: it carried its attempt's valid token."""
+
+    event_id: str
+    attempt: int
+    ok: bool
+    result: bytes
+    error: str
+    token: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSnapshot:
+    open_events: list[int]  # per kind of EVENT_KINDS
+    total_jobs: int
+    recorded_pending: int
+    total_waking: int
+    sampled: list[tuple[str | None, str | None, str | None]]  # status, wake_event, stranded
+    fired_kinds: list[str]  # kinds of the sampled jobs' fired events
+
+
+def new_waits(job_id: str, fence: int, waits: list[Wait], now: float) -> list[contracts.NewWait]:
+    """The waits a park at ``fence`` registers, with their event ids and stored fields."""
+    return [_new_wait(event_id_for(job_id, fence + 1, index), wait, now) for index, wait in enumerate(waits)]
+
+
+def _new_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
     spec = encode(wait).decode()
-    fields = ["node", wait.node, "spec", spec, "attempt", "1"]
     match wait:
         case ActivityWait():
             # signed: its tasks carry attempt tokens, so its results must too (result.lua).
-            fields += ["activity", wait.activity, "phase", "running", "input", _json.encode(wait.input).decode(),
-                       "signed", "1"]
+            fields = EventRecord(node=wait.node, spec=spec, attempt=1, activity=wait.activity, phase="running",
+                                 input=_json.encode(wait.input).decode(), signed="1",
+                                 timeout_s="" if wait.timeout_s is None else str(wait.timeout_s),
+                                 bot=wait.bot or "")
             if wait.max_attempts > 1:  # absent means one attempt: no retry fields to store
-                fields += ["max_attempts", str(wait.max_attempts), "backoff_s", str(wait.backoff_s),
-                           "multiplier", str(wait.multiplier), "max_backoff_s", str(wait.max_backoff_s)]
-            if wait.timeout_s is not None:
-                fields += ["timeout_s", str(wait.timeout_s)]
-            if wait.bot is not None:
-                fields += ["bot", wait.bot]
+                fields = msgspec.structs.replace(
+                    fields, max_attempts=wait.max_attempts, backoff_s=str(wait.backoff_s),
+                    multiplier=str(wait.multiplier), max_backoff_s=str(wait.max_backoff_s))
             due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
-            return "activity", due, True, fields
+            return contracts.NewWait(event_id, "activity", fields, due, True)
         case TimerWait():
-            return "timer", repr(now + wait.seconds), False, fields
+            return contracts.NewWait(event_id, "timer", EventRecord(node=wait.node, spec=spec, attempt=1),
+                                     repr(now + wait.seconds))
         case SignalWait():
-            fields += ["signal", wait.signal]
             due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
-            return "signal", due, False, fields
+            return contracts.NewWait(event_id, "signal", EventRecord(node=wait.node, spec=spec, attempt=1,
+                                                                     signal=wait.signal), due)
         case BotLockWait():
-            fields += ["pool", wait.pool]
             due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
-            return "bot_lock", due, False, fields
+            return contracts.NewWait(event_id, "bot_lock", EventRecord(node=wait.node, spec=spec, attempt=1,
+                                                                       pool=wait.pool), due)
 
 
-def park_args(prefix: str, lease_at: str, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
-              consumed: list[str], history: list[HistoryEntry], build: str, now: float,
-              release_bots: list[str]) -> tuple[tuple[Any, ...], list[str]]:
-    """The park script's arguments, and the ids of the events it registers."""
-    args: list[Any] = [prefix, job_id, fence, encode(checkpoint), repr(now), clock.iso(now),
-                       build, lease_at, len(consumed), len(waits), len(history),
-                       ",".join(release_bots), *consumed]
-    events = []
-    for index, wait in enumerate(waits):
-        event_id = event_id_for(job_id, fence + 1, index)
-        kind, due, dispatch, fields = _wait_fields(wait, now)
-        args += [event_id, kind, due, "1" if dispatch else "0", len(fields), *fields]
-        events.append(event_id)
-    for entry in history:
-        args += [entry.node, entry.event, entry.detail]
-    return tuple(args), events
+def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
+    return [contracts.Note(h.node, h.event, h.detail) for h in history]
 
 
-def _check(job_id: str, fence: int, reply: list[Any]) -> None:
-    code = int(reply[0])
-    if code == -1:
-        raise JobNotFound(job_id)
-    if code == -2:
-        raise JobFinished(job_id, _s(reply[1]))
-    if code == -3:
-        raise StaleFence(job_id, fence, int(reply[1]))
-    if code == -6:
-        raise ForeignEvent(job_id, _s(reply[1]))
+# Results of the waits a timer ends without an activity result of their own.
+TIMEOUT_RESULTS = {
+    "signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
+    "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
+}
 
 
 class Store:
+    """``direct``: each call in a round trip of its own, for a store whose batcher is not run
+    (tests, tools); the reactor runs the batcher (:meth:`run`)."""
+
     def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int = 6,
-                 history_max: int = DEFAULT_HISTORY_MAX) -> None:
-        self.redis = redis
+                 history_max: int = DEFAULT_HISTORY_MAX, *, direct: bool = False) -> None:
+        self._redis = redis
         self.keys = keys
-        self.scripts = ScriptBook(history_max)
-        self.batcher = ScriptBatcher(self.scripts, redis)
+        self._book = ScriptBook(keys.prefix, history_max)
+        self._batcher = None if direct else ScriptBatcher(self._book, redis)
+        self._run: Runner = self._batcher or DirectRunner(self._book, redis)
         self.wake_lease_s = wake_lease_s
         self.strand_after = strand_after
         self.inbox_max = 100
@@ -162,138 +158,217 @@ class Store:
         self.inbox_ttl_s = 7 * 24 * 3600
 
     async def load(self) -> None:
-        await self.scripts.load(self.redis)
+        await self._book.load(self._redis)
 
-    async def call(self, name: str, *args: Any) -> Any:
-        """One script call, sent with whatever else is queued (see ``reactor.batcher``)."""
-        reply = await self.batcher.call(name, *args)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        """Send the queued script calls (the batcher's flusher)."""
+        assert self._batcher is not None, "a direct store has no batcher to run"
+        await self._batcher.run(task_status=task_status)
+
+    def close(self) -> None:
+        """For a store whose batcher never ran: close its call queue."""
+        if self._batcher is not None:
+            self._batcher.close()
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
 
     def lease_at(self, now: float) -> str:
         return repr(now + self.wake_lease_s)
 
+    async def _one(self, call: Call[Any]) -> Any:
+        return await self._run.one(call)
+
     # -- jobs ---------------------------------------------------------------
 
     async def start_job(self, job_id: str, digest: str, workflow: bytes, name: str, version: int,
-                        checkpoint: Checkpoint, input_json: bytes, build: str) -> list[Any]:
+                        checkpoint: Checkpoint, input_json: bytes, build: str) -> Created | Existing:
         now = clock.now()
-        reply: list[Any] = await self.call(
-            "start", self.keys.prefix, job_id, digest, workflow, name, version,
-            encode(checkpoint), input_json, repr(now), clock.iso(now), build, self.lease_at(now))
-        return reply
+        out: Created | Existing = await self._one(contracts.start(
+            self.keys, job_id=job_id, digest=digest, workflow=workflow, name=name, version=version,
+            checkpoint=encode(checkpoint), input=input_json, now=repr(now), at=clock.iso(now), build=build,
+            lease_at=self.lease_at(now)))
+        return out
 
-    def park_args(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait],
-                  consumed: list[str], history: list[HistoryEntry], build: str,
-                  now: float, release_bots: list[str]) -> tuple[tuple[Any, ...], list[str]]:
-        return park_args(self.keys.prefix, self.lease_at(now), job_id, fence, checkpoint, waits, consumed,
-                         history, build, now, release_bots)
-
-    @staticmethod
-    def park_outcome(job_id: str, fence: int, events: list[str], reply: Any) -> ParkOutcome:
-        if isinstance(reply, Exception):
-            raise reply
-        _check(job_id, fence, reply)
-        skipped = int(reply[1])
-        return ParkOutcome(int(reply[0]), events, wakes_in(reply[2 + skipped:]),
-                           {_s(e) for e in reply[2:2 + skipped]})
+    async def park(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait], consumed: list[str],
+                   history: list[HistoryEntry], build: str, release_bots: list[str]) -> ParkDone:
+        now = clock.now()
+        registered = new_waits(job_id, fence, waits, now)
+        out = await self._one(contracts.park(
+            self.keys, job_id=job_id, fence=fence, checkpoint=encode(checkpoint), now=repr(now), at=clock.iso(now),
+            build=build, lease_at=self.lease_at(now), consumed=consumed, waits=registered, history=notes(history),
+            release=release_bots))
+        _refused(job_id, fence, out)
+        return ParkDone(out.fence, [w.id for w in registered], out.wakes, set(out.undispatched))
 
     async def finish(self, job_id: str, fence: int | None, status: str, output: bytes, error: str,
                      history: list[HistoryEntry], build: str) -> tuple[int, list[str], list[WakeData]]:
         """Finish a job; returns its new fence, its dropped in-flight activities and the
         wakes of jobs that were granted the bots it released."""
         now = clock.now()
-        args: list[Any] = [self.keys.prefix, job_id, "" if fence is None else fence, status, output, error,
-                           clock.iso(now), build, len(history), self.lease_at(now)]
-        for entry in history:
-            args += [entry.node, entry.event, entry.detail]
-        reply = await self.call("finish", *args)
-        _check(job_id, fence or 0, reply)
-        dropped = int(reply[1])
-        return int(reply[0]), [_s(e) for e in reply[2:2 + dropped]], wakes_in(reply[2 + dropped:])
+        out = await self._one(contracts.finish(
+            self.keys, job_id=job_id, fence=fence, status=status, output=output, error=error, at=clock.iso(now),
+            build=build, lease_at=self.lease_at(now), history=notes(history)))
+        _refused(job_id, fence or 0, out)
+        return out.fence, out.dropped, out.wakes
 
     async def cancel_before_start(self, job_id: str, reason: str) -> bool:
         """Record a job that does not exist yet as cancelled, so that when it is submitted its
         start finds it finished and it never runs. False when the job exists by now: cancel it
         the ordinary way then."""
         now = clock.now()
-        at = clock.iso(now)
-        reply = await self.call("finish", self.keys.prefix, job_id, "before-start", "cancelled", b"null",
-                                reason, at, "", 1, self.lease_at(now),
-                                "", "cancelled", f"{reason} (before the job started)", repr(now))
-        return int(reply[0]) != -5
+        out = await self._one(contracts.cancel_before_start(
+            self.keys, job_id=job_id, error=reason, at=clock.iso(now), now=repr(now),
+            history=[contracts.Note("", "cancelled", f"{reason} (before the job started)")]))
+        return not isinstance(out, Exists)
 
     async def intake(self, job_id: str, verdict: str, reason: str, build: str, name: str,
                      version: int) -> tuple[bool, str]:
         """Record a job no executor could start (see intake.lua): (recorded, its status)."""
         now = clock.now()
-        reply = await self.call("intake", self.keys.prefix, job_id, verdict, reason, repr(now), clock.iso(now),
-                                build, name, version)
-        return int(reply[0]) == 1, _s(reply[1])
+        out = await self._one(contracts.intake(
+            self.keys, job_id=job_id, verdict=verdict, reason=reason, now=repr(now), at=clock.iso(now), build=build,
+            name=name, version=version))
+        return isinstance(out, Recorded), out.status
 
     async def strand(self, job_id: str, reason: str, build: str) -> None:
-        reply = await self.call("strand", self.keys.prefix, job_id, reason, clock.iso(), build)
-        _check(job_id, 0, reply)
+        out = await self._one(contracts.strand(self.keys, job_id=job_id, reason=reason, at=clock.iso(), build=build))
+        _refused(job_id, 0, out)
 
-    async def bot_call(self, mode: str, bot: str, *extra: Any) -> list[WakeData]:
-        now = clock.now()
-        reply = await self.call("bots", self.keys.prefix, mode, bot, clock.iso(now),
-                                        self.lease_at(now), *extra)
-        return wakes_in(reply[1:])
+    async def workflow(self, digest: str) -> bytes | None:
+        value: Any = await self._redis.get(self.keys.workflow(digest))
+        return None if value is None else bytes(value)
+
+    async def job_outcome(self, job_id: str) -> tuple[str, bytes | None, str] | None:
+        """(status, output JSON, error) of a job, None when unknown."""
+        fields: list[Any] = await self._redis.hmget(self.keys.job(job_id), ["status", "output", "error"])
+        if fields[0] is None:
+            return None
+        return _s(fields[0]), fields[1] or None, _s(fields[2] or b"")
+
+    # -- signals and operator actions -------------------------------------------
 
     async def signal(self, job_id: str, name: str, result: bytes) -> WakeData | None:
         now = clock.now()
-        reply = await self.call(
-            "signal", self.keys.prefix, job_id, name, result, repr(now), clock.iso(now),
-            self.lease_at(now), self.inbox_max, self.inbox_ttl_s, self.inbox_max_bytes)
-        code = int(reply[0])
-        _check(job_id, 0, reply)
-        if code == -4:
-            raise InboxFull(job_id, name, self.inbox_max)
-        if code == -7:
-            raise SignalInboxOverBudget(job_id, name, int(reply[1]), len(name) + len(result), self.inbox_max_bytes)
-        return WakeData.from_reply(reply) if code == 1 else None
+        out = await self._one(contracts.signal(
+            self.keys, job_id=job_id, name=name, result=result, now=repr(now), at=clock.iso(now),
+            lease_at=self.lease_at(now), inbox_max=self.inbox_max, inbox_ttl_s=self.inbox_ttl_s,
+            inbox_max_bytes=self.inbox_max_bytes))
+        _refused(job_id, 0, out)
+        if isinstance(out, InboxFull):
+            raise InboxFullError(job_id, name, self.inbox_max)
+        if isinstance(out, OverBudget):
+            raise SignalInboxOverBudget(job_id, name, out.held, len(name) + len(result), self.inbox_max_bytes)
+        return out.wake if isinstance(out, Fired) else None
+
+    async def operator_event(self, event_id: str, op: str, result: bytes, timeout_s: float | None) -> WakeData | None:
+        """Resolve or fail a parked wait (its wake), or extend its timeout (None)."""
+        now = clock.now()
+        out = await self._one(contracts.event(
+            self.keys, event_id=event_id, op=op, result=result, now=repr(now), at=clock.iso(now),
+            lease_at=self.lease_at(now), timeout_s=str(timeout_s or 0)))
+        match out:
+            case Unknown():
+                raise EventNotFound(event_id)
+            case NotParked():
+                raise EventNotParked(event_id, out.status)
+            case InBackoff():
+                raise EventInBackoff(event_id, out.attempt, out.retry_at - now)
+            case Extended():
+                return None
+        wake: WakeData = out.wake
+        return wake
 
     # -- results, timers, leases ---------------------------------------------
 
-    def result_args(self, event_id: str, attempt: int, ok: bool, result: bytes, error: str,
-                    now: float, token: bool = False) -> tuple[Any, ...]:
-        """``token``: the result carried its attempt's valid token (checked by the caller)."""
-        return (self.keys.prefix, event_id, attempt, "1" if ok else "0", result, error, repr(now),
-                clock.iso(now), self.lease_at(now), "1" if token else "0")
+    async def results(self, results: list[ResultIn]) -> list[contracts.ResultOutcome | Exception]:
+        """Apply activity results, queued together (one round trip when nothing else waits)."""
+        now = clock.now()
+        at, lease_at = clock.iso(now), self.lease_at(now)
+        return await self._run.many([
+            contracts.result(self.keys, event_id=r.event_id, attempt=r.attempt, ok=r.ok, result=r.result,
+                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token)
+            for r in results])
 
-    async def due(self, key: str, now: float, limit: int = 500) -> list[str]:
-        members = await self.redis.zrangebyscore(key, "-inf", repr(now), start=0, num=limit)
+    async def due(self, key: str, upto: float | None, limit: int = 500) -> list[str]:
+        """Members of a clock zset (``keys.timers``, ``keys.wakes``, ...) due by ``upto`` (None: all)."""
+        members = await self._redis.zrangebyscore(key, "-inf", "+inf" if upto is None else repr(upto),
+                                                  start=0, num=limit)
         return [_s(m) for m in members]
 
-    def timer_args(self, event_id: str, kind_timeout: bytes, now: float) -> tuple[Any, ...]:
-        return (self.keys.prefix, event_id, repr(now), clock.iso(now), self.lease_at(now), kind_timeout)
+    async def fire_timers(self, events: list[str], now: float) -> list[contracts.TimerOutcome | Exception]:
+        """Run the timer script on each due event (with the timeout result of its kind)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for event_id in events:
+            pipe.hget(self.keys.event(event_id), "kind")
+        kinds = await pipe.execute()
+        at, lease_at = clock.iso(now), self.lease_at(now)
+        return await self._run.many([
+            contracts.timer(self.keys, event_id=e, now=repr(now), at=at, lease_at=lease_at,
+                            timeout_result=TIMEOUT_RESULTS.get(_s(k) if k else "", b"null"))
+            for e, k in zip(events, kinds, strict=True)])
 
-    def lease_args(self, job_id: str, now: float, lapsed: bool) -> tuple[Any, ...]:
-        return (self.keys.prefix, job_id, repr(now), clock.iso(now), self.wake_lease_s,
-                "1" if lapsed else "0", self.strand_after)
+    async def offer_again(self, job_ids: list[str], now: float, lapsed: bool) -> list[WakeData]:
+        """The wakes of these jobs under a fresh lease: their lease lapsed, or an executor
+        asked (redrive). A job with nothing to wake, or whose step failed, gives none (a failed
+        one is offered by its lease later)."""
+        at = clock.iso(now)
+        outs = await self._run.many([
+            contracts.lease(self.keys, job_id=j, now=repr(now), at=at, lease_s=self.wake_lease_s, lapsed=lapsed,
+                            strand_after=self.strand_after)
+            for j in job_ids])
+        for out in outs:
+            if isinstance(out, Exception):
+                log.warning("offering a wake again failed", error=bounded_text(repr(out)))
+        return [out.wake for out in outs if isinstance(out, Fired)]
+
+    async def waking(self, after: str, limit: int = 500) -> list[tuple[str, float]]:
+        """Jobs under a wake lease, by lease end, from ``after`` (a score bound: '-inf', '(12.5')."""
+        members: list[Any] = await self._redis.zrangebyscore(self.keys.wakes, after, "+inf", start=0, num=limit,
+                                                             withscores=True)
+        return [(_s(m), float(score)) for m, score in members]
+
+    async def dispatched(self, event_ids: list[str]) -> None:
+        """These events' tasks are acknowledged by JetStream (or not to be sent): out of the dispatch set."""
+        if event_ids:
+            await self._redis.zrem(self.keys.dispatch, *event_ids)
 
     async def event_fields(self, event_id: str, *fields: str) -> list[str | None]:
-        values: list[Any] = await self.redis.hmget(self.keys.event(event_id), list(fields))
+        values: list[Any] = await self._redis.hmget(self.keys.event(event_id), list(fields))
         return [None if v is None else _s(v) for v in values]
 
-    async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
-        """Record a refused message (capped list), and log it: subject and reason, never the data."""
-        log.warning("dead letter", subject=bounded_text(subject, 200), reason=bounded_text(reason, 512),
-                    size=len(data))
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.lpush(self.keys.deadletter, deadletters.record(clock.iso(), subject, reason, data))
-        pipe.ltrim(self.keys.deadletter, 0, deadletters.KEEP - 1)  # at most deadletters.BUDGET_BYTES
-        await pipe.execute()
+    # -- bots ---------------------------------------------------------------------
+
+    async def heartbeat(self, bot: str, pool: str, worker: str, lease_s: float, stopping: bool,
+                        holding: list[tuple[str, int]]) -> list[WakeData]:
+        now = clock.now()
+        out = await self._one(contracts.heartbeat(
+            self.keys, bot=bot, pool=pool, worker=worker, lease_until=repr(now + lease_s), stopping=stopping,
+            now=repr(now), at=clock.iso(now), lease_at=self.lease_at(now), lease_s=repr(lease_s),
+            held=holding))
+        wakes: list[WakeData] = out.wakes
+        return wakes
+
+    async def bot_lapse(self, bot: str) -> list[WakeData]:
+        now = clock.now()
+        out = await self._one(contracts.bot_lapse(self.keys, bot=bot, now=repr(now), at=clock.iso(now),
+                                                  lease_at=self.lease_at(now)))
+        wakes: list[WakeData] = out.wakes
+        return wakes
+
+    async def extend_bot_leases(self, now: float, default_lease_s: float) -> int:
+        """Give every bot's lease at least one lease period from ``now``, in one step; how many moved."""
+        out = await self._one(contracts.bot_grace(self.keys, now=repr(now), default_lease_s=default_lease_s))
+        n: int = out.n
+        return n
 
     async def migrate_bot_indexes(self) -> int:
         """Move each known bot's event index from ``bot:<id>:events`` (before the ``bot-events:``
         family) to its key of today; returns how many were moved. Idempotent, one round trip
         per bot that has an old index, and nothing for a bot whose old key is another bot's
         hash (a bot named ``<id>:events``, before names were checked)."""
-        bots = [_s(b) for b in await self.redis.smembers(self.keys.bots)]
-        pipe = self.redis.pipeline(transaction=False)
+        bots = [_s(b) for b in await self._redis.smembers(self.keys.bots)]
+        pipe = self._redis.pipeline(transaction=False)
         for bot in bots:
             pipe.type(self.keys.legacy_bot_events(bot))
         types = await pipe.execute() if bots else []
@@ -302,13 +377,88 @@ class Store:
             if _s(kind) != "zset":
                 continue
             old, new = self.keys.legacy_bot_events(bot), self.keys.bot_events(bot)
-            pipe = self.redis.pipeline(transaction=True)
+            pipe = self._redis.pipeline(transaction=True)
             pipe.zunionstore(new, [new, old], aggregate="MIN")
             pipe.delete(old)
             await pipe.execute()
             moved += 1
         return moved
 
-    async def workflow(self, digest: str) -> bytes | None:
-        value: Any = await self.redis.get(self.keys.workflow(digest))
-        return None if value is None else bytes(value)
+    # -- the rest ---------------------------------------------------------------------
+
+    async def status_backfill_step(self, count: int) -> tuple[int, int]:
+        """One step of the status-index fill: (jobs read, jobs added)."""
+        out = await self._one(contracts.status_backfill(self.keys, count=count))
+        return out.read, out.added
+
+    async def attempt_secret(self, fresh: str) -> str:
+        """The attempt-token secret shared by every reactor of this prefix: ``fresh`` if this
+        reactor is the first (SET NX), else the one stored."""
+        # No MULTI needed (nor granted by the ACL of docs/security.md): whoever's SET NX won, GET reads it.
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self.keys.attempt_secret, fresh, nx=True)
+        pipe.get(self.keys.attempt_secret)
+        _, stored = await pipe.execute()
+        return _s(stored)
+
+    async def deadletter(self, subject: str, reason: str, data: bytes) -> None:
+        """Record a refused message (capped list), and log it: subject and reason, never the data."""
+        log.warning("dead letter", subject=bounded_text(subject, 200), reason=bounded_text(reason, 512),
+                    size=len(data))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.lpush(self.keys.deadletter, deadletters.record(clock.iso(), subject, reason, data))
+        pipe.ltrim(self.keys.deadletter, 0, deadletters.KEEP - 1)  # at most deadletters.BUDGET_BYTES
+        await pipe.execute()
+
+    async def gauge_snapshot(self, sample: int) -> GaugeSnapshot:
+        """The sizes the gauges are made of, and the first ``sample`` jobs of the wake set."""
+        keys = self.keys
+        pipe = self._redis.pipeline(transaction=True)  # one consistent snapshot of the sizes
+        for kind in EVENT_KINDS:
+            pipe.zcard(keys.event_index(kind))
+        pipe.zcard(keys.jobs)
+        pipe.zcard(keys.job_status("pending"))
+        pipe.zcard(keys.wakes)
+        pipe.zrange(keys.wakes, 0, sample - 1)
+        *open_events, total_jobs, recorded_pending, total_waking, sampled = await pipe.execute()
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in sampled:
+            pipe.hmget(keys.job(_s(job_id)), ["status", "wake_event", "stranded"])
+        jobs = [tuple(None if v is None else _s(v) for v in row) for row in await pipe.execute()]
+        fired = [w for status, w, _ in jobs if status == "parked" and w]
+        pipe = self._redis.pipeline(transaction=False)
+        for event_id in fired:
+            pipe.hmget(keys.event(event_id), ["kind", "status"])
+        fired_kinds = [_s(k) for k, st in (await pipe.execute() if fired else []) if k and st == b"fired"]
+        return GaugeSnapshot([int(n) for n in open_events], int(total_jobs), int(recorded_pending),
+                             int(total_waking), [(a, b, c) for a, b, c in jobs], fired_kinds)
+
+    async def persistence_warnings(self) -> list[str]:
+        """What an operator should change in Redis's persistence settings (logged at start)."""
+        try:
+            config = await self._redis.config_get("appendonly")
+        except Exception:
+            return ["cannot read Redis persistence settings (CONFIG refused); make sure AOF is on"]
+        out = []
+        nodes = await self._redis.config_get("stream-node-max-bytes")
+        if int(nodes.get("stream-node-max-bytes", "0") or 0) > 1024:
+            out.append("Redis stream-node-max-bytes is above 1024: each job's history stream takes about "
+                       "4.7 KB; run Redis with --stream-node-max-bytes 512 (about 1.1 KB)")
+        if config.get("appendonly") != "yes":
+            out.append("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
+                       "restarts. Run Redis with --appendonly yes.")
+        return out
+
+
+def _refused(job_id: str, fence: int, out: Any) -> None:
+    """Raise the error of a refusal every job step may answer."""
+    match out:
+        case Unknown():
+            raise JobNotFound(job_id)
+        case Finished():
+            raise JobFinished(job_id, out.status)
+        case Stale():
+            raise StaleFence(job_id, fence, out.fence)
+        case Foreign():
+            raise ForeignEvent(job_id, out.event)
+

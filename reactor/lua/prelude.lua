@@ -1,7 +1,14 @@
--- Shared by every script: the steps several scripts take. The key builders (table K) and
--- HISTORY_MAX are written ahead of this prelude by reactor/scripts.py, K from shared/layout.py:
--- no script spells a key. Keys of one job share the hash tag {job id}; see docs/architecture.md
--- for the global ones.
+-- Shared by every script: the steps several scripts take. Written ahead of this prelude by
+-- reactor/scripts.py: the key builders (table K, from shared/layout.py: no script spells a key),
+-- the reply codes (table C, from reactor/outcomes.py), HISTORY_MAX, the call's arguments (table
+-- A, unpacked from the one msgpack table of ARGV[1]) and reply(code, fields), which every script
+-- answers with. Keys of one job share the hash tag {job id}; see docs/architecture.md for the others.
+
+-- A field as read by HMGET: a missing one (false) becomes nil, absent from a reply.
+local function opt(v)
+  if v then return v end
+  return nil
+end
 local function event_job(e)
   local j = string.match(e, '^(.*)~[^~]*$')
   return j or e
@@ -126,11 +133,17 @@ local function inbox_expired(item, now)
   return expires ~= nil and expires <= now
 end
 
--- Everything a wake carries, read from the job: {1, job, fence, checkpoint, digest, input, event, kind, result}.
+-- Everything a wake carries (reactor.outcomes.WakeData), read from the job and its fired event
+-- (e nil: a job started but never parked, offered from its checkpoint with nothing fired).
 local function wake_of(j, e)
   local jf = redis.call('HMGET', K.job(j), 'fence', 'checkpoint', 'digest', 'input')
-  local ef = redis.call('HMGET', K.event(e), 'kind', 'result')
-  return {1, j, jf[1], jf[2], jf[3], jf[4], e, ef[1] or '', ef[2] or ''}
+  local w = {job_id = j, fence = tonumber(jf[1]) or 0, checkpoint = opt(jf[2]), digest = opt(jf[3]),
+    input = opt(jf[4])}
+  if e then
+    local ef = redis.call('HMGET', K.event(e), 'kind', 'result')
+    w.event_id, w.kind, w.result = e, opt(ef[1]), opt(ef[2])
+  end
+  return w
 end
 
 -- Mark a parked event fired with its result and put its job under a wake lease.
@@ -148,7 +161,7 @@ local function fire(e, result, at, lease_at, detail)
 end
 
 -- A failed attempt of an activity: schedule the next attempt or fire the failure.
--- Returns {2, attempt} for a retry, or a wake.
+-- Returns nil and the next attempt's number for a retry, or the wake of the failure.
 local function fail_attempt(e, result, now, at, lease_at, reason)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'attempt', 'max_attempts', 'backoff_s', 'multiplier',
@@ -162,7 +175,7 @@ local function fail_attempt(e, result, now, at, lease_at, reason)
     redis.call('ZADD', K.timers, now + delay, e)
     redis.call('ZREM', K.dispatch, e)
     history(f[6], at, f[7], 'retry', '', 'attempt ' .. attempt .. ' failed: ' .. reason)
-    return {2, attempt + 1}
+    return nil, attempt + 1
   end
   return fire(e, result, at, lease_at, reason)
 end
@@ -171,16 +184,16 @@ end
 -- but the bot may be alive all along (cut off from NATS longer than its lease) and finish it.
 -- Until a later attempt is dispatched the event keeps `lapsed` (JSON: attempt, bot, deadline),
 -- and that attempt can still count: its result is taken during the backoff (result.lua), and a
--- heartbeat of the bot saying it still holds the attempt resumes it (bots.lua), so its retry
+-- heartbeat of the bot saying it still holds the attempt resumes it (heartbeat.lua), so its retry
 -- never runs beside it. Returns what fail_attempt returns.
 local function lapse_attempt(e, bot, result, now, at, lease_at, reason)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'attempt', 'deadline')
-  local w = fail_attempt(e, result, now, at, lease_at, reason)
-  if w[1] == 2 then
+  local w, attempt = fail_attempt(e, result, now, at, lease_at, reason)
+  if not w then
     redis.call('HSET', k, 'lapsed', cjson.encode({attempt = tonumber(f[1]), bot = bot, deadline = f[2] or ''}))
   end
-  return w
+  return w, attempt
 end
 
 -- The `lapsed` record of e when e is parked in the backoff after lapsed attempt `attempt`, else nil.
@@ -213,7 +226,7 @@ local function resume_lapsed(e, l, at, detail)
 end
 
 -- Grant free bots of a pool to waiting lock requests, first come first served.
--- Appends each resulting wake (9 items) to `out` and returns how many.
+-- Appends each resulting wake to the list `out` and returns how many.
 local function grant(pool, at, lease_at, out)
   local waiting = K.pool_waiting(pool)
   local free = K.pool_free(pool)
@@ -234,9 +247,8 @@ local function grant(pool, at, lease_at, out)
         redis.call('HSET', K.event(e), 'bot', bot)
         local parked = redis.call('ZSCORE', K.event_index('bot_lock'), e)
         if parked then redis.call('ZADD', K.bot_events(bot), parked, e) end
-        local w = fire(e, cjson.encode({ok = true, output = {bot = bot, pool = pool}}), at, lease_at,
+        out[#out + 1] = fire(e, cjson.encode({ok = true, output = {bot = bot, pool = pool}}), at, lease_at,
           'granted bot ' .. bot)
-        for _, v in ipairs(w) do out[#out + 1] = v end
         granted = granted + 1
       else
         -- A stale request: give the bot back and look at the next one.
@@ -247,12 +259,17 @@ local function grant(pool, at, lease_at, out)
   return granted
 end
 
--- Release the listed bots held by job j and grant them onwards; wakes go to `out`.
-local function release_and_grant(j, bots_csv, at, lease_at, out)
+-- Release the listed bots (a list, or a comma separated text) held by job j and grant them
+-- onwards; wakes go to the list `out`.
+local function release_and_grant(j, bots, at, lease_at, out)
   local n = 0
   local keep = {}
   local release = {}
-  for bot in string.gmatch(bots_csv, '[^,]+') do release[bot] = true end
+  if type(bots) == 'table' then
+    for _, bot in ipairs(bots) do release[bot] = true end
+  else
+    for bot in string.gmatch(bots, '[^,]+') do release[bot] = true end
+  end
   local held = redis.call('HGET', K.job(j), 'bots') or ''
   for bot in string.gmatch(held, '[^,]+') do
     if release[bot] then
@@ -266,4 +283,25 @@ local function release_and_grant(j, bots_csv, at, lease_at, out)
   end
   redis.call('HSET', K.job(j), 'bots', table.concat(keep, ','))
   return n
+end
+
+-- Take a bot out of its pool (its heartbeats stopped, or its lease lapsed). The holder's
+-- activities running on it can no longer finish: their attempt fails now; the wakes of those
+-- that failed for good go to the list `out`.
+local function take_bot_out(bot, reason, now, at, lease_at, out)
+  local bk = K.bot(bot)
+  local b = redis.call('HMGET', bk, 'pool', 'holder', 'alive')
+  redis.call('HSET', bk, 'alive', '0', 'down_reason', reason)
+  redis.call('ZREM', K.bot_leases, bot)
+  if b[1] then redis.call('LREM', K.pool_free(b[1]), 0, bot) end
+  if b[2] and b[2] ~= '' then
+    for _, e in ipairs(redis.call('SMEMBERS', K.job_events(b[2]))) do
+      local f = redis.call('HMGET', K.event(e), 'kind', 'status', 'bot', 'phase')
+      if f[1] == 'activity' and f[2] == 'parked' and f[3] == bot and f[4] == 'running' then
+        local msg = 'bot ' .. bot .. ' lost: ' .. reason
+        local w = lapse_attempt(e, bot, cjson.encode({ok = false, error = msg}), now, at, lease_at, msg)
+        if w then out[#out + 1] = w end
+      end
+    end
+  end
 end

@@ -1,15 +1,14 @@
 -- One step of the one-time fill of the status indexes (`jobs:status:<status>`) with the jobs
 -- recorded before those indexes existed: the next `count` jobs of the jobs index, by rank.
--- ARGV: prefix, count
+-- A: count
 -- The cursor (`jobs:indexed`) is the next rank to read, `done` once every job was read. Ranks
 -- only grow (no job record is ever deleted; new jobs are scored now, at the end), so no job is
 -- skipped. A job already in the index of its status (every job the scripts wrote since) is left
--- as it is; the others go in scored by their creation time. Returns {jobs read, jobs added}.
-local cursor_key = K.job_status_backfill
-local cursor = redis.call('GET', cursor_key)
-if cursor == 'done' then return {0, 0} end
+-- as it is; the others go in scored by their creation time. Replies step (read, added).
+local cursor = redis.call('GET', K.job_status_backfill)
+if cursor == 'done' then return reply(C.step, {read = 0, added = 0}) end
 local from = tonumber(cursor or '0')
-local count = tonumber(ARGV[2])
+local count = A.count
 local batch = redis.call('ZRANGE', K.jobs, from, from + count - 1, 'WITHSCORES')
 local added = 0
 for n = 1, #batch, 2 do
@@ -22,8 +21,8 @@ for n = 1, #batch, 2 do
 end
 local read = #batch / 2
 if read < count then
-  redis.call('SET', cursor_key, 'done')
+  redis.call('SET', K.job_status_backfill, 'done')
 else
-  redis.call('SET', cursor_key, from + read)
+  redis.call('SET', K.job_status_backfill, from + read)
 end
-return {read, added}
+return reply(C.step, {read = read, added = added})

@@ -10,14 +10,15 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from reactor.scripts import ScriptBook
-from reactor.store import park_args
-from shared.messages import ActivityWait, BotLockWait, Checkpoint, TimerWait, Wait
-from shared.names import Keys
+from reactor.outcomes import Done, Parked
+from reactor.scripts import Call
+from shared.messages import ActivityWait, BotLockWait, TimerWait, Wait
+from tests.support.scripts import Driver
 from tests.support.stack import Stack
 
 HOUR = 3600.0
@@ -29,44 +30,38 @@ def ee_events(stack: Stack, *args: str) -> set[str]:
     return {e["event_id"] for e in json.loads(out.stdout)}
 
 
-class Driver:
-    """The reactor's scripts on one Redis, with chosen clock readings."""
+class Scripts:
+    """The reactor's scripts on one Redis, with chosen clock readings (a connection per call)."""
 
     def __init__(self, stack: Stack) -> None:
         self.url = stack.redis.url
-        self.prefix = Keys(stack.prefix).prefix
-        self.scripts = ScriptBook()
+        self.prefix = stack.prefix
         self.now = time.time()
 
-    async def call(self, name: str, *args: Any) -> Any:
+    async def _one(self, build: Callable[[Driver], Call[Any]]) -> Any:
         r = aioredis.from_url(self.url)
         try:
-            return await self.scripts.call(r, name, self.prefix, *args)
+            d = Driver(r, self.prefix, now=self.now)
+            return await d.one(build(d))
         finally:
             await r.aclose()
 
     async def park(self, job_id: str, waits: list[Wait], at: float) -> list[str]:
-        t = self.now
-        await self.call("start", job_id, "d", b"{}", "many", 1, b'{"node":"w"}', b"{}", repr(t), "t", "test",
-                        repr(t + 60))
-        args, events = park_args(self.prefix, repr(t + 60), job_id, 0, Checkpoint(node="w"), waits, [], [],
-                                 "test", at, [])
-        reply = await self.call("park", *args[1:])
-        assert int(reply[0]) == 1 and int(reply[1]) == 0, reply
-        return events
+        await self._one(lambda d: d.start(job_id))
+        out = await self._one(lambda d: d.park(job_id, 0, waits, at=at))
+        assert isinstance(out, Parked) and not out.undispatched, out
+        return [f"{job_id}~1.{i}" for i in range(len(waits))]
 
     async def heartbeat(self, bot: str, pool: str) -> None:
-        t = self.now
-        await self.call("bots", "heartbeat", bot, "t", repr(t + 60), pool, "w", repr(t + HOUR), "0", repr(t))
+        await self._one(lambda d: d.heartbeat(bot, pool, lease_s=HOUR))
 
     async def finish(self, job_id: str, fence: int | None) -> None:
-        reply = await self.call("finish", job_id, "" if fence is None else fence, "cancelled", b"null", "test",
-                                "t", "test", 0, repr(self.now + 60))
-        assert int(reply[0]) == (fence or 1) + 1, reply
+        out = await self._one(lambda d: d.finish(job_id, fence, "cancelled"))
+        assert isinstance(out, Done) and out.fence == (fence or 1) + 1, out
 
 
 def test_events_filters_are_complete_beyond_a_thousand_waits(stack: Stack) -> None:
-    d = Driver(stack)
+    d = Scripts(stack)
     old, new = d.now - 2 * HOUR, d.now
 
     def activities(n: int, activity: str, bot: str | None = None) -> list[Wait]:

@@ -6,16 +6,16 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from reactor.scripts import ScriptBook
+from reactor.outcomes import Ok
 from shared.config import load_settings
 from shared.errors import ConfigError
 from shared.names import Keys
+from tests.support.scripts import Driver
 from tests.support.stack import Stack
 from tests.workflows import chain
 
@@ -60,13 +60,11 @@ def test_a_trimmed_history_is_counted_and_shown(stack: Stack) -> None:
 
     async def go() -> None:
         r = aioredis.from_url(stack.redis.url)
-        scripts = ScriptBook(history_max=cap)
+        d = Driver(r, keys.prefix, history_max=cap)
         try:
-            t = time.time()
-            await scripts.call(r, "start", keys.prefix, job_id, "d", b"{}", "long", 1, b'{"node":"w"}', b"{}",
-                               repr(t), "t", "test", repr(t + 60))
+            await d.one(d.start(job_id, name="long"))
             for i in range(written - 1):  # each new reason is one history entry
-                assert await scripts.call(r, "strand", keys.prefix, job_id, f"reason {i}", "t", "test") == [1]
+                assert isinstance(await d.one(d.strand(job_id, f"reason {i}")), Ok)
         finally:
             await r.aclose()
 

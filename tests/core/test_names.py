@@ -14,7 +14,6 @@ import random
 import string
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,16 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from reactor.scripts import ScriptBook
-from reactor.store import Store, WakeData, park_args, wakes_in
+from reactor.outcomes import Fired, Foreign, Kept, Parked, WakeData
+from reactor.store import Store
 from shared.config import Settings
 from shared.errors import InvalidName, InvalidWorkflow
-from shared.messages import BotLockWait, Checkpoint, SignalWait, Wait, Wake
+from shared.messages import BotLockWait, SignalWait, Wake
 from shared.names import EVENT_KINDS, Keys
 from shared.naming import RULES, check_name, is_valid_name
 from shared.workflow import decode_workflow
 from tests.support.hostile import core_publish, error_of
+from tests.support.scripts import Driver, fired
 from tests.support.stack import Stack, poll
 from worker import demo
 from worker.sdk import Worker
@@ -124,8 +124,8 @@ def test_key_families_cannot_collide() -> None:
 
 
 def test_a_wake_encodes_every_string_it_carries() -> None:
-    wake = WakeData(job_id='a"b\\', fence=b"3", checkpoint=b'{"node":"n"}', digest=b'd"', input=b"{}",
-                    event_id=b'a"b\\\r\x00~3.0', kind=b'k"\n', result=b'{"ok":true}')
+    wake = WakeData(job_id='a"b\\', fence=3, checkpoint='{"node":"n"}', digest='d"', input="{}",
+                    event_id='a"b\\\r\x00~3.0', kind='k"\n', result='{"ok":true}')
     decoded = msgspec.json.decode(wake.encode(), type=Wake)
     assert (decoded.job_id, decoded.digest, decoded.event_id, decoded.kind) == (
         'a"b\\', 'd"', 'a"b\\\r\x00~3.0', 'k"\n')
@@ -166,51 +166,19 @@ def test_the_worker_sdk_refuses_bad_names_at_once() -> None:
 
 # -- the Lua steps, driven directly ---------------------------------------------------
 
-class Scripts:
-    """The reactor's scripts on the test's Redis, through one connection."""
-
-    def __init__(self, stack: Stack, r: aioredis.Redis) -> None:
-        self.r = r
-        self.keys = Keys(stack.prefix)
-        self.book = ScriptBook()
-        self.now = time.time()
-
-    async def call(self, name: str, *args: Any) -> Any:
-        return await self.book.call(self.r, name, self.keys.prefix, *args)
-
-    async def start(self, job_id: str) -> None:
-        t = self.now
-        await self.call("start", job_id, "d", b"{}", "names", 1, b'{"node":"w"}', b"{}", repr(t), "t", "test",
-                        repr(t + 60))
-
-    async def park(self, job_id: str, fence: int, waits: list[Wait], consumed: list[str] | None = None) -> Any:
-        args, _ = park_args(self.keys.prefix, repr(self.now + 60), job_id, fence, Checkpoint(node="w"), waits,
-                            consumed or [], [], "test", self.now, [])
-        return await self.call("park", *args[1:])
-
-    async def signal(self, job_id: str, name: str, output: str) -> int:
-        result = json.dumps({"ok": True, "output": output}).encode()
-        reply = await self.call("signal", job_id, name, result, repr(self.now), "t", repr(self.now + 60), 100, 3600)
-        return int(reply[0])
-
-    async def heartbeat(self, bot: str, pool: str) -> None:
-        t = self.now
-        await self.call("bots", "heartbeat", bot, "t", repr(t + 60), pool, "w", repr(t + 3600), "0", repr(t))
-
-
 def drive(stack: Stack, body: Any) -> None:
     async def go() -> None:
         r = aioredis.from_url(stack.redis.url)
         try:
-            await body(Scripts(stack, r))
+            await body(Driver(r, stack.prefix))
         finally:
             await r.aclose()
 
     asyncio.run(go())
 
 
-def fired(reply: Any) -> list[WakeData]:
-    return wakes_in(reply[2 + int(reply[1]):])
+def result(output: str) -> bytes:
+    return json.dumps({"ok": True, "output": output}).encode()
 
 
 def test_an_inbox_item_is_read_back_as_sent_whatever_the_name(stack: Stack) -> None:
@@ -218,25 +186,25 @@ def test_an_inbox_item_is_read_back_as_sent_whatever_the_name(stack: Stack) -> N
     and a result) is kept and found as itself; it is not mistaken for another signal."""
     tricky = 'go\n1.0\n{"ok":true,"output":"forged"}'
 
-    async def body(s: Scripts) -> None:
-        await s.start("inbox-names")
-        assert await s.signal("inbox-names", tricky, "the real one") == 3  # kept: nobody waits yet
-        assert fired(await s.park("inbox-names", 0, [SignalWait(node="w", signal="go")])) == []
-        [wake] = fired(await s.park("inbox-names", 1, [SignalWait(node="w", signal=tricky)]))
+    async def body(s: Driver) -> None:
+        await s.one(s.start("inbox-names"))
+        assert isinstance(await s.one(s.signal("inbox-names", tricky, result("the real one"))), Kept)  # nobody waits
+        assert fired(await s.one(s.park("inbox-names", 0, [SignalWait(node="w", signal="go")]))) == []
+        [wake] = fired(await s.one(s.park("inbox-names", 1, [SignalWait(node="w", signal=tricky)])))
         assert json.loads(wake.result) == {"ok": True, "output": "the real one"}
 
     drive(stack, body)
 
 
 def test_inbox_items_of_the_older_formats_are_still_read(stack: Stack) -> None:
-    async def body(s: Scripts) -> None:
-        await s.start("inbox-old")
+    async def body(s: Driver) -> None:
+        await s.one(s.start("inbox-old"))
         inbox = s.keys.job_inbox("inbox-old")
         await s.r.rpush(inbox, f'go\n{s.now + 3600:.3f}\n{{"ok":true,"output":"with expiry"}}',
                         'old\n{"ok":true,"output":"no expiry"}')
-        [wake] = fired(await s.park("inbox-old", 0, [SignalWait(node="w", signal="go")]))
+        [wake] = fired(await s.one(s.park("inbox-old", 0, [SignalWait(node="w", signal="go")])))
         assert json.loads(wake.result)["output"] == "with expiry"
-        [wake] = fired(await s.park("inbox-old", 1, [SignalWait(node="w", signal="old")]))
+        [wake] = fired(await s.one(s.park("inbox-old", 1, [SignalWait(node="w", signal="old")])))
         assert json.loads(wake.result)["output"] == "no expiry"
         assert await s.r.llen(inbox) == 0
 
@@ -246,25 +214,25 @@ def test_inbox_items_of_the_older_formats_are_still_read(stack: Stack) -> None:
 def test_a_bot_named_like_another_bots_index_cannot_break_its_grant(stack: Stack) -> None:
     """Case 8: bot ``X:events`` (refused by the rule today; here written the way an old version
     let it in) once owned bot X's event index as its hash, and X's next grant failed halfway."""
-    async def body(s: Scripts) -> None:
-        await s.heartbeat("X:events", "other")
-        await s.heartbeat("X", "erp")
-        await s.start("wants-x")
-        [wake] = fired(await s.park("wants-x", 0, [BotLockWait(node="w", pool="erp")]))
+    async def body(s: Driver) -> None:
+        await s.one(s.heartbeat("X:events", "other"))
+        await s.one(s.heartbeat("X", "erp"))
+        await s.one(s.start("wants-x"))
+        [wake] = fired(await s.one(s.park("wants-x", 0, [BotLockWait(node="w", pool="erp")])))
         assert json.loads(wake.result)["output"] == {"bot": "X", "pool": "erp"}
         assert await s.r.hget(s.keys.bot("X"), "holder") == b"wants-x"
-        assert await s.r.zrange(s.keys.bot_events("X"), 0, -1) == [wake.event_id]
+        assert await s.r.zrange(s.keys.bot_events("X"), 0, -1) == [wake.event_id.encode()]
         assert await s.r.type(s.keys.bot("X:events")) == b"hash"  # the other bot, untouched
 
     drive(stack, body)
 
 
 def test_old_bot_indexes_move_to_their_own_family_at_start(stack: Stack) -> None:
-    async def body(s: Scripts) -> None:
-        store = Store(s.r, s.keys, 2.0)
-        await s.heartbeat("b1", "erp")
-        await s.heartbeat("b1:events", "erp")  # an old bot whose hash is at b1's old index key
-        await s.heartbeat("b2", "erp")
+    async def body(s: Driver) -> None:
+        store = Store(s.r, s.keys, 2.0, direct=True)
+        await s.one(s.heartbeat("b1", "erp"))
+        await s.one(s.heartbeat("b1:events", "erp"))  # an old bot whose hash is at b1's old index key
+        await s.one(s.heartbeat("b2", "erp"))
         await s.r.zadd(s.keys.legacy_bot_events("b2"), {"j~1.0": 5.0, "j~1.1": 6.0})
         await s.r.zadd(s.keys.bot_events("b2"), {"j~1.1": 7.0})
         assert await store.migrate_bot_indexes() == 1
@@ -273,25 +241,23 @@ def test_old_bot_indexes_move_to_their_own_family_at_start(stack: Stack) -> None
         assert await s.r.exists(s.keys.legacy_bot_events("b2")) == 0
         assert await s.r.type(s.keys.bot("b1:events")) == b"hash"
         assert await store.migrate_bot_indexes() == 0  # idempotent
-        store.batcher._send.close()  # a store never run: close its call queue
-        store.batcher._receive.close()
+        store.close()  # a store never run: close its call queue
 
     drive(stack, body)
 
 
 def test_a_park_consuming_another_jobs_event_is_refused_and_that_wait_survives(stack: Stack) -> None:
     """Case 9."""
-    async def body(s: Scripts) -> None:
-        await s.start("victim")
-        await s.start("thief")
-        assert int((await s.park("victim", 0, [SignalWait(node="w", signal="go")]))[0]) == 1
+    async def body(s: Driver) -> None:
+        await s.one(s.start("victim"))
+        await s.one(s.start("thief"))
+        assert isinstance(await s.one(s.park("victim", 0, [SignalWait(node="w", signal="go")])), Parked)
         event = "victim~1.0"
-        reply = await s.park("thief", 0, [], consumed=[event])
-        assert [int(reply[0]), reply[1].decode()] == [-6, event]
+        assert await s.one(s.park("thief", 0, [], consumed=[event])) == Foreign(event=event)
         assert await s.r.hget(s.keys.event(event), "status") == b"parked"
         assert await s.r.smembers(s.keys.job_events("victim")) == {event.encode()}
         assert await s.r.hget(s.keys.job("thief"), "fence") == b"0"  # nothing written for the thief
-        assert await s.signal("victim", "go", "still waiting") == 1  # the wait fires as before
+        assert isinstance(await s.one(s.signal("victim", "go", result("still waiting"))), Fired)  # fires as before
 
     drive(stack, body)
 

@@ -10,16 +10,16 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from reactor.scripts import ScriptBook
+from reactor.outcomes import Existing, Finished, Fired, Redispatch, Retrying
 from reactor.status_backfill import status_backfill
-from reactor.store import park_args
-from shared.messages import ActivityWait, Checkpoint, SignalWait, Wait
+from reactor.store import Store
+from shared.messages import ActivityWait, SignalWait
 from shared.names import Keys
+from tests.support.scripts import Driver
 from tests.support.stack import Stack
 from tests.support.status_index import assert_status_indexes_match
 
@@ -33,37 +33,6 @@ def ee_jobs(stack: Stack, *args: str) -> list[dict[str, Any]]:
     return rows
 
 
-class Scripts:
-    """The reactor's scripts on one Redis connection."""
-
-    def __init__(self, r: aioredis.Redis, prefix: str) -> None:
-        self.r, self.prefix, self.book, self.now = r, prefix, ScriptBook(), time.time()
-        self.created: dict[str, float] = {}
-
-    def start_args(self, job_id: str) -> tuple[Any, ...]:
-        t = self.created.setdefault(job_id, self.now + len(self.created) / 1000)  # created in this order
-        return (self.prefix, job_id, "d", b"{}", "many", 1, b'{"node":"w"}', b"{}", repr(t), "t", "test",
-                repr(t + 60))
-
-    def park_args(self, job_id: str, fence: int, waits: list[Wait], consumed: list[str]) -> tuple[Any, ...]:
-        args, _ = park_args(self.prefix, repr(self.now + 60), job_id, fence, Checkpoint(node="w"), waits,
-                            consumed, [], "test", self.now, [])
-        return args
-
-    def finish_args(self, job_id: str, fence: int | str, status: str) -> tuple[Any, ...]:
-        return (self.prefix, job_id, fence, status, b"null", "" if status == "completed" else "why", "t", "test", 0,
-                repr(self.now + 60))
-
-    async def many(self, name: str, calls: list[tuple[Any, ...]]) -> list[Any]:
-        replies = await self.book.call_many(self.r, [(name, args) for args in calls])
-        for reply in replies:
-            assert not isinstance(reply, Exception), reply
-        return replies
-
-    async def one(self, name: str, *args: Any) -> Any:
-        return (await self.many(name, [(self.prefix, *args)]))[0]
-
-
 def test_status_filters_find_old_jobs_and_follow_every_change(stack: Stack) -> None:
     client = stack.redis_client()
     inspector = stack.inspector()
@@ -73,22 +42,22 @@ def test_status_filters_find_old_jobs_and_follow_every_change(stack: Stack) -> N
 
     async def go() -> None:
         r = aioredis.from_url(stack.redis.url)
-        s = Scripts(r, Keys(stack.prefix).prefix)
+        s = Driver(r, stack.prefix)
         try:
             # The old parked jobs, each parked in its own round trip (so in a known order).
             for job_id, wait in (("old-parked", SignalWait(node="w", signal="go")),
                                  ("retried", ActivityWait(node="w", activity="a", max_attempts=2, backoff_s=0)),
                                  ("to-cancel", SignalWait(node="w", signal="go"))):
-                await s.many("start", [s.start_args(job_id)])
-                await s.many("park", [s.park_args(job_id, 0, [wait], [])])
+                await s.one(s.start(job_id))
+                await s.one(s.park(job_id, 0, [wait]))
             # Then many newer jobs: finished (completed or failed) and some still running.
             newer = [f"new-{i:03d}" for i in range(NEWER)]
-            await s.many("start", [s.start_args(j) for j in newer])
-            await s.many("park", [s.park_args(j, 0, [SignalWait(node="w", signal="x")], []) for j in newer[:300]])
-            await s.many("finish", [s.finish_args(j, 1, "failed") for j in newer[:100]])
-            await s.many("finish", [s.finish_args(j, 1, "completed") for j in newer[100:293]])
+            await s.many([s.start(j) for j in newer])
+            await s.many([s.park(j, 0, [SignalWait(node="w", signal="x")]) for j in newer[:300]])
+            await s.many([s.finish(j, 1, "failed") for j in newer[:100]])
+            await s.many([s.finish(j, 1, "completed") for j in newer[100:293]])
             for j in newer[293:300]:  # the newest completed, one round trip each
-                await s.many("finish", [s.finish_args(j, 1, "completed")])
+                await s.one(s.finish(j, 1, "completed"))
             by_status = consistent()
             assert by_status["parked"] == {"old-parked", "retried", "to-cancel"}
             assert by_status["running"] == set(newer[300:])
@@ -109,34 +78,31 @@ def test_status_filters_find_old_jobs_and_follow_every_change(stack: Stack) -> N
 
             # An activity retried (the job stays parked), then failed for good, then the job fails.
             [event] = [e["event_id"] for e in inspector.events(job="retried")]
-            lease_at = repr(s.now + 60)
-            failed = await s.one("result", event, 1, 0, b'{"ok":false}', "boom", repr(s.now), "t", lease_at, "1")
-            assert [int(x) for x in failed] == [2, 2]
-            assert int((await s.one("timer", event, repr(s.now + 1), "t", repr(s.now + 60), b"null"))[0]) == 3
+            assert await s.one(s.result(event, 1, False)) == Retrying(attempt=2)
+            assert isinstance(await s.one(s.timer(event, at=s.now + 1)), Redispatch)
             consistent()
-            wake = await s.one("result", event, 2, 0, b'{"ok":false}', "boom", repr(s.now), "t", lease_at, "1")
-            assert int(wake[0]) == 1  # fired: the job is parked until its executor finishes it
+            # fired: the job is parked until its executor finishes it
+            assert isinstance(await s.one(s.result(event, 2, False)), Fired)
             assert consistent()["parked"] == {"old-parked", "retried", "to-cancel"}
-            await s.many("finish", [s.finish_args("retried", 1, "failed")])
+            await s.one(s.finish("retried", 1, "failed"))
             assert "retried" in consistent()["failed"]
 
             # A cancel, of a parked job and of a job not started yet (its start creates nothing).
-            await s.many("finish", [s.finish_args("to-cancel", "", "cancelled")])
-            await s.many("finish", [(*s.finish_args("early", "before-start", "cancelled"), repr(s.now))])
-            assert int((await s.many("start", [s.start_args("early")]))[0][0]) == 0
+            await s.one(s.finish("to-cancel", None, "cancelled"))
+            await s.one(s.cancel_before_start("early"))
+            assert isinstance(await s.one(s.start("early")), Existing)
             # A finished job finished again is refused, and changes nothing.
-            assert int((await s.many("finish", [s.finish_args("to-cancel", "", "failed")]))[0][0]) == -2
+            assert await s.one(s.finish("to-cancel", None, "failed")) == Finished(status="cancelled")
             by_status = consistent()
             assert by_status["cancelled"] == {"to-cancel", "early"}
             assert [j["job_id"] for j in inspector.jobs(50, "parked")] == ["old-parked"]
             assert [j["job_id"] for j in inspector.jobs(50, "cancelled")] == ["early", "to-cancel"]
 
             # A resumed job parked again is listed first: it took the status again just now.
-            await s.many("start", [s.start_args("busy")])
-            await s.many("park", [s.park_args("busy", 0, [SignalWait(node="w", signal="go")], [])])
+            await s.one(s.start("busy"))
+            await s.one(s.park("busy", 0, [SignalWait(node="w", signal="go")]))
             assert [j["job_id"] for j in inspector.jobs(50, "parked")] == ["busy", "old-parked"]
-            await s.many("park", [s.park_args("old-parked", 1, [SignalWait(node="w", signal="again")],
-                                              ["old-parked~1.0"])])
+            await s.one(s.park("old-parked", 1, [SignalWait(node="w", signal="again")], ["old-parked~1.0"]))
             assert [j["job_id"] for j in inspector.jobs(50, "parked")] == ["old-parked", "busy"]
             consistent()
         finally:
@@ -153,22 +119,22 @@ def test_jobs_recorded_before_the_indexes_are_filled_in_once(stack: Stack) -> No
 
     async def go() -> None:
         r = aioredis.from_url(stack.redis.url)
-        s = Scripts(r, keys.prefix)
+        s = Driver(r, keys.prefix)
         try:
             jobs = [f"older-{i:03d}" for i in range(130)]
-            await s.many("start", [s.start_args(j) for j in jobs])
-            await s.many("park", [s.park_args(j, 0, [SignalWait(node="w", signal="go")], []) for j in jobs[:60]])
-            await s.many("finish", [s.finish_args(j, 1, "completed") for j in jobs[:50]])
+            await s.many([s.start(j) for j in jobs])
+            await s.many([s.park(j, 0, [SignalWait(node="w", signal="go")]) for j in jobs[:60]])
+            await s.many([s.finish(j, 1, "completed") for j in jobs[:50]])
             # As an older build left them: no status index, no fill cursor.
             client.delete(*[keys.job_status(st) for st in ("running", "parked", "completed")])
             assert client.get(keys.job_status_backfill) is None
             assert stack.inspector().jobs(10, "parked") == []
 
             # A job the scripts index meanwhile keeps its own entry (and score).
-            await s.many("start", [s.start_args("new")])
+            await s.one(s.start("new"))
             indexed_at = client.zscore(keys.job_status("running"), "new")
 
-            await status_backfill(r, s.book, keys.prefix, batch=40, pause_s=0)
+            await status_backfill(Store(r, keys, 10.0, direct=True), batch=40, pause_s=0)
             by_status = assert_status_indexes_match(client, stack.prefix)
             assert by_status["parked"] == set(jobs[50:60])
             assert client.get(keys.job_status_backfill) == b"done"
@@ -177,11 +143,11 @@ def test_jobs_recorded_before_the_indexes_are_filled_in_once(stack: Stack) -> No
 
             # Done once: a later start reads nothing, even with an index emptied by hand.
             client.delete(keys.job_status("parked"))
-            assert int((await s.one("status_backfill", 40))[0]) == 0
+            assert (await s.one(s.status_backfill(40))).read == 0
             assert client.zcard(keys.job_status("parked")) == 0
             # Deleting the cursor has the next start walk every job again.
             client.delete(keys.job_status_backfill)
-            await status_backfill(r, s.book, keys.prefix, batch=40, pause_s=0)
+            await status_backfill(Store(r, keys, 10.0, direct=True), batch=40, pause_s=0)
             assert assert_status_indexes_match(client, stack.prefix)["parked"] == set(jobs[50:60])
         finally:
             await r.aclose()
@@ -196,13 +162,13 @@ def test_intake_records_are_indexed_and_move_on_at_start(stack: Stack) -> None:
 
     async def go() -> None:
         r = aioredis.from_url(stack.redis.url)
-        s = Scripts(r, Keys(stack.prefix).prefix)
+        s = Driver(r, stack.prefix)
         try:
             for job_id, verdict in (("later", "waiting"), ("never", "refused")):
-                await s.one("intake", job_id, verdict, "unknown node kind", repr(s.now), "t", "old", "wf", 1)
+                await s.one(s.intake(job_id, verdict))
             assert assert_status_indexes_match(client, stack.prefix) == {"pending": {"later"}, "failed": {"never"}}
             assert [j["job_id"] for j in stack.inspector().jobs(10, "pending")] == ["later"]
-            await s.many("start", [s.start_args("later")])
+            await s.one(s.start("later"))
             assert assert_status_indexes_match(client, stack.prefix) == {"running": {"later"}, "failed": {"never"}}
         finally:
             await r.aclose()

@@ -10,17 +10,15 @@ heartbeat says so, the attempt goes on, the retry never runs, and the job comple
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from reactor.scripts import ScriptBook
-from reactor.store import park_args
-from shared import clock
-from shared.messages import ActivityWait, BotLockWait, Checkpoint
+from reactor.outcomes import Fired, Ignored, Nothing, Parked, Redispatch, Retrying
+from shared.messages import ActivityWait, BotLockWait
 from tests.faults.helpers import assert_at_most_once, log_entries
+from tests.support.scripts import Driver
 from tests.support.stack import Stack, poll, text
 
 LEASE_S = 2.0
@@ -72,34 +70,24 @@ class Steps:
     on-bot activity (3 attempts, backoff 10 s, no timeout) on it."""
 
     def __init__(self, r: aioredis.Redis) -> None:
-        self.r, self.book, self.now = r, ScriptBook(), time.time()
+        self.r = r
+        self.d = Driver(r, "ee:")
+        self.now = self.d.now
         self.event = "lapsing~2.0"
 
-    async def call(self, name: str, *args: Any) -> Any:
-        return await self.book.call(self.r, name, *args)
-
-    async def beat(self, bot: str, held: str = "", now: float | None = None) -> Any:
-        at = self.now if now is None else now
-        return await self.call("bots", "ee:", "heartbeat", bot, clock.iso(at), repr(at + 60), "erp", "w",
-                               repr(at + LEASE_S), "0", repr(at), repr(LEASE_S), held)
+    async def beat(self, bot: str, held: list[tuple[str, int]] | None = None, now: float | None = None) -> Any:
+        return await self.d.one(self.d.heartbeat(bot, "erp", lease_s=LEASE_S, held=held or [], at=now))
 
     async def setup(self) -> None:
-        await self.book.load(self.r)
+        d = self.d
         await self.beat("b1")
-        await self.call("start", "ee:", "lapsing", "d", b"{}", "lapse", 1, b'{"node":"lock"}', b"{}",
-                        repr(self.now), "t", "test", repr(self.now + 60))
-        args, _ = park_args("ee:", repr(self.now + 60), "lapsing", 0, Checkpoint(node="lock"),
-                            [BotLockWait(node="lock", pool="erp")], [], [], "test", self.now, [])
-        await self.call("park", *args)
+        await d.one(d.start("lapsing", name="lapse"))
+        await d.one(d.park("lapsing", 0, [BotLockWait(node="lock", pool="erp")]))
         assert await self.r.hget("ee:bot:b1", "holder") == b"lapsing"
         work = ActivityWait(node="work", activity="demo.sleep", bot="b1", max_attempts=3, backoff_s=10)
-        args, events = park_args("ee:", repr(self.now + 60), "lapsing", 1, Checkpoint(node="work"), [work],
-                                 ["lapsing~1.0"], [], "test", self.now, [])
-        await self.call("park", *args)
-        assert events == [self.event]
+        assert isinstance(await d.one(d.park("lapsing", 1, [work], ["lapsing~1.0"])), Parked)
         await self.r.zrem("ee:dispatch", self.event)  # its task was sent
-        lapse_at = self.now + LEASE_S + 1
-        await self.call("bots", "ee:", "lapse", "b1", clock.iso(lapse_at), repr(lapse_at + 60), repr(lapse_at))
+        await d.one(d.bot_lapse("b1", at=self.now + LEASE_S + 1))
         assert await self.fields("attempt", "phase") == ["2", "backoff"]
 
     async def fields(self, *names: str) -> list[str | None]:
@@ -107,9 +95,12 @@ class Steps:
         return [None if v is None else text(v) for v in values]
 
     async def result(self, attempt: int, ok: bool) -> Any:
-        return await self.call("result", "ee:", self.event, attempt, "1" if ok else "0",
-                               b'{"ok": true, "output": {"seconds": 1}}' if ok else b'{"ok": false}',
-                               "" if ok else "it failed", repr(self.now + 5), "t", repr(self.now + 65), "1")
+        return await self.d.one(self.d.result(
+            self.event, attempt, ok, result=b'{"ok": true, "output": {"seconds": 1}}' if ok else b'{"ok": false}',
+            error="" if ok else "it failed", at=self.now + 5))
+
+    async def timer(self, at: float) -> Any:
+        return await self.d.one(self.d.timer(self.event, at=at))
 
 
 @pytest.fixture
@@ -123,40 +114,38 @@ async def steps(stack: Stack) -> Any:
 
 @pytest.mark.anyio
 async def test_the_lapsed_attempts_result_counts_during_the_backoff(steps: Steps) -> None:
-    reply = await steps.result(1, ok=True)
-    assert int(reply[0]) == 1  # a wake: the event fired with attempt 1's output
+    assert isinstance(await steps.result(1, ok=True), Fired)  # the event fired with attempt 1's output
     assert await steps.fields("status", "attempt", "lapsed") == ["fired", "1", None]
     assert await steps.r.zscore("ee:timers", steps.event) is None  # the retry's backoff is gone
 
 
 @pytest.mark.anyio
 async def test_a_failed_result_of_the_lapsed_attempt_leaves_the_retry_scheduled(steps: Steps) -> None:
-    assert [x.decode() if isinstance(x, bytes) else x for x in await steps.result(1, ok=False)] == [0, "late"]
+    assert await steps.result(1, ok=False) == Ignored(reason="late")
     assert await steps.fields("status", "attempt", "phase", "lapsed") == ["parked", "2", "backoff", None]
     assert await steps.r.zscore("ee:timers", steps.event) is not None
 
 
 @pytest.mark.anyio
 async def test_a_heartbeat_holding_the_lapsed_attempt_resumes_it(steps: Steps) -> None:
-    await steps.beat("b2", f'[["{steps.event}", 1]]')  # another bot: nothing
-    await steps.beat("b1", f'[["{steps.event}", 2]]')  # not the lapsed attempt: nothing
+    await steps.beat("b2", [(steps.event, 1)])  # another bot: nothing
+    await steps.beat("b1", [(steps.event, 2)])  # not the lapsed attempt: nothing
     assert await steps.fields("attempt", "phase") == ["2", "backoff"]
-    await steps.beat("b1", f'[["{steps.event}", 1]]')
+    await steps.beat("b1", [(steps.event, 1)])
     assert await steps.fields("attempt", "phase", "lapsed") == ["1", "running", None]
     assert await steps.r.zscore("ee:timers", steps.event) is None  # no retry due, no timeout armed
-    assert int((await steps.result(1, ok=True))[0]) == 1
+    assert isinstance(await steps.result(1, ok=True), Fired)
 
 
 @pytest.mark.anyio
 async def test_once_the_retry_is_dispatched_the_lapsed_attempt_no_longer_counts(steps: Steps) -> None:
     await steps.beat("b1")  # back, holding nothing: attempt 1 is lost for good
     due = float(await steps.r.zscore("ee:timers", steps.event) or 0)
-    assert list(await steps.call("timer", "ee:", steps.event, repr(due - 1), "t", repr(due + 60), b"null")) == [0]
-    reply = await steps.call("timer", "ee:", steps.event, repr(due), "t", repr(due + 60), b"null")
-    assert int(reply[0]) == 3  # attempt 2 dispatched
+    assert await steps.timer(due - 1) == Nothing()
+    assert await steps.timer(due) == Redispatch()  # attempt 2 dispatched
     assert await steps.fields("attempt", "phase", "lapsed") == ["2", "running", None]
-    assert [x.decode() if isinstance(x, bytes) else x for x in await steps.result(1, ok=True)] == [0, "old-attempt"]
-    await steps.beat("b1", f'[["{steps.event}", 1]]')
+    assert await steps.result(1, ok=True) == Ignored(reason="old-attempt")
+    await steps.beat("b1", [(steps.event, 1)])
     assert await steps.fields("attempt", "phase") == ["2", "running"]
 
 
@@ -164,8 +153,8 @@ async def test_once_the_retry_is_dispatched_the_lapsed_attempt_no_longer_counts(
 async def test_retries_failed_while_the_bot_was_gone_never_ran_so_the_lapsed_attempt_still_resumes(
         steps: Steps) -> None:
     due = float(await steps.r.zscore("ee:timers", steps.event) or 0)
-    reply = await steps.call("timer", "ee:", steps.event, repr(due), "t", repr(due + 60), b"null")
-    assert [int(x) for x in reply] == [2, 3]  # attempt 2 failed unsent (the bot is gone): attempt 3 waits
+    # attempt 2 failed unsent (the bot is gone): attempt 3 waits
+    assert await steps.timer(due) == Retrying(attempt=3)
     assert await steps.r.zscore("ee:dispatch", steps.event) is None
-    await steps.beat("b1", f'[["{steps.event}", 1]]', now=due + 1)
+    await steps.beat("b1", [(steps.event, 1)], now=due + 1)
     assert await steps.fields("attempt", "phase", "lapsed") == ["1", "running", None]

@@ -27,12 +27,11 @@ import nats
 import pytest
 import redis.asyncio as aioredis
 
-from reactor.bots import extend_leases
 from reactor.catch_up import StartGate
-from reactor.scripts import ScriptBook
 from shared import names
 from shared.streams import ensure_streams
 from tests.faults.helpers import assert_at_most_once, log_entries, stream_state
+from tests.support.scripts import Driver
 from tests.support.stack import Service, Stack, poll, scored, text
 
 LEASE_S = float(os.environ.get("EE_DOWNTIME_LEASE_S", "2"))
@@ -193,19 +192,17 @@ async def test_the_gate_waits_for_results_stored_before_start_and_opens_after_it
 async def test_extending_leases_gives_each_bot_its_own_lease_period_from_now(stack: Stack) -> None:
     redis = aioredis.Redis.from_url(stack.redis.url)
     try:
-        scripts = ScriptBook()
-        await scripts.load(redis)
         now = 1_000_000.0
+        d = Driver(redis, "ee:", now=now)
         for bot, lease_s, last in (("late", 2.0, now - 30), ("long", 15.0, now - 20), ("fresh", 15.0, now - 1)):
-            await scripts.call(redis, "bots", "ee:", "heartbeat", bot, "at", "0", "erp", "w",
-                                     repr(last + lease_s), "0", repr(last), repr(lease_s))
+            await d.one(d.heartbeat(bot, "erp", lease_s=lease_s, at=last))
         await redis.zadd("ee:bots:leases", {"old": now - 50})  # stored before heartbeats carried a lease
         await redis.hset("ee:bot:old", mapping={"pool": "erp", "alive": "1"})
-        assert await extend_leases(scripts, redis, "ee:", now, default_lease_s=15.0) == 4
+        assert (await d.one(d.bot_grace(15.0))).n == 4
         leases = scored(await redis.zrange("ee:bots:leases", 0, -1, withscores=True))
         assert leases == {"late": now + 2, "long": now + 15, "fresh": now + 15, "old": now + 15}
         assert await redis.hget("ee:bot:late", "lease_until") == b"1000002.000"
-        assert await extend_leases(scripts, redis, "ee:", now - 1) == 0  # never shortened
+        assert (await d.one(d.bot_grace(at=now - 1))).n == 0  # never shortened
     finally:
         await redis.aclose()
 

@@ -12,11 +12,11 @@ from typing import Any
 import nats
 import redis.asyncio as aioredis
 
-from reactor.scripts import ScriptBook
-from reactor.store import WakeData, park_args, wakes_in
+from reactor.outcomes import Kept, WakeData
 from shared import names
-from shared.messages import Checkpoint, SignalWait
+from shared.messages import SignalWait
 from shared.names import Keys
+from tests.support.scripts import Driver, fired
 from tests.support.stack import Stack, poll, text
 
 
@@ -150,7 +150,7 @@ def test_a_full_inbox_refuses_the_next_signal_clearly(engine: Stack) -> None:
     assert out.returncode == 2
     assert (f"signal 'one-too-many' refused: job '{job_id}' already holds 100 signals it has not waited for "
             "yet (inbox full)") in out.stderr
-    assert engine.redis_client().llen(Keys(engine.prefix).job(job_id) + ":inbox") == 100
+    assert engine.redis_client().llen(Keys(engine.prefix).job_inbox(job_id)) == 100
 
 
 def test_each_inbox_item_expires_on_its_own(stack: Stack) -> None:
@@ -162,33 +162,27 @@ def test_each_inbox_item_expires_on_its_own(stack: Stack) -> None:
 
     async def go() -> None:
         r = aioredis.from_url(stack.redis.url)
-        scripts = ScriptBook()
+        d = Driver(r, keys.prefix)
         try:
-            t = time.time()
-            await scripts.call(r, "start", keys.prefix, job_id, "d", b"{}", "ages", 1, b'{"node":"w"}', b"{}",
-                               repr(t), "t", "test", repr(t + 60))
+            t = d.now
+            await d.one(d.start(job_id, name="ages"))
 
-            async def signal(name: str, at: float) -> int:
+            async def signal(name: str, at: float) -> bool:
                 result = b'{"ok":true,"output":"' + name.encode() + b'"}'
-                reply = await scripts.call(r, "signal", keys.prefix, job_id, name, result, repr(at), "t",
-                                           repr(at + 60), 100, ttl)
-                return int(reply[0])
+                return isinstance(await d.one(d.signal(job_id, name, result, inbox_ttl_s=ttl, at=at)), Kept)
 
             async def inbox() -> list[str]:
-                items = await r.lrange(keys.job(job_id) + ":inbox", 0, -1)
+                items = await r.lrange(keys.job_inbox(job_id), 0, -1)
                 return [json.loads(i)["name"] for i in items]
 
-            assert await signal("a", t) == 3
-            assert await signal("b", t + 8) == 3
-            assert 0 < await r.ttl(keys.job(job_id) + ":inbox") <= ttl
-            assert await signal("c", t + 11) == 3  # "a" arrived 11 s ago: gone, though "b" came since
+            assert await signal("a", t)
+            assert await signal("b", t + 8)
+            assert 0 < await r.ttl(keys.job_inbox(job_id)) <= ttl
+            assert await signal("c", t + 11)  # "a" arrived 11 s ago: gone, though "b" came since
             assert await inbox() == ["b", "c"]
 
             async def park(fence: int, wait_for: str, at: float) -> list[WakeData]:
-                args, _ = park_args(keys.prefix, repr(at + 60), job_id, fence, Checkpoint(node="w"),
-                                    [SignalWait(node="w", signal=wait_for)], [], [], "test", at, [])
-                reply = await scripts.call(r, "park", *args)
-                return wakes_in(reply[2 + int(reply[1]):])
+                return fired(await d.one(d.park(job_id, fence, [SignalWait(node="w", signal=wait_for)], at=at)))
 
             assert await park(0, "b", t + 19) == []  # "b" is 11 s old: not met, dropped
             assert await inbox() == ["c"]

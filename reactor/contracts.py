@@ -1,0 +1,440 @@
+"""One typed call per script: its named parameters in, its outcome type out.
+
+Each function builds the :class:`~reactor.scripts.Call` of one script (``reactor/lua/<name>.lua``):
+the keys it touches that the caller can name go in KEYS, its values are packed as one
+msgpack table (``A`` in the script), and the reply is decoded into that script's union of
+outcomes (``reactor.outcomes``). Times the scripts store are passed as the text to store
+(``repr`` of Unix seconds, ISO ``at``), so a record reads as it always did. JSON goes as text
+(msgpack str): the cmsgpack of Redis 6 reads no bin type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from reactor.outcomes import (
+    Count,
+    Created,
+    Done,
+    Existing,
+    Exists,
+    Extended,
+    Finished,
+    Fired,
+    Foreign,
+    Ignored,
+    InBackoff,
+    InboxFull,
+    Kept,
+    Nothing,
+    NotParked,
+    Ok,
+    OverBudget,
+    Parked,
+    Recorded,
+    Redispatch,
+    Refused,
+    Retrying,
+    Stale,
+    Step,
+    Unknown,
+    Untouched,
+    Wakes,
+)
+from reactor.scripts import Call
+from shared.layout import EventRecord, Keys
+
+__all__ = [
+    "EventOutcome",
+    "FinishOutcome",
+    "LeaseOutcome",
+    "NewWait",
+    "Note",
+    "ParkOutcome",
+    "ResultOutcome",
+    "SignalOutcome",
+    "StartOutcome",
+    "TimerOutcome",
+    "bot_grace",
+    "bot_lapse",
+    "cancel_before_start",
+    "event",
+    "finish",
+    "heartbeat",
+    "intake",
+    "lease",
+    "park",
+    "result",
+    "signal",
+    "start",
+    "status_backfill",
+    "strand",
+    "timer",
+]
+
+_pack = msgspec.msgpack.Encoder()
+
+
+class _Args(msgspec.Struct):
+    pass
+
+
+class Note(msgspec.Struct):
+    """A history entry to write (the time and build are the call's)."""
+
+    node: str
+    event: str
+    detail: str = ""
+
+
+class NewWait(msgspec.Struct, omit_defaults=True):
+    """One wait a park registers: its event id, kind, due time ('' for none), whether its task
+    goes out (the dispatch set), and the fields of its event hash."""
+
+    id: str
+    kind: str
+    fields: EventRecord
+    timer_at: str = ""
+    dispatch: bool = False
+
+
+def _call(script: str, keys: tuple[str, ...], args: _Args, decoder: msgspec.msgpack.Decoder[Any]) -> Call[Any]:
+    return Call(script, keys, _pack.encode(args), decoder.decode)
+
+
+# -- start ------------------------------------------------------------------------------
+
+StartOutcome = Created | Existing
+
+
+class _Start(_Args):
+    job_id: str
+    digest: str
+    workflow: str
+    name: str
+    version: int
+    checkpoint: str
+    input: str
+    now: str
+    at: str
+    build: str
+    lease_at: str
+
+
+_start = msgspec.msgpack.Decoder(StartOutcome)
+
+
+def start(keys: Keys, *, job_id: str, digest: str, workflow: bytes, name: str, version: int, checkpoint: bytes,
+          input: bytes, now: str, at: str, build: str, lease_at: str) -> Call[StartOutcome]:
+    """Create a job record, or read the one that exists (one job per id)."""
+    return _call("start", (keys.job(job_id), keys.job_history(job_id), keys.workflow(digest), keys.jobs,
+                           keys.wakes),
+                 _Start(job_id, digest, workflow.decode(), name, version, checkpoint.decode(), input.decode(), now, at,
+                        build, lease_at), _start)
+
+
+# -- park -------------------------------------------------------------------------------
+
+ParkOutcome = Parked | Unknown | Finished | Stale | Foreign
+
+
+class _Park(_Args):
+    job_id: str
+    fence: int
+    checkpoint: str
+    now: str
+    at: str
+    build: str
+    lease_at: str
+    consumed: list[str] = []
+    waits: list[NewWait] = []
+    history: list[Note] = []
+    release: list[str] = []
+
+
+_park = msgspec.msgpack.Decoder(ParkOutcome)
+
+
+def park(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, now: str, at: str, build: str, lease_at: str,
+         consumed: list[str], waits: list[NewWait], history: list[Note], release: list[str]) -> Call[ParkOutcome]:
+    """Record a park: fence check, consume fired events, register new waits, store the checkpoint."""
+    return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_history(job_id),
+                          keys.job_inbox(job_id), *(keys.event(e) for e in consumed),
+                          *(keys.event(w.id) for w in waits), keys.wakes, keys.timers, keys.dispatch,
+                          keys.stranded),
+                 _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release),
+                 _park)
+
+
+# -- finish -----------------------------------------------------------------------------
+
+FinishOutcome = Done | Unknown | Finished | Stale
+
+
+class _Finish(_Args):
+    job_id: str
+    status: str
+    output: str
+    error: str
+    at: str
+    build: str
+    lease_at: str
+    fence: int | None = None
+    history: list[Note] = []
+
+
+_finish = msgspec.msgpack.Decoder(FinishOutcome)
+
+
+def finish(keys: Keys, *, job_id: str, fence: int | None, status: str, output: bytes, error: str, at: str,
+           build: str, lease_at: str, history: list[Note]) -> Call[FinishOutcome]:
+    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots."""
+    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_inbox(job_id),
+                            keys.job_history(job_id), keys.wakes, keys.stranded, keys.timers, keys.dispatch),
+                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history), _finish)
+
+
+class _CancelBeforeStart(_Args):
+    job_id: str
+    status: str
+    error: str
+    at: str
+    now: str
+    history: list[Note] = []
+
+
+_cancel_before_start = msgspec.msgpack.Decoder(Recorded | Exists)
+
+
+def cancel_before_start(keys: Keys, *, job_id: str, error: str, at: str, now: str,
+                        history: list[Note]) -> Call[Recorded | Exists]:
+    """Record a job that does not exist yet as cancelled, so that its start finds it finished."""
+    return _call("cancel_before_start", (keys.job(job_id), keys.job_history(job_id), keys.jobs),
+                 _CancelBeforeStart(job_id, "cancelled", error, at, now, history), _cancel_before_start)
+
+
+# -- intake, strand -----------------------------------------------------------------------
+
+class _Intake(_Args):
+    job_id: str
+    verdict: str
+    reason: str
+    now: str
+    at: str
+    build: str
+    name: str
+    version: int
+
+
+_intake = msgspec.msgpack.Decoder(Recorded | Untouched)
+
+
+def intake(keys: Keys, *, job_id: str, verdict: str, reason: str, now: str, at: str, build: str, name: str,
+           version: int) -> Call[Recorded | Untouched]:
+    """Record a job an executor could not start: ``waiting`` (pending) or ``refused`` (failed)."""
+    return _call("intake", (keys.job(job_id), keys.job_history(job_id), keys.jobs),
+                 _Intake(job_id, verdict, reason, now, at, build, name, version), _intake)
+
+
+class _Strand(_Args):
+    job_id: str
+    reason: str
+    at: str
+    build: str
+
+
+_strand = msgspec.msgpack.Decoder(Ok | Unknown)
+
+
+def strand(keys: Keys, *, job_id: str, reason: str, at: str, build: str) -> Call[Ok | Unknown]:
+    """Mark a job stranded: an executor cannot run it (it stays offered to the others)."""
+    return _call("strand", (keys.job(job_id), keys.job_history(job_id), keys.stranded),
+                 _Strand(job_id, reason, at, build), _strand)
+
+
+# -- signals and operator actions ------------------------------------------------------------
+
+SignalOutcome = Fired | Kept | Unknown | Finished | InboxFull | OverBudget
+
+
+class _Signal(_Args):
+    job_id: str
+    name: str
+    result: str
+    now: str
+    at: str
+    lease_at: str
+    inbox_max: int
+    inbox_ttl_s: int
+    inbox_max_bytes: int
+
+
+_signal = msgspec.msgpack.Decoder(SignalOutcome)
+
+
+def signal(keys: Keys, *, job_id: str, name: str, result: bytes, now: str, at: str, lease_at: str, inbox_max: int,
+           inbox_ttl_s: int, inbox_max_bytes: int) -> Call[SignalOutcome]:
+    """Fire the job's wait for this signal, or keep the signal in the job's bounded inbox."""
+    return _call("signal", (keys.job(job_id), keys.job_inbox(job_id), keys.job_history(job_id), keys.wakes),
+                 _Signal(job_id, name, result.decode(), now, at, lease_at, inbox_max, inbox_ttl_s, inbox_max_bytes),
+                 _signal)
+
+
+EventOutcome = Fired | Extended | Unknown | NotParked | InBackoff
+
+
+class _Event(_Args):
+    event_id: str
+    op: str
+    result: str
+    now: str
+    at: str
+    lease_at: str
+    timeout_s: str = ""
+
+
+_event = msgspec.msgpack.Decoder(EventOutcome)
+
+
+def event(keys: Keys, *, event_id: str, op: str, result: bytes, now: str, at: str, lease_at: str,
+          timeout_s: str) -> Call[EventOutcome]:
+    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``."""
+    return _call("event", (keys.event(event_id), keys.timers, keys.wakes),
+                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s), _event)
+
+
+# -- results, timers, leases -------------------------------------------------------------------
+
+ResultOutcome = Fired | Retrying | Ignored | Refused
+
+
+class _Result(_Args):
+    event_id: str
+    attempt: int
+    ok: bool
+    result: str
+    error: str
+    now: str
+    at: str
+    lease_at: str
+    token: bool = False
+
+
+_result = msgspec.msgpack.Decoder(ResultOutcome)
+
+
+def result(keys: Keys, *, event_id: str, attempt: int, ok: bool, result: bytes, error: str, now: str, at: str,
+           lease_at: str, token: bool) -> Call[ResultOutcome]:
+    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller)."""
+    return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
+                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token), _result)
+
+
+TimerOutcome = Fired | Retrying | Redispatch | Nothing
+
+
+class _Timer(_Args):
+    event_id: str
+    now: str
+    at: str
+    lease_at: str
+    timeout_result: str
+
+
+_timer = msgspec.msgpack.Decoder(TimerOutcome)
+
+
+def timer(keys: Keys, *, event_id: str, now: str, at: str, lease_at: str, timeout_result: bytes) -> Call[TimerOutcome]:
+    """A due timer: claim it (one winner), then act by the event's kind and phase."""
+    return _call("timer", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
+                 _Timer(event_id, now, at, lease_at, timeout_result.decode()), _timer)
+
+
+LeaseOutcome = Fired | Nothing
+
+
+class _Lease(_Args):
+    job_id: str
+    now: str
+    at: str
+    lease_s: float
+    lapsed: bool
+    strand_after: int
+
+
+_lease = msgspec.msgpack.Decoder(LeaseOutcome)
+
+
+def lease(keys: Keys, *, job_id: str, now: str, at: str, lease_s: float, lapsed: bool,
+          strand_after: int) -> Call[LeaseOutcome]:
+    """Offer a job again: its wake lease lapsed (``lapsed``), or an executor asked (redrive)."""
+    return _call("lease", (keys.job(job_id), keys.wakes, keys.stranded, keys.job_history(job_id)),
+                 _Lease(job_id, now, at, lease_s, lapsed, strand_after), _lease)
+
+
+# -- bots ------------------------------------------------------------------------------------
+
+class _Heartbeat(_Args):
+    bot: str
+    pool: str
+    worker: str
+    lease_until: str
+    stopping: bool
+    now: str
+    at: str
+    lease_at: str
+    lease_s: str
+    held: list[tuple[str, int]] = []
+
+
+_wakes = msgspec.msgpack.Decoder(Wakes)
+
+
+def heartbeat(keys: Keys, *, bot: str, pool: str, worker: str, lease_until: str, stopping: bool, now: str, at: str,
+              lease_at: str, lease_s: str, held: list[tuple[str, int]]) -> Call[Wakes]:
+    """A bot's heartbeat: keep it in its pool (granting it to a waiting job), or take it out;
+    ``held``: the (event, attempt) pairs it holds, which resume an attempt lapsed with it."""
+    return _call("heartbeat", (keys.bot(bot), keys.bots, keys.bot_leases, keys.pool_bots(pool), keys.pool_free(pool),
+                               keys.pool_waiting(pool)),
+                 _Heartbeat(bot, pool, worker, lease_until, stopping, now, at, lease_at, lease_s, held), _wakes)
+
+
+class _BotLapse(_Args):
+    bot: str
+    now: str
+    at: str
+    lease_at: str
+
+
+def bot_lapse(keys: Keys, *, bot: str, now: str, at: str, lease_at: str) -> Call[Wakes]:
+    """A bot whose heartbeat lease ran out: out of its pool, its holder's attempts on it failed."""
+    return _call("bot_lapse", (keys.bot(bot), keys.bot_leases), _BotLapse(bot, now, at, lease_at), _wakes)
+
+
+class _BotGrace(_Args):
+    now: str
+    default_lease_s: float
+
+
+_count = msgspec.msgpack.Decoder(Count)
+
+
+def bot_grace(keys: Keys, *, now: str, default_lease_s: float) -> Call[Count]:
+    """Give every bot's lease at least one lease period from ``now`` (heartbeats may have been missed)."""
+    return _call("bot_grace", (keys.bot_leases,), _BotGrace(now, default_lease_s), _count)
+
+
+# -- the status-index fill ---------------------------------------------------------------------
+
+class _StatusBackfill(_Args):
+    count: int
+
+
+_step = msgspec.msgpack.Decoder(Step)
+
+
+def status_backfill(keys: Keys, *, count: int) -> Call[Step]:
+    """One step of the one-time fill of the status indexes with jobs recorded before them."""
+    return _call("status_backfill", (keys.job_status_backfill, keys.jobs), _StatusBackfill(count), _step)

@@ -1,0 +1,145 @@
+"""The reactor's scripts driven directly on a test's Redis: the typed calls of
+``reactor.contracts`` with defaults a test rarely changes, and chosen clock readings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+
+from reactor import contracts
+from reactor.outcomes import Parked, WakeData
+from reactor.scripts import DEFAULT_HISTORY_MAX, Call, DirectRunner, ScriptBook
+from reactor.store import new_waits
+from shared import clock
+from shared.layout import Keys
+from shared.messages import Checkpoint, Wait, encode
+
+__all__ = ["Driver", "fired", "open_driver"]
+
+Out = TypeVar("Out")
+CHECKPOINT = encode(Checkpoint(node="w"))
+
+
+@asynccontextmanager
+async def open_driver(url: str, now: float = 1_000_000.0) -> AsyncIterator[Driver]:
+    """A driver on its own connection to ``url``."""
+    r = aioredis.from_url(url)
+    try:
+        yield Driver(r, now=now)
+    finally:
+        await r.aclose()
+
+
+def fired(out: Any) -> list[WakeData]:
+    """The wakes of a park's outcome (which must be ``Parked``)."""
+    assert isinstance(out, Parked), out
+    return out.wakes
+
+
+class Driver:
+    """``now``: the clock reading every call uses unless given its own (``at=``)."""
+
+    def __init__(self, r: aioredis.Redis, prefix: str = "ee:", *, history_max: int = DEFAULT_HISTORY_MAX,
+                 now: float | None = None) -> None:
+        self.r = r
+        self.keys = Keys(prefix)
+        self.book = ScriptBook(prefix, history_max)
+        self.runner = DirectRunner(self.book, r)
+        self.now = time.time() if now is None else now
+        self.created: dict[str, float] = {}
+
+    async def one(self, call: Call[Out]) -> Out:
+        return await self.runner.one(call)
+
+    async def many(self, calls: Sequence[Call[Out]]) -> list[Out]:
+        outs = await self.runner.many(list(calls))
+        for out in outs:
+            assert not isinstance(out, Exception), out
+        return outs  # type: ignore[return-value]
+
+    def _t(self, at: float | None) -> float:
+        return self.now if at is None else at
+
+    def start(self, job_id: str, *, name: str = "t", at: float | None = None) -> Call[contracts.StartOutcome]:
+        # Jobs started in this order are created in this order (their score in the jobs index).
+        t = self.created.setdefault(job_id, self._t(at) + len(self.created) / 1000)
+        return contracts.start(self.keys, job_id=job_id, digest="d", workflow=b"{}", name=name, version=1,
+                               checkpoint=CHECKPOINT, input=b"{}", now=repr(t), at="t", build="test",
+                               lease_at=repr(t + 60))
+
+    def park(self, job_id: str, fence: int, waits: list[Wait], consumed: Sequence[str] = (), *,
+             at: float | None = None, release: Sequence[str] = ()) -> Call[contracts.ParkOutcome]:
+        t = self._t(at)
+        return contracts.park(self.keys, job_id=job_id, fence=fence, checkpoint=CHECKPOINT, now=repr(t),
+                              at=clock.iso(t), build="test", lease_at=repr(t + 60), consumed=list(consumed),
+                              waits=new_waits(job_id, fence, waits, t), history=[], release=list(release))
+
+    def finish(self, job_id: str, fence: int | None, status: str, *,
+               at: float | None = None) -> Call[contracts.FinishOutcome]:
+        t = self._t(at)
+        return contracts.finish(self.keys, job_id=job_id, fence=fence, status=status, output=b"null",
+                                error="" if status == "completed" else "why", at="t", build="test",
+                                lease_at=repr(t + 60), history=[])
+
+    def cancel_before_start(self, job_id: str, reason: str = "why", *, at: float | None = None) -> Call[Any]:
+        return contracts.cancel_before_start(self.keys, job_id=job_id, error=reason, at="t", now=repr(self._t(at)),
+                                             history=[])
+
+    def result(self, event_id: str, attempt: int, ok: bool, *, result: bytes = b'{"ok":false}', error: str = "boom",
+               token: bool = True, at: float | None = None) -> Call[contracts.ResultOutcome]:
+        t = self._t(at)
+        return contracts.result(self.keys, event_id=event_id, attempt=attempt, ok=ok, result=result, error=error,
+                                now=repr(t), at="t", lease_at=repr(t + 60), token=token)
+
+    def timer(self, event_id: str, *, timeout_result: bytes = b"null",
+              at: float | None = None) -> Call[contracts.TimerOutcome]:
+        t = self._t(at)
+        return contracts.timer(self.keys, event_id=event_id, now=repr(t), at="t", lease_at=repr(t + 60),
+                               timeout_result=timeout_result)
+
+    def lease(self, job_id: str, *, lapsed: bool, lease_s: float = 10.0, strand_after: int = 6,
+              at: float | None = None) -> Call[contracts.LeaseOutcome]:
+        return contracts.lease(self.keys, job_id=job_id, now=repr(self._t(at)), at="t", lease_s=lease_s,
+                               lapsed=lapsed, strand_after=strand_after)
+
+    def signal(self, job_id: str, name: str, result: bytes, *, inbox_ttl_s: int = 3600, inbox_max: int = 100,
+               inbox_max_bytes: int = 1 << 20, at: float | None = None) -> Call[contracts.SignalOutcome]:
+        t = self._t(at)
+        return contracts.signal(self.keys, job_id=job_id, name=name, result=result, now=repr(t), at="t",
+                                lease_at=repr(t + 60), inbox_max=inbox_max, inbox_ttl_s=inbox_ttl_s,
+                                inbox_max_bytes=inbox_max_bytes)
+
+    def event(self, event_id: str, op: str, *, result: bytes = b'{"ok":true}', timeout_s: float = 0,
+              at: float | None = None) -> Call[contracts.EventOutcome]:
+        t = self._t(at)
+        return contracts.event(self.keys, event_id=event_id, op=op, result=result, now=repr(t), at="t",
+                               lease_at=repr(t + 60), timeout_s=str(timeout_s))
+
+    def heartbeat(self, bot: str, pool: str, *, lease_s: float = 3600.0, stopping: bool = False,
+                  held: Sequence[tuple[str, int]] = (), at: float | None = None) -> Call[Any]:
+        t = self._t(at)
+        return contracts.heartbeat(self.keys, bot=bot, pool=pool, worker="w", lease_until=repr(t + lease_s),
+                                   stopping=stopping, now=repr(t), at="t", lease_at=repr(t + 60),
+                                   lease_s=repr(lease_s), held=list(held))
+
+    def bot_lapse(self, bot: str, *, at: float | None = None) -> Call[Any]:
+        t = self._t(at)
+        return contracts.bot_lapse(self.keys, bot=bot, now=repr(t), at="t", lease_at=repr(t + 60))
+
+    def bot_grace(self, default_lease_s: float = 15.0, *, at: float | None = None) -> Call[Any]:
+        return contracts.bot_grace(self.keys, now=repr(self._t(at)), default_lease_s=default_lease_s)
+
+    def intake(self, job_id: str, verdict: str, reason: str = "unknown node kind", *,
+               at: float | None = None) -> Call[Any]:
+        return contracts.intake(self.keys, job_id=job_id, verdict=verdict, reason=reason, now=repr(self._t(at)),
+                                at="t", build="old", name="wf", version=1)
+
+    def strand(self, job_id: str, reason: str) -> Call[Any]:
+        return contracts.strand(self.keys, job_id=job_id, reason=reason, at="t", build="test")
+
+    def status_backfill(self, count: int) -> Call[Any]:
+        return contracts.status_backfill(self.keys, count=count)

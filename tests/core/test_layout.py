@@ -108,3 +108,18 @@ def test_every_script_loads_with_the_generated_builders(stack: Stack) -> None:
             r.script_load(src)
     finally:
         r.close()
+
+
+def test_store_is_the_reactors_only_door_to_redis() -> None:
+    """No reactor module but the store and its script plumbing imports redis or reaches into
+    the store's connection, scripts or batcher."""
+    allowed = {"store.py", "scripts.py", "batcher.py"}
+    found = []
+    for path in sorted((ROOT / "reactor").glob("*.py")):
+        if path.name in allowed:
+            continue
+        text = path.read_text()
+        for n, line in enumerate(text.splitlines(), 1):
+            if re.search(r"^\s*(import redis|from redis)|\bstore\.(_\w+|redis|scripts|batcher)\b", line):
+                found.append(f"{path.name}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -17,6 +17,7 @@ stack.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -95,6 +96,16 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     state = Path(".ee")
     state.mkdir(mode=0o700, exist_ok=True)
     os.chmod(state, 0o700)  # the stack's servers keep their data and password files in it
+    # Held while this ee up lives (the kernel lets go when it dies, however): two started at
+    # the same moment cannot both pass the check above before either writes its stack file.
+    lock = (state / "up.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        print("ee up: a stack is starting in this folder (another ee up holds .ee/up.lock); stop it first",
+              file=sys.stderr, flush=True)
+        return 2
     servers: list[ServerProcess] = []
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False

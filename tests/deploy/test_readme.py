@@ -1,5 +1,5 @@
 """The README's tour, word for word: its shell block runs against a real ``ee up`` started in
-a folder of its own (the tour's "one terminal"), from a folder below it (the "other one")."""
+a folder of its own (the tour's "one terminal"), from that same folder (the "other one")."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -155,3 +156,14 @@ def test_a_stack_file_whose_ee_up_is_gone_is_not_used(stack: Stack, tmp_path: Pa
     out = ee("status", "some-job", cwd=tmp_path, env=env)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "is not running: its `ee up` (pid" in out.stderr
+
+
+def test_ee_up_refuses_while_another_holds_the_folder_lock(tmp_path: Path) -> None:
+    """Two started at the same moment: the second finds the first's lock before any stack file."""
+    (tmp_path / ".ee").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EE_")}
+    with (tmp_path / ".ee" / "up.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out = ee("up", cwd=tmp_path, env=env)
+    assert out.returncode == 2 and "another ee up holds .ee/up.lock" in out.stderr, out.stderr
+    assert not (tmp_path / ".ee" / "stack.json").exists() and not (tmp_path / ".ee" / "nats").exists()

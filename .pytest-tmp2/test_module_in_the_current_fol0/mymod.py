@@ -1,2 +1,0 @@
-def register(worker):
-    raise SystemExit(7)

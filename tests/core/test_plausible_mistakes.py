@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import shared.service
 from ee.cli import main
 from tests.support.stack import Stack
 from tests.workflows import chain
@@ -37,6 +38,9 @@ def run_cases(cases: list[Case], env: dict[str, str], cwd: Path, capsys: pytest.
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    # A service command sets up logging for its process before it refuses: here that would bind
+    # structlog, for every later test in this process, to a capture stream closed after this one.
+    monkeypatch.setattr(shared.service, "setup_logging", lambda *_: None)
     failures = []
     for args, code, words in cases:
         monkeypatch.setattr(sys, "argv", ["ee", *args])

@@ -7,7 +7,7 @@ every bot gets one lease period from then before its lease is judged (``grace`` 
 ``bot_grace.lua``). A bot whose lease really lapsed while it ran an attempt (cut off from NATS
 longer than its lease) loses that attempt to a retry only if it does not come back holding
 it: its heartbeats list the attempts it holds, and one of those resumes unless a later
-attempt was dispatched meanwhile (``lapse_attempt`` in ``prelude.lua``, the held attempts in
+attempt was dispatched meanwhile (``lapse_attempt`` in ``lua/lib/wakes.lua``, the held attempts in
 ``heartbeat.lua``). See docs/guarantees.md.
 
 Beats arrive on each bot's own subject (``bots.heartbeat.<bot>``, publishable only by that

@@ -4,11 +4,14 @@ A redis-py ``Script`` in a pipeline sends ``SCRIPT EXISTS`` before every
 batch; calling ``EVALSHA`` ourselves and reloading on ``NOSCRIPT`` saves that
 round trip.
 
-Ahead of the shared prelude, each script's source gets what is fixed for the life of a
-reactor: the key prefix and the key builders (table ``K``, generated from ``shared.layout``),
-the reply codes (table ``C``, from ``reactor.outcomes``), the history cap (``EE_HISTORY_MAX``)
-and the script's arguments, unpacked from the one msgpack table each call sends (``A``). So a
-call carries only its own values, and the SHA changes with the settings.
+Each script's source is its prelude and then its own file (``reactor/lua/<name>.lua``). The
+prelude is, first, what is fixed for the life of a reactor: the key prefix and the key
+builders (table ``K``, generated from ``shared.layout``: no script spells a key), the reply
+codes (table ``C``, from ``reactor.outcomes``), the history cap (``EE_HISTORY_MAX``), the
+script's arguments, unpacked from the one msgpack table each call sends (``A``), and
+``reply(code, fields)``, which every script answers with; then the small libraries of steps
+several scripts share (``reactor/lua/lib/``, in the order of ``LIBS``: each may use the ones
+before it). So a call carries only its own values, and the SHA changes with the settings.
 
 A call is a :class:`Call`: the script, its KEYS, its packed arguments and the decoder of its
 outcome (built by one function per script, ``reactor.contracts``). A :class:`Runner` sends
@@ -29,10 +32,13 @@ from redis.exceptions import NoScriptError
 from reactor.outcomes import lua_codes
 from shared.layout import lua_keys
 
-__all__ = ["DEFAULT_HISTORY_MAX", "NAMES", "Call", "DirectRunner", "Runner", "ScriptBook"]
+__all__ = ["DEFAULT_HISTORY_MAX", "LIBS", "NAMES", "Call", "DirectRunner", "Runner", "ScriptBook"]
 
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
          "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill")
+
+# The shared steps, in an order where each library uses only the ones before it.
+LIBS = ("jobs", "events", "inbox", "wakes", "bots")
 
 DEFAULT_HISTORY_MAX = 10_000
 
@@ -53,7 +59,8 @@ end
 def _source(name: str, prefix: str, history_max: int) -> str:
     lua = resources.files("reactor") / "lua"
     head = f"local HISTORY_MAX = {int(history_max)}\n" + lua_keys(prefix) + lua_codes() + _HEAD
-    return head + (lua / "prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    libs = "".join((lua / "lib" / f"{lib}.lua").read_text() + "\n" for lib in LIBS)
+    return head + libs + (lua / f"{name}.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)

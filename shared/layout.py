@@ -296,7 +296,7 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     timeout_s: str = ""
     last_error: str = ""
     # An attempt failed because its bot was lost, while the retry has not run yet:
-    # {"attempt", "bot", "deadline"} (reactor/lua/prelude.lua, lapse_attempt).
+    # {"attempt", "bot", "deadline"} (reactor/lua/lib/wakes.lua, lapse_attempt).
     lapsed: JsonText | None = None
     bot: str = ""
     pool: str = ""

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ee.processes import Child
 from ee.servers import ServerProcess, nats_server, redis_server
 
 __all__ = ["BenchStack"]
@@ -24,7 +22,7 @@ class BenchStack:
     prefix: str = "eebench:"
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ee-bench-")))
     servers: list[ServerProcess] = field(default_factory=list)
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    procs: dict[str, Child] = field(default_factory=dict)
 
     def start_servers(self) -> BenchStack:
         if self.nats_url is None:
@@ -45,25 +43,20 @@ class BenchStack:
         env.update(extra)
         return env
 
-    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, **env: str) -> Child:
         module = name.split("#")[0]
-        log = (self.root / f"{name.replace('#', '-')}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", module, *args], env=self.env(**env), stdout=log,
-                                stderr=subprocess.STDOUT)
-        log.close()
-        self.procs[name] = proc
-        return proc
+        child = Child(name, [sys.executable, "-m", module, *args], self.root / f"{name.replace('#', '-')}.log",
+                      env=self.env(**env)).start()
+        self.procs[name] = child
+        return child
 
     def kill(self, name: str) -> None:
-        proc = self.procs.pop(name)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        self.procs.pop(name).kill()
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each process this stack started."""
         pids = {name: p.pid for name, p in self.procs.items()}
-        pids.update({s.name: s.pid for s in self.servers if s.proc is not None})
+        pids.update({s.name: s.pid for s in self.servers if s.child is not None})
         out = {}
         tick = os.sysconf("SC_CLK_TCK")
         for name, pid in pids.items():
@@ -80,19 +73,8 @@ class BenchStack:
 
     def stop(self) -> None:
         for name in list(self.procs):
-            proc = self.procs.pop(name)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            self.procs.pop(name).stop(timeout=20)
         for server in self.servers:
             server.stop()
         self.servers.clear()
         shutil.rmtree(self.root, ignore_errors=True)
-
-    @staticmethod
-    def settle(seconds: float = 0.2) -> None:
-        time.sleep(seconds)

@@ -12,11 +12,12 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ee.processes import Child
 
 __all__ = ["ServerProcess", "find_binary", "free_port", "nats_server", "private_file", "redis_server"]
 
@@ -60,11 +61,11 @@ def find_binary(name: str) -> str:
     return found
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
+def _wait_port(port: int, child: Child, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        if not child.alive():
+            raise RuntimeError(f"{child.name} server exited with {child.kill()}: {child.output()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -82,43 +83,29 @@ class ServerProcess:
     port: int
     data_dir: Path
     url: str
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    child: Child | None = field(default=None, repr=False)
     # Extra environment of the server (nats-server reads the passwords of its config from it).
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / f"{self.name}.log"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
-                start_new_session=True, env={**os.environ, **self.env} if self.env else None,
-            )
-        _wait_port(self.port, self.proc, log)
+        self.child = Child(self.name, self.argv, self.data_dir / f"{self.name}.log", cwd=self.data_dir,
+                           env={**os.environ, **self.env} if self.env else None).start()
+        _wait_port(self.port, self.child)
         return self
 
     @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        assert self.child is not None, f"{self.name} server was never started"
+        return self.child.pid
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal this server, by its own PID only, and reap it."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        """Signal this server, by its own PID only, and reap it (SIGKILL after 15 s)."""
+        if self.child is not None:
+            self.child.kill(sig)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 def private_file(path: Path, text: str) -> Path:

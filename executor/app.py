@@ -17,8 +17,7 @@ from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import FetchTimeoutError
+from nats.js import JetStreamContext
 
 from executor.intake import Intake
 from executor.jobs import JobDriver, WorkflowCache, fail_start_over_limit
@@ -26,6 +25,7 @@ from shared import metrics, names
 from shared.build import build_id
 from shared.config import Settings, redact_url
 from shared.connect import close_nats, connect_nats, nats_open, watch_nats
+from shared.consume import pull, pull_consumer
 from shared.errors import (
     EngineError,
     EngineUnavailable,
@@ -149,10 +149,7 @@ class Executor:
                 config = consumer_config(names.CONSUMER_EXECUTOR_JOBS, names.JOBS_EXECUTE,
                                          ack_wait=s.jobs_ack_wait_s, max_deliver=-1,
                                          max_ack_pending=JOBS_MAX_ACK_PENDING)
-                await js.add_consumer(names.STREAM_JOBS, config)  # creates it, or updates an older one
-                jobs_sub = await js.pull_subscribe(names.JOBS_EXECUTE, durable=names.CONSUMER_EXECUTOR_JOBS,
-                                                   stream=names.STREAM_JOBS,
-                                                   config=config)
+                jobs_sub = await pull_consumer(js, names.STREAM_JOBS, config)
                 tg.start_soon(self._jobs_loop, work, jobs_sub)
                 redriven = await client.call("redrive", RedriveRequest(build=self.build), RedriveReply,
                                              patience=3600)
@@ -184,22 +181,14 @@ class Executor:
                         in_hand=self.in_hand, grace_s=grace_s)
         log.info("drained", in_hand=self.in_hand)
 
-    async def _jobs_loop(self, work: TaskSet, sub: object) -> None:
+    async def _jobs_loop(self, work: TaskSet, sub: JetStreamContext.PullSubscription) -> None:
         with self._intake:
             while True:
                 free = self.max_jobs - self.in_hand
                 if free <= 0:
                     await anyio.sleep(0.01)
                     continue
-                try:
-                    msgs = await sub.fetch(batch=min(free, 128), timeout=1.0)  # type: ignore[attr-defined]
-                except (FetchTimeoutError, NatsTimeout, TimeoutError):
-                    continue
-                except Exception as exc:
-                    log.warning("fetching jobs failed", error=repr(exc))
-                    await anyio.sleep(0.5)
-                    continue
-                for msg in msgs:
+                for msg in await pull(sub, min(free, 128), 1.0, "jobs"):
                     work.spawn(self._on_job(msg))
 
     async def _deadletter(self, subject: str, reason: str, data: bytes) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
-import anyio
 import structlog
 
 from executor.app import Executor
 from shared.arguments import ArgumentParser
 from shared.config import Settings, load_settings
-from shared.service import run_service
+from shared.service import run_service, until_stopped
 
 __all__ = ["main", "serve"]
 
@@ -23,15 +21,13 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, heeded from the start: an executor still waiting for NATS
     or the reactor holds nothing and stops at once; a running one drains first."""
     executor = Executor(settings)
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(executor.run)
-            async for signum in signals:
-                log.info("stopping", signal=signal.Signals(signum).name,
-                         grace_s=settings.shutdown_grace_s, in_hand=executor.in_hand)
-                await executor.drain(settings.shutdown_grace_s)
-                tg.cancel_scope.cancel()
-                break
+
+    async def stop(signal_name: str) -> bool:
+        log.info("stopping", signal=signal_name, grace_s=settings.shutdown_grace_s, in_hand=executor.in_hand)
+        await executor.drain(settings.shutdown_grace_s)
+        return True
+
+    await until_stopped(executor.run, stop)
 
 
 def _seconds(text: str) -> float:

@@ -8,9 +8,8 @@ from typing import Any
 import anyio
 import msgspec
 import structlog
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import FetchTimeoutError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
@@ -19,7 +18,7 @@ from reactor.outcomes import Fired, Ignored, Redispatch, Refused
 from reactor.store import ResultIn, Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
-from shared.consume import durable_push
+from shared.consume import durable_push, pull
 from shared.errors import EngineError, InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.messages import ActivityResult, CancelRequest, Codec
@@ -188,15 +187,7 @@ async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_p
     """
     sub = await _pull(js, names.STREAM_JOBS, names.JOBS_CANCEL, names.CONSUMER_REACTOR_CANCEL, max_payload)
     while True:
-        try:
-            msgs = await sub.fetch(batch=64, timeout=1.0)
-        except (FetchTimeoutError, NatsTimeout, TimeoutError):
-            continue
-        except Exception as exc:
-            log.warning("fetching cancels failed", error=repr(exc))
-            await anyio.sleep(0.5)
-            continue
-        for msg in msgs:
+        for msg in await pull(sub, 64, 1.0, "cancels"):
             try:
                 request = _cancels.decode(msg.data, max_payload)
                 while True:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-
-import anyio
 import structlog
 
 from reactor.app import Reactor
 from shared.config import Settings, load_settings
-from shared.service import run_service
+from shared.service import run_service, until_stopped
 
 __all__ = ["main", "serve"]
 
@@ -20,13 +17,12 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, heeded from the start: a reactor still waiting for NATS
     or Redis stops at once too."""
     reactor = Reactor(settings)
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(reactor.run)
-            async for signum in signals:
-                log.info("stopping", signal=signal.Signals(signum).name)
-                tg.cancel_scope.cancel()
-                break
+
+    async def stop(signal_name: str) -> bool:
+        log.info("stopping", signal=signal_name)
+        return True
+
+    await until_stopped(reactor.run, stop)
 
 
 def main(settings: Settings | None = None) -> None:

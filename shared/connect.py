@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from shared import denials
 from shared.config import Settings, redact_url
 from shared.errors import ConfigError, EngineUnavailable
+from shared.retry import retrying
 
 __all__ = [
     "check_redis", "close_nats", "connect_nats", "connect_redis", "nats_auth_options", "nats_open", "watch_nats"]
@@ -133,12 +134,11 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
         "inbox_prefix": settings.nats_inbox_prefix,
         **nats_auth_options(settings),
     }
-    delay = 0.5
-    while True:
+
+    async def attempt() -> NATS:
         seen.clear()
         try:
-            nc = await nats.connect(**options)
-            break
+            return await nats.connect(**options)
         except Exception as exc:
             causes = [*seen, exc]
             problem = next((e for e in causes if _auth_problem(e)), None) or next(
@@ -149,8 +149,10 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
             if not patient:
                 raise EngineUnavailable(where, str(problem) or type(problem).__name__) from exc
             log.warning("waiting for NATS", url=redact_url(settings.nats_url), error=str(problem))
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise
+
+    nc = await retrying(attempt, when=lambda exc: not isinstance(exc, EngineUnavailable), patience=None,
+                        first_s=0.5, most_s=5.0)
     if patient:
         nc.options["max_reconnect_attempts"] = -1
         lost = _closed[nc] = anyio.Event()
@@ -226,7 +228,7 @@ def nats_open(nc: NATS) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: int = 30) -> None:
+async def check_redis(client: aioredis.Redis, settings: Settings, *, patience_s: float = 30.0) -> None:
     """Reach Redis, waiting for it a while; wrong credentials fail at once with a clear message.
 
     The first pings go through a client of their own without retries: the service's client
@@ -234,33 +236,32 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, attempts: i
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
-    from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+    from redis.exceptions import AuthenticationError, AuthorizationError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     where = f"Redis at {redact_url(settings.redis_url)}"
-    last = ""
     probe = aioredis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
                                     socket_connect_timeout=2, socket_timeout=5,
                                     retry=Retry(ExponentialBackoff(), 0))
+
+    async def ping() -> None:
+        try:
+            await probe.ping()
+        # redis-py reads NOAUTH and WRONGPASS replies as AuthenticationError (a ConnectionError).
+        except (AuthenticationError, AuthorizationError) as exc:
+            raise EngineUnavailable(where, f"authentication failed ({exc}): check the user and password") from exc
+
+    def away(exc: BaseException) -> bool:
+        return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError)
+
+    def waiting(exc: BaseException) -> None:
+        log.warning("waiting for Redis", url=redact_url(settings.redis_url), error=str(exc))
+
     try:
-        for attempt in range(attempts):
-            try:
-                await probe.ping()
-                break
-            except (AuthenticationError, AuthorizationError) as exc:
-                raise EngineUnavailable(where, f"authentication failed ({exc}): check the user and password") from exc
-            except ResponseError as exc:
-                if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-                    raise EngineUnavailable(where, f"authentication failed ({exc})") from exc
-                raise
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                last = str(exc)
-                if attempt % 10 == 0:
-                    log.warning("waiting for Redis", url=redact_url(settings.redis_url), error=last)
-                await anyio.sleep(1.0)
-        else:
-            raise EngineUnavailable(where, last or "no answer")
+        await retrying(ping, when=away, patience=patience_s, first_s=0.5, most_s=2.0, waiting=waiting)
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise EngineUnavailable(where, str(exc) or "no answer") from exc
     finally:
         await probe.aclose()
     await client.ping()

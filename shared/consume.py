@@ -1,4 +1,9 @@
-"""Durable JetStream consumers that deliver as messages arrive, taken in batches.
+"""Taking messages from JetStream: one pull of a batch, and durable consumers that deliver
+as messages arrive, taken in batches.
+
+:func:`pull` is the one pull of every pull loop (jobs, tasks, cancels): a pull that found
+nothing and one that failed (NATS away, the consumer gone: logged, then a pause) both bring
+no messages, and the loop goes on.
 
 A pull ``fetch(batch=N)`` that finds nothing waiting holds its request open until
 N messages came or it expired: under light load that adds up to its whole
@@ -16,13 +21,36 @@ from typing import Any
 import anyio
 import structlog
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import FetchTimeoutError, NotFoundError
 
-__all__ = ["Batches", "durable_push"]
+__all__ = ["Batches", "durable_push", "pull", "pull_consumer"]
 
 log = structlog.get_logger("ee.consume")
+
+
+async def pull_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> JetStreamContext.PullSubscription:
+    """Create the durable pull consumer ``config`` names (or update one made before, by an older
+    version say), then bind a pull subscription to it."""
+    await js.add_consumer(stream, config)
+    return await js.pull_subscribe_bind(durable=config.durable_name, stream=stream)
+
+
+async def pull(sub: JetStreamContext.PullSubscription, batch: int, wait_s: float, what: str, *,
+               retry_s: float = 0.5) -> list[Msg]:
+    """Up to ``batch`` messages, waiting up to ``wait_s`` on the server for the first; none when
+    none came, or when the pull failed (logged with ``what``, then ``retry_s`` of pause)."""
+    try:
+        msgs: list[Msg] = await sub.fetch(batch=batch, timeout=wait_s)
+        return msgs
+    except (FetchTimeoutError, NatsTimeout, TimeoutError):
+        return []
+    except Exception as exc:
+        log.warning("pull failed", what=what, error=repr(exc))
+        await anyio.sleep(retry_s)
+        return []
 
 
 class Batches:

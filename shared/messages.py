@@ -56,7 +56,6 @@ __all__ = [
     "encode",
 ]
 
-JobStatus = Literal["pending", "running", "parked", "completed", "failed", "cancelled"]
 FinalStatus = Literal["completed", "failed", "cancelled"]
 
 

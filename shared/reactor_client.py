@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import anyio
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
@@ -16,6 +15,7 @@ from shared.error_replies import error_from_reply
 from shared.errors import EngineUnavailable, InvalidMessage, NestedTooDeep, PayloadTooLarge
 from shared.messages import encode
 from shared.replies import ReplyInbox
+from shared.retry import retrying
 
 __all__ = ["ReactorClient"]
 
@@ -23,6 +23,11 @@ T = TypeVar("T")
 
 # The requests that carry a job's state (its checkpoint, input, output): too large, the job fails.
 _JOB_STATE_OPS = frozenset({"start", "park", "finish"})
+
+
+def _reactor_away(exc: BaseException) -> bool:
+    """No reactor subscribed (restarting), or none answered in time (busy, or gone meanwhile)."""
+    return isinstance(exc, NoRespondersError | NatsTimeout)
 
 
 class ReactorClient:
@@ -56,17 +61,11 @@ class ReactorClient:
         if len(data) > limit:
             raise PayloadTooLarge(what, len(data), limit)
         check_nesting(what, data)
-        delay = 0.05
-        give_up = anyio.current_time() + patience
-        while True:
-            try:
-                msg = await self._inbox.request(subject, data)
-                break
-            except (NoRespondersError, NatsTimeout):
-                if anyio.current_time() + delay > give_up:
-                    raise EngineUnavailable("reactor", f"no answer on {subject} within {patience:.0f} s") from None
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        try:
+            msg = await retrying(lambda: self._inbox.request(subject, data), when=_reactor_away,
+                                 patience=patience, first_s=0.05, most_s=1.0)
+        except (NoRespondersError, NatsTimeout):
+            raise EngineUnavailable("reactor", f"no answer on {subject} within {patience:.0f} s") from None
         headers = msg.headers or {}
         if names.ERROR_CODE_HEADER in headers:
             raise error_from_reply(headers, msg.data)

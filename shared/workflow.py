@@ -60,10 +60,6 @@ class RetryPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     multiplier: float = 2.0
     max_backoff_s: float = 300.0
 
-    def delay_after(self, attempt: int) -> float:
-        """Seconds to wait before the attempt that follows ``attempt`` (1-based)."""
-        return min(self.backoff_s * self.multiplier ** (attempt - 1), self.max_backoff_s)
-
 
 class _NodeBase(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True):
     pass

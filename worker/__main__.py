@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
 
 import anyio
@@ -14,7 +13,7 @@ import structlog
 from shared.arguments import ArgumentParser
 from shared.config import Settings
 from shared.errors import ConfigError
-from shared.service import run_service
+from shared.service import run_service, until_stopped
 from worker import demo
 from worker.sdk import Worker
 from worker.settings import WorkerSettings
@@ -45,24 +44,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
 async def serve(worker: Worker) -> None:
     """Run until SIGTERM or SIGINT, heeded from the start: a worker still waiting for NATS
     stops at once; a serving one finishes its running activities first."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    ready = anyio.Event()
+
+    async def run() -> None:
         async with anyio.create_task_group() as tg:
-            ready = anyio.Event()
+            await tg.start(worker.run)
+            ready.set()
 
-            async def run() -> None:
-                await tg.start(worker.run)
-                ready.set()
+    async def stop(signal_name: str) -> bool:
+        if ready.is_set():
+            log.info("stopping: finishing running activities", signal=signal_name)
+            worker.stop()
+            return False
+        log.info("stopping before ready", signal=signal_name)
+        return True
 
-            tg.start_soon(run)
-            async for signum in signals:
-                name = signal.Signals(signum).name
-                if ready.is_set():
-                    log.info("stopping: finishing running activities", signal=name)
-                    worker.stop()
-                else:
-                    log.info("stopping before ready", signal=name)
-                    tg.cancel_scope.cancel()
-                break
+    await until_stopped(run, stop)
 
 
 def load_activities(worker: Worker, module: str) -> None:

@@ -24,6 +24,7 @@ from nats.js.kv import KeyValue
 
 from shared import clock
 from shared.messages import WorkerPresence, encode
+from shared.retry import retrying
 from shared.streams import ensure_workers_bucket
 
 __all__ = ["Presence"]
@@ -60,26 +61,33 @@ class Presence:
             await self._announce(js)
 
     async def _announce(self, js: JetStreamContext) -> None:
-        retry = RETRY_FIRST_S
-        while True:
+        failed: list[BaseException] = []
+
+        async def put() -> float:
             try:
                 if self._kv is None:
                     self._kv = await ensure_workers_bucket(js)
                 ttl = (await self._kv.status()).ttl or 0.0
                 await self._kv.put(self.instance, encode(self.record()))
-            except Exception as exc:
+                return ttl
+            except Exception:
                 self._kv = None  # the bucket may be gone (deleted): make sure of it next time
-                if retry == RETRY_FIRST_S:
-                    log.warning("worker not announced (ee workers will not list it); trying again",
-                                worker=self.worker, error=repr(exc))
-                # Backing off: a user not allowed to write the bucket would otherwise fill the
-                # server's and the worker's logs with one permissions violation per round.
-                await anyio.sleep(retry)
-                retry = min(retry * 2, RETRY_MAX_S)
-                continue
-            if retry != RETRY_FIRST_S:
+                raise
+
+        def not_announced(exc: BaseException) -> None:
+            if not failed:
+                log.warning("worker not announced (ee workers will not list it); trying again",
+                            worker=self.worker, error=repr(exc))
+            failed.append(exc)
+
+        while True:
+            # Backing off: a user not allowed to write the bucket would otherwise fill the
+            # server's and the worker's logs with one permissions violation per round.
+            ttl = await retrying(put, when=lambda exc: isinstance(exc, Exception), patience=None,
+                                 first_s=RETRY_FIRST_S, most_s=RETRY_MAX_S, waiting=not_announced)
+            if failed:
                 log.info("worker announced again", worker=self.worker)
-                retry = RETRY_FIRST_S
+                failed.clear()
             await anyio.sleep(max(ttl / 3, 0.1) if ttl else 10.0)
 
     async def withdraw(self) -> None:

@@ -38,18 +38,18 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import FetchTimeoutError
 
 from shared import metrics, names
 from shared.build import build_id
 from shared.config import Settings, redact_url
 from shared.connect import close_nats, connect_nats, nats_open, watch_nats
+from shared.consume import pull, pull_consumer
 from shared.errors import InvalidMessage
 from shared.messages import ActivityResult, ActivityTask, Codec
 from shared.ops_http import serve_ops
 from shared.replies import WRONG_LAST_SEQUENCE, JetStreamPublishError, ReplyInbox
+from shared.retry import retrying
 from worker.execution import Activity, encode_result, failure, run_activity
 from worker.heartbeat import BotIdentity, Holdings, beat, heartbeats
 from worker.presence import Presence
@@ -228,8 +228,7 @@ class Worker(anyio.AsyncContextManagerMixin):
     async def _consumer(self, js: JetStreamContext, durable: str, subject: str) -> JetStreamContext.PullSubscription:
         """Create or update the shared durable consumer, then bind a pull subscription to it."""
         config = task_consumer_config(durable, subject, ack_wait=self.settings.activity_ack_wait_s)
-        await js.add_consumer(names.STREAM_ACTIVITIES, config)
-        return await js.pull_subscribe_bind(durable=durable, stream=names.STREAM_ACTIVITIES)
+        return await pull_consumer(js, names.STREAM_ACTIVITIES, config)
 
     async def _beat_until_stopped(self, nc: NATS, bot: BotIdentity) -> None:
         async with anyio.create_task_group() as tg:
@@ -290,15 +289,7 @@ class Worker(anyio.AsyncContextManagerMixin):
             if not tokens or self._stopping.is_set():
                 self._release(tokens)
                 break
-            try:
-                msgs = await sub.fetch(batch=len(tokens), timeout=PULL_WAIT_S)
-            except (FetchTimeoutError, NatsTimeout, TimeoutError):
-                msgs = []
-            except Exception as exc:
-                self._release(tokens)
-                log.warning("fetching tasks failed", error=repr(exc))
-                await anyio.sleep(PULL_RETRY_S)
-                continue
+            msgs = await pull(sub, len(tokens), PULL_WAIT_S, "tasks", retry_s=PULL_RETRY_S)
             for i, msg in enumerate(msgs):
                 # A fetch also returns what was left in the subscription: past the reserved
                 # slots, a task waits for one (kept alive meanwhile).
@@ -450,17 +441,9 @@ class Worker(anyio.AsyncContextManagerMixin):
 
     async def _publish_result(self, inbox: ReplyInbox, data: bytes) -> None:
         """Publish with JetStream's ack, riding out a NATS restart: a result is the costliest thing to lose."""
-        delay = 0.1
-        deadline = anyio.current_time() + RESULT_PATIENCE_S
-        while True:
-            try:
-                await inbox.js_publish(names.ACTIVITY_RESPONSE, data)
-                return
-            except Exception:
-                if anyio.current_time() > deadline:
-                    raise
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        await retrying(lambda: inbox.js_publish(names.ACTIVITY_RESPONSE, data),
+                       when=lambda exc: isinstance(exc, Exception), patience=RESULT_PATIENCE_S,
+                       first_s=0.1, most_s=2.0)
 
     async def _keep_alive(self) -> None:
         """Tell JetStream the tasks in hand are still being worked on, so it does not redeliver them.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -23,6 +21,7 @@ from nats.js.errors import NoStreamResponseError
 from redis import Redis
 
 from ee.inspect import Inspector
+from ee.processes import Child
 from ee.servers import ServerProcess, free_port
 from shared import names
 
@@ -57,52 +56,11 @@ def poll(check: Callable[[], T | Literal[False] | None], timeout: float = 20.0, 
 
 
 @dataclass
-class Service:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    cwd: Path | None = None  # another build's source tree: ``-m`` imports from here first
+class Service(Child):
+    """A service of the engine the test started (python -m reactor, ...): a child process like
+    every other one (ee.processes), signalled by its own PID, its output in its own log."""
+
     ops_port: int = 0  # its /healthz and /metrics, when the stack serves them (``Stack.ops``)
-
-    def start(self) -> Service:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self.cwd)
-        out.close()
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        """SIGKILL this process, by its PID, and reap it."""
-        self.signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 40) -> int | None:
-        if self.proc is None:
-            return None
-        self.signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def healthz(self) -> int:
         """The HTTP status of its ``/healthz`` (0 when nothing answers)."""
@@ -147,8 +105,8 @@ class Stack:
         port = free_port() if self.ops else 0
         if port:
             env = {"EE_OPS_PORT": str(port), **env}
-        service = Service(module, [sys.executable, "-m", module, *args], self.env(**env),
-                          self.workdir / f"{index:02d}-{module}.log", cwd=cwd, ops_port=port).start()
+        service = Service(module, [sys.executable, "-m", module, *args], self.workdir / f"{index:02d}-{module}.log",
+                          env=self.env(**env), cwd=cwd, ops_port=port).start()
         self.services.append(service)
         return service
 

@@ -1,5 +1,7 @@
 """Redis bytes per parked wait: ``used_memory`` before and after K jobs parked on an activity
-nobody serves, each with a checkpoint of about 300 bytes, driven through the reactor for real."""
+nobody serves, each with a checkpoint of about 300 bytes, driven through the reactor for real.
+Then the same jobs finished (a small output, one more history entry): Redis bytes per finished
+job, which is what each holds until its retention (``EE_RETENTION``) ends."""
 
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ import redis.asyncio as aioredis
 from benchmarks.common import wait_ready
 from benchmarks.stack import BenchStack
 from shared import clock, names
-from shared.messages import ActivityWait, Checkpoint, HistoryEntry, ParkRequest, StartRequest, encode
+from shared.messages import (
+    ActivityWait,
+    Checkpoint,
+    FinishRequest,
+    HistoryEntry,
+    ParkRequest,
+    StartRequest,
+    encode,
+)
 from shared.workflow import decode_workflow, encode_workflow, workflow_digest
 
 __all__ = ["measure_memory"]
@@ -57,8 +67,21 @@ async def measure_memory(stack: BenchStack, parked: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         await asyncio.sleep(0.5)
         after = int((await r.info("memory"))["used_memory"])
+        done = [HistoryEntry(at=clock.iso(), node="done", event="completed", build="bench")]
+
+        async def finish_one(i: int) -> None:
+            async with sem:
+                await nc.request(names.reactor_subject("finish"), encode(FinishRequest(
+                    job_id=f"mem-{i}", fence=1, status="completed", output={"ok": True, "n": i},
+                    history=done)), timeout=30)
+
+        await asyncio.gather(*(finish_one(i) for i in range(parked)))
+        await asyncio.sleep(0.5)
+        await r.memory_purge()
+        finished = int((await r.info("memory"))["used_memory"])
         return {"redis_bytes_per_wait": (after - before) / parked, "memory_parked": float(parked),
-                "park_requests_per_s": parked / elapsed}
+                "park_requests_per_s": parked / elapsed,
+                "redis_bytes_per_finished_job": (finished - before) / parked}
     finally:
         stack.kill("reactor#mem")
         with anyio.move_on_after(5):

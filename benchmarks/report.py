@@ -20,6 +20,7 @@ ROWS = [
     ("wake_p99_ms", "wake p99", "ms", "floor_rr_p50_ms", ""),
     ("recovery_jobs_per_s", "recovery (fired, no executor)", "jobs/s", None, ">= 2,000 jobs/s"),
     ("redis_bytes_per_wait", "Redis per parked wait", "B", None, "<= 1,024 B"),
+    ("redis_bytes_per_finished_job", "Redis per finished job (until EE_RETENTION)", "B", None, ""),
 ]
 FLOOR = [
     ("floor_rr_p50_ms", "bare request/reply p50", "ms"),

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, get_args
 
 import anyio
 import click
@@ -28,6 +28,7 @@ from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.build import build_id
 from shared.config import Settings, load_settings, redact_url
 from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, engine_error_in
+from shared.messages import FinalStatus
 from shared.names import EVENT_KINDS, event_job
 from shared.naming import NameKind, check_name, is_valid_name
 from shared.workflow import decode_workflow, json_type
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 T = TypeVar("T")
+FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)
 
 
 class Context:
@@ -674,6 +676,51 @@ def event_extend(ctx: Context, event_id: str, timeout_s: float, as_json: bool) -
     """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
     attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
     _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s)
+
+
+@cli.command()
+@click.option("--older-than", "older_than", required=True, metavar="DURATION",
+              help="Finished longer ago than a duration: 30s, 5m, 1h, 7d (0: every finished job).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(FINAL_STATUSES),
+              help="Only jobs of this final status (repeatable; default: all three).")
+@click.option("--dry-run", is_flag=True, help="Count the jobs that would go; remove nothing.")
+@click.option("--batch", type=click.IntRange(1, 1000), default=100, show_default=True,
+              help="Jobs per Redis script (each batch is one short step).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def purge(ctx: Context, older_than: str, statuses: tuple[str, ...], dry_run: bool, batch: int,
+          as_json: bool) -> None:
+    """Remove finished jobs (completed, failed, cancelled: never running, parked or pending
+    ones) with their history, by hand, in bounded batches (the reactor's `purge` endpoint).
+    EE_RETENTION removes them by itself; this is for now, or for a shorter age."""
+    from ee.client import EngineClient
+    from shared.messages import PurgeRequest
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        fail(str(exc))
+    chosen = list(statuses or FINAL_STATUSES)
+
+    async def go() -> dict[str, int]:
+        removed = dict.fromkeys(chosen, 0)
+        async with EngineClient(ctx.settings) as client:
+            while True:
+                reply = await client.purge(PurgeRequest(older_than_s=age, statuses=chosen,  # type: ignore[arg-type]
+                                                        dry_run=dry_run, batch=batch))
+                for status, n in reply.removed.items():
+                    removed[status] = removed.get(status, 0) + n
+                if dry_run or not reply.more:
+                    return removed
+
+    removed = run_async(go)
+    total = sum(removed.values())
+    if as_json:
+        print_json({"removed": 0 if dry_run else total, "would_remove": total if dry_run else 0,
+                    "by_status": removed, "older_than_s": age, "dry_run": dry_run})
+    else:
+        detail = ", ".join(f"{status} {n}" for status, n in removed.items())
+        click.echo(f"{'would remove' if dry_run else 'removed'} {total} finished jobs ({detail})")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -23,6 +23,8 @@ from shared.messages import (
     EventOpReply,
     JobRequest,
     JobView,
+    PurgeReply,
+    PurgeRequest,
     SignalReply,
     SignalRequest,
     encode,
@@ -229,3 +231,6 @@ class EngineClient:
 
     async def event_op(self, op: EventOp) -> EventOpReply:
         return await self.reactor.call("event", op, EventOpReply, patience=10)
+
+    async def purge(self, request: PurgeRequest) -> PurgeReply:
+        return await self.reactor.call("purge", request, PurgeReply, patience=10)

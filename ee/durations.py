@@ -3,21 +3,12 @@ duration ago or an ISO-8601 time."""
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 
+from shared.durations import parse_duration
+
 __all__ = ["parse_duration", "parse_moment"]
-
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-
-
-def parse_duration(text: str) -> float:
-    match = _PATTERN.match(text)
-    if match is None:
-        raise ValueError(f"bad duration {text!r}: use a number with s, m, h or d (e.g. 30s, 5m, 1h)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def parse_moment(text: str, now: float | None = None) -> float:

@@ -14,7 +14,7 @@ from reactor.bots import Hearing, bot_lease_loop, heartbeat_handler
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
-from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, timer_loop
+from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, retention_loop, timer_loop
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
 from reactor.status_backfill import status_backfill
@@ -30,6 +30,7 @@ from shared.messages import (
     FinishRequest,
     IntakeRequest,
     ParkRequest,
+    PurgeRequest,
     RedriveRequest,
     SignalRequest,
     StartRequest,
@@ -79,7 +80,8 @@ class Reactor:
         await ensure_streams(js, s.max_payload_bytes)
         # The workers' bucket too: under deploy/nats/auth.conf only the reactor may make it.
         await ensure_workers_bucket(js)
-        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max)
+        store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max,
+                      retention_s=s.retention_s)
         await store.load()
         for warning in await store.persistence_warnings():
             log.warning(warning)
@@ -113,6 +115,7 @@ class Reactor:
                     Endpoint("event", EventOp, ops.event),
                     Endpoint("strand", StrandRequest, ops.strand),
                     Endpoint("intake", IntakeRequest, ops.intake),
+                    Endpoint("purge", PurgeRequest, ops.purge),
                 ]
                 await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
                 # The reactor's own downtime counts against nobody: the loops that judge
@@ -129,6 +132,7 @@ class Reactor:
                 tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
                 tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
                 tg.start_soon(status_backfill, store)
+                tg.start_soon(retention_loop, store)
                 beats = heartbeat_handler(tg, store, dispatcher, hearing)
                 await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
                 await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects

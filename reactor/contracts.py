@@ -10,7 +10,7 @@ outcomes (``reactor.outcomes``). Times the scripts store are passed as the text 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -33,6 +33,7 @@ from reactor.outcomes import (
     Ok,
     OverBudget,
     Parked,
+    Purged,
     Recorded,
     Redispatch,
     Refused,
@@ -45,8 +46,10 @@ from reactor.outcomes import (
 )
 from reactor.scripts import Call
 from shared.layout import EventRecord, Keys
+from shared.messages import FinalStatus
 
 __all__ = [
+    "FINAL_STATUSES",
     "EventOutcome",
     "FinishOutcome",
     "LeaseOutcome",
@@ -66,6 +69,7 @@ __all__ = [
     "intake",
     "lease",
     "park",
+    "purge",
     "result",
     "signal",
     "start",
@@ -438,3 +442,25 @@ _step = msgspec.msgpack.Decoder(Step)
 def status_backfill(keys: Keys, *, count: int) -> Call[Step]:
     """One step of the one-time fill of the status indexes with jobs recorded before them."""
     return _call("status_backfill", (keys.job_status_backfill, keys.jobs), _StatusBackfill(count), _step)
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)
+
+
+class _Purge(_Args):
+    status: str
+    older_than_s: float
+    limit: int
+
+
+_purged = msgspec.msgpack.Decoder(Purged)
+
+
+def purge(keys: Keys, *, status: str, older_than_s: float, limit: int) -> Call[Purged]:
+    """Remove up to ``limit`` jobs of the final ``status`` that took it ``older_than_s`` ago."""
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"not a final status: {status!r}")
+    return _call("purge", (keys.job_status(status), keys.jobs, keys.stranded),
+                 _Purge(status, float(older_than_s), int(limit)), _purged)

@@ -15,6 +15,7 @@ from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.operations import Operations
 from reactor.outcomes import Fired, Ignored, Redispatch, Refused
+from reactor.retention import purge_finished
 from reactor.store import ResultIn, Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
@@ -25,7 +26,8 @@ from shared.messages import ActivityResult, CancelRequest, Codec
 from shared.poison import given_up
 from shared.streams import consumer_config
 
-__all__ = ["cancel_loop", "dispatch_sweep", "gauge_loop", "lease_loop", "refuse", "results_loop", "timer_loop"]
+__all__ = ["cancel_loop", "dispatch_sweep", "gauge_loop", "lease_loop", "refuse", "results_loop", "retention_loop",
+           "timer_loop"]
 
 log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
@@ -176,6 +178,30 @@ async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = 
         except Exception as exc:
             log.warning("dispatch sweep failed", error=repr(exc))
         await anyio.sleep(interval)
+
+
+def retention_interval(retention_s: float) -> float:
+    """How often the retention sweep runs: a quarter of the retention, between 0.5 s and 60 s
+    (a job whose keys expired stays listed in the indexes at most that long; ``ee jobs``
+    skips such ids meanwhile)."""
+    return min(60.0, max(0.5, retention_s / 4))
+
+
+async def retention_loop(store: Store, interval: float | None = None) -> None:
+    """Take finished jobs older than the retention (``EE_RETENTION``, their keys expired by
+    their TTL) out of every index of job ids, in bounded batches (``reactor.retention``).
+    Nothing to do when the retention is 0 (finished jobs are kept)."""
+    if store.retention_s <= 0:
+        return
+    pause = retention_interval(store.retention_s) if interval is None else interval
+    while True:
+        try:
+            tally = await purge_finished(store, store.retention_s, pause_s=0.01)
+            if tally.total:
+                log.info("finished jobs past their retention removed", count=tally.total, **tally.removed)
+        except Exception as exc:
+            log.warning("retention sweep failed", error=repr(exc))
+        await anyio.sleep(pause)
 
 
 async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_payload: int) -> None:

@@ -9,6 +9,7 @@ import structlog
 
 from reactor.dispatch import Dispatcher
 from reactor.outcomes import Created
+from reactor.retention import purge_finished
 from reactor.store import Store
 from shared import clock, metrics, names
 from shared.errors import InvalidMessage, JobNotFound
@@ -31,6 +32,8 @@ from shared.messages import (
     JobView,
     ParkReply,
     ParkRequest,
+    PurgeReply,
+    PurgeRequest,
     RedriveReply,
     RedriveRequest,
     SignalReply,
@@ -176,6 +179,16 @@ class Operations:
         if recorded and req.verdict == "refused":
             metrics.JOBS_FINISHED.labels(status="failed").inc()
         return IntakeReply(recorded=recorded, status=status)
+
+    async def purge(self, req: PurgeRequest) -> PurgeReply:
+        """``ee purge``: finished jobs removed by hand, in bounded batches (reactor.retention)."""
+        statuses = tuple(dict.fromkeys(req.statuses))
+        tally = await purge_finished(self.store, req.older_than_s, statuses, batch=req.batch,
+                                     max_batches=req.max_batches, dry_run=req.dry_run, pause_s=0.001)
+        if not req.dry_run:
+            log.info("finished jobs purged by an operator", count=tally.total, older_than_s=req.older_than_s,
+                     statuses=list(statuses), more=tally.more)
+        return PurgeReply(removed=tally.removed, more=tally.more, dry_run=req.dry_run)
 
     async def deadletter(self, req: DeadLetter) -> Ack:
         await self.store.deadletter(req.subject, req.reason, req.data.encode())

@@ -40,6 +40,7 @@ __all__ = [
     "Ok",
     "OverBudget",
     "Parked",
+    "Purged",
     "Recorded",
     "Redispatch",
     "Refused",
@@ -82,6 +83,7 @@ CODES: dict[str, str] = {
     "count": "how many records the call changed",
     "step": "one step of the status-index fill",
     "ok": "done",
+    "purged": "finished jobs removed, and whether more are due",
 }
 
 
@@ -236,3 +238,8 @@ class Step(Outcome, tag="step"):
 
 class Ok(Outcome, tag="ok"):
     pass
+
+
+class Purged(Outcome, tag="purged"):
+    removed: int
+    more: bool

@@ -8,10 +8,11 @@ Each script's source is its prelude and then its own file (``reactor/lua/<name>.
 prelude is, first, what is fixed for the life of a reactor: the key prefix and the key
 builders (table ``K``, generated from ``shared.layout``: no script spells a key), the reply
 codes (table ``C``, from ``reactor.outcomes``), the history cap (``EE_HISTORY_MAX``), the
-script's arguments, unpacked from the one msgpack table each call sends (``A``), and
-``reply(code, fields)``, which every script answers with; then the small libraries of steps
-several scripts share (``reactor/lua/lib/``, in the order of ``LIBS``: each may use the ones
-before it). So a call carries only its own values, and the SHA changes with the settings.
+retention of finished jobs (``EE_RETENTION``, as ``RETENTION_MS``), the script's arguments,
+unpacked from the one msgpack table each call sends (``A``), and ``reply(code, fields)``, which
+every script answers with; then the small libraries of steps several scripts share
+(``reactor/lua/lib/``, in the order of ``LIBS``: each may use the ones before it). So a call
+carries only its own values, and the SHA changes with the settings.
 
 A call is a :class:`Call`: the script, its KEYS, its packed arguments and the decoder of its
 outcome (built by one function per script, ``reactor.contracts``). A :class:`Runner` sends
@@ -32,15 +33,17 @@ from redis.exceptions import NoScriptError
 from reactor.outcomes import lua_codes
 from shared.layout import lua_keys
 
-__all__ = ["DEFAULT_HISTORY_MAX", "LIBS", "NAMES", "Call", "DirectRunner", "Runner", "ScriptBook"]
+__all__ = ["DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS", "NAMES", "Call", "DirectRunner", "Runner",
+           "ScriptBook"]
 
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
-         "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill")
+         "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge")
 
 # The shared steps, in an order where each library uses only the ones before it.
 LIBS = ("jobs", "events", "inbox", "wakes", "bots")
 
 DEFAULT_HISTORY_MAX = 10_000
+DEFAULT_RETENTION_S = 7 * 86400.0
 
 Out = TypeVar("Out")
 Out_co = TypeVar("Out_co", covariant=True)
@@ -56,9 +59,10 @@ end
 """
 
 
-def _source(name: str, prefix: str, history_max: int) -> str:
+def _source(name: str, prefix: str, history_max: int, retention_s: float) -> str:
     lua = resources.files("reactor") / "lua"
-    head = f"local HISTORY_MAX = {int(history_max)}\n" + lua_keys(prefix) + lua_codes() + _HEAD
+    head = (f"local HISTORY_MAX = {int(history_max)}\nlocal RETENTION_MS = {round(retention_s * 1000)}\n"
+            + lua_keys(prefix) + lua_codes() + _HEAD)
     libs = "".join((lua / "lib" / f"{lib}.lua").read_text() + "\n" for lib in LIBS)
     return head + libs + (lua / f"{name}.lua").read_text()
 
@@ -83,12 +87,15 @@ class ScriptBook:
     """Every script by name, with its SHA computed locally.
 
     ``history_max``: entries kept in each job's history stream (older ones are trimmed
-    and counted in the job's ``history_trimmed`` field)."""
+    and counted in the job's ``history_trimmed`` field). ``retention_s``: the TTL the
+    finishing step gives a finished job's keys (``EE_RETENTION``; 0: none)."""
 
-    def __init__(self, prefix: str = "ee:", history_max: int = DEFAULT_HISTORY_MAX) -> None:
+    def __init__(self, prefix: str = "ee:", history_max: int = DEFAULT_HISTORY_MAX,
+                 retention_s: float = DEFAULT_RETENTION_S) -> None:
         self.prefix = prefix
         self.history_max = history_max
-        self.sources = {name: _source(name, prefix, history_max) for name in NAMES}
+        self.retention_s = retention_s
+        self.sources = {name: _source(name, prefix, history_max, retention_s) for name in NAMES}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
 
     async def load(self, redis: aioredis.Redis) -> None:

@@ -30,12 +30,13 @@ from reactor.outcomes import (
     InboxFull,
     NotParked,
     OverBudget,
+    Purged,
     Recorded,
     Stale,
     Unknown,
     WakeData,
 )
-from reactor.scripts import DEFAULT_HISTORY_MAX, Call, DirectRunner, Runner, ScriptBook
+from reactor.scripts import DEFAULT_HISTORY_MAX, DEFAULT_RETENTION_S, Call, DirectRunner, Runner, ScriptBook
 from shared import clock
 from shared.bounds import SIGNAL_INBOX_BYTES, bounded_text
 from shared.errors import (
@@ -145,10 +146,12 @@ class Store:
     (tests, tools); the reactor runs the batcher (:meth:`run`)."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, wake_lease_s: float, strand_after: int = 6,
-                 history_max: int = DEFAULT_HISTORY_MAX, *, direct: bool = False) -> None:
+                 history_max: int = DEFAULT_HISTORY_MAX, *, direct: bool = False,
+                 retention_s: float = DEFAULT_RETENTION_S) -> None:
         self._redis = redis
         self.keys = keys
-        self._book = ScriptBook(keys.prefix, history_max)
+        self.retention_s = retention_s
+        self._book = ScriptBook(keys.prefix, history_max, retention_s)
         self._batcher = None if direct else ScriptBatcher(self._book, redis)
         self._run: Runner = self._batcher or DirectRunner(self._book, redis)
         self.wake_lease_s = wake_lease_s
@@ -385,6 +388,21 @@ class Store:
         return moved
 
     # -- the rest ---------------------------------------------------------------------
+
+    # -- retention ----------------------------------------------------------------
+
+    async def purge(self, status: str, older_than_s: float, limit: int) -> Purged:
+        """One batch (at most ``limit`` jobs, one script) of finished jobs of ``status`` that
+        took it more than ``older_than_s`` seconds ago, removed with every trace (purge.lua)."""
+        out: Purged = await self._one(contracts.purge(self.keys, status=status, older_than_s=older_than_s,
+                                                      limit=limit))
+        return out
+
+    async def count_finished(self, status: str, older_than_s: float) -> int:
+        """How many jobs ``purge`` would remove now (their status index, by Redis's clock)."""
+        secs, micros = await self._redis.time()
+        upto = secs + micros / 1e6 - older_than_s
+        return int(await self._redis.zcount(self.keys.job_status(status), "-inf", repr(upto)))
 
     async def status_backfill_step(self, count: int) -> tuple[int, int]:
         """One step of the status-index fill: (jobs read, jobs added)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from shared.durations import parse_duration
 from shared.errors import ConfigError, StackNotFound
 from shared.stackfile import STACK_FILE, StackRecord, find_stack, pid_alive
 
@@ -66,6 +67,10 @@ class Settings:
     jobs_redelivery_max_s: float = 5.0
     gauge_interval_s: float = 5.0
     history_max: int = 10_000
+    # How long a finished job (its hash, history and inbox) is kept: a TTL set by the step that
+    # finishes it, and the reactor's sweep of the job indexes (reactor.loops.retention_loop).
+    # 0 keeps finished jobs forever.
+    retention_s: float = 7 * 86400.0
     # Where this process's replies arrive (``<prefix>.<random>``). Give each NATS user its own
     # (``_INBOX_worker``) and let it subscribe to that alone: nobody reads another's replies.
     nats_inbox_prefix: str = "_INBOX"
@@ -107,6 +112,8 @@ class Settings:
             raise ConfigError("EE_GAUGE_INTERVAL_S", self.gauge_interval_s, "must be positive")
         if self.history_max < 10:
             raise ConfigError("EE_HISTORY_MAX", self.history_max, "must be at least 10 (entries per job)")
+        if self.retention_s < 0 or (0 < self.retention_s < 1):
+            raise ConfigError("EE_RETENTION", self.retention_s, "must be 0 (keep forever) or at least 1s")
         if (not self.nats_inbox_prefix or self.nats_inbox_prefix.endswith(".")
                 or any(c in self.nats_inbox_prefix for c in " \t\r\n*>") or ".." in self.nats_inbox_prefix):
             raise ConfigError("EE_NATS_INBOX_PREFIX", self.nats_inbox_prefix,
@@ -144,6 +151,16 @@ def _number(env: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(env, raw, "must be a number") from exc
+
+
+def _duration(env: str, default: float) -> float:
+    raw = os.environ.get(env)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise ConfigError(env, raw, str(exc)) from exc
 
 
 def load_settings(
@@ -197,6 +214,7 @@ def load_settings(
         jobs_redelivery_max_s=_number("EE_JOBS_REDELIVERY_MAX_S", defaults.jobs_redelivery_max_s),
         gauge_interval_s=_number("EE_GAUGE_INTERVAL_S", defaults.gauge_interval_s),
         history_max=int(_number("EE_HISTORY_MAX", defaults.history_max)),
+        retention_s=_duration("EE_RETENTION", defaults.retention_s),
         nats_inbox_prefix=os.environ.get("EE_NATS_INBOX_PREFIX") or defaults.nats_inbox_prefix,
         stack_file=str(stack.path) if from_stack and stack is not None else "",
         unresolved=tuple(unresolved),

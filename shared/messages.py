@@ -39,6 +39,8 @@ __all__ = [
     "JobView",
     "ParkReply",
     "ParkRequest",
+    "PurgeReply",
+    "PurgeRequest",
     "RedriveReply",
     "RedriveRequest",
     "SignalReply",
@@ -224,6 +226,27 @@ class DeadLetter(msgspec.Struct, kw_only=True):
 
 class Ack(msgspec.Struct, kw_only=True):
     ok: bool = True
+
+
+class PurgeRequest(msgspec.Struct, kw_only=True):
+    """Remove finished jobs (``statuses``, final ones only) that took their status more than
+    ``older_than_s`` ago: up to ``max_batches`` batches of ``batch`` jobs, one short Redis
+    script each (``ee purge`` asks again while the reply says ``more``). ``dry_run``: count
+    them, remove nothing."""
+
+    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
+    statuses: list[FinalStatus] = msgspec.field(default_factory=lambda: ["completed", "failed", "cancelled"])
+    dry_run: bool = False
+    batch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    max_batches: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+
+
+class PurgeReply(msgspec.Struct, kw_only=True):
+    """Jobs removed per status (with ``dry_run``: that would be); ``more``: some are still due."""
+
+    removed: dict[str, int]
+    more: bool = False
+    dry_run: bool = False
 
 
 class RedriveReply(msgspec.Struct, kw_only=True):

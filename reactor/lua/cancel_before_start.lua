@@ -10,4 +10,5 @@ redis.call('HSET', jk, 'status', A.status, 'fence', 0, 'output', 'null', 'error'
 redis.call('ZADD', K.jobs, A.now, j)
 index_status(j, nil, A.status)
 for _, h in ipairs(A.history) do history(j, A.at, h.node, h.event, '', h.detail) end
+expire_finished(j)
 return reply(C.recorded, {status = A.status})

@@ -34,4 +34,5 @@ redis.call('HSET', jk, 'fence', fence, 'status', A.status, 'output', A.output, '
   'updated', A.at, 'finished', A.at)
 index_status(j, cur[2], A.status)
 for _, h in ipairs(A.history) do history(j, A.at, h.node, h.event, A.build, h.detail) end
+expire_finished(j)
 return reply(C.done, {fence = fence, dropped = dropped, wakes = wakes})

@@ -30,4 +30,5 @@ redis.call('HSET', jk, 'status', 'failed', 'refused', A.reason, 'error', A.reaso
   'finished', A.at)
 index_status(j, status, 'failed')
 history(j, A.at, '', 'refused', A.build, A.reason)
+expire_finished(j)
 return reply(C.recorded, {status = 'failed'})

@@ -66,6 +66,8 @@ def test_each_command_exits_with_the_documented_code(engine: Stack, tmp_path: Pa
         (["event", "extend", "no-such-job~1.0", "--timeout", "5"], 3, "unknown event"),
         (["event", "fail", "no-such-job~1.0", "--error", "x"], 3, "unknown event"),
         (["url", "nats"], 0, ""),
+        (["purge", "--older-than", "1h", "--dry-run"], 0, ""),
+        (["purge", "--older-than", "soon"], 2, "bad duration"),
     ], tmp_path)
     # Acting on a parked job works (0); once it has moved on, the same act is refused (2).
     run_all(engine, [(["signal", parked, "go"], 0, ""), (["cancel", to_cancel], 0, "")], tmp_path)
@@ -92,9 +94,11 @@ def test_every_command_exits_4_when_the_engine_is_unreachable(stack: Stack, tmp_
         (["cancel", "some-job"], 4, "NATS at nats://127.0.0.1:1 unavailable"),
         (["signal", "some-job", "go"], 4, "unavailable"),
         (["event", "resolve", "some-job~1.0"], 4, "unavailable"),
+        (["purge", "--older-than", "1d"], 4, "NATS at nats://127.0.0.1:1 unavailable"),
     ], tmp_path, **nowhere)
     # NATS up but no reactor answers: the requests that need one say so, also exit 4.
     run_all(stack, [
         (["cancel", "some-job"], 4, "reactor unavailable"),
+        (["purge", "--older-than", "1d"], 4, "reactor unavailable"),
         (["status", "some-job"], 3, "unknown job"),
     ], tmp_path)

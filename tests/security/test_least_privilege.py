@@ -315,7 +315,7 @@ def test_no_heartbeat_for_another_bot(engine: Engine) -> None:
 
 
 def test_only_an_operator_cancels_resolves_fails_or_extends(engine: Engine) -> None:
-    """Case 17: a submitter or a worker cannot act on waits or cancel; the operator can."""
+    """Case 17: a submitter or a worker cannot act on waits, cancel or purge; the operator can."""
     workflow = engine.root / "signalled.json"
     workflow.write_text(json.dumps(SIGNALLED))
     jobs = []
@@ -329,14 +329,16 @@ def test_only_an_operator_cancels_resolves_fails_or_extends(engine: Engine) -> N
         event = inspector.events(jobs[0])[0]["event_id"]
 
     # (fail and extend go to ee.reactor.event like resolve: refused alike, as the probes show)
-    for args in (("event", "resolve", event, "--data", '{"by": "client"}'), ("cancel", jobs[1])):
+    for args in (("event", "resolve", event, "--data", '{"by": "client"}'), ("cancel", jobs[1]),
+                 ("purge", "--older-than", "0")):
         refused = engine.ee("client", *args)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "may not publish" in refused.stderr and "ee.reactor." in refused.stderr, refused.stderr
 
     async def body(worker: Probe, client: Probe) -> None:
         for who in (worker, client):
-            for subject in (names.reactor_subject("event"), names.reactor_subject("cancel"), names.JOBS_CANCEL):
+            for subject in (names.reactor_subject("event"), names.reactor_subject("cancel"),
+                            names.reactor_subject("purge"), names.JOBS_CANCEL):
                 await who.nc.publish(subject, json.dumps({"job_id": jobs[1]}).encode())
                 await who.refused("publish", subject)
         for subject in (names.JOBS_EXECUTE, "ee.reactor.park", "ee.reactor.finish"):
@@ -352,6 +354,8 @@ def test_only_an_operator_cancels_resolves_fails_or_extends(engine: Engine) -> N
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr
     cancelled = engine.ee("operator", "cancel", jobs[1])
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    purged = engine.ee("operator", "purge", "--older-than", "1h")  # none finished that long ago
+    assert purged.returncode == 0 and "removed 0 finished jobs" in purged.stdout, purged.stdout + purged.stderr
 
     def status(job: str) -> str:
         out = engine.ee("client", "status", job, "--json")

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from reactor import contracts
 from reactor.outcomes import Parked, WakeData
-from reactor.scripts import DEFAULT_HISTORY_MAX, Call, DirectRunner, ScriptBook
+from reactor.scripts import DEFAULT_HISTORY_MAX, DEFAULT_RETENTION_S, Call, DirectRunner, ScriptBook
 from reactor.store import new_waits
 from shared import clock
 from shared.layout import Keys
@@ -25,11 +25,12 @@ CHECKPOINT = encode(Checkpoint(node="w"))
 
 
 @asynccontextmanager
-async def open_driver(url: str, now: float = 1_000_000.0) -> AsyncIterator[Driver]:
+async def open_driver(url: str, now: float = 1_000_000.0, *,
+                      retention_s: float = DEFAULT_RETENTION_S) -> AsyncIterator[Driver]:
     """A driver on its own connection to ``url``."""
     r = aioredis.from_url(url)
     try:
-        yield Driver(r, now=now)
+        yield Driver(r, now=now, retention_s=retention_s)
     finally:
         await r.aclose()
 
@@ -44,10 +45,10 @@ class Driver:
     """``now``: the clock reading every call uses unless given its own (``at=``)."""
 
     def __init__(self, r: aioredis.Redis, prefix: str = "ee:", *, history_max: int = DEFAULT_HISTORY_MAX,
-                 now: float | None = None) -> None:
+                 now: float | None = None, retention_s: float = DEFAULT_RETENTION_S) -> None:
         self.r = r
         self.keys = Keys(prefix)
-        self.book = ScriptBook(prefix, history_max)
+        self.book = ScriptBook(prefix, history_max, retention_s)
         self.runner = DirectRunner(self.book, r)
         self.now = time.time() if now is None else now
         self.created: dict[str, float] = {}
@@ -137,6 +138,9 @@ class Driver:
                at: float | None = None) -> Call[Any]:
         return contracts.intake(self.keys, job_id=job_id, verdict=verdict, reason=reason, now=repr(self._t(at)),
                                 at="t", build="old", name="wf", version=1)
+
+    def purge(self, status: str, older_than_s: float = 0.0, limit: int = 100) -> Call[Any]:
+        return contracts.purge(self.keys, status=status, older_than_s=older_than_s, limit=limit)
 
     def strand(self, job_id: str, reason: str) -> Call[Any]:
         return contracts.strand(self.keys, job_id=job_id, reason=reason, at="t", build="test")

@@ -1,4 +1,4 @@
--- Jobs: a field read by HMGET, the job of an event, history, stranded, the status indexes.
+-- Jobs: a field read by HMGET, the job of an event, history, stranded, the status indexes, retention.
 
 -- A field as read by HMGET: a missing one (false) becomes nil, absent from a reply.
 local function opt(v)
@@ -44,9 +44,20 @@ end
 -- `status` field, scored by when that value was last written (Unix seconds, Redis's clock). Every
 -- script that writes a job's `status` calls this in the same step, so a job is in exactly the
 -- index of the status `ee status` shows (a job whose wait fired stays `parked` until its executor
--- parks or finishes it). Nothing deletes job records; whatever comes to must ZREM the job here.
+-- parks or finishes it). A finished job leaves its index through purge.lua, with its keys.
 local function index_status(j, before, after)
   if before and before ~= after then redis.call('ZREM', K.job_status(before), j) end
   local t = redis.call('TIME')
   redis.call('ZADD', K.job_status(after), tonumber(t[1]) + tonumber(t[2]) / 1e6, j)
+end
+
+-- A finished job's keys expire RETENTION_MS after it finished (EE_RETENTION, written into the
+-- prelude; 0 keeps them). Called by every script that writes a final status, after its last
+-- write to the job (a missing key is left alone). TTLs do not clean the job indexes: purge.lua
+-- takes the job out of them (the reactor's retention sweep, ee purge).
+local function expire_finished(j)
+  if RETENTION_MS <= 0 then return end
+  for _, k in ipairs({K.job(j), K.job_history(j), K.job_inbox(j), K.job_events(j)}) do
+    redis.call('PEXPIRE', k, RETENTION_MS)
+  end
 end

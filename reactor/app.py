@@ -6,7 +6,7 @@ from functools import partial
 
 import anyio
 import structlog
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 from nats.aio.client import Client as NATS
 
 from reactor.activity_clock import ActivityClock
@@ -14,6 +14,7 @@ from reactor.bots import Hearing, bot_lease_loop, heartbeat_handler
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
+from reactor.leader import Leadership
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, retention_loop, timer_loop
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
@@ -76,19 +77,10 @@ class Reactor:
         redis = connect_redis(s)
         await check_redis(redis, s)
         nc = self.nc = await connect_nats(s, f"ee-reactor {self.build}")
-        js = nc.jetstream()
-        await ensure_streams(js, s.max_payload_bytes)
-        # The workers' bucket too: under deploy/nats/auth.conf only the reactor may make it.
-        await ensure_workers_bucket(js)
         store = Store(redis, Keys(s.redis_prefix), s.wake_lease_s, s.strand_after, s.history_max,
                       retention_s=s.retention_s)
         await store.load()
-        for warning in await store.persistence_warnings():
-            log.warning(warning)
-        await store.migrate_bot_indexes()
-        tokens = await AttemptTokens.load(store)
-        dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
-        ops = Operations(store, dispatcher)
+        leadership = Leadership(store, s.reactor_lease_s)
         try:
             async with TaskSet("reactor requests") as requests, anyio.create_task_group() as tg:
                 if s.ops_port:
@@ -98,50 +90,71 @@ class Reactor:
                     async def nats_ok() -> bool:
                         return bool(nc.is_connected)
 
-                    await tg.start(serve_ops, s.ops_port, {"nats": nats_ok, "redis": redis_ok}, {"nats": nats_open(nc)})
+                    await tg.start(partial(serve_ops, s.ops_port, {"nats": nats_ok, "redis": redis_ok},
+                                           {"nats": nats_open(nc)}, role=lambda: leadership.role))
                 tg.start_soon(watch_nats, nc)  # closed for good: exit, a supervisor restarts us
-                await tg.start(store.run)
-                await tg.start(dispatcher.run)
-                endpoints = [
-                    Endpoint("start", StartRequest, ops.start),
-                    Endpoint("park", ParkRequest, ops.park),
-                    Endpoint("finish", FinishRequest, ops.finish),
-                    Endpoint("redrive", RedriveRequest, ops.redrive),
-                    Endpoint("workflow", WorkflowRequest, ops.workflow),
-                    Endpoint("signal", SignalRequest, ops.signal),
-                    Endpoint("cancel", CancelRequest, ops.cancel),
-                    Endpoint("inspect", CancelRequest, ops.inspect),
-                    Endpoint("deadletter", DeadLetter, ops.deadletter),
-                    Endpoint("event", EventOp, ops.event),
-                    Endpoint("strand", StrandRequest, ops.strand),
-                    Endpoint("intake", IntakeRequest, ops.intake),
-                    Endpoint("purge", PurgeRequest, ops.purge),
-                ]
-                await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
-                # The reactor's own downtime counts against nobody: the loops that judge
-                # clocks (timeouts, wake leases, bot leases) wait at the gate until the results
-                # waiting in the stream are applied and every pending wake was offered again
-                # under a fresh lease; bot leases are extended first (reactor.bots.Hearing).
-                gate = StartGate()
-                hearing = Hearing(nc)
-                tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))
-                tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
-                tg.start_soon(timer_loop, store, dispatcher, gate)
-                tg.start_soon(lease_loop, store, dispatcher, gate)
-                tg.start_soon(dispatch_sweep, store, dispatcher)
-                tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
-                tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
-                tg.start_soon(status_backfill, store)
-                tg.start_soon(retention_loop, store)
-                beats = heartbeat_handler(tg, store, dispatcher, hearing)
-                await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
-                await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects
-                offered = await ops.redrive(RedriveRequest())
-                tg.start_soon(gate.catch_up, js)
-                log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
-                         build=self.build, wakes_offered=offered.offered)
+                # A standby acts on nothing: no stream, consumer, endpoint or loop until it holds
+                # the lease. Then a takeover is a reactor start like any other.
+                epoch = await leadership.acquire()
+                tg.start_soon(leadership.hold)  # raises LeaseLost: the task group, and the reactor, stop
+                await self._act(s, nc, store, requests, tg, epoch)
                 task_status.started()
         finally:
             with anyio.CancelScope(shield=True):
+                # NATS first: the results consumer is free for the reactor that takes over.
                 await _close_nats(nc)
+                await leadership.release()
                 await redis.aclose()
+
+    async def _act(self, s: Settings, nc: NATS, store: Store, requests: TaskSet, tg: TaskGroup, epoch: int) -> None:
+        """The reactor's start, once it holds the lease: streams, endpoints and loops."""
+        js = nc.jetstream()
+        await ensure_streams(js, s.max_payload_bytes)
+        # The workers' bucket too: under deploy/nats/auth.conf only the reactor may make it.
+        await ensure_workers_bucket(js)
+        for warning in await store.persistence_warnings():
+            log.warning(warning)
+        await store.migrate_bot_indexes()
+        tokens = await AttemptTokens.load(store)
+        dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
+        ops = Operations(store, dispatcher)
+        await tg.start(store.run)
+        await tg.start(dispatcher.run)
+        endpoints = [
+            Endpoint("start", StartRequest, ops.start),
+            Endpoint("park", ParkRequest, ops.park),
+            Endpoint("finish", FinishRequest, ops.finish),
+            Endpoint("redrive", RedriveRequest, ops.redrive),
+            Endpoint("workflow", WorkflowRequest, ops.workflow),
+            Endpoint("signal", SignalRequest, ops.signal),
+            Endpoint("cancel", CancelRequest, ops.cancel),
+            Endpoint("inspect", CancelRequest, ops.inspect),
+            Endpoint("deadletter", DeadLetter, ops.deadletter),
+            Endpoint("event", EventOp, ops.event),
+            Endpoint("strand", StrandRequest, ops.strand),
+            Endpoint("intake", IntakeRequest, ops.intake),
+            Endpoint("purge", PurgeRequest, ops.purge),
+        ]
+        await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
+        # The reactor's own downtime counts against nobody: the loops that judge
+        # clocks (timeouts, wake leases, bot leases) wait at the gate until the results
+        # waiting in the stream are applied and every pending wake was offered again
+        # under a fresh lease; bot leases are extended first (reactor.bots.Hearing).
+        gate = StartGate()
+        hearing = Hearing(nc)
+        tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))
+        tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
+        tg.start_soon(timer_loop, store, dispatcher, gate)
+        tg.start_soon(lease_loop, store, dispatcher, gate)
+        tg.start_soon(dispatch_sweep, store, dispatcher)
+        tg.start_soon(bot_lease_loop, store, dispatcher, gate, hearing)
+        tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
+        tg.start_soon(status_backfill, store)
+        tg.start_soon(retention_loop, store)
+        beats = heartbeat_handler(tg, store, dispatcher, hearing)
+        await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
+        await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects
+        offered = await ops.redrive(RedriveRequest())
+        tg.start_soon(gate.catch_up, js)
+        log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
+                 build=self.build, wakes_offered=offered.offered, epoch=epoch)

@@ -46,7 +46,7 @@ class ScriptBatcher:
             return await future
 
     async def one(self, call: Call[Out]) -> Out:
-        return call.outcome(await self._reply(call))
+        return self._scripts.outcome(call, await self._reply(call))
 
     async def many(self, calls: list[Call[Out]]) -> list[Out | Exception]:
         futures: list[asyncio.Future[Any]] = []
@@ -63,7 +63,7 @@ class ScriptBatcher:
             if isinstance(reply, BaseException) and not isinstance(reply, Exception):
                 raise reply
             try:
-                out.append(call.outcome(reply))
+                out.append(self._scripts.outcome(call, reply))
             except Exception as exc:  # Redis's error, or a reply this build cannot read: this call's alone
                 out.append(exc)
         return out

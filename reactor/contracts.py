@@ -24,6 +24,7 @@ from reactor.outcomes import (
     Finished,
     Fired,
     Foreign,
+    Held,
     Ignored,
     InBackoff,
     InboxFull,
@@ -40,6 +41,7 @@ from reactor.outcomes import (
     Retrying,
     Stale,
     Step,
+    Taken,
     Unknown,
     Untouched,
     Wakes,
@@ -67,6 +69,9 @@ __all__ = [
     "finish",
     "heartbeat",
     "intake",
+    "lead_release",
+    "lead_renew",
+    "lead_take",
     "lease",
     "park",
     "purge",
@@ -464,3 +469,41 @@ def purge(keys: Keys, *, status: str, older_than_s: float, limit: int) -> Call[P
         raise ValueError(f"not a final status: {status!r}")
     return _call("purge", (keys.job_status(status), keys.jobs, keys.stranded),
                  _Purge(status, float(older_than_s), int(limit)), _purged)
+
+
+# -- the reactor lease (reactor.leader) --------------------------------------------------------
+
+class _LeadTake(_Args):
+    instance: str
+    ttl_ms: int
+
+
+_lead_take = msgspec.msgpack.Decoder(Taken | Held)
+
+
+def lead_take(keys: Keys, *, instance: str, ttl_ms: int) -> Call[Taken | Held]:
+    """Take the reactor lease if nobody holds it, under a new epoch. Not fenced: the caller
+    holds no lease yet."""
+    return Call("lead_take", (keys.reactor_leader, keys.reactor_epoch), _pack.encode(_LeadTake(instance, ttl_ms)),
+                _lead_take.decode, fenced=False)
+
+
+class _LeadRenew(_Args):
+    ttl_ms: int
+
+
+_ok = msgspec.msgpack.Decoder(Ok)
+
+
+def lead_renew(keys: Keys, *, ttl_ms: int) -> Call[Ok]:
+    """Extend the lease the caller holds (the fence check refuses one it lost)."""
+    return _call("lead_renew", (keys.reactor_leader,), _LeadRenew(ttl_ms), _ok)
+
+
+class _LeadRelease(_Args):
+    pass
+
+
+def lead_release(keys: Keys) -> Call[Ok]:
+    """Give the lease up (a stopping reactor), if the caller still holds it."""
+    return _call("lead_release", (keys.reactor_leader,), _LeadRelease(), _ok)

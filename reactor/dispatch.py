@@ -56,6 +56,10 @@ class Dispatcher:
             except anyio.WouldBlock:
                 # The sweep sends it later: it is still in the dispatch set.
                 log.warning("dispatch queue full; leaving the task to the sweep", event_id=task.event_id)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                # The reactor is stopping (a request answered after the dispatcher stopped):
+                # the task is still in the dispatch set, and the next reactor's sweep sends it.
+                return
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

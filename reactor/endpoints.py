@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import structlog
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
@@ -20,7 +21,7 @@ from nats.micro.service import Service
 from shared import metrics, names
 from shared.bounds import bounded_text
 from shared.error_replies import error_reply
-from shared.errors import EngineError, InvalidMessage, PayloadTooLarge, StaleFence
+from shared.errors import EngineError, InvalidMessage, LeaseLost, PayloadTooLarge, StaleFence
 from shared.messages import Codec, encode
 from shared.tasks import TaskSet
 
@@ -78,6 +79,11 @@ async def _answer(endpoint: Endpoint, request: Request, max_payload: int) -> Non
         if len(data) > limit:
             raise PayloadTooLarge(f"reply of {endpoint.op}", len(data), limit)
         await _respond(endpoint, request, data)
+    except (LeaseLost, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        # Fenced, or stopping (its store's call queue closed before this request got there):
+        # no reply, and the requester's timeout sends the request again, to the reactor
+        # that acts now or next.
+        return
     except EngineError as exc:
         if isinstance(exc, StaleFence):
             metrics.FENCE_REJECTIONS.inc()

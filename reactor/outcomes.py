@@ -28,9 +28,11 @@ __all__ = [
     "Existing",
     "Exists",
     "Extended",
+    "Fenced",
     "Finished",
     "Fired",
     "Foreign",
+    "Held",
     "Ignored",
     "InBackoff",
     "InboxFull",
@@ -47,6 +49,7 @@ __all__ = [
     "Retrying",
     "Stale",
     "Step",
+    "Taken",
     "Unknown",
     "Untouched",
     "WakeData",
@@ -84,6 +87,10 @@ CODES: dict[str, str] = {
     "step": "one step of the status-index fill",
     "ok": "done",
     "purged": "finished jobs removed, and whether more are due",
+    "fenced": "refused: the caller does not hold the reactor lease it names (another reactor took over, "
+              "or the lease ran out); nothing written",
+    "taken": "the reactor lease is this caller's, under a new fencing epoch",
+    "held": "another reactor holds the lease",
 }
 
 
@@ -243,3 +250,17 @@ class Ok(Outcome, tag="ok"):
 class Purged(Outcome, tag="purged"):
     removed: int
     more: bool
+
+
+class Fenced(Outcome, tag="fenced"):
+    holder: str = ""  # the lease as stored now ("" when nobody holds it)
+
+
+class Taken(Outcome, tag="taken"):
+    epoch: int
+    lease: str  # the value stored, which every fenced call names
+
+
+class Held(Outcome, tag="held"):
+    holder: str
+    ttl_ms: int

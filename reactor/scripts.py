@@ -27,20 +27,23 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from reactor.outcomes import lua_codes
-from shared.layout import lua_keys
+from reactor.outcomes import Fenced, lua_codes
+from shared.errors import LeaseLost
+from shared.layout import Keys, lua_keys
 
 __all__ = ["DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS", "NAMES", "Call", "DirectRunner", "Runner",
            "ScriptBook"]
 
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
-         "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge")
+         "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge",
+         "lead_take", "lead_renew", "lead_release")
 
 # The shared steps, in an order where each library uses only the ones before it.
-LIBS = ("jobs", "events", "inbox", "wakes", "bots")
+LIBS = ("fence", "jobs", "events", "inbox", "wakes", "bots")
 
 DEFAULT_HISTORY_MAX = 10_000
 DEFAULT_RETENTION_S = 7 * 86400.0
@@ -76,6 +79,7 @@ class Call(Generic[Out_co]):
     keys: tuple[str, ...]
     args: bytes
     decode: Callable[[bytes], Out_co]
+    fenced: bool = True  # sent with the book's lease (only taking the lease is not)
 
     def outcome(self, reply: Any) -> Out_co:
         if isinstance(reply, Exception):
@@ -83,18 +87,37 @@ class Call(Generic[Out_co]):
         return self.decode(reply)
 
 
+_fenced = msgspec.msgpack.Decoder(Fenced)
+
+
+def _decode_fenced(reply: Any) -> Fenced | None:
+    try:
+        return _fenced.decode(reply)
+    except (msgspec.DecodeError, TypeError):
+        return None
+
+
 class ScriptBook:
     """Every script by name, with its SHA computed locally.
 
     ``history_max``: entries kept in each job's history stream (older ones are trimmed
     and counted in the job's ``history_trimmed`` field). ``retention_s``: the TTL the
-    finishing step gives a finished job's keys (``EE_RETENTION``; 0: none)."""
+    finishing step gives a finished job's keys (``EE_RETENTION``; 0: none).
+
+    The fence: every call names ``lease``, the reactor lease this process holds (set when it
+    takes the lease, ``""`` for tests and tools: unfenced), and the lease key as its last key;
+    ``lib/fence.lua`` refuses the call (``Fenced``) when the stored lease is another. ``outcome``
+    raises ``LeaseLost`` for such a reply and sets ``lost``, which the reactor's leadership
+    watches (reactor.leader): a fenced reactor stops."""
 
     def __init__(self, prefix: str = "ee:", history_max: int = DEFAULT_HISTORY_MAX,
                  retention_s: float = DEFAULT_RETENTION_S) -> None:
         self.prefix = prefix
         self.history_max = history_max
         self.retention_s = retention_s
+        self.lease = ""
+        self.lease_key = Keys(prefix).reactor_leader
+        self.lost: Fenced | None = None
         self.sources = {name: _source(name, prefix, history_max, retention_s) for name in NAMES}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
 
@@ -114,7 +137,8 @@ class ScriptBook:
             pipe = redis.pipeline(transaction=False)
             for i in todo:
                 call = calls[i]
-                pipe.evalsha(self.shas[call.script], len(call.keys), *call.keys, call.args)
+                pipe.evalsha(self.shas[call.script], len(call.keys) + 1, *call.keys, self.lease_key, call.args,
+                             self.lease if call.fenced else "")
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             missing = []
             for i, reply in zip(todo, replies, strict=True):
@@ -126,6 +150,19 @@ class ScriptBook:
             await self.load(redis)
             todo = missing
         return results
+
+
+    def outcome(self, call: Call[Out], reply: Any) -> Out:
+        """The call's outcome; raises ``LeaseLost`` for a call the fence refused."""
+        try:
+            return call.outcome(reply)
+        except msgspec.ValidationError as exc:
+            # Not one of the script's own outcomes: the fence's refusal, or a reply this build cannot read.
+            fenced = _decode_fenced(reply)
+            if fenced is None:
+                raise
+            self.lost = fenced
+            raise LeaseLost(self.lease, fenced.holder) from exc
 
 
 class Runner(Protocol):
@@ -147,7 +184,7 @@ class DirectRunner:
 
     async def one(self, call: Call[Out]) -> Out:
         [reply] = await self.book.call_many(self.redis, [call])
-        return call.outcome(reply)
+        return self.book.outcome(call, reply)
 
     async def many(self, calls: list[Call[Out]]) -> list[Out | Exception]:
         replies = await self.book.call_many(self.redis, list(calls))
@@ -156,7 +193,7 @@ class DirectRunner:
             if isinstance(reply, BaseException) and not isinstance(reply, Exception):
                 raise reply
             try:
-                out.append(call.outcome(reply))
+                out.append(self.book.outcome(call, reply))
             except Exception as exc:  # Redis's error, or a reply this build cannot read: this call's alone
                 out.append(exc)
         return out

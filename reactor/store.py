@@ -23,9 +23,11 @@ from reactor.outcomes import (
     Existing,
     Exists,
     Extended,
+    Fenced,
     Finished,
     Fired,
     Foreign,
+    Held,
     InBackoff,
     InboxFull,
     NotParked,
@@ -33,6 +35,7 @@ from reactor.outcomes import (
     Purged,
     Recorded,
     Stale,
+    Taken,
     Unknown,
     WakeData,
 )
@@ -153,7 +156,9 @@ class Store:
         self.retention_s = retention_s
         self._book = ScriptBook(keys.prefix, history_max, retention_s)
         self._batcher = None if direct else ScriptBatcher(self._book, redis)
-        self._run: Runner = self._batcher or DirectRunner(self._book, redis)
+        # The lease's calls go in a round trip of their own: never queued behind a busy batch.
+        self._direct = DirectRunner(self._book, redis)
+        self._run: Runner = self._batcher or self._direct
         self.wake_lease_s = wake_lease_s
         self.strand_after = strand_after
         self.inbox_max = 100
@@ -181,6 +186,33 @@ class Store:
 
     async def _one(self, call: Call[Any]) -> Any:
         return await self._run.one(call)
+
+    # -- the reactor lease (reactor.leader) ---------------------------------------------
+
+    async def lead_take(self, instance: str, lease_s: float) -> Taken | Held:
+        """Take the reactor lease if it is free; once taken, every script call is fenced by it."""
+        out: Taken | Held = await self._direct.one(
+            contracts.lead_take(self.keys, instance=instance, ttl_ms=_ms(lease_s)))
+        if isinstance(out, Taken):
+            self._book.lease = out.lease
+        return out
+
+    async def lead_renew(self, lease_s: float) -> None:
+        """Extend the lease; raises LeaseLost when it is not this reactor's any more."""
+        await self._direct.one(contracts.lead_renew(self.keys, ttl_ms=_ms(lease_s)))
+
+    async def lead_release(self) -> None:
+        """Delete the lease if it is still this reactor's (raises LeaseLost if not)."""
+        await self._direct.one(contracts.lead_release(self.keys))
+
+    @property
+    def lease(self) -> str:
+        return self._book.lease
+
+    @property
+    def fenced(self) -> Fenced | None:
+        """The refusal of a call the fence refused, if one was."""
+        return self._book.lost
 
     # -- jobs ---------------------------------------------------------------
 
@@ -466,6 +498,10 @@ class Store:
             out.append("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
                        "restarts. Run Redis with --appendonly yes.")
         return out
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def _refused(job_id: str, fence: int, out: Any) -> None:

@@ -59,6 +59,9 @@ class Settings:
     build: str = ""
     ops_port: int = 0
     wake_lease_s: float = 10.0
+    # The active reactor's lease in Redis (reactor.leader): renewed every third of it; a
+    # standby takes over at most this long after the active one died.
+    reactor_lease_s: float = 5.0
     shutdown_grace_s: float = 30.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     activity_ack_wait_s: float = 30.0
@@ -104,6 +107,8 @@ class Settings:
             raise ConfigError("EE_REDIS_PREFIX", self.redis_prefix, "must be non-empty, no spaces or braces")
         if self.wake_lease_s <= 0:
             raise ConfigError("EE_WAKE_LEASE_S", self.wake_lease_s, "must be positive")
+        if not self.reactor_lease_s >= 0.5:
+            raise ConfigError("EE_REACTOR_LEASE_S", self.reactor_lease_s, "must be at least 0.5 (seconds)")
         if self.shutdown_grace_s < 0:
             raise ConfigError("EE_SHUTDOWN_GRACE_S", self.shutdown_grace_s, "must be >= 0")
         if not self.jobs_redelivery_max_s > 0:
@@ -206,6 +211,7 @@ def load_settings(
         build=os.environ.get("EE_BUILD", ""),
         ops_port=int(_number("EE_OPS_PORT", default_ops_port)),
         wake_lease_s=_number("EE_WAKE_LEASE_S", defaults.wake_lease_s),
+        reactor_lease_s=_number("EE_REACTOR_LEASE_S", defaults.reactor_lease_s),
         shutdown_grace_s=_number("EE_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s),
         max_payload_bytes=int(_number("EE_MAX_PAYLOAD_BYTES", defaults.max_payload_bytes)),
         activity_ack_wait_s=_number("EE_ACTIVITY_ACK_WAIT_S", defaults.activity_ack_wait_s),

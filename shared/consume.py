@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
-__all__ = ["Batches", "durable_push", "pull", "pull_consumer"]
+__all__ = ["Batches", "durable_push", "pull", "pull_consumer", "until_unbound"]
 
 log = structlog.get_logger("ee.consume")
 
@@ -94,6 +94,24 @@ async def durable_push(js: JetStreamContext, stream: str, subject: str, durable:
         subject, queue=queue, durable=durable, stream=stream, config=config, manual_ack=True, cb=batches.deliver,
         pending_msgs_limit=max_ack_pending * 2, pending_bytes_limit=-1)
     return batches
+
+
+async def until_unbound(js: JetStreamContext, stream: str, durable: str, poll_s: float = 0.2) -> None:
+    """Wait while another connection is bound to this (not shared) push consumer: a reactor
+    that lost its lease while paused keeps its subscription until it resumes and exits, or
+    until NATS drops its connection; binding meanwhile fails ("already bound")."""
+    logged = False
+    while True:
+        try:
+            info = await js.consumer_info(stream, durable)
+        except NotFoundError:
+            return
+        if not info.push_bound:
+            return
+        if not logged:
+            log.info("waiting for the previous holder of a consumer to let it go", stream=stream, consumer=durable)
+            logged = True
+        await anyio.sleep(poll_s)
 
 
 async def _deliver_to_own_inbox(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:

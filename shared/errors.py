@@ -22,6 +22,7 @@ __all__ = [
     "JobIdInUse",
     "JobNotFound",
     "JobWaitTimeout",
+    "LeaseLost",
     "NestedTooDeep",
     "NotPermitted",
     "OverLimit",
@@ -270,6 +271,20 @@ class JobWaitTimeout(EngineError, TimeoutError):
         on = f", waiting on {waiting_on}" if waiting_on else ""
         super().__init__(f"gave up waiting for job {job_id!r} after {waited_s:g} s: it is still {status}{on} "
                          "(the job goes on; wait again or look at it with `ee status`)")
+
+
+class LeaseLost(EngineError):
+    """This reactor no longer holds the reactor lease (a standby took over, or it could not
+    renew in time): it must stop acting. Never a reply: the reactor exits (reactor.leader)."""
+
+    code = "503"
+
+    def __init__(self, lease: str, holder: str, reason: str = "") -> None:
+        self.lease = lease
+        self.holder = holder
+        now = f"; reactor {holder} holds it now" if holder else ""
+        super().__init__(f"lost the reactor lease {lease}: {reason or 'a script call was fenced'}{now}; "
+                         "stopping (a supervisor restarts this reactor as a standby)")
 
 
 def engine_error_in(exc: BaseException) -> EngineError | None:

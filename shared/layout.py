@@ -125,6 +125,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("pool_bots", "pool:<pool>:bots", "set", "the bots of one pool"),
     Family("deadletter", "deadletter", "list", "refused messages (DeadLetterRecord), capped", "global"),
     Family("attempt_secret", "reactor:attempt-secret", "string", "the key of attempt tokens", "global"),
+    Family("reactor_leader", "reactor:leader", "string", "the active reactor's lease: <epoch>:<instance id>, "
+           "with a TTL", "global"),
+    Family("reactor_epoch", "reactor:epoch", "string", "the fencing epoch counter, raised by each lease taken",
+           "global"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}
@@ -145,6 +149,8 @@ class Keys:
         self.bots = fixed["bots"]
         self.bot_leases = fixed["bot_leases"]
         self.attempt_secret = fixed["attempt_secret"]
+        self.reactor_leader = fixed["reactor_leader"]
+        self.reactor_epoch = fixed["reactor_epoch"]
         self.job_status_backfill = fixed["job_status_backfill"]
 
     def _key(self, family: str, *values: str) -> str:

@@ -6,6 +6,11 @@ restart it; 503 with the failing check named otherwise); ``/readyz`` runs every
 readiness check (NATS and Redis reachability, say) at once, each with a one-second
 limit, and answers 200 only when all pass, with a JSON body naming each:
 ``{"nats": true, "redis": false}``. A check that raises or overruns counts as false.
+A service given ``role`` (the reactor: ``active``, ``standby``, ``starting``) names it in
+the body too, and is ready only while it is ``active``: a standby reactor is alive
+(``/healthz`` 200) but not ready (``/readyz`` 503 ``{"role": "standby", ...}``).
+``/readyz?standby=ready`` counts a standby as ready (a Kubernetes rolling update of two
+reactor replicas waits for its new pod to be ready, and a new pod is a standby).
 
 Usage, inside a service's task group::
 
@@ -23,11 +28,12 @@ import structlog
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-__all__ = ["CHECK_TIMEOUT_S", "Check", "serve_ops"]
+__all__ = ["CHECK_TIMEOUT_S", "Check", "Role", "serve_ops"]
 
 log = structlog.get_logger("ee.ops")
 
 Check = Callable[[], Awaitable[bool]]
+Role = Callable[[], str]
 CHECK_TIMEOUT_S = 1.0
 _MAX_REQUEST = 8192
 _READ_TIMEOUT_S = 5.0
@@ -68,10 +74,11 @@ async def _read_request_line(stream: SocketStream) -> str | None:
     return request.split(b"\r\n", 1)[0].decode("latin-1")
 
 
-async def _reply(line: str, checks: Mapping[str, Check], alive: Mapping[str, Check] | None = None) -> bytes:
+async def _reply(line: str, checks: Mapping[str, Check], alive: Mapping[str, Check] | None = None,
+                 role: Role | None = None) -> bytes:
     parts = line.split(" ")
     method = parts[0]
-    path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
+    path, _, query = (parts[1] if len(parts) > 1 else "/").partition("?")
     if method not in ("GET", "HEAD"):
         return _response("405 Method Not Allowed", b'{"error":"method not allowed"}', _JSON)
     head = method == "HEAD"
@@ -87,18 +94,24 @@ async def _reply(line: str, checks: Mapping[str, Check], alive: Mapping[str, Che
         return _response("503 Service Unavailable", json.dumps(failing).encode(), _JSON, head=head)
     if path == "/readyz":
         results = await _run_checks(checks)
-        status = "200 OK" if all(results.values()) else "503 Service Unavailable"
-        return _response(status, json.dumps(results).encode(), _JSON, head=head)
+        ready = all(results.values())
+        body: dict[str, object] = dict(results)
+        if role is not None:
+            body = {"role": role(), **results}
+            ready = ready and (body["role"] == "active"
+                               or (body["role"] == "standby" and "standby=ready" in query.split("&")))
+        status = "200 OK" if ready else "503 Service Unavailable"
+        return _response(status, json.dumps(body).encode(), _JSON, head=head)
     return _response("404 Not Found", b'{"error":"not found"}', _JSON, head=head)
 
 
 async def _handle(stream: SocketStream, checks: Mapping[str, Check],
-                  alive: Mapping[str, Check] | None = None) -> None:
+                  alive: Mapping[str, Check] | None = None, role: Role | None = None) -> None:
     async with stream:
         line = await _read_request_line(stream)
         if line is None:
             return
-        reply = await _reply(line, checks, alive)
+        reply = await _reply(line, checks, alive, role)
         try:
             await stream.send(reply)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -106,9 +119,10 @@ async def _handle(stream: SocketStream, checks: Mapping[str, Check],
 
 
 async def serve_ops(port: int, checks: Mapping[str, Check], alive: Mapping[str, Check] | None = None, *,
+                    role: Role | None = None,
                     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
     """Serve on ``0.0.0.0:port`` until cancelled; ``task_status`` gets the bound port (0 picks a free one).
-    ``checks`` decide ``/readyz``, ``alive`` (if any) ``/healthz``."""
+    ``checks`` (and ``role``, if given) decide ``/readyz``, ``alive`` (if any) ``/healthz``."""
     listener = await anyio.create_tcp_listener(local_host="0.0.0.0", local_port=port)
     async with listener:
         bound: int = listener.extra(SocketAttribute.local_port)
@@ -117,7 +131,7 @@ async def serve_ops(port: int, checks: Mapping[str, Check], alive: Mapping[str, 
 
         async def handle(stream: SocketStream) -> None:
             try:
-                await _handle(stream, checks, alive)
+                await _handle(stream, checks, alive, role)
             except Exception:  # one bad request must not take the service down
                 log.exception("ops request failed")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 
 import anyio
 import pytest
@@ -49,11 +50,11 @@ def get(path: str, method: str = "GET") -> bytes:
 
 
 def run(checks: Mapping[str, Callable[[], Awaitable[bool]]],
-        body: Callable[[int], Awaitable[None]]) -> None:
+        body: Callable[[int], Awaitable[None]], role: Callable[[], str] | None = None) -> None:
     async def main() -> None:
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
-                port = await tg.start(serve_ops, 0, checks)
+                port = await tg.start(partial(serve_ops, 0, checks, role=role))
                 await body(port)
                 tg.cancel_scope.cancel()
     anyio.run(main)
@@ -113,3 +114,18 @@ def test_odd_requests_get_an_answer_and_the_server_keeps_serving() -> None:
         assert (await request(port, get("/healthz")))[0] == 200
 
     run({}, body)
+
+
+@pytest.mark.parametrize(("role", "path", "status"), [
+    ("active", "/readyz", 200),
+    ("standby", "/readyz", 503),
+    ("standby", "/readyz?standby=ready", 200),
+    ("starting", "/readyz?standby=ready", 503),
+], ids=["active", "standby", "standby-counted-ready", "starting"])
+def test_readyz_names_the_role_and_a_standby_is_not_ready(role: str, path: str, status: int) -> None:
+    async def body(port: int) -> None:
+        got, _, text = await request(port, get(path))
+        assert (got, json.loads(text)) == (status, {"role": role, "nats": True})
+        assert (await request(port, get("/healthz")))[0] == 200  # alive all the same
+
+    run({"nats": ok}, body, role=lambda: role)

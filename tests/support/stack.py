@@ -91,7 +91,8 @@ class Stack:
         env = dict(os.environ)
         env.update(EE_NATS_URL=self.nats.url, EE_REDIS_URL=self.redis.url, EE_REDIS_PREFIX=self.prefix,
                    EE_DEMO_LEDGER=str(self.ledger), EE_LOG_FORMAT="json", EE_WAKE_LEASE_S="2",
-                   EE_SHUTDOWN_GRACE_S="10", EE_ACTIVITY_ACK_WAIT_S="5", EE_BOT_LEASE_S="2", EE_JOBS_ACK_WAIT_S="3")
+                   EE_SHUTDOWN_GRACE_S="10", EE_ACTIVITY_ACK_WAIT_S="5", EE_BOT_LEASE_S="2", EE_JOBS_ACK_WAIT_S="3",
+                   EE_REACTOR_LEASE_S="3")
         env.update(self.extra_env)
         env.update(extra)
         return env

@@ -8,11 +8,13 @@ one line, answers ``/readyz`` "standby" and touches nothing else until the lease
 The active one renews the lease every third of its TTL.
 
 Every script call names the lease its reactor holds (``reactor.scripts.ScriptBook``), and the
-scripts refuse a call whose lease is not the stored one: a reactor that lost the lease (paused
-past its TTL, cut off from Redis) changes nothing. It stops as soon as it knows: a fenced
-call, a renewal refused, or no renewal before the lease ran out by its own clock raises
-``LeaseLost``, the reactor exits non-zero with that one line, and its supervisor starts it
-again, as a standby.
+scripts refuse it once another reactor took the lease (``lib/fence.lua``): a reactor paused
+past its TTL, or cut off from Redis, while a standby took over changes nothing. It stops as
+soon as it knows: a fenced call or a refused renewal raises ``LeaseLost``, the reactor exits
+non-zero with that one line, and its supervisor starts it again, as a standby. A lease that
+ran out while nobody took it (a lone reactor paused, Redis restarted) is simply renewed: no
+other reactor can have acted meanwhile, since acting needs the lease and taking it raises the
+epoch.
 """
 
 from __future__ import annotations
@@ -80,27 +82,35 @@ class Leadership:
             await anyio.sleep(self._poll_s)
 
     async def hold(self) -> NoReturn:
-        """Renew the lease every third of its TTL until it is lost; then raise LeaseLost."""
+        """Renew the lease every third of its TTL until another reactor takes it; then raise
+        LeaseLost. A lease that ran out unrenewed (this process paused, Redis away) is stored
+        again by the next renewal if nobody took it meanwhile (``lib/fence.lua``)."""
         every = self.lease_s / 3
         due = time.monotonic() + every
+        lapsed = False
         while True:
             await anyio.sleep(_TICK_S)
             fenced = self.store.fenced
             if fenced is not None:
                 raise LeaseLost(self.store.lease, fenced.holder)
             now = time.monotonic()
-            if now >= self._ends:
-                raise LeaseLost(self.store.lease, "", "not renewed before it ran out")
+            if now >= self._ends and not lapsed:
+                log.warning("reactor lease ran out unrenewed; this reactor stops if another took it")
+                lapsed = True
             if now < due:
                 continue
             try:
-                with anyio.fail_after(max(self._ends - now, _TICK_S)):
+                with anyio.fail_after(self.lease_s):
                     await self.store.lead_renew(self.lease_s)
             except LeaseLost:
                 raise
-            except Exception as exc:  # retried each tick until the lease runs out
+            except Exception as exc:  # Redis away: retried every third of the TTL
                 log.warning("reactor lease not renewed; trying again", error=bounded_text(repr(exc)))
+                due = time.monotonic() + every
                 continue
+            if lapsed:
+                log.info("reactor lease renewed after it ran out: nobody took it meanwhile")
+                lapsed = False
             self._ends, due = now + self.lease_s, now + every
 
     async def release(self) -> None:

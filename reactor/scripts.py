@@ -105,8 +105,8 @@ class ScriptBook:
     finishing step gives a finished job's keys (``EE_RETENTION``; 0: none).
 
     The fence: every call names ``lease``, the reactor lease this process holds (set when it
-    takes the lease, ``""`` for tests and tools: unfenced), and the lease key as its last key;
-    ``lib/fence.lua`` refuses the call (``Fenced``) when the stored lease is another. ``outcome``
+    takes the lease, ``""`` for tests and tools: unfenced), and the lease and epoch keys as its last keys;
+    ``lib/fence.lua`` refuses the call (``Fenced``) when another reactor took the lease. ``outcome``
     raises ``LeaseLost`` for such a reply and sets ``lost``, which the reactor's leadership
     watches (reactor.leader): a fenced reactor stops."""
 
@@ -116,7 +116,8 @@ class ScriptBook:
         self.history_max = history_max
         self.retention_s = retention_s
         self.lease = ""
-        self.lease_key = Keys(prefix).reactor_leader
+        keys = Keys(prefix)
+        self.fence_keys = (keys.reactor_leader, keys.reactor_epoch)
         self.lost: Fenced | None = None
         self.sources = {name: _source(name, prefix, history_max, retention_s) for name in NAMES}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
@@ -137,7 +138,7 @@ class ScriptBook:
             pipe = redis.pipeline(transaction=False)
             for i in todo:
                 call = calls[i]
-                pipe.evalsha(self.shas[call.script], len(call.keys) + 1, *call.keys, self.lease_key, call.args,
+                pipe.evalsha(self.shas[call.script], len(call.keys) + 2, *call.keys, *self.fence_keys, call.args,
                              self.lease if call.fenced else "")
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             missing = []

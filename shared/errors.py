@@ -274,16 +274,16 @@ class JobWaitTimeout(EngineError, TimeoutError):
 
 
 class LeaseLost(EngineError):
-    """This reactor no longer holds the reactor lease (a standby took over, or it could not
-    renew in time): it must stop acting. Never a reply: the reactor exits (reactor.leader)."""
+    """Another reactor took the reactor lease this one held (a standby took over while this
+    one was paused or cut off from Redis): it must stop acting. Never a reply: the reactor exits (reactor.leader)."""
 
     code = "503"
 
-    def __init__(self, lease: str, holder: str, reason: str = "") -> None:
+    def __init__(self, lease: str, holder: str) -> None:
         self.lease = lease
         self.holder = holder
         now = f"; reactor {holder} holds it now" if holder else ""
-        super().__init__(f"lost the reactor lease {lease}: {reason or 'a script call was fenced'}{now}; "
+        super().__init__(f"lost the reactor lease {lease}: another reactor took it{now}; "
                          "stopping (a supervisor restarts this reactor as a standby)")
 
 

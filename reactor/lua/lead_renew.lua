@@ -1,3 +1,4 @@
--- Extend the caller's reactor lease; the prelude's fence check has refused a lease it lost.
-redis.call('PEXPIRE', K.reactor_leader, A.ttl_ms)
+-- Extend the caller's reactor lease, or store it again when it ran out and nobody took it
+-- since; lib/fence.lua has refused a lease another reactor took.
+redis.call('SET', K.reactor_leader, ARGV[2], 'PX', A.ttl_ms)
 return reply(C.ok)

@@ -60,9 +60,6 @@ def assert_all_done(stack: Stack, ids: list[str]) -> None:
 
 
 def test_redis_restart_loses_nothing(private_stack: Stack) -> None:
-    # The reactor rides out a Redis outage shorter than its lease (this one is 5 s); a longer
-    # one stops it (exit 2: it cannot know whether a standby took over), docs/guarantees.md.
-    private_stack.extra_env["EE_REACTOR_LEASE_S"] = "20"
     stack = private_stack.up()
     ids = in_flight(stack)
 

@@ -47,3 +47,21 @@ async def test_a_stale_lease_is_fenced_and_writes_nothing(redis_url: str) -> Non
         d.book.lease = "2:new"
         await d.one(d.start("j"))
         assert await d.r.exists(d.keys.job("j")) == 1
+
+
+async def test_a_lease_that_ran_out_untaken_still_fences_others_and_is_renewed(redis_url: str) -> None:
+    """Nobody took the lease after it ran out (a lone reactor paused, Redis restarted): no
+    other reactor acted meanwhile, so its holder's calls go on and its renewal stores it again."""
+    async with open_driver(redis_url) as d:
+        await d.one(contracts.lead_take(d.keys, instance="a", ttl_ms=5000))
+        await d.r.delete(d.keys.reactor_leader)  # ran out
+        d.book.lease = "1:a"
+        await d.one(d.start("j"))
+        assert await d.r.exists(d.keys.job("j")) == 1
+        assert await d.one(contracts.lead_renew(d.keys, ttl_ms=5000)) == Ok()
+        assert await d.r.get(d.keys.reactor_leader) == b"1:a"
+        await d.r.delete(d.keys.reactor_leader)
+        d.book.lease = "0:someone-older"  # a lease from before the last one taken
+        with pytest.raises(LeaseLost):
+            await d.one(d.start("k"))
+        assert await d.r.exists(d.keys.job("k")) == 0

@@ -20,12 +20,14 @@ from nats.js import JetStreamContext
 from shared import clock, names
 from shared.config import Settings
 from shared.connect import connect_nats
-from shared.errors import EngineError, EngineUnavailable
-from shared.messages import WorkerPresence
+from shared.errors import EngineError, EngineUnavailable, InvalidMessage
+from shared.messages import Codec, WorkerPresence
 
 __all__ = ["annotate_unserved", "live_workers", "read_workers", "unserved_reason", "unserved_waits"]
 
-_presence = msgspec.json.Decoder(WorkerPresence)
+# Total (shared.messages.Codec): nesting bounded first. A raw decoder recursed into the fields it
+# does not know, so a deep entry in the bucket (any client may write one) raised RecursionError.
+_presence = Codec(WorkerPresence, names.WORKERS_BUCKET)
 READ_PATIENCE_S = 5.0  # the longest one listing of the bucket may take
 HINT_PATIENCE_S = 1.0  # for the `unserved` hint of `ee events` / `ee status`: never hold them up long
 
@@ -49,8 +51,8 @@ async def live_workers(js: JetStreamContext) -> list[dict[str, Any]]:
                     continue
                 try:
                     presence = _presence.decode(entry.value)
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    continue  # not a worker's announcement: not listed
+                except InvalidMessage:
+                    continue  # not a worker's announcement (malformed, too deep): not listed
                 row: dict[str, Any] = msgspec.structs.asdict(presence)
                 seen = entry.created.timestamp() if entry.created is not None else None
                 row["last_seen"] = clock.iso(seen) if seen is not None else presence.seen

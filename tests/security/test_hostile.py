@@ -79,6 +79,19 @@ names_st = st.one_of(
 )
 
 
+class BigBytes(bytes):
+    """Bytes that show as their length and first few."""
+
+    def __repr__(self) -> str:
+        return f"BigBytes({self[:12]!r}... {len(self)} bytes)"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+HOSTILE_CORPUS = [BigBytes(entry) for entry in CORPUS]
+
+
 class BigDict(dict[str, Any]):
     """A large workflow that shows as its size."""
 
@@ -142,7 +155,8 @@ def to_json(value: Any) -> bytes:
     text = json.dumps(swap(value))  # NaN and Infinity come out as such: not JSON, on purpose
     for index, raw in enumerate(raws):
         text = text.replace(f'"\\u0001raw{index}\\u0001"', raw)
-    return text.encode("utf-8", "surrogatepass")
+    data = text.encode("utf-8", "surrogatepass")
+    return BigBytes(data) if len(data) > 200 else data
 
 
 # -- every message a service reads, where it reads it -------------------------------------
@@ -272,9 +286,10 @@ SUBJECT_TARGETS: list[Target] = sorted({t for _, targets in READ.values() for t 
 
 
 def test_malformed_deep_and_huge_bytes_to_every_subject(module_engine: Stack) -> None:
-    payloads = st.one_of(st.binary(max_size=300), st.sampled_from(CORPUS), deep_st.map(lambda r: r.text.encode()),
-                         huge_st.map(lambda s: b'{"x":"' + s.encode() + b'"}'),
-                         json_values.map(to_json), st.binary(min_size=1, max_size=64).map(lambda b: b * 2000))
+    payloads = st.one_of(st.binary(max_size=300), st.sampled_from(HOSTILE_CORPUS),
+                         deep_st.map(lambda r: BigBytes(r.text.encode())),
+                         huge_st.map(lambda s: BigBytes(b'{"x":"' + s.encode() + b'"}')),
+                         json_values.map(to_json), st.binary(min_size=1, max_size=64).map(lambda b: BigBytes(b * 2000)))
 
     @HOSTILE
     @given(st.lists(payloads, min_size=1, max_size=4))
@@ -475,6 +490,7 @@ def test_heartbeats_out_of_range_or_for_another_bot_are_refused(module_engine: S
 def test_hostile_worker_announcements_are_not_listed(module_engine: Stack) -> None:
     """Whatever a client writes in the EE_WORKERS bucket, ``ee workers`` (``live_workers``)
     still answers, with the real workers listed and each entry listed well typed."""
+    deep_unknown = b'{"a":' * 5000 + b"1" + b"}" * 5000
     async def go(entries: list[bytes]) -> list[dict[str, Any]]:
         nc = await nats.connect(module_engine.nats.url)
         try:
@@ -487,14 +503,20 @@ def test_hostile_worker_announcements_are_not_listed(module_engine: Stack) -> No
         finally:
             await nc.close()
 
+    real = poll(lambda: {(w["worker"], w["instance"]) for w in asyncio.run(go([]))}, 20, what="a worker listed")
+
     @HOSTILE
-    @given(st.lists(st.one_of(st.sampled_from(CORPUS), json_values.map(to_json),
+    @given(st.lists(st.one_of(st.sampled_from(HOSTILE_CORPUS), json_values.map(to_json),
                               field_values.map(lambda v: to_json({"worker": v, "instance": "i"}))),
                     min_size=1, max_size=8))
+    # Found by the larger run: nesting under a field the decoder does not know raised RecursionError.
+    @example([BigBytes(deep_unknown)])
     def run(entries: list[bytes]) -> None:
         listed = asyncio.run(go(entries))
-        assert any(w["worker"] for w in listed)
-        assert all(isinstance(w["instance"], str) for w in listed)
+        assert all(isinstance(w["instance"], str) and isinstance(w["worker"], str) for w in listed)
+        # The real workers are listed (a listing may miss one for a moment while it rewrites its entry).
+        poll(lambda: real <= {(w["worker"], w["instance"]) for w in asyncio.run(go([]))}, 10,
+             what="the real workers listed")
 
     run()
 

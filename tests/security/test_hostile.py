@@ -185,6 +185,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.StrandRequest: ({"job_id": "hs-strand", "reason": "r", "build": "b"}, [("request", "strand")]),
     messages.IntakeRequest: ({"job_id": "hs-intake", "verdict": "refused", "reason": "r", "name": "w",
                               "version": 1, "build": "b"}, [("request", "intake")]),
+    messages.PurgeRequest: ({"older_than_s": 86400, "statuses": ["failed"], "dry_run": True, "batch": 10,
+                             "max_batches": 1}, [("request", "purge")]),
     messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job"}, [("stream", names.JOBS_EXECUTE)]),
     messages.Wake: ({"job_id": "hs-wake", "fence": 1, "digest": "hs-digest", "checkpoint": {"node": "e"},
                      "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True}},
@@ -204,7 +206,7 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
 NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", "JobView", "ParkReply",
             "RedriveReply", "SignalReply", "StartReply", "WorkflowReply", "Checkpoint", "HistoryEntry",
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
-            "Codec", "encode", "FinalStatus",
+            "Codec", "encode", "FinalStatus", "PurgeReply",
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 

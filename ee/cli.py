@@ -418,7 +418,7 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
     except (EngineError, BaseExceptionGroup, TimeoutError, OSError) as exc:
         why = engine_error_in(exc) or exc
         fail(f"unknown job {job_id!r} (not in Redis; the jobs stream could not be searched: {why})",
-             exits.UNAVAILABLE)
+             exits.exit_code(why) if isinstance(why, EngineError) else exits.UNAVAILABLE)
     if found is None:
         raise JobNotFound(job_id)
     return accepted_job(job_id, found)

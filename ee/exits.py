@@ -7,8 +7,8 @@ code   meaning
 1      ``--wait``: the job failed or was cancelled
 2      bad input: a usage error, an invalid name, workflow or JSON, a request
        the engine refuses as it stands (the job already finished, the wait no
-       longer parked), no stack to talk to, a command this NATS user may not
-       run (docs/security.md)
+       longer parked), no stack to talk to, credentials NATS or Redis refused,
+       a command this NATS user may not run (docs/security.md)
 3      not found: no such job or event
 4      the engine is unavailable: NATS, Redis or the reactor cannot be reached
        (or the reactor failed inside while answering)

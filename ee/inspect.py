@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from shared.config import Settings, redact_url
-from shared.errors import EngineUnavailable, JobNotFound
+from shared.errors import CredentialsRefused, EngineUnavailable, JobNotFound
 from shared.layout import EVENT_KINDS, BotRecord, EventRecord, JobRecord, Keys, decode_hash, event_job
 
 __all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "created_within", "open_inspector", "with_accepted"]
@@ -309,7 +309,7 @@ def open_inspector(settings: Settings) -> Inspector:
         client.ping()
     except redis.AuthenticationError as exc:
         client.close()
-        raise EngineUnavailable(where, f"refused the credentials: {exc}") from exc
+        raise CredentialsRefused(where, f"refused the credentials: {exc}") from exc
     except redis.RedisError as exc:
         client.close()
         raise EngineUnavailable(where, str(exc)) from exc

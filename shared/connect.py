@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 from shared import denials
 from shared.config import Settings, redact_url
-from shared.errors import ConfigError, EngineUnavailable
+from shared.errors import ConfigError, CredentialsRefused, EngineUnavailable
 from shared.retry import retrying
 
 __all__ = [
@@ -144,6 +144,8 @@ async def connect_nats(settings: Settings, name: str, *, patient: bool = True) -
             problem = next((e for e in causes if _auth_problem(e)), None) or next(
                 (e for e in causes if _fatal(e) is not None), exc)
             fatal = _fatal(problem)
+            if fatal == _REFUSED:
+                raise CredentialsRefused(where, fatal) from exc
             if fatal is not None:
                 raise EngineUnavailable(where, fatal) from exc
             if not patient:
@@ -250,7 +252,7 @@ async def check_redis(client: aioredis.Redis, settings: Settings, *, patience_s:
             await probe.ping()
         # redis-py reads NOAUTH and WRONGPASS replies as AuthenticationError (a ConnectionError).
         except (AuthenticationError, AuthorizationError) as exc:
-            raise EngineUnavailable(where, f"authentication failed ({exc}): check the user and password") from exc
+            raise CredentialsRefused(where, f"authentication failed ({exc}): check the user and password") from exc
 
     def away(exc: BaseException) -> bool:
         return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError)

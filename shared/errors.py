@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "CredentialsRefused",
     "EngineError",
     "EngineUnavailable",
     "EventInBackoff",
@@ -200,6 +201,13 @@ class EngineUnavailable(EngineError):
     def __init__(self, what: str, reason: str) -> None:
         self.what = what
         super().__init__(f"{what} unavailable: {reason}")
+
+
+class CredentialsRefused(EngineUnavailable):
+    """NATS or Redis refused the user, password, token, nkey or creds file: a setting to fix,
+    not an outage to wait out (``ee`` exits 2, not 4; a service stops at once)."""
+
+    code = "401"
 
 
 class NotPermitted(EngineError):

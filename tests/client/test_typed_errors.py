@@ -67,6 +67,8 @@ SAMPLES: list[EngineError] = [
     errors.StaleFence("j1", 1, 2),
     errors.ReactorError("500", "park failed: KeyError"),
     errors.EngineUnavailable("Redis", "down"),
+    errors.CredentialsRefused("NATS at nats://u:***@h:4222", "authorization violation"),
+    errors.LeaseLost("3:reactor-a", "reactor-b"),
     errors.EventNotFound("j1~1.0"),
     errors.EventNotParked("j1~1.0", "fired"),
     errors.ForeignEvent("j1", "j2~1.0"),

@@ -372,12 +372,12 @@ def test_a_user_without_its_own_password_is_refused(engine: Engine) -> None:
     anonymous = subprocess.run([sys.executable, "-m", "ee", "status", "x"], capture_output=True, text=True,
                                env={**engine.env("client"), "EE_NATS_URL": f"nats://127.0.0.1:{engine.nats.port}"},
                                cwd=engine.root, timeout=60, check=False)
-    assert anonymous.returncode == 4 and "authorization violation" in anonymous.stderr, anonymous.stderr
+    assert anonymous.returncode == 2 and "authorization violation" in anonymous.stderr, anonymous.stderr
     wrong = subprocess.run([sys.executable, "-m", "ee", "status", "x"], capture_output=True, text=True,
                            env={**engine.env("client"),
                                 "EE_NATS_URL": f"nats://operator:{password('client')}@127.0.0.1:{engine.nats.port}"},
                            cwd=engine.root, timeout=60, check=False)
-    assert wrong.returncode == 4 and "authorization violation" in wrong.stderr, wrong.stderr
+    assert wrong.returncode == 2 and "authorization violation" in wrong.stderr, wrong.stderr
 
 
 def test_only_the_reactor_makes_streams_and_others_wait_for_them(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ its job id (an event shares its job's tag), and ``<name>`` any other name.
 
 The records (``JobRecord``, ``EventRecord``, ``BotRecord``, ...) are the fields the reactor
 keeps in each hash. Redis stores every field as text; the types say how ``ee`` inspection
-reads them back (:func:`decode_hash`): ``int`` fields as numbers, :data:`JsonText` fields as
-the JSON they hold, the others as text. A hash may hold fields a record does not name (a
+reads them back (:func:`decode_hash`): ``int`` fields and :data:`NumberText` fields (Unix
+times, durations in seconds) as numbers, :data:`JsonText` fields as the JSON they hold, the
+others as text. A hash may hold fields a record does not name (a
 job's ``signal:<name>`` entries, fields of a newer build): they are read as text.
 
 No two families can build the same key, whatever the names (tests/core/test_names.py): each
@@ -27,6 +28,7 @@ have tails none of which ends another. The name rules (``shared.naming``) keep `
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -45,6 +47,7 @@ __all__ = [
     "JobRecord",
     "JsonText",
     "Keys",
+    "NumberText",
     "decode_hash",
     "event_job",
     "lua_keys",
@@ -249,6 +252,9 @@ def lua_keys(prefix: str | None = None) -> str:
 
 # A field holding JSON text (a checkpoint, a result): read back as the JSON it holds.
 JsonText = Annotated[str, msgspec.Meta(extra={"json": True})]
+# A field holding a number as text (a Unix time, seconds): read back as a float. The reactor
+# writes it as the text it chose (``repr``, ``%.3f``), so the stored form stays its own.
+NumberText = Annotated[str, msgspec.Meta(extra={"number": True})]
 
 
 class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -278,7 +284,8 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """``event:{J}~F.i``: one wait. Times and durations are kept as the text they were written as."""
+    """``event:{J}~F.i``: one wait. ``parked_at`` and ``fired_at`` are ISO-8601 text; ``deadline``
+    is Unix seconds, the ``_s`` fields and ``multiplier`` numbers (:data:`NumberText`)."""
 
     job: str = ""
     node: str = ""
@@ -288,7 +295,7 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     result: JsonText | None = None
     parked_at: str = ""
     fired_at: str = ""
-    deadline: str = ""
+    deadline: NumberText = ""
     attempt: int | None = None
     activity: str = ""
     input: JsonText | None = None
@@ -296,10 +303,10 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     dispatched: str = ""
     signed: str = ""  # '1': its tasks carry attempt tokens, so its results must too
     max_attempts: int | None = None
-    backoff_s: str = ""
-    multiplier: str = ""
-    max_backoff_s: str = ""
-    timeout_s: str = ""
+    backoff_s: NumberText = ""
+    multiplier: NumberText = ""
+    max_backoff_s: NumberText = ""
+    timeout_s: NumberText = ""
     last_error: str = ""
     # An attempt failed because its bot was lost, while the retry has not run yet:
     # {"attempt", "bot", "deadline"} (reactor/lua/lib/wakes.lua, lapse_attempt).
@@ -317,8 +324,8 @@ class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     holder: str = ""  # the job holding it, '' when free
     held_since: str = ""
     worker: str = ""
-    lease_until: str = ""
-    lease_s: str = ""
+    lease_until: NumberText = ""
+    lease_s: NumberText = ""
     last_seen: str = ""
     down_reason: str = ""
 
@@ -357,7 +364,7 @@ RECORDS: dict[str, type[msgspec.Struct]] = {
 
 
 def _readers(record: type[msgspec.Struct]) -> dict[str, str]:
-    """Field name -> 'int', 'json' or 'text', from the record's types."""
+    """Field name -> 'int', 'float', 'json' or 'text', from the record's types."""
     out = {}
     info = msgspec.inspect.type_info(record)
     assert isinstance(info, msgspec.inspect.StructType)
@@ -369,6 +376,8 @@ def _readers(record: type[msgspec.Struct]) -> dict[str, str]:
             out[field.name] = "int"
         elif isinstance(t, msgspec.inspect.Metadata) and (t.extra or {}).get("json"):
             out[field.name] = "json"
+        elif isinstance(t, msgspec.inspect.Metadata) and (t.extra or {}).get("number"):
+            out[field.name] = "float"
         else:
             out[field.name] = "text"
     return out
@@ -378,14 +387,24 @@ _READERS = {record: _readers(record) for record in RECORDS.values()}
 _json = msgspec.json.Decoder()
 
 
+def _float(text: str) -> float | str:
+    """The number ``text`` holds, or the text itself when it is none (``nan`` and ``inf``
+    count as none: JSON has no such numbers)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def decode_hash(record: type[msgspec.Struct], raw: dict[Any, Any]) -> dict[str, Any]:
     """A stored hash as a dict, each field read by its type in ``record``: JSON text as the
-    JSON it holds (the text itself when it is not JSON), ints as ints (the text when it is not
-    one), an empty ``error`` as None, every other field as text."""
+    JSON it holds (the text itself when it is not JSON), ints as ints and number fields as
+    floats (the text when it is not one), an empty ``error`` as None, every other field as text."""
     readers = _READERS[record]
     out: dict[str, Any] = {}
     for k, v in raw.items():
@@ -398,6 +417,8 @@ def decode_hash(record: type[msgspec.Struct], raw: dict[Any, Any]) -> dict[str, 
                 out[key] = text
         elif how == "int":
             out[key] = int(text) if text.lstrip("-").isdigit() else text
+        elif how == "float":
+            out[key] = _float(text)
         elif key == "error":
             out[key] = text or None
         else:

@@ -98,6 +98,9 @@ def test_json_of_actions_and_events_and_tables_in_words(engine: Stack) -> None:
     event_id = f"{job}~1.0"
     [event] = json.loads(ee(engine, "events", "--job", job, "--json").stdout)
     assert event["job_id"] == job and event["job"] == job and isinstance(event["age_s"], float)
+    assert isinstance(event["deadline"], float) and event["deadline"] > 1e9, event  # Unix seconds, a number
+    [wait] = json.loads(ee(engine, "status", job, "--json").stdout)["waits"]
+    assert wait["deadline"] == event["deadline"] and wait["attempt"] == 1, wait
     table = ee(engine, "events", "--job", job).stdout
     assert re.search(r"until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", table), table
     assert not re.search(r"\b1\d{9}\.\d+", table), table  # no Unix seconds

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from reactor.scripts import ScriptBook
-from shared.layout import FAMILIES, EventRecord, JobRecord, Keys, decode_hash, lua_keys
+from shared.layout import FAMILIES, BotRecord, EventRecord, JobRecord, Keys, decode_hash, lua_keys
 from tests.support.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,8 +93,12 @@ def test_the_key_table_of_the_docs_is_the_layout() -> None:
 @pytest.mark.parametrize(("record", "raw", "expected"), [
     (JobRecord, {b"fence": b"3", b"checkpoint": b'{"node":"n"}', b"error": b"", b"signal:go": b"j~1.0"},
      {"fence": 3, "checkpoint": {"node": "n"}, "error": None, "signal:go": "j~1.0"}),
-    (EventRecord, {b"attempt": b"2", b"result": b"not json", b"deadline": b"12.5", b"newer_field": b"x"},
-     {"attempt": 2, "result": "not json", "deadline": "12.5", "newer_field": "x"}),
+    (EventRecord, {b"attempt": b"2", b"result": b"not json", b"deadline": b"12.5", b"timeout_s": b"",
+                   b"multiplier": b"nan", b"newer_field": b"x"},
+     {"attempt": 2, "result": "not json", "deadline": 12.5, "timeout_s": "", "multiplier": "nan",
+      "newer_field": "x"}),
+    (BotRecord, {b"lease_until": b"1733212345.250", b"lease_s": b"30.0", b"last_seen": b"2026-12-03T08:00:00.000Z"},
+     {"lease_until": 1733212345.25, "lease_s": 30.0, "last_seen": "2026-12-03T08:00:00.000Z"}),
 ])
 def test_hashes_are_read_through_their_record_types(record: type[msgspec.Struct], raw: dict[bytes, bytes],
                                                     expected: dict[str, object]) -> None:

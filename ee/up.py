@@ -25,6 +25,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from ee.servers import ServerProcess, free_port, nats_server, private_file, redis_server
@@ -34,6 +36,30 @@ from shared.stackfile import STACK_FILE, StackRecord, find_stack, pid_alive
 __all__ = ["live_stack_here", "run_stack"]
 
 _QUICK_EXIT_S = 5.0  # a service that exits sooner after its start counts as a quick exit
+_READY_WITHIN_S = 60.0  # how long "running" waits for every service's /readyz
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_ready(ports: list[int], procs: list[subprocess.Popen[bytes]], stopping: list[bool]) -> bool:
+    """Wait until every service answers /readyz (the reactor holds its lease and made the
+    streams, the executor and the worker reach it), so that a command typed once "running" is
+    printed finds a working engine; False when one exits or the wait runs out first."""
+    deadline = time.monotonic() + _READY_WITHIN_S
+    waiting = set(range(len(ports)))
+    while waiting and not stopping[0] and time.monotonic() < deadline:
+        if any(proc.poll() is not None for proc in procs):
+            return False
+        waiting = {i for i in waiting if not _ready(ports[i])}
+        if waiting:
+            time.sleep(0.1)
+    return not waiting
 _QUICK_EXITS_MAX = 3  # this many in a row stop the stack
 
 
@@ -110,9 +136,11 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
+    stop_flag = [False]  # the same, for the readiness wait
+
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
-        stopping = True
+        stopping = stop_flag[0] = True
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -142,6 +170,9 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
         for name, _, port in services:
             print(f"ee up: {name:<10} /metrics at http://127.0.0.1:{port}/metrics  (/healthz, /readyz)",
                   flush=True)
+        if not _wait_ready([port for _, _, port in services], procs, stop_flag):
+            print(f"ee up: not every service answered /readyz within {_READY_WITHIN_S:g} s; see the log "
+                  "above", file=sys.stderr, flush=True)
         print(f"ee up: reactor, {executors} executor(s) and the demo worker running; a service that stops "
               "is started again; Ctrl-C stops all", flush=True)
         if example is not None:

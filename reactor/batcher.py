@@ -58,15 +58,7 @@ class ScriptBatcher:
                 await self._send.send((call, future))
                 futures.append(future)
         replies = await asyncio.gather(*futures, return_exceptions=True)
-        out: list[Out | Exception] = []
-        for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, BaseException) and not isinstance(reply, Exception):
-                raise reply
-            try:
-                out.append(self._scripts.outcome(call, reply))
-            except Exception as exc:  # Redis's error, or a reply this build cannot read: this call's alone
-                out.append(exc)
-        return out
+        return self._scripts.outcomes(list(calls), list(replies))
 
     def close(self) -> None:
         """For a store that was never run: close its call queue."""

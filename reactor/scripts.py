@@ -165,6 +165,19 @@ class ScriptBook:
             self.lost = fenced
             raise LeaseLost(self.lease, fenced.holder) from exc
 
+    def outcomes(self, calls: list[Call[Out]], replies: list[Any]) -> list[Out | Exception]:
+        """Each call's outcome, or the exception that is that call's alone (Redis's error, a
+        reply this build cannot read, the fence's refusal); anything else is raised."""
+        out: list[Out | Exception] = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, BaseException) and not isinstance(reply, Exception):
+                raise reply
+            try:
+                out.append(self.outcome(call, reply))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
 
 class Runner(Protocol):
     async def one(self, call: Call[Out]) -> Out:
@@ -188,13 +201,5 @@ class DirectRunner:
         return self.book.outcome(call, reply)
 
     async def many(self, calls: list[Call[Out]]) -> list[Out | Exception]:
-        replies = await self.book.call_many(self.redis, list(calls))
-        out: list[Out | Exception] = []
-        for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, BaseException) and not isinstance(reply, Exception):
-                raise reply
-            try:
-                out.append(self.book.outcome(call, reply))
-            except Exception as exc:  # Redis's error, or a reply this build cannot read: this call's alone
-                out.append(exc)
-        return out
+        calls = list(calls)
+        return self.book.outcomes(calls, await self.book.call_many(self.redis, calls))

@@ -40,13 +40,14 @@ from reactor.outcomes import (
     WakeData,
 )
 from reactor.scripts import DEFAULT_HISTORY_MAX, DEFAULT_RETENTION_S, Call, DirectRunner, Runner, ScriptBook
-from shared import clock
+from shared import clock, names
 from shared.bounds import SIGNAL_INBOX_BYTES, bounded_text
 from shared.errors import (
     EventInBackoff,
     EventNotFound,
     EventNotParked,
     ForeignEvent,
+    InvalidMessage,
     JobFinished,
     JobNotFound,
     SignalInboxOverBudget,
@@ -56,7 +57,17 @@ from shared.errors import (
     InboxFull as InboxFullError,
 )
 from shared.layout import EVENT_KINDS, EventRecord, Keys
-from shared.messages import ActivityWait, BotLockWait, Checkpoint, HistoryEntry, SignalWait, TimerWait, Wait, encode
+from shared.messages import (
+    ActivityWait,
+    BotLockWait,
+    Checkpoint,
+    ChildWait,
+    HistoryEntry,
+    SignalWait,
+    TimerWait,
+    Wait,
+    encode,
+)
 from shared.names import event_id_for
 
 __all__ = ["GaugeSnapshot", "ParkDone", "ResultIn", "Store", "WakeData", "new_waits", "notes"]
@@ -131,6 +142,8 @@ def _new_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
             due = "" if wait.timeout_s is None else repr(now + wait.timeout_s)
             return contracts.NewWait(event_id, "bot_lock", EventRecord(node=wait.node, spec=spec, attempt=1,
                                                                        pool=wait.pool), due)
+        case ChildWait():
+            raise InvalidMessage(names.REACTOR_SERVICE, "a call (child job) wait: not built in this reactor yet")
 
 
 def notes(history: list[HistoryEntry]) -> list[contracts.Note]:

@@ -24,14 +24,18 @@ __all__ = [
     "CancelReply",
     "CancelRequest",
     "Checkpoint",
+    "ChildWait",
     "Codec",
     "DeadLetter",
+    "DeployedReply",
+    "DeployedRequest",
     "EventOp",
     "EventOpReply",
     "EventResult",
     "FinalStatus",
     "FinishReply",
     "FinishRequest",
+    "FiredEvent",
     "HistoryEntry",
     "IntakeReply",
     "IntakeRequest",
@@ -88,7 +92,12 @@ class HistoryEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 # Waits a park registers: a tagged union on ``kind`` (the event kinds).
 class _WaitBase(msgspec.Struct, tag_field="kind", kw_only=True, omit_defaults=True):
+    """``node``: the node as shown, with its branch path (``each[3]/run``, ``both.erp/post``).
+    ``branch``: the key of the branch cursor that parked it ("" for the top level), which the
+    executor finds the cursor by when the wait fires (never parsed from ``node``)."""
+
     node: str
+    branch: str = ""
 
 
 class ActivityWait(_WaitBase, tag="activity"):
@@ -116,7 +125,19 @@ class BotLockWait(_WaitBase, tag="bot_lock"):
     timeout_s: float | None = None
 
 
-Wait = ActivityWait | TimerWait | SignalWait | BotLockWait
+class ChildWait(_WaitBase, tag="child"):
+    """A ``call``: the park creates the child job ``job_id`` (once: the id derives from the
+    parent's, ``shared.names.child_job_id``) from the deployed workflow ``digest``; the child's
+    end fires this wait with its output, or its error."""
+
+    job_id: str
+    digest: str
+    name: str
+    version: int
+    input: dict[str, Any] = {}
+
+
+Wait = ActivityWait | TimerWait | SignalWait | BotLockWait | ChildWait
 
 
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -127,6 +148,17 @@ class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     output: Any = None
     error: str | None = None
     error_type: str | None = None
+    error_code: str | None = None
+
+
+class FiredEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One fired, not yet consumed wait of a job, as a wake carries it."""
+
+    event_id: str
+    kind: str = ""
+    node: str = ""
+    branch: str = ""
+    result: EventResult | None = None
 
 
 # ---- executor -> reactor -------------------------------------------------
@@ -160,6 +192,9 @@ class ParkRequest(msgspec.Struct, kw_only=True):
     history: list[HistoryEntry] = []
     build: str = ""
     release_bots: list[str] = []
+    # Waits of this job to drop, parked or fired (the siblings of a failed branch): in-flight
+    # activities among them are told to cancel, a child job among them is cancelled.
+    drop: list[str] = []
 
 
 class ParkReply(msgspec.Struct, kw_only=True):
@@ -176,6 +211,9 @@ class FinishRequest(msgspec.Struct, kw_only=True):
     consumed: list[str] = []
     history: list[HistoryEntry] = []
     build: str = ""
+    # A failed job: the checkpoint ``ee retry`` resumes it from (the top-level node that failed,
+    # with the variables as they were there).
+    checkpoint: Checkpoint | None = None
 
 
 class FinishReply(msgspec.Struct, kw_only=True):
@@ -261,6 +299,20 @@ class WorkflowReply(msgspec.Struct, kw_only=True):
     workflow: bytes
 
 
+class DeployedRequest(msgspec.Struct, kw_only=True):
+    """The deployed workflow ``name`` at ``version`` (0: its latest version)."""
+
+    name: str
+    version: int = 0
+
+
+class DeployedReply(msgspec.Struct, kw_only=True):
+    name: str
+    version: int
+    digest: str
+    workflow: bytes
+
+
 # ---- clients -> reactor --------------------------------------------------
 
 class SignalRequest(msgspec.Struct, kw_only=True):
@@ -319,6 +371,9 @@ class Wake(msgspec.Struct, kw_only=True):
     event_id: str = ""
     kind: str = ""
     result: EventResult | None = None
+    # Every fired, unconsumed wait of the job, oldest first (the one above among them): a job
+    # with branches may have several. Empty from a reactor older than branches.
+    fired: list[FiredEvent] = []
 
 
 # ---- reactor <-> workers -------------------------------------------------

@@ -41,6 +41,7 @@ __all__ = [
     "activity_consumer",
     "activity_subject",
     "bot_heartbeat_subject",
+    "child_job_id",
     "event_id_for",
     "event_job",
     "heartbeat_bot",
@@ -109,6 +110,15 @@ def activity_consumer(activity: str) -> str:
 def event_id_for(job_id: str, fence: int, index: int) -> str:
     """Event ids are derived from the job and the fence of the park that made them."""
     return f"{job_id}{EVENT_SEPARATOR}{fence}.{index}"
+
+
+def child_job_id(parent: str, path: str) -> str:
+    """The id of the child job a ``call`` at ``path`` (its branch path and node, with the map
+    index: ``each[3]/post``) of job ``parent`` starts: the same each time, so that a start
+    delivered twice creates one child. A valid job id whatever the parent's length."""
+    digest = hashlib.blake2b(f"{parent}\n{path}".encode(), digest_size=10).hexdigest()
+    head = parent if len(parent) <= 100 else parent[:100].rstrip(".")
+    return f"{head}.c{digest}".replace("..", ".")
 
 
 def bot_activity_subject(bot: str, activity: str) -> str:

@@ -171,9 +171,10 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
                             [("request", "start")]),
     messages.ParkRequest: ({"job_id": "hs-park", "fence": 1, "checkpoint": {"node": "n", "vars": {}},
                             "waits": [{"kind": "timer", "node": "n", "seconds": 1}], "consumed": [], "history": [],
-                            "release_bots": [], "build": "b"}, [("request", "park")]),
+                            "release_bots": [], "build": "b", "drop": []}, [("request", "park")]),
     messages.FinishRequest: ({"job_id": "hs-finish", "fence": 1, "status": "failed", "output": None,
-                              "error": "e", "consumed": [], "history": [], "build": "b"}, [("request", "finish")]),
+                              "error": "e", "consumed": [], "history": [], "build": "b", "checkpoint": None},
+                             [("request", "finish")]),
     messages.RedriveRequest: ({"build": "b"}, [("request", "redrive")]),
     messages.WorkflowRequest: ({"digest": "hs-digest"}, [("request", "workflow")]),
     messages.SignalRequest: ({"job_id": "hs-signal", "signal": "go", "data": 1}, [("request", "signal")]),
@@ -189,7 +190,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
                              "max_batches": 1}, [("request", "purge")]),
     messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job"}, [("stream", names.JOBS_EXECUTE)]),
     messages.Wake: ({"job_id": "hs-wake", "fence": 1, "digest": "hs-digest", "checkpoint": {"node": "e"},
-                     "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True}},
+                     "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True},
+                     "fired": [{"event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True}}]},
                     [("core", names.EXECUTOR_WAKE)]),
     messages.ActivityTask: ({"event_id": "hs-task~1.0", "attempt": 1, "job_id": "hs-task", "activity": "demo.echo",
                              "input": {"v": 1}, "timeout_s": 5, "bot": None, "token": "t"},
@@ -206,7 +208,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
 NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", "JobView", "ParkReply",
             "RedriveReply", "SignalReply", "StartReply", "WorkflowReply", "Checkpoint", "HistoryEntry",
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
-            "Codec", "encode", "FinalStatus", "PurgeReply",
+            "Codec", "encode", "FinalStatus", "PurgeReply", "ChildWait", "FiredEvent", "DeployedReply",
+            "DeployedRequest",  # no endpoint reads it yet (issue 12 adds `deployed`)
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 

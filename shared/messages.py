@@ -134,6 +134,7 @@ class ChildWait(_WaitBase, tag="child"):
     digest: str
     name: str
     version: int
+    start: str
     input: dict[str, Any] = {}
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "StaleFence",
     "SubjectTooLong",
     "UnreadableWorkflow",
+    "WorkflowNotDeployed",
     "engine_error_in",
 ]
 
@@ -328,3 +329,15 @@ class JobIdInUse(EngineError):
         super().__init__(f"job id {job_id!r} is taken: job {job_id!r}{of} ({status}) was submitted with a "
                          f"different {differs}; the same submission again starts nothing new, so choose "
                          "another --job-id")
+
+
+class WorkflowNotDeployed(EngineError):
+    """No workflow deployed under ``name`` (at ``version``; 0: any version)."""
+
+    code = "404"
+
+    def __init__(self, name: str, version: int = 0) -> None:
+        self.name = name
+        self.version = version
+        which = f"{name!r} version {version}" if version else repr(name)
+        super().__init__(f"no workflow {which} is deployed (ee workflow list shows what is)")

@@ -76,6 +76,7 @@ SAMPLES: list[EngineError] = [
     errors.JobWaitTimeout("j1", "parked", 3.0),
     errors.StackNotFound("no stack file"),
     errors.JobIdInUse("j1", "parked", "nap v2", "input"),
+    errors.WorkflowNotDeployed("invoice", 2),
     errors.NotPermitted("publish", "jobs.execute"),
 ]
 

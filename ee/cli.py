@@ -163,19 +163,30 @@ def worker(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--executors", type=click.IntRange(min=0), default=1, show_default=True,
               help="Executor processes to start.")
-@click.option("--example", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Submit this workflow once the stack is up and print its result.")
-@click.option("--input", "example_input", default="{}", metavar="JSON|@FILE",
-              help="Input of the example job (JSON or @FILE).")
+@click.option("--bots", type=click.IntRange(min=0, max=16), default=2, show_default=True,
+              help="Demo bots to start, in pool 'demo' (demo-bot-1, demo-bot-2, ...).")
+@click.option("--example", "examples", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Submit this workflow once the stack is up and print its result (repeatable: in turn).")
+@click.option("--input", "example_inputs", multiple=True, metavar="JSON|@FILE",
+              help="Input of the example job (JSON or @FILE): the first --input goes with the first "
+                   "--example, and so on; {} when not given.")
 @click.pass_context
-def up(ctx: click.Context, executors: int, example: Path | None, example_input: str) -> None:
-    """Start the embedded stack: NATS and Redis (unless URLs are given), reactor, executor, demo worker."""
+def up(ctx: click.Context, executors: int, bots: int, examples: tuple[Path, ...],
+       example_inputs: tuple[str, ...]) -> None:
+    """Start the embedded stack: NATS and Redis (unless URLs are given), reactor, executor, demo worker
+    and demo bots."""
     from ee.up import run_stack
 
-    if example is not None:  # refused now, not once the servers are up
+    if len(example_inputs) > len(examples):
+        fail(f"{len(example_inputs)} --input for {len(examples)} --example: one input per example at most")
+    paired: list[tuple[Path, str]] = []
+    for i, example in enumerate(examples):  # refused now, not once the servers are up
         _read_workflow(example)
-        if not isinstance(parse_json(example_input, "--input"), dict):
+        job_input = example_inputs[i] if i < len(example_inputs) else "{}"
+        if not isinstance(parse_json(job_input, "--input"), dict):
             fail("--input must be a JSON object")
+        paired.append((example, job_input))
     # Only flags count here, not EE_NATS_URL / EE_REDIS_URL: the env may point at servers this
     # stack should not use.
     parent = ctx.parent
@@ -183,7 +194,7 @@ def up(ctx: click.Context, executors: int, example: Path | None, example_input: 
                for name in ("nats_url", "redis_url")]
     nats_url = parent.params.get("nats_url") if parent is not None and flagged[0] else None
     redis_url = parent.params.get("redis_url") if parent is not None and flagged[1] else None
-    sys.exit(run_stack(nats_url, redis_url, executors, example, example_input))
+    sys.exit(run_stack(nats_url, redis_url, executors, paired, bots))
 
 
 @cli.command()

@@ -155,9 +155,13 @@ class Dispatcher:
 
     async def wakes(self, wakes: list[WakeData]) -> None:
         """Offer wakes to executors. Never raises: a wake not sent is offered again when its
-        lease ends; a wake too large for one message fails its job (``_fail_job``)."""
+        lease ends; a wake too large for one message fails its job (``_fail_job``).
+
+        One wake per job: the last of the job's in the list (the scripts ran in the list's
+        order, so it carries every event fired before it), and only if one of them is not
+        ``held`` (a held one fired while an executor advances the job: its park offers it)."""
         offered = 0
-        for wake in wakes:
+        for wake in _one_per_job(wakes):
             data = wake.encode()
             try:
                 check_publish("job state", names.EXECUTOR_WAKE, data, None, self.limit())
@@ -170,13 +174,39 @@ class Dispatcher:
         if offered:
             metrics.WAKES_OFFERED.inc(offered)
 
+    async def ended(self, dropped: list[str], wakes: list[WakeData], left: list[str]) -> None:
+        """What the end of jobs or the drop of waits sends out: a cancel notice to each activity
+        in flight among them, the wakes they give, and the cancel of the children the step left
+        beyond its bound (each in a step of its own, which may leave more). Never raises."""
+        for event_id in dropped:
+            with contextlib.suppress(Exception):  # the worker's own timeout ends it otherwise
+                await self.nc.publish(names.activity_cancel_subject(event_id), b"")
+        await self.wakes(wakes)
+        todo, seen = list(left), set(left)
+        while todo:
+            job_id = todo.pop()
+            history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail="its parent ended")]
+            try:
+                done = await self.store.finish(job_id, None, "cancelled", b"null", "its parent ended", history, "")
+            except EngineError:  # finished meanwhile, or gone
+                continue
+            except Exception as exc:
+                log.warning("child job not cancelled", job_id=job_id, error=repr(exc))
+                continue
+            for event_id in done.dropped:
+                with contextlib.suppress(Exception):
+                    await self.nc.publish(names.activity_cancel_subject(event_id), b"")
+            await self.wakes(done.wakes)
+            todo += [c for c in done.left if c not in seen]
+            seen.update(done.left)
+
     async def _fail_job(self, job_id: str, error: str, subject: str) -> None:
         """Fail a job that cannot go on because what it must send is over a bound, with a
         dead letter and a history entry that say why. Never raises (the lease tries again)."""
         log.warning("job failed: its state is over a limit", job_id=job_id, error=error)
         try:
             history = [HistoryEntry(at=clock.iso(), node="", event="failed", detail=error)]
-            _, running, wakes = await self.store.finish(job_id, None, "failed", b"null", error, history, "")
+            done = await self.store.finish(job_id, None, "failed", b"null", error, history, "")
         except EngineError as exc:  # finished meanwhile, or gone: nothing left to fail
             log.info("over-limit job not failed", job_id=job_id, reason=str(exc))
             return
@@ -189,7 +219,16 @@ class Dispatcher:
             await self.store.deadletter(subject, f"job {job_id} failed: {error}", job_id.encode())
         except Exception as exc:
             log.warning("dead-letter record not stored", error=repr(exc))
-        for event_id in running:
-            with contextlib.suppress(Exception):
-                await self.nc.publish(names.activity_cancel_subject(event_id), b"")
-        await self.wakes(wakes)
+        await self.ended(done.dropped, done.wakes, done.left)
+
+
+def _one_per_job(wakes: list[WakeData]) -> list[WakeData]:
+    """The wakes to send: per job, its last wake in the list, if any of its wakes is not held."""
+    last: dict[str, WakeData] = {}
+    send: set[str] = set()
+    for wake in wakes:
+        last.pop(wake.job_id, None)  # re-inserted: the job goes where its last wake is
+        last[wake.job_id] = wake
+        if not wake.held:
+            send.add(wake.job_id)
+    return [wake for job_id, wake in last.items() if job_id in send]

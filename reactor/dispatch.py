@@ -23,7 +23,7 @@ from shared.failpoints import failpoint
 from shared.messages import ActivityTask, HistoryEntry, encode
 from shared.replies import ReplyInbox
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "plan_wakes"]
 
 log = structlog.get_logger("ee.reactor.dispatch")
 _input = msgspec.json.Decoder(dict[str, object])
@@ -157,11 +157,16 @@ class Dispatcher:
         """Offer wakes to executors. Never raises: a wake not sent is offered again when its
         lease ends; a wake too large for one message fails its job (``_fail_job``).
 
-        One wake per job: the last of the job's in the list (the scripts ran in the list's
-        order, so it carries every event fired before it), and only if one of them is not
-        ``held`` (a held one fired while an executor advances the job: its park offers it)."""
+        One wake per job (``plan_wakes``): a job fired again in the same batch after its wake
+        was read is read once more, so that its wake carries both."""
+        send, again = plan_wakes(wakes)
+        if again:
+            try:
+                send += await self.store.offer_again(again, clock.now(), lapsed=False)
+            except Exception as exc:  # their leases offer them again
+                log.warning("wakes not read again; their leases offer them", count=len(again), error=repr(exc))
         offered = 0
-        for wake in _one_per_job(wakes):
+        for wake in send:
             data = wake.encode()
             try:
                 check_publish("job state", names.EXECUTOR_WAKE, data, None, self.limit())
@@ -222,13 +227,21 @@ class Dispatcher:
         await self.ended(done.dropped, done.wakes, done.left)
 
 
-def _one_per_job(wakes: list[WakeData]) -> list[WakeData]:
-    """The wakes to send: per job, its last wake in the list, if any of its wakes is not held."""
+def plan_wakes(wakes: list[WakeData]) -> tuple[list[WakeData], list[str]]:
+    """The wakes of a batch to send, one per job, and the jobs whose wake must be read again.
+
+    A held wake (the job fired while its wake is out) is sent never: the park of that wake
+    offers what fired since. But when the same batch holds the job's own wake, read by an
+    earlier script than the held fire, that wake lacks the later event: the job is read again
+    (``Store.offer_again``) rather than sent one event short. Otherwise each job's last wake
+    in the batch goes (the scripts ran in the batch's order, so the last read is the newest)."""
     last: dict[str, WakeData] = {}
-    send: set[str] = set()
+    stale: set[str] = set()
     for wake in wakes:
-        last.pop(wake.job_id, None)  # re-inserted: the job goes where its last wake is
+        if wake.held:
+            if wake.job_id in last:
+                stale.add(wake.job_id)
+            continue
         last[wake.job_id] = wake
-        if not wake.held:
-            send.add(wake.job_id)
-    return [wake for job_id, wake in last.items() if job_id in send]
+        stale.discard(wake.job_id)
+    return [w for job_id, w in last.items() if job_id not in stale], sorted(stale)

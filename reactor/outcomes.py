@@ -120,9 +120,8 @@ class WakeData(msgspec.Struct, frozen=True, kw_only=True):
     ``event_id``, ``kind`` and ``result``, for executors older than ``fired``).
 
     ``held``: the job was under a fresh wake lease already when this fired (an executor is
-    advancing it): not to be sent (``reactor.dispatch``), since that executor's park offers
-    every event still fired at once; carried whole all the same, so that a batch which holds
-    one wake of the job to send sends the newest."""
+    advancing it): only ``job_id`` and ``fence``, not to be sent, since that executor's park
+    offers every event still fired at once (``reactor.dispatch.plan_wakes``)."""
 
     job_id: str
     fence: int

@@ -33,7 +33,8 @@ end
 fired_ids(j, 1)  -- an older build's wake_event into the fired record, before consuming
 for _, e in ipairs(A.consumed) do drop_event(e) end
 local ending = new_ending()
-for _, e in ipairs(A.drop) do drop_noting(j, e, at, A.lease_at, ending) end
+for _, e in ipairs(A.drop) do drop_noting(j, e, ending) end
+if #ending.bots > 0 then release_and_grant(j, ending.bots, at, A.lease_at, ending.wakes) end
 redis.call('ZREM', K.wakes, j)
 redis.call('HDEL', jk, 'stranded', 'lapses')
 redis.call('ZREM', K.stranded, j)

@@ -61,9 +61,11 @@ end
 -- Mark a parked event fired with its result, record it in its job's fired events, and put the
 -- job under a wake lease. When the job is under a fresh wake lease already (a wake is out: an
 -- executor works on it and has not parked; `lapses` 0), the lease is left as it is and the wake
--- returned is `held`: not sent (reactor.dispatch), since that executor's park offers every event
--- still fired at once (park.lua), and its lapse does. So results that arrive while a job is being
--- advanced are batched into its next wake instead of racing it.
+-- returned is `held`, only the job and its fence: not sent (reactor.dispatch), since that
+-- executor's park offers every event still fired at once (park.lua), and its lapse does. So
+-- results that arrive while a job is being advanced are batched into its next wake instead of
+-- racing it, and such a fire reads nothing more (a wake read per fire would cost each fire the
+-- whole fired record).
 local function fire(e, result, at, lease_at, detail)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'job', 'node')
@@ -81,8 +83,7 @@ local function fire(e, result, at, lease_at, detail)
   sync_wake_event(j)
   if held then
     redis.call('HSET', jk, 'updated', at)
-    local w = wake_of(j)
-    w.held = true
+    local w = {job_id = j, fence = tonumber(redis.call('HGET', jk, 'fence')) or 0, checkpoint = '', held = true}
     return w
   end
   redis.call('HSET', jk, 'updated', at, 'lapses', 0)

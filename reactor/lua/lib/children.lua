@@ -66,7 +66,8 @@ local function end_into_parent(c, status, output, err, at, lease_at, wakes)
   end
 end
 
--- Cancel the child jobs in out.children (their parents' waits for them are gone) and, through
+-- Cancel the child jobs in out.children (their parents' waits for them are gone, and no other
+-- wait of the parent took them over) and, through
 -- the same queue, their own children: at most CHILDREN_MAX jobs in one step, the ones beyond
 -- go to out.left (the caller cancels each of those in a step of its own).
 local function cancel_children(at, build, lease_at, out)
@@ -74,8 +75,10 @@ local function cancel_children(at, build, lease_at, out)
   while i <= #out.children do
     local c, p = out.children[i][1], out.children[i][2]
     i = i + 1
-    local f = redis.call('HMGET', K.job(c), 'status', 'parent')
-    if f[1] and not is_final(f[1]) and f[2] == p then
+    local f = redis.call('HMGET', K.job(c), 'status', 'parent', 'parent_event')
+    -- Not when a wait of the parent still waits for it (the same park parked it again).
+    local waited = f[3] and redis.call('HGET', K.event(f[3]), 'status') == 'parked'
+    if f[1] and not is_final(f[1]) and f[2] == p and not waited then
       if n >= CHILDREN_MAX then
         out.left[#out.left + 1] = c
       else

@@ -4,6 +4,7 @@ the child's end fires the parent's wait, the end of a parent cancels its childre
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,13 @@ def call(parent: str, path: str = "post", *, digest: str = "d", branch: str = ""
                      version=2, start="s", input={"invoice": 7})
 
 
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 async def history(d: Driver, job_id: str) -> list[tuple[str, str]]:
-    return [(f[b"event"].decode(), f[b"detail"].decode()) for _, f in await d.r.xrange(d.keys.job_history(job_id))]
+    entries: Any = await d.r.xrange(d.keys.job_history(job_id))
+    return [(text(f[b"event"]), text(f[b"detail"])) for _, f in entries]
 
 
 async def test_a_child_wait_starts_its_child_once_even_when_parked_twice(redis_url: str) -> None:
@@ -35,8 +41,8 @@ async def test_a_child_wait_starts_its_child_once_even_when_parked_twice(redis_u
         [wake] = fired(out)
         assert (wake.job_id, wake.fence, json.loads(wake.checkpoint), json.loads(wake.input), wake.fired) == \
             (child, 0, {"node": "s"}, {"invoice": 7}, [])
-        record = await d.r.hgetall(d.keys.job(child))
-        assert {k: record[k.encode()].decode() for k in ("status", "name", "version", "digest", "fence", "parent",
+        record: Any = await d.r.hgetall(d.keys.job(child))
+        assert {k: text(record[k.encode()]) for k in ("status", "name", "version", "digest", "fence", "parent",
                                                           "parent_event")} == {
             "status": "running", "name": "sub", "version": "2", "digest": "d", "fence": "0", "parent": "p",
             "parent_event": "p~1.0"}

@@ -5,6 +5,7 @@ job race and the loser is refused."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import pytest
@@ -31,7 +32,8 @@ def ids(wake: WakeData) -> list[str]:
 
 
 async def fired_record(d: Driver, job_id: str) -> list[str]:
-    return [m.decode() for m in await d.r.zrange(d.keys.job_fired(job_id), 0, -1)]
+    members: Any = await d.r.zrange(d.keys.job_fired(job_id), 0, -1)
+    return [m.decode() for m in members]
 
 
 async def test_two_results_arriving_together_ride_one_wake_and_are_consumed_once(redis_url: str) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from reactor.outcomes import Finished, Foreign, Parked, Stale, Unknown
-from shared.messages import ActivityWait, BotLockWait, SignalWait
+from shared.messages import ActivityWait, BotLockWait, SignalWait, Wait
 from tests.support.scripts import fired, open_driver
 
 pytestmark = pytest.mark.anyio
@@ -87,8 +87,8 @@ async def test_dropped_lock_requests_leave_the_queue_and_give_back_a_bot_never_c
         await d.one(d.heartbeat("b1", "erp"))
         await d.one(d.start("j"))
         # Two branches each lock a bot of a pool of one: the first is granted at once, the second waits.
-        lock = [BotLockWait(node="each[0]/lock", branch="each[0]", pool="erp"),
-                BotLockWait(node="each[1]/lock", branch="each[1]", pool="erp")]
+        lock: list[Wait] = [BotLockWait(node="each[0]/lock", branch="each[0]", pool="erp"),
+                            BotLockWait(node="each[1]/lock", branch="each[1]", pool="erp")]
         [wake] = fired(await d.one(d.park("j", 0, lock)))
         assert [f.event_id for f in wake.fired] == ["j~1.0"]
         await d.one(d.start("next"))

@@ -184,6 +184,8 @@ def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
 TIMEOUT_RESULTS = {
     "signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
     "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
+    # A child wait has no timeout of its own; one an operator gave it (ee event extend) ends it so.
+    "child": _json.encode({"ok": False, "error": "timed out waiting for the child job"}),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reactor.outcomes import Done, Fired, Parked, Stale
-from reactor.store import new_waits
+from reactor.store import TIMEOUT_RESULTS, new_waits
 from shared.errors import InvalidMessage, InvalidName
 from shared.messages import ActivityWait, ChildWait, SignalWait
 from shared.names import child_job_id
@@ -172,3 +172,13 @@ def test_a_child_wait_needs_a_valid_job_id_other_than_its_parents() -> None:
         new_waits("p", 0, [ChildWait(node="n", job_id="bad id", digest="d", name="sub", version=1, start="s")], 0.0)
     with pytest.raises(InvalidMessage, match="its own child"):
         new_waits("p", 0, [ChildWait(node="n", job_id="p", digest="d", name="sub", version=1, start="s")], 0.0)
+
+
+async def test_a_timeout_an_operator_gave_a_child_wait_ends_it(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        await d.one(d.start("p"))
+        await d.one(d.park("p", 0, [call("p")]))
+        await d.one(d.event("p~1.0", "extend", timeout_s=5))
+        out = await d.one(d.timer("p~1.0", timeout_result=TIMEOUT_RESULTS["child"], at=d.now + 5))
+        assert isinstance(out, Fired)
+        assert json.loads(out.wake.result) == {"ok": False, "error": "timed out waiting for the child job"}

@@ -544,8 +544,8 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
     else:
         for row in rows:
             until = row.get("deadline") and f"until {time_text(row['deadline'])}"
-            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or until
-        print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s",
+            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("child") or until
+        print_table(rows, ["event_id", "node", "branch", "kind", "status", "attempt", "waits_on", "bot", "age_s",
                            "stranded", "unserved"])
 
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import msgspec
 
-from shared.messages import Wake
+from shared.messages import FiredEvent, Wake
 
 __all__ = [
     "CODES",
@@ -31,6 +31,7 @@ __all__ = [
     "Fenced",
     "Finished",
     "Fired",
+    "FiredData",
     "Foreign",
     "Held",
     "Ignored",
@@ -102,8 +103,25 @@ def lua_codes() -> str:
 _json = msgspec.json.Encoder()
 
 
+class FiredData(msgspec.Struct, frozen=True, kw_only=True):
+    """One fired, unconsumed event of a wake's job, as a script returns it (its result as the
+    JSON text its event hash holds)."""
+
+    event_id: str
+    kind: str = ""
+    node: str = ""
+    branch: str = ""
+    result: str = ""
+
+
 class WakeData(msgspec.Struct, frozen=True, kw_only=True):
-    """A wake as a script returns it: the job's fence and stored JSON, and the fired event."""
+    """A wake as a script returns it: the job's fence and stored JSON, and its fired events,
+    oldest first (``fired``, at most ``reactor.scripts.WAKE_FIRED_MAX``; the first is also
+    ``event_id``, ``kind`` and ``result``, for executors older than ``fired``).
+
+    ``held``: the job was under a fresh wake lease already when this fired (an executor is
+    advancing it): only ``job_id`` and ``fence``, not to be sent, since that executor's park
+    offers every event still fired at once (``reactor.dispatch.plan_wakes``)."""
 
     job_id: str
     fence: int
@@ -113,13 +131,18 @@ class WakeData(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str = ""
     kind: str = ""
     result: str = ""
+    fired: list[FiredData] = []
+    held: bool = False
 
     def encode(self) -> bytes:
         """The ``Wake`` message: plain strings encoded by msgspec, stored JSON as it is."""
         raw = cast(Any, msgspec.Raw)  # Wake's JSON fields are typed for decoding
+        fired = [FiredEvent(event_id=f.event_id, kind=f.kind, node=f.node, branch=f.branch,
+                            result=raw(f.result) if f.result else None) for f in self.fired]
         return _json.encode(Wake(job_id=self.job_id, fence=self.fence, digest=self.digest,
                                  checkpoint=raw(self.checkpoint), input=raw(self.input or "{}"),
-                                 event_id=self.event_id, kind=self.kind, result=raw(self.result or "null")))
+                                 event_id=self.event_id, kind=self.kind, result=raw(self.result or "null"),
+                                 fired=fired))
 
 
 class Outcome(msgspec.Struct, tag_field="o"):
@@ -185,12 +208,15 @@ class Parked(Outcome, tag="parked"):
     # Activities whose first attempt the park already failed (their bot is not alive): no task.
     undispatched: list[str] = []
     wakes: list[WakeData] = []
+    dropped: list[str] = []  # activities in flight among the dropped waits and cancelled children
+    left: list[str] = []  # children to cancel beyond the step's bound (reactor.scripts.CHILDREN_MAX)
 
 
 class Done(Outcome, tag="done"):
     fence: int
-    dropped: list[str] = []  # the job's activities still in flight (their workers are told)
-    wakes: list[WakeData] = []  # jobs granted the bots it released
+    dropped: list[str] = []  # activities still in flight, its own and its cancelled children's
+    wakes: list[WakeData] = []  # its parent's, and jobs granted the bots it released
+    left: list[str] = []  # children to cancel beyond the step's bound (reactor.scripts.CHILDREN_MAX)
 
 
 class Recorded(Outcome, tag="recorded"):

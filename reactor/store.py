@@ -68,9 +68,10 @@ from shared.messages import (
     Wait,
     encode,
 )
-from shared.names import event_id_for
+from shared.names import event_id_for, event_job
+from shared.naming import check_name
 
-__all__ = ["GaugeSnapshot", "ParkDone", "ResultIn", "Store", "WakeData", "new_waits", "notes"]
+__all__ = ["FinishDone", "GaugeSnapshot", "ParkDone", "ResultIn", "Store", "WakeData", "new_waits", "notes"]
 
 log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
@@ -87,6 +88,18 @@ class ParkDone:
     wakes: list[WakeData]
     # Activities whose first attempt the park already failed (their bot is not alive): no task.
     undispatched: set[str] = field(default_factory=set)
+    # Activities in flight among the dropped waits and the cancelled children: told to cancel.
+    dropped: list[str] = field(default_factory=list)
+    # Children beyond the step's bound (reactor.scripts.CHILDREN_MAX): cancelled one by one.
+    left: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishDone:
+    fence: int
+    dropped: list[str]  # activities still in flight, the job's and its cancelled children's
+    wakes: list[WakeData]  # its parent's, and of jobs granted the bots it released
+    left: list[str] = field(default_factory=list)  # children beyond the step's bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,7 @@ class ResultIn:
     result: bytes
     error: str
     token: bool = False
+    business: bool = False  # a business error: never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +131,13 @@ def new_waits(job_id: str, fence: int, waits: list[Wait], now: float) -> list[co
 
 
 def _new_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
+    out = _kind_wait(event_id, wait, now)
+    if wait.branch:
+        return msgspec.structs.replace(out, fields=msgspec.structs.replace(out.fields, branch=wait.branch))
+    return out
+
+
+def _kind_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
     spec = encode(wait).decode()
     match wait:
         case ActivityWait():
@@ -143,7 +164,16 @@ def _new_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
             return contracts.NewWait(event_id, "bot_lock", EventRecord(node=wait.node, spec=spec, attempt=1,
                                                                        pool=wait.pool), due)
         case ChildWait():
-            raise InvalidMessage(names.REACTOR_SERVICE, "a call (child job) wait: not built in this reactor yet")
+            # No task and no timer: the child's end fires it (reactor/lua/lib/children.lua).
+            check_name("job", wait.job_id)
+            parent = event_job(event_id)
+            if wait.job_id == parent:
+                raise InvalidMessage(names.reactor_subject("park"), f"job {parent!r} cannot be its own child")
+            child = contracts.ChildStart(wait.job_id, wait.digest, wait.name, wait.version,
+                                         encode(Checkpoint(node=wait.start)).decode(),
+                                         _json.encode(wait.input).decode())
+            return contracts.NewWait(event_id, "child", EventRecord(node=wait.node, spec=spec, attempt=1,
+                                                                    child=wait.job_id), child=child)
 
 
 def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
@@ -154,6 +184,8 @@ def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
 TIMEOUT_RESULTS = {
     "signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
     "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
+    # A child wait has no timeout of its own; one an operator gave it (ee event extend) ends it so.
+    "child": _json.encode({"ok": False, "error": "timed out waiting for the child job"}),
 }
 
 
@@ -239,26 +271,29 @@ class Store:
         return out
 
     async def park(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait], consumed: list[str],
-                   history: list[HistoryEntry], build: str, release_bots: list[str]) -> ParkDone:
+                   history: list[HistoryEntry], build: str, release_bots: list[str],
+                   drop: list[str] | None = None) -> ParkDone:
         now = clock.now()
         registered = new_waits(job_id, fence, waits, now)
         out = await self._one(contracts.park(
             self.keys, job_id=job_id, fence=fence, checkpoint=encode(checkpoint), now=repr(now), at=clock.iso(now),
             build=build, lease_at=self.lease_at(now), consumed=consumed, waits=registered, history=notes(history),
-            release=release_bots))
+            release=release_bots, drop=drop or []))
         _refused(job_id, fence, out)
-        return ParkDone(out.fence, [w.id for w in registered], out.wakes, set(out.undispatched))
+        return ParkDone(out.fence, [w.id for w in registered], out.wakes, set(out.undispatched), out.dropped,
+                        out.left)
 
     async def finish(self, job_id: str, fence: int | None, status: str, output: bytes, error: str,
-                     history: list[HistoryEntry], build: str) -> tuple[int, list[str], list[WakeData]]:
-        """Finish a job; returns its new fence, its dropped in-flight activities and the
-        wakes of jobs that were granted the bots it released."""
+                     history: list[HistoryEntry], build: str) -> FinishDone:
+        """Finish a job (``fence`` None: a cancel, unfenced): its new fence, the in-flight
+        activities dropped, the wakes it gives (its parent's, jobs granted its bots), and the
+        children left to cancel beyond the step's bound."""
         now = clock.now()
         out = await self._one(contracts.finish(
             self.keys, job_id=job_id, fence=fence, status=status, output=output, error=error, at=clock.iso(now),
             build=build, lease_at=self.lease_at(now), history=notes(history)))
         _refused(job_id, fence or 0, out)
-        return out.fence, out.dropped, out.wakes
+        return FinishDone(out.fence, out.dropped, out.wakes, out.left)
 
     async def cancel_before_start(self, job_id: str, reason: str) -> bool:
         """Record a job that does not exist yet as cancelled, so that when it is submitted its
@@ -335,7 +370,8 @@ class Store:
         at, lease_at = clock.iso(now), self.lease_at(now)
         return await self._run.many([
             contracts.result(self.keys, event_id=r.event_id, attempt=r.attempt, ok=r.ok, result=r.result,
-                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token)
+                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token,
+                             business=r.business)
             for r in results])
 
     async def due(self, key: str, upto: float | None, limit: int = 500) -> list[str]:

@@ -57,7 +57,7 @@ EVENT_SEPARATOR = "~"
 
 # The kinds of parked event, each with its index (``Keys.event_index``): the values of an
 # event hash's ``kind`` field and of ``ee events --kind``.
-EVENT_KINDS = ("activity", "timer", "signal", "bot_lock")
+EVENT_KINDS = ("activity", "timer", "signal", "bot_lock", "child")
 
 
 def event_job(event_id: str) -> str:
@@ -104,6 +104,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("job_history", "job:{J}:history", "stream", "the job's history (HistoryRecord), capped", "job"),
     Family("job_inbox", "job:{J}:inbox", "list", "signals that arrived before the job waited for them "
            "(InboxItem)", "job"),
+    Family("job_fired", "job:{J}:fired", "zset", "ids of the job's fired events not consumed yet, by fire "
+           "order (what its next wake carries)", "job"),
     Family("event", "event:{J}~F.i", "hash", "one wait of the job (EventRecord)", "job"),
     Family("workflow", "workflow:<digest>", "string", "a workflow, stored once per content digest"),
     Family("jobs", "jobs", "zset", "job ids by creation time", "global"),
@@ -170,6 +172,9 @@ class Keys:
 
     def job_inbox(self, job_id: str) -> str:
         return self._key("job_inbox", job_id)
+
+    def job_fired(self, job_id: str) -> str:
+        return self._key("job_fired", job_id)
 
     def event(self, event_id: str) -> str:
         return self._key("event", event_id)
@@ -274,13 +279,16 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: str | None = None
     finished: str = ""
     bots: str = ""  # bots held, comma separated
-    wake_event: str = ""
+    wake_event: str = ""  # the oldest of its fired, unconsumed events (job:{J}:fired holds them all)
     lapses: int = 0
     stranded: str = ""
     history_trimmed: int = 0
     waiting_for: str = ""
     waiting_reason: str = ""
     refused: str = ""
+    # A child job (a `call`): the job that started it and the parent's wait its end fires.
+    parent: str = ""
+    parent_event: str = ""
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -314,6 +322,8 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     bot: str = ""
     pool: str = ""
     signal: str = ""
+    branch: str = ""  # the branch cursor that parked it ('' for the top level)
+    child: str = ""  # a child wait: the child job's id
 
 
 class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

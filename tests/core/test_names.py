@@ -204,7 +204,8 @@ def test_inbox_items_of_the_older_formats_are_still_read(stack: Stack) -> None:
                         'old\n{"ok":true,"output":"no expiry"}')
         [wake] = fired(await s.one(s.park("inbox-old", 0, [SignalWait(node="w", signal="go")])))
         assert json.loads(wake.result)["output"] == "with expiry"
-        [wake] = fired(await s.one(s.park("inbox-old", 1, [SignalWait(node="w", signal="old")])))
+        [wake] = fired(await s.one(s.park("inbox-old", 1, [SignalWait(node="w", signal="old")],
+                                          [wake.event_id])))
         assert json.loads(wake.result)["output"] == "no expiry"
         assert await s.r.llen(inbox) == 0
 

@@ -329,16 +329,18 @@ class _Result(_Args):
     at: str
     lease_at: str
     token: bool = False
+    business: bool = False
 
 
 _result = msgspec.msgpack.Decoder(ResultOutcome)
 
 
 def result(keys: Keys, *, event_id: str, attempt: int, ok: bool, result: bytes, error: str, now: str, at: str,
-           lease_at: str, token: bool) -> Call[ResultOutcome]:
-    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller)."""
+           lease_at: str, token: bool, business: bool = False) -> Call[ResultOutcome]:
+    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller).
+    ``business``: a business error (never retried: it fires at once, attempts left or not)."""
     return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
-                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token), _result)
+                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token, business), _result)
 
 
 TimerOutcome = Fired | Retrying | Redispatch | Nothing

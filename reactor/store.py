@@ -99,6 +99,7 @@ class ResultIn:
     result: bytes
     error: str
     token: bool = False
+    business: bool = False  # a business error: fired at once, never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +151,12 @@ def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
     return [contracts.Note(h.node, h.event, h.detail) for h in history]
 
 
-# Results of the waits a timer ends without an activity result of their own.
+# Results of the waits a timer ends without an activity result of their own: each of the error
+# class ``timeout`` (what a workflow's ``catch`` matches on). An activity's timeout is written by
+# timer.lua, of the same class.
 TIMEOUT_RESULTS = {
-    "signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
-    "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
+    "signal": _json.encode({"ok": False, "error": "signal wait timed out", "error_type": "timeout"}),
+    "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot", "error_type": "timeout"}),
 }
 
 
@@ -335,7 +338,8 @@ class Store:
         at, lease_at = clock.iso(now), self.lease_at(now)
         return await self._run.many([
             contracts.result(self.keys, event_id=r.event_id, attempt=r.attempt, ok=r.ok, result=r.result,
-                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token)
+                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token,
+                             business=r.business)
             for r in results])
 
     async def due(self, key: str, upto: float | None, limit: int = 500) -> list[str]:

@@ -101,7 +101,7 @@ class Operations:
     async def finish(self, req: FinishRequest) -> FinishReply:
         fence, _, wakes = await self.store.finish(req.job_id, req.fence, req.status,
                                                   _json.encode(req.output), req.error or "",
-                                                  req.history, req.build)
+                                                  req.history, req.build, req.checkpoint)
         await self.dispatcher.wakes(wakes)
         metrics.JOBS_FINISHED.labels(status=req.status).inc()
         return FinishReply(fence=fence)

@@ -1,6 +1,6 @@
 -- Finish a job: fence check, drop every event, release its bots, record the outcome.
 -- A: job_id, fence (absent: no fence check, a cancel), status, output, error, at, build, lease_at,
---   history (node, event, detail each)
+--   history (node, event, detail each), checkpoint (absent: the last park's stays; ee retry resumes it)
 -- Replies done (fence, dropped: its activities still in flight, wakes: of jobs granted its bots),
 -- unknown, finished (status) or stale (fence).
 local j = A.job_id
@@ -30,6 +30,7 @@ local bots = redis.call('HGET', jk, 'bots')
 if bots and bots ~= '' then release_and_grant(j, bots, A.at, A.lease_at, wakes) end
 redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses', 'bots')
 redis.call('ZREM', K.stranded, j)
+if A.checkpoint then redis.call('HSET', jk, 'checkpoint', A.checkpoint) end
 redis.call('HSET', jk, 'fence', fence, 'status', A.status, 'output', A.output, 'error', A.error,
   'updated', A.at, 'finished', A.at)
 index_status(j, cur[2], A.status)

@@ -188,6 +188,10 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
                               "version": 1, "build": "b"}, [("request", "intake")]),
     messages.PurgeRequest: ({"older_than_s": 86400, "statuses": ["failed"], "dry_run": True, "batch": 10,
                              "max_batches": 1}, [("request", "purge")]),
+    messages.DeployRequest: ({"workflow": WORKFLOW, "by": "b"}, [("request", "deploy")]),
+    messages.DeployedRequest: ({"name": "hostile", "version": 1}, [("request", "deployed")]),
+    messages.DeploymentsRequest: ({"name": "hostile", "limit": 10}, [("request", "deployments")]),
+    messages.RetryRequest: ({"job_id": "hs-retry", "from_node": "e", "by": "b"}, [("request", "retry")]),
     messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job"}, [("stream", names.JOBS_EXECUTE)]),
     messages.Wake: ({"job_id": "hs-wake", "fence": 1, "digest": "hs-digest", "checkpoint": {"node": "e"},
                      "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True},
@@ -209,7 +213,7 @@ NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", 
             "RedriveReply", "SignalReply", "StartReply", "WorkflowReply", "Checkpoint", "HistoryEntry",
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
             "Codec", "encode", "FinalStatus", "PurgeReply", "ChildWait", "FiredEvent", "DeployedReply",
-            "DeployedRequest",  # no endpoint reads it yet (issue 12 adds `deployed`)
+            "DeployReply", "DeploymentsReply", "DeployedWorkflow", "DeployedVersion", "RetryReply",
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 

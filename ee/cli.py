@@ -229,6 +229,8 @@ def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, 
     if timeout is not None and not wait:
         fail("--timeout is how long --wait waits: give --wait too")
     source = submission_source(file)
+    if isinstance(source, Path) and file != "-" and source.is_dir():
+        fail(f"{file} is a directory: give a workflow file, or a deployed workflow's NAME[@VERSION]")
     read = _read_workflow(source) if isinstance(source, Path) else None
     job_input = parse_json(input_json, "--input")
     if job_input is None:

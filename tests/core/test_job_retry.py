@@ -14,8 +14,13 @@ from typing import Any
 import nats
 
 from ee import exits
+from reactor import contracts
+from reactor.outcomes import Done, NotFailed, Retried, Stale
+from reactor.scripts import Call
 from shared import names
 from shared.layout import Keys
+from shared.messages import ActivityWait, Checkpoint, encode
+from tests.support.scripts import open_driver
 from tests.support.stack import Stack
 
 
@@ -107,3 +112,40 @@ def test_two_retries_at_once_one_wins(engine: Stack) -> None:
     assert engine.wait_job(job_id, 60)["retries"] == 1
     history = (engine.job(job_id) or {})["history"]
     assert [h["detail"] for h in history if h["event"] == "retried"] == ["by racer from b"]
+
+
+async def _finish_then_retry(url: str) -> None:
+    keys = Keys("ee:")
+    async with open_driver(url) as d:
+        await d.one(d.start("j"))
+        await d.one(d.park("j", 0, [ActivityWait(node="w", activity="demo.echo")]))
+        # A failed finish that names its checkpoint stores it (the node that failed, as the interpreter says).
+        failed_at = encode(Checkpoint(node="x", vars={"k": 1}))
+        out = await d.one(contracts.finish(keys, job_id="j", fence=1, status="failed", output=b"null", error="why",
+                                           at="t", build="b", lease_at="1", history=[], checkpoint=failed_at))
+        assert isinstance(out, Done)
+        assert await d.r.hget(keys.job("j"), "checkpoint") == failed_at
+        assert await d.r.ttl(keys.job("j")) > 0
+
+        def retry(fence: int, checkpoint: bytes = b"") -> Call[contracts.RetryOutcome]:
+            return contracts.retry(keys, job_id="j", fence=fence, checkpoint=checkpoint, node="x", by="me", at="t",
+                                   lease_at="99")
+
+        assert await d.one(retry(1)) == Stale(fence=2)
+        retried = await d.one(retry(2))
+        assert isinstance(retried, Retried) and (retried.fence, retried.retries) == (3, 1)
+        assert (retried.wake.checkpoint, retried.wake.event_id, retried.wake.fence) == (failed_at.decode(), "", 3)
+        job = await d.r.hgetall(keys.job("j"))
+        assert job[b"status"] == b"running" and b"error" not in job and b"finished" not in job
+        assert await d.r.ttl(keys.job("j")) == -1 and await d.r.ttl(keys.job_history("j")) == -1
+        assert await d.r.zscore(keys.wakes, "j") == 99
+        assert await d.r.zscore(keys.job_status("failed"), "j") is None
+        assert await d.one(retry(3)) == NotFailed(status="running")
+        # A finish without a checkpoint leaves the stored one.
+        await d.one(d.finish("j", 3, "failed"))
+        assert await d.r.hget(keys.job("j"), "checkpoint") == failed_at
+
+
+def test_a_failed_finish_stores_its_checkpoint_and_retry_resumes_it(stack: Stack) -> None:
+    """finish.lua and retry.lua on their own: the stored checkpoint, the fence, the expiry."""
+    asyncio.run(_finish_then_retry(stack.redis.url))

@@ -17,6 +17,7 @@ import msgspec
 from reactor.outcomes import (
     Count,
     Created,
+    Deployed,
     Done,
     Existing,
     Exists,
@@ -29,6 +30,7 @@ from reactor.outcomes import (
     InBackoff,
     InboxFull,
     Kept,
+    NotFailed,
     Nothing,
     NotParked,
     Ok,
@@ -38,12 +40,15 @@ from reactor.outcomes import (
     Recorded,
     Redispatch,
     Refused,
+    Retried,
     Retrying,
     Stale,
     Step,
     Taken,
+    Unchanged,
     Unknown,
     Untouched,
+    VersionTaken,
     Wakes,
 )
 from reactor.scripts import Call
@@ -53,6 +58,7 @@ from shared.messages import FinalStatus
 __all__ = [
     "FINAL_STATUSES",
     "ChildStart",
+    "DeployOutcome",
     "EventOutcome",
     "FinishOutcome",
     "LeaseOutcome",
@@ -60,12 +66,14 @@ __all__ = [
     "Note",
     "ParkOutcome",
     "ResultOutcome",
+    "RetryOutcome",
     "SignalOutcome",
     "StartOutcome",
     "TimerOutcome",
     "bot_grace",
     "bot_lapse",
     "cancel_before_start",
+    "deploy",
     "event",
     "finish",
     "heartbeat",
@@ -77,6 +85,7 @@ __all__ = [
     "park",
     "purge",
     "result",
+    "retry",
     "signal",
     "start",
     "status_backfill",
@@ -212,17 +221,21 @@ class _Finish(_Args):
     lease_at: str
     fence: int | None = None
     history: list[Note] = []
+    checkpoint: str | None = None
 
 
 _finish = msgspec.msgpack.Decoder(FinishOutcome)
 
 
 def finish(keys: Keys, *, job_id: str, fence: int | None, status: str, output: bytes, error: str, at: str,
-           build: str, lease_at: str, history: list[Note]) -> Call[FinishOutcome]:
-    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots."""
-    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id), keys.job_inbox(job_id),
+           build: str, lease_at: str, history: list[Note], checkpoint: bytes | None = None) -> Call[FinishOutcome]:
+    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots.
+    ``checkpoint``: stored as the job's (a failed job's, which ``ee retry`` resumes); None keeps the last park's."""
+    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id),
+                            keys.job_inbox(job_id),
                             keys.job_history(job_id), keys.wakes, keys.stranded, keys.timers, keys.dispatch),
-                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history), _finish)
+                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history,
+                         None if checkpoint is None else checkpoint.decode()), _finish)
 
 
 class _CancelBeforeStart(_Args):
@@ -357,8 +370,8 @@ _result = msgspec.msgpack.Decoder(ResultOutcome)
 
 def result(keys: Keys, *, event_id: str, attempt: int, ok: bool, result: bytes, error: str, now: str, at: str,
            lease_at: str, token: bool, business: bool = False) -> Call[ResultOutcome]:
-    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the
-    caller); ``business``: a business error, never retried."""
+    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller).
+    ``business``: a business error (never retried: it fires at once, attempts left or not)."""
     return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
                  _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token, business), _result)
 
@@ -492,6 +505,54 @@ def purge(keys: Keys, *, status: str, older_than_s: float, limit: int) -> Call[P
         raise ValueError(f"not a final status: {status!r}")
     return _call("purge", (keys.job_status(status), keys.jobs, keys.stranded),
                  _Purge(status, float(older_than_s), int(limit)), _purged)
+
+
+# -- deployed workflows, retries ---------------------------------------------------------------
+
+DeployOutcome = Deployed | Unchanged | VersionTaken
+
+
+class _Deploy(_Args):
+    name: str
+    version: str
+    digest: str
+    workflow: str
+    record: str
+    now: str
+
+
+_deploy = msgspec.msgpack.Decoder(DeployOutcome)
+
+
+def deploy(keys: Keys, *, name: str, version: int, digest: str, workflow: bytes, record: bytes,
+           now: str) -> Call[DeployOutcome]:
+    """Store a workflow version under its name, once: the same content again changes nothing."""
+    return _call("deploy", (keys.deployed_workflow(name), keys.deployed, keys.workflow(digest)),
+                 _Deploy(name, str(version), digest, workflow.decode(), record.decode(), now), _deploy)
+
+
+RetryOutcome = Retried | Unknown | NotFailed | Stale
+
+
+class _Retry(_Args):
+    job_id: str
+    fence: int
+    checkpoint: str
+    node: str
+    by: str
+    at: str
+    lease_at: str
+
+
+_retry = msgspec.msgpack.Decoder(RetryOutcome)
+
+
+def retry(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, node: str, by: str, at: str,
+          lease_at: str) -> Call[RetryOutcome]:
+    """Run a failed job again from its checkpoint (``b""``: the one stored), fenced."""
+    return _call("retry", (keys.job(job_id), keys.job_history(job_id), keys.job_inbox(job_id),
+                           keys.job_events(job_id), keys.wakes, keys.stranded),
+                 _Retry(job_id, fence, checkpoint.decode(), node, by, at, lease_at), _retry)
 
 
 # -- the reactor lease (reactor.leader) --------------------------------------------------------

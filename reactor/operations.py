@@ -100,7 +100,7 @@ class Operations:
 
     async def finish(self, req: FinishRequest) -> FinishReply:
         done = await self.store.finish(req.job_id, req.fence, req.status, _json.encode(req.output),
-                                       req.error or "", req.history, req.build)
+                                       req.error or "", req.history, req.build, req.checkpoint)
         await self.dispatcher.ended(done.dropped, done.wakes, done.left)
         metrics.JOBS_FINISHED.labels(status=req.status).inc()
         return FinishReply(fence=done.fence)

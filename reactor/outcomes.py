@@ -24,6 +24,7 @@ __all__ = [
     "CODES",
     "Count",
     "Created",
+    "Deployed",
     "Done",
     "Existing",
     "Exists",
@@ -38,6 +39,7 @@ __all__ = [
     "InBackoff",
     "InboxFull",
     "Kept",
+    "NotFailed",
     "NotParked",
     "Nothing",
     "Ok",
@@ -47,12 +49,15 @@ __all__ = [
     "Recorded",
     "Redispatch",
     "Refused",
+    "Retried",
     "Retrying",
     "Stale",
     "Step",
     "Taken",
+    "Unchanged",
     "Unknown",
     "Untouched",
+    "VersionTaken",
     "WakeData",
     "Wakes",
     "lua_codes",
@@ -92,6 +97,11 @@ CODES: dict[str, str] = {
               "or the lease ran out); nothing written",
     "taken": "the reactor lease is this caller's, under a new fencing epoch",
     "held": "another reactor holds the lease",
+    "deployed": "a new version of a workflow is deployed",
+    "unchanged": "this very content is deployed under this version already: nothing written",
+    "version_taken": "the version is deployed already with other content (a deployed version never changes)",
+    "not_failed": "the job is not failed (only a failed job is retried)",
+    "retried": "the failed job runs again from its checkpoint, under a wake lease",
 }
 
 
@@ -290,3 +300,25 @@ class Taken(Outcome, tag="taken"):
 class Held(Outcome, tag="held"):
     holder: str
     ttl_ms: int
+
+
+class Deployed(Outcome, tag="deployed"):
+    pass
+
+
+class Unchanged(Outcome, tag="unchanged"):
+    pass
+
+
+class VersionTaken(Outcome, tag="version_taken"):
+    digest: str  # the content the version holds
+
+
+class NotFailed(Outcome, tag="not_failed"):
+    status: str
+
+
+class Retried(Outcome, tag="retried"):
+    fence: int
+    retries: int
+    wake: WakeData

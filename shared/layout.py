@@ -40,6 +40,7 @@ __all__ = [
     "RECORDS",
     "BotRecord",
     "DeadLetterRecord",
+    "DeploymentRecord",
     "EventRecord",
     "Family",
     "HistoryRecord",
@@ -108,6 +109,10 @@ FAMILIES: tuple[Family, ...] = (
            "order (what its next wake carries)", "job"),
     Family("event", "event:{J}~F.i", "hash", "one wait of the job (EventRecord)", "job"),
     Family("workflow", "workflow:<digest>", "string", "a workflow, stored once per content digest"),
+    Family("deployed", "deployed", "zset", "names of deployed workflows by when a version of each was last "
+           "deployed", "global"),
+    Family("deployed_workflow", "deployed:<workflow>", "hash", "the deployed versions of one workflow: "
+           "version -> DeploymentRecord (JSON)"),
     Family("jobs", "jobs", "zset", "job ids by creation time", "global"),
     Family("job_status", "jobs:status:<status>", "zset", "job ids whose status is <status>, by when they took it"),
     Family("job_status_backfill", "jobs:indexed", "string", "how far the one-time fill of the status "
@@ -157,6 +162,7 @@ class Keys:
         self.reactor_leader = fixed["reactor_leader"]
         self.reactor_epoch = fixed["reactor_epoch"]
         self.job_status_backfill = fixed["job_status_backfill"]
+        self.deployed = fixed["deployed"]
 
     def _key(self, family: str, *values: str) -> str:
         return _BY_NAME[family].key(self.prefix, *values)
@@ -201,6 +207,9 @@ class Keys:
 
     def workflow(self, digest: str) -> str:
         return self._key("workflow", digest)
+
+    def deployed_workflow(self, name: str) -> str:
+        return self._key("deployed_workflow", name)
 
     def bot(self, bot_id: str) -> str:
         return self._key("bot", bot_id)
@@ -289,6 +298,7 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     # A child job (a `call`): the job that started it and the parent's wait its end fires.
     parent: str = ""
     parent_event: str = ""
+    retries: int = 0  # times ee retry resumed the job after it failed
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -356,6 +366,16 @@ class InboxItem(msgspec.Struct, kw_only=True):
     name: str
     result: str
     expires: str | None = None
+
+
+class DeploymentRecord(msgspec.Struct, kw_only=True):
+    """The value of one field (a version, as decimal text) of ``deployed:<workflow>``: JSON. The
+    workflow itself is ``workflow:<digest>``, shared with the jobs that run it. Written once: a
+    deployed version never changes."""
+
+    digest: str
+    at: str  # ISO-8601 UTC
+    by: str = ""
 
 
 class DeadLetterRecord(msgspec.Struct, kw_only=True):

@@ -181,4 +181,5 @@ async def test_a_timeout_an_operator_gave_a_child_wait_ends_it(redis_url: str) -
         await d.one(d.event("p~1.0", "extend", timeout_s=5))
         out = await d.one(d.timer("p~1.0", timeout_result=TIMEOUT_RESULTS["child"], at=d.now + 5))
         assert isinstance(out, Fired)
-        assert json.loads(out.wake.result) == {"ok": False, "error": "timed out waiting for the child job"}
+        assert json.loads(out.wake.result) == {"ok": False, "error": "timed out waiting for the child job",
+                                               "error_type": "timeout"}

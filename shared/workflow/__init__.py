@@ -7,7 +7,7 @@ what is suspect but allowed (nodes nothing leads to).
 """
 
 from shared.workflow._decode import decode_workflow, encode_workflow, json_type, workflow_digest
-from shared.workflow._graph import inner_path, node_paths, workflow_warnings
+from shared.workflow._graph import inner_path, node_paths, on_bot_without_bot, workflow_warnings
 from shared.workflow._model import (
     ERROR_CLASSES,
     MAX_ATTEMPTS,
@@ -79,8 +79,10 @@ __all__ = [
     "json_type",
     "kind_of",
     "node_paths",
+    "on_bot_without_bot",
     "sub_workflows",
     "successors",
     "validate",
     "workflow_digest",
+    "workflow_warnings",
 ]

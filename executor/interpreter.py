@@ -440,7 +440,14 @@ class _Run:
                 cursor = self.cursors[cursor.parent]
             return False
 
+        # A bot granted to a branch by an event of this same wake, not applied yet: released too.
+        granted = {key: result for task, key, result in self.queue if task == "resume" and result is not None}
         for d in [d for d in self.cursors.values() if under(d)]:
+            result = granted.get(d.key)
+            if result is not None and result.ok and isinstance(self.nodes(d).get(d.node), LockBotNode):
+                bot = result.output.get("bot") if isinstance(result.output, dict) else None
+                if isinstance(bot, str) and bot:
+                    self.release.append(bot)
             self.drop.extend(d.events)
             self.entry(d.path(), "cancelled", reason)
             self.remove(d)

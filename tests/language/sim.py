@@ -83,7 +83,7 @@ class Sim:
         for i, wait in enumerate(step.waits):
             self.open[event_id_for(JOB, self.fence, i)] = wait
         self.checkpoint = step.checkpoint
-        recorded = {e for c in [step.checkpoint, *step.checkpoint.branches.values()] for e in c.events}
+        recorded = set(step.checkpoint.events) | {e for b in step.checkpoint.branches.values() for e in b.events}
         assert recorded == set(self.open), (recorded, set(self.open))
         self.sizes.append(len(encode(step.checkpoint)))
         self.most_open = max(self.most_open, len(self.open))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import msgspec
+import pytest
 
 from shared.messages import ActivityWait, Checkpoint, ChildWait, FiredEvent
 from shared.names import child_job_id
@@ -58,7 +57,8 @@ def test_branch_vars_are_a_copy_of_the_parents_at_the_fork() -> None:
     wf = flow({
         "a": {"kind": "set", "vars": {"x": "`1`"}, "next": "p"},
         "p": {"kind": "parallel", "output": "out", "next": "done", "branches": {
-            "one": sub("s", s={"kind": "set", "vars": {"x": "`2`"}, "next": "e"}, e={"kind": "end", "output": "vars.x"}),
+            "one": sub("s", s={"kind": "set", "vars": {"x": "`2`"}, "next": "e"},
+                       e={"kind": "end", "output": "vars.x"}),
             "two": sub("e", e={"kind": "end", "output": "vars.x"})}},
         "done": {"kind": "end", "output": "vars"}})
     sim = Sim(wf).start()
@@ -67,14 +67,15 @@ def test_branch_vars_are_a_copy_of_the_parents_at_the_fork() -> None:
 
 MAP = flow({
     "a": {"kind": "map", "items": "input.items", "max_concurrency": 2, "output": "posted", "next": "done",
-          "body": sub("run", run=act("r", input={"item": "item", "i": "index"}), e={"kind": "end", "output": "vars.r"})},
+          "body": sub("run", run=act("r", input={"item": "item", "i": "index"}),
+                      e={"kind": "end", "output": "vars.r"})},
     "done": {"kind": "end", "output": "vars.posted"}})
 
 
 def test_map_runs_at_most_max_concurrency_and_outputs_in_item_order() -> None:
     sim = Sim(MAP, {"items": ["a", "b", "c", "d", "e"]}).start()
     assert sim.waiting() == ["a[0]/run", "a[1]/run"]
-    assert sim.wait("a[1]/run").input == {"item": "b", "i": 1}
+    assert sim.wait("a[1]/run").input == {"item": "b", "i": 1}  # type: ignore[union-attr]
     # Bodies end out of order; the next item starts in the same advance.
     sim.fire({"a[1]/run": ok("B")})
     assert sim.waiting() == ["a[0]/run", "a[2]/run"]

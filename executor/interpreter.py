@@ -425,11 +425,15 @@ class _Run:
 
     def remove(self, c: Cursor) -> Cursor:
         """Take an ended branch out, releasing the bot it locked; its parent."""
+        parent = self.cursors[c.parent or TOP]
+        self.take_out(c)
+        return parent
+
+    def take_out(self, c: Cursor) -> None:
         del self.cursors[c.key]
         self._nodes.pop(c.key, None)
         if c.bot is not None:
             self.release.append(c.bot)
-        return self.cursors[c.parent or TOP]
 
     def drop_beneath(self, c: Cursor, reason: str) -> None:
         """Drop every branch under the fork ``c`` is at: their waits, their bots."""
@@ -440,17 +444,20 @@ class _Run:
                 cursor = self.cursors[cursor.parent]
             return False
 
-        # A bot granted to a branch by an event of this same wake, not applied yet: released too.
+        dropped = [d for d in self.cursors.values() if under(d)]
+        # A bot granted to a branch by an event of this same wake, not applied yet: released too
+        # (looked up before any is removed: finding a branch's nodes takes its parent).
         granted = {key: result for task, key, result in self.queue if task == "resume" and result is not None}
-        for d in [d for d in self.cursors.values() if under(d)]:
+        for d in dropped:
             result = granted.get(d.key)
             if result is not None and result.ok and isinstance(self.nodes(d).get(d.node), LockBotNode):
                 bot = result.output.get("bot") if isinstance(result.output, dict) else None
                 if isinstance(bot, str) and bot:
                     self.release.append(bot)
+        for d in dropped:
             self.drop.extend(d.events)
             self.entry(d.path(), "cancelled", reason)
-            self.remove(d)
+            self.take_out(d)
         c.fork = None
         self._items.pop(c.key, None)
 

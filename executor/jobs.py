@@ -107,10 +107,16 @@ class JobDriver:
         try:
             if isinstance(step, Park):
                 with metrics.PARK_SECONDS.time():
-                    await self.client.call("park", ParkRequest(
+                    reply = await self.client.call("park", ParkRequest(
                         job_id=job_id, fence=fence, checkpoint=step.checkpoint, waits=step.waits,
                         consumed=step.consumed, history=step.history, build=self.build,
                         release_bots=step.release_bots, drop=step.drop), ParkReply)
+                expected = [names.event_id_for(job_id, fence + 1, i) for i in range(len(step.waits))]
+                if reply.events and reply.events != expected:
+                    # The checkpoint records the ids the interpreter derived; another rule would strand
+                    # every branch's result (ignored as "not awaited").
+                    log.error("park registered event ids other than the checkpoint records", job_id=job_id,
+                              registered=reply.events[:5], recorded=expected[:5])
                 await failpoint("park-replied")
             else:
                 await self.client.call("finish", FinishRequest(

@@ -174,6 +174,21 @@ def test_a_bot_granted_in_the_same_wake_as_a_sibling_failure_is_released(first: 
     assert sim.released == ["b2"] and sim.dropped == [] and sim.waiting() == ["cool"]
 
 
+def test_a_nested_branch_granted_a_bot_as_its_enclosing_branch_is_dropped_releases_it() -> None:
+    inner = {"start": "lock", "nodes": {"lock": {"kind": "lock_bot", "pool": "erp", "next": "run"},
+                                        "run": act(on_bot=True), "e": {"kind": "end"}}}
+    wf = flow({"a": {"kind": "parallel", "next": "done", "catch": [{"error": "*", "next": "cool"}], "branches": {
+        "x": sub("m", m={"kind": "map", "items": "input.items", "body": inner, "next": "e"}, e={"kind": "end"}),
+        "y": sub("r", r=act(), e={"kind": "end"})}},
+        "cool": {"kind": "sleep", "seconds": 1, "next": "done"}, "done": {"kind": "end"}})
+    sim = Sim(wf, {"items": [1, 2]}).start()
+    assert sim.waiting() == ["a.y/r", "a.x/m[0]/lock", "a.x/m[1]/lock"]
+    sim.fire({"a.x/m[0]/lock": ok({"bot": "b1"})})
+    sim.fire({"a.y/r": failed("boom"), "a.x/m[1]/lock": ok({"bot": "b2"})})
+    assert sorted(sim.released) == ["b1", "b2"]
+    assert sim.waiting() == ["cool"]
+
+
 def test_on_bot_uses_the_bot_of_the_enclosing_branch_when_its_own_has_none() -> None:
     wf = flow({
         "a": {"kind": "lock_bot", "pool": "erp", "next": "m"},

@@ -13,7 +13,7 @@ from executor.expressions import search
 from executor.failures import Failure, caught_value, route_for
 from executor.outcome import Finish, Park
 from shared import clock
-from shared.messages import Checkpoint, EventResult, FiredEvent, HistoryEntry, Wait
+from shared.messages import Checkpoint, EventResult, FiredEvent, Fork, HistoryEntry, Wait
 from shared.names import event_id_for
 from shared.workflow import MAX_MAP_ITEMS, LockBotNode, MapNode, Node, ParallelNode, Workflow, json_type
 
@@ -145,7 +145,13 @@ class Run:
                 else:
                     steps.walk(self, c)
             except Failure as failure:
-                self.failed(c, failure)
+                try:
+                    self.failed(c, failure)
+                except Failure as worse:  # a stored state that does not fit the workflow, found on the way up
+                    self.entry(worse.node, "failed", worse.message)
+                    top = self.cursors[TOP]
+                    self.finish = Finish("failed", None, worse.message, self.history,
+                                         Checkpoint(node=top.node, vars=top.vars, bot=top.bot, steps=top.steps))
         return self.outcome(consumed)
 
     def outcome(self, consumed: list[str]) -> Park | Finish:
@@ -182,19 +188,23 @@ class Run:
             self.finish = Finish("completed", output, None, self.history)
             return
         parent = self.remove(c)
-        fork = parent.fork
-        assert fork is not None
+        fork, _ = self.fork_of(parent)
         fork.outputs[c.slot] = output
         fork.running -= 1
         fork.done += 1
         self.branch_over(parent)
 
+    def fork_of(self, parent: Cursor) -> tuple[Fork, ParallelNode | MapNode]:
+        """The progress and the node of the fork a branch's parent is at."""
+        node = self.nodes(parent).get(parent.node)
+        if parent.fork is None or not isinstance(node, ParallelNode | MapNode):
+            raise Failure(parent.path(), f"node {parent.path()!r} has branches, but no fork of it runs", fatal=True)
+        return parent.fork, node
+
     def branch_over(self, parent: Cursor) -> None:
         """A branch of ``parent``'s fork ended (or failed, tolerated): start the next item of a
         map; join once none is left."""
-        fork = parent.fork
-        assert fork is not None
-        node = self.nodes(parent)[parent.node]
+        fork, node = self.fork_of(parent)
         if isinstance(node, MapNode):
             self.start_items(parent, node)
         if fork.running == 0 and fork.next >= fork.total:
@@ -203,8 +213,9 @@ class Run:
     def join(self, c: Cursor) -> None:
         """Every branch of the fork ``c`` is at has ended: its output, then on."""
         fork = c.fork
-        node = self.nodes(c)[c.node]
-        assert fork is not None and isinstance(node, ParallelNode | MapNode)
+        node = self.nodes(c).get(c.node)
+        if fork is None or not isinstance(node, ParallelNode | MapNode):
+            raise Failure(c.path(), f"node {c.path()!r} was joined, but no fork of it runs", fatal=True)
         if isinstance(node, ParallelNode):
             value: Any = {name: fork.outputs.get(name) for name in node.branches}
         else:
@@ -277,10 +288,8 @@ class Run:
                                  Checkpoint(node=c.node, vars=c.vars, bot=c.bot, steps=c.steps))
             return
         parent = self.remove(c)
-        fork = parent.fork
-        assert fork is not None
+        fork, fork_node = self.fork_of(parent)
         fork.running -= 1
-        fork_node = self.nodes(parent)[parent.node]
         if not failure.fatal and isinstance(fork_node, MapNode) and fork.failed < fork_node.tolerated_failures:
             fork.failed += 1
             fork.outputs[c.slot] = {"error": failure.error, "type": failure.cls}

@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared.messages import ActivityWait, Checkpoint, ChildWait, FiredEvent
+from executor.interpreter import Finish, advance
+from shared.messages import ActivityWait, BranchCursor, Checkpoint, ChildWait, FiredEvent, Fork
 from shared.names import child_job_id
 from tests.language.sim import JOB, Sim, failed, flow, ok
 
@@ -287,3 +288,11 @@ def test_over_ten_thousand_items_fail_the_job_naming_the_node() -> None:
 def test_old_checkpoints_decode() -> None:
     assert msgspec.json.decode(b'{"node":"n","vars":{"x":1},"steps":3}', type=Checkpoint) == Checkpoint(
         node="n", vars={"x": 1}, steps=3)
+
+
+def test_a_stored_branch_that_does_not_fit_the_workflow_fails_the_job() -> None:
+    checkpoint = Checkpoint(node="both", fork=Fork(kind="parallel", total=2, next=2, running=1), branches={
+        "both.zz": BranchCursor(slot="zz", node="x", events=[f"{JOB}~3.0"])})
+    step = advance(BOTH, checkpoint, {}, [FiredEvent(event_id=f"{JOB}~3.0", result=ok())], job_id=JOB, fence=3)
+    assert isinstance(step, Finish) and step.status == "failed"
+    assert step.error == "branch 'both.zz' belongs to no fork of its workflow"

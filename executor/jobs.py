@@ -130,7 +130,8 @@ class JobDriver:
         except OverLimit as exc:
             # Sent again it would be refused again: the job fails, once, saying why.
             op = "park" if isinstance(step, Park) else "finish"
-            return await self.fail_over_limit(job_id, fence, op, checkpoint.node, exc, step.consumed)
+            return await self.fail_over_limit(job_id, fence, op, checkpoint.node, exc, step.consumed,
+                                              top_level_checkpoint(checkpoint))
         return True
 
     async def _resolve_calls(self, park: Park) -> Park | Finish:
@@ -157,16 +158,17 @@ class JobDriver:
         return park
 
     async def fail_over_limit(self, job_id: str, fence: int, op: str, node: str, exc: OverLimit,
-                              consumed: list[str]) -> bool:
+                              consumed: list[str], checkpoint: Checkpoint | None = None) -> bool:
         """Fail a job whose ``op`` request is over a bound (``job state of N bytes exceeds the
-        limit of M``), with a dead letter saying so. False when another executor had it."""
+        limit of M``), with a dead letter saying so. ``checkpoint``: where ``ee retry`` resumes it
+        (the top-level node it was at). False when another executor had it."""
         error = str(exc)
         log.warning("job failed: its state is over a limit", job_id=job_id, op=op, error=error)
         history = [HistoryEntry(at=clock.iso(), node=node, event="failed", build=self.build, detail=error)]
         try:
             await self.client.call("finish", FinishRequest(
                 job_id=job_id, fence=fence, status="failed", error=error, consumed=consumed,
-                history=history, build=self.build), FinishReply)
+                history=history, build=self.build, checkpoint=checkpoint), FinishReply)
         except TAKEN_ELSEWHERE as lost:
             log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(lost))
             return False

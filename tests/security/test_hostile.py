@@ -214,6 +214,7 @@ NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", 
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
             "Codec", "encode", "FinalStatus", "PurgeReply", "ChildWait", "FiredEvent", "DeployedReply",
             "DeployReply", "DeploymentsReply", "DeployedWorkflow", "DeployedVersion", "RetryReply",
+            "BranchCursor", "Fork",  # parts of a Checkpoint
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.support.stack import Stack
-
-pytestmark = pytest.mark.skip(reason="needs the reactor's batched wakes (Wake.fired); remove once merged")
 
 
 def echo(value: str, output: str = "r") -> dict[str, Any]:

@@ -94,6 +94,6 @@ def job_view(inspector: Inspector, job_id: str) -> dict[str, Any] | None:
     waits = inspector.events(job=job_id) if job.get("events") else []
     waits = [{**wait, "waits_on": describe_wait(wait)} for wait in waits]
     checkpoint = job.get("checkpoint")
-    variables = checkpoint.get("vars") if isinstance(checkpoint, dict) else None
+    variables = checkpoint.get("vars", {}) if isinstance(checkpoint, dict) else None
     return {"job": job, "waits": waits, "variables": variables, "graph": _graph(job, waits, inspector),
             "final": job.get("status") in ("completed", "failed", "cancelled")}

@@ -22,8 +22,20 @@ APPROVAL: dict[str, Any] = {
 MANUAL: dict[str, Any] = {
     "name": "console_manual", "version": 1, "start": "check",
     "nodes": {"check": {"kind": "activity", "activity": "console.by_hand", "output": "checked", "timeout_s": 3600,
-                        "next": "done"},
-              "done": {"kind": "end", "output": "vars.checked"}}}
+                        "next": "decide"},
+              "decide": {"kind": "branch", "cases": [{"when": "vars.checked.ok", "next": "book"}],
+                         "default": "reject"},
+              "book": {"kind": "activity", "activity": "demo.echo", "input": {"invoice": "input.invoice"},
+                       "output": "booked", "next": "done"},
+              "reject": {"kind": "fail", "error": "rejected by the checker"},
+              "done": {"kind": "end", "output": "vars"}}}
+# Holds a bot of pool erp while it waits for a signal.
+HOLD: dict[str, Any] = {
+    "name": "console_hold", "version": 1, "start": "lock",
+    "nodes": {"lock": {"kind": "lock_bot", "pool": "erp", "output": "bot", "next": "ask"},
+              "ask": {"kind": "wait_signal", "signal": "go", "timeout_s": 3600, "next": "free"},
+              "free": {"kind": "unlock_bot", "next": "done"},
+              "done": {"kind": "end"}}}
 ECHO: dict[str, Any] = {
     "name": "console_echo", "version": 1, "start": "say",
     "nodes": {"say": {"kind": "activity", "activity": "demo.echo", "input": {"n": "input.n"}, "output": "said",

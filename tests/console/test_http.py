@@ -109,11 +109,11 @@ def test_job_page_and_actions(module_engine: Stack, console: TestClient) -> None
 
     extended = console.post(f"/waits/{event_id}/extend", data={"by": "alice", "timeout": "10m"})
     assert extended.status_code == 200 and "extended" in extended.text
-    resolved = console.post(f"/waits/{event_id}/resolve", data={"by": "alice", "data": '{"checked": true}'})
+    resolved = console.post(f"/waits/{event_id}/resolve", data={"by": "alice", "data": '{"ok": true}'})
     assert resolved.status_code == 200 and f"wait {event_id} fired" in resolved.text
     assert resolved.cookies.get("ee_operator") == "alice"
     finished = module_engine.wait_job(job_id)
-    assert finished["status"] == "completed" and finished["output"] == {"checked": True}
+    assert finished["status"] == "completed" and finished["output"]["checked"] == {"ok": True}
     again = console.post(f"/waits/{event_id}/resolve", data={"by": "alice", "data": "{}"})
     assert again.status_code in (404, 409) and len(errors(again.text)) == 1  # no longer parked
 

@@ -43,9 +43,10 @@ ECHO: dict[str, Any] = {
               "done": {"kind": "end", "output": "vars.said"}}}
 
 
-def console_client(stack: Stack, token: str | None = None) -> TestClient:
+def console_client(stack: Stack, token: str | None = None, allowed_hosts: frozenset[str] | None = None) -> TestClient:
+    """The app in process; any Host by default (TestClient's is ``testserver``)."""
     settings = load_settings(stack.nats.url, stack.redis.url, stack.prefix)
-    config = ConsoleConfig(settings, token=token, allowed_hosts=None, poll_s=1.0)
+    config = ConsoleConfig(settings, token=token, allowed_hosts=allowed_hosts, poll_s=1.0)
     return TestClient(create_app(config, stack.inspector()), raise_server_exceptions=False)
 
 

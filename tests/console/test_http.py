@@ -4,12 +4,14 @@ the job page, actions through the reactor, and every bad input answered with one
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from html import unescape
 
 from starlette.testclient import TestClient
 
+from ee.console.guard import LOOPBACK_NAMES
 from ee.console.server import BindRefused, check_token
 from tests.console.conftest import APPROVAL, ECHO, MANUAL, console_client
 from tests.support.stack import Stack, poll
@@ -114,6 +116,9 @@ def test_job_page_and_actions(module_engine: Stack, console: TestClient) -> None
     assert resolved.cookies.get("ee_operator") == "alice"
     finished = module_engine.wait_job(job_id)
     assert finished["status"] == "completed" and finished["output"]["checked"] == {"ok": True}
+    history = module_engine.job(job_id)["history"]  # type: ignore[index]
+    assert [h.get("detail") for h in history if h["event"] in ("extended", "fired") and h["node"] == "check"] == [
+        "timeout 600.0 s from now", "operator resolve"], history
     again = console.post(f"/waits/{event_id}/resolve", data={"by": "alice", "data": "{}"})
     assert again.status_code in (404, 409) and len(errors(again.text)) == 1  # no longer parked
 
@@ -165,6 +170,13 @@ def test_token_is_required_when_set(module_engine: Stack) -> None:
                            headers={"Origin": "http://elsewhere.example"}).status_code == 403
 
 
+def test_only_loopback_host_names_on_a_loopback_bind(module_engine: Stack) -> None:
+    with console_client(module_engine, allowed_hosts=LOOPBACK_NAMES) as client:
+        assert client.get("/", headers={"Host": "127.0.0.1:8233"}).status_code == 200
+        assert client.get("/", headers={"Host": "localhost"}).status_code == 200
+        assert client.get("/", headers={"Host": "rebound.example:8233"}).status_code == 400
+
+
 def test_a_non_loopback_bind_needs_the_token(module_engine: Stack) -> None:
     assert check_token("127.0.0.1", None) is None
     for host in ("0.0.0.0", "192.0.2.7", "console.internal"):
@@ -174,6 +186,12 @@ def test_a_non_loopback_bind_needs_the_token(module_engine: Stack) -> None:
             assert "EE_UI_TOKEN" in str(exc)
         else:
             raise AssertionError(f"{host}: started without a token")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        out = subprocess.run([sys.executable, "-m", "ee", "ui", "--port", str(taken.getsockname()[1])],
+                             env=module_engine.env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.startswith("ee: cannot listen on 127.0.0.1:"), out.stderr
     env = module_engine.env()
     env.pop("EE_UI_TOKEN", None)
     out = subprocess.run([sys.executable, "-m", "ee", "ui", "--host", "0.0.0.0", "--port", "1"], env=env,

@@ -142,6 +142,22 @@ class Inspector:
             pipe.zcard(self.keys.stranded if status == "stranded" else self.keys.job_status(status))
         return {status: int(n) for status, n in zip(statuses, pipe.execute(), strict=True)}
 
+    def wait_ages(self, bounds: tuple[float, ...]) -> dict[str, list[int]]:
+        """Open events of each kind counted by how long ago they parked: one count per bucket,
+        from the previous bound (0 for the first) up to each bound (seconds, ascending; the last
+        may be infinite). ZCOUNTs of the per-kind indexes (scored by park time): no event is read."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=False)
+        for kind in EVENT_KINDS:
+            low = 0.0
+            for bound in bounds:
+                top = "+inf" if low == 0.0 else repr(now - low)
+                pipe.zcount(self.keys.event_index(kind), "-inf" if bound == float("inf") else f"({now - bound!r}",
+                            top)
+                low = bound
+        counts = iter(int(n) for n in pipe.execute())
+        return {kind: [next(counts) for _ in bounds] for kind in EVENT_KINDS}
+
     def workflow(self, digest: str) -> dict[str, Any] | None:
         """The workflow stored under a job's ``digest`` (as submitted), None when absent or unreadable."""
         raw = self.r.get(self.keys.workflow(digest)) if digest else None

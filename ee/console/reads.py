@@ -4,7 +4,7 @@ pages call these in a worker thread."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 from ee.console.forms import JOB_STATUSES, EventFilters, JobFilters
@@ -18,14 +18,6 @@ __all__ = ["AGE_BUCKETS", "bots_view", "events_view", "job_view", "jobs_view", "
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (("< 1 min", 60.0), ("1-10 min", 600.0), ("10-60 min", 3600.0),
                                               ("1-24 h", 86400.0), ("> 1 day", float("inf")))
 OVERDUE = "overdue"  # a status index the deadlines of flow control fill, counted when it is there
-_MOST_EVENTS = 10_000  # the overview counts at most this many open waits
-
-
-def _bucket(age_s: float | None) -> str:
-    for name, bound in AGE_BUCKETS:
-        if age_s is not None and age_s < bound:
-            return name
-    return AGE_BUCKETS[-1][0]
 
 
 def _pools(inspector: Inspector) -> dict[str, list[dict[str, Any]]]:
@@ -38,16 +30,12 @@ def _pools(inspector: Inspector) -> dict[str, list[dict[str, Any]]]:
 def overview(inspector: Inspector) -> dict[str, Any]:
     counts = inspector.status_counts((*JOB_STATUSES, OVERDUE))
     overdue = counts.pop(OVERDUE)
-    waits = inspector.events(limit=_MOST_EVENTS)
-    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
-    for wait in waits:
-        if wait.get("status") == "parked":
-            by_kind[str(wait.get("kind"))][_bucket(wait.get("age_s"))] += 1
+    ages = inspector.wait_ages(tuple(bound for _, bound in AGE_BUCKETS))
+    waits = {kind: dict(zip((name for name, _ in AGE_BUCKETS), found, strict=True))
+             for kind, found in ages.items() if any(found)}
     return {"counts": counts, "overdue": overdue,
             "overdue_jobs": inspector.jobs(10, OVERDUE) if overdue else [],
-            "waits": {kind: dict(found) for kind, found in sorted(by_kind.items())},
-            "buckets": [name for name, _ in AGE_BUCKETS], "waits_total": len(waits),
-            "waits_capped": len(waits) >= _MOST_EVENTS, "pools": _pools(inspector)}
+            "waits": waits, "buckets": [name for name, _ in AGE_BUCKETS], "pools": _pools(inspector)}
 
 
 def jobs_view(inspector: Inspector, f: JobFilters) -> dict[str, Any]:

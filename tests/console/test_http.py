@@ -148,6 +148,11 @@ def test_overview_waits_and_bots_pages(module_engine: Stack, console: TestClient
     parked(module_engine, job_id)
     overview = console.get("/")
     assert overview.status_code == 200 and 'href="/waits?kind=signal"' in overview.text
+    inspector = module_engine.inspector()
+    ages = inspector.wait_ages((60.0, 3600.0, float("inf")))
+    for kind, counts in ages.items():  # every open wait in one bucket, by the index alone
+        assert sum(counts) == len(inspector.events(kind=kind)), (kind, counts)
+    assert ages["signal"][0] >= 1 and ages["timer"] == [0, 0, 0]
     waits = console.get("/waits", params={"kind": "signal", "job": job_id})
     assert waits.status_code == 200 and job_ids(waits.text) == [job_id]
     assert job_ids(console.get("/waits", params={"kind": "timer", "job": job_id}).text) == []

@@ -17,7 +17,9 @@ __all__ = ["AGE_BUCKETS", "bots_view", "events_view", "job_view", "jobs_view", "
 # Parked waits are counted by how long they have waited: up to each bound (seconds), then older.
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (("< 1 min", 60.0), ("1-10 min", 600.0), ("10-60 min", 3600.0),
                                               ("1-24 h", 86400.0), ("> 1 day", float("inf")))
-OVERDUE = "overdue"  # a status index the deadlines of flow control fill, counted when it is there
+# Deadlines (flow control) flag jobs overdue: counted from a status index of that name when it
+# holds any (the jobs page lists the real statuses only).
+OVERDUE = "overdue"
 
 
 def _pools(inspector: Inspector) -> dict[str, list[dict[str, Any]]]:
@@ -33,9 +35,8 @@ def overview(inspector: Inspector) -> dict[str, Any]:
     ages = inspector.wait_ages(tuple(bound for _, bound in AGE_BUCKETS))
     waits = {kind: dict(zip((name for name, _ in AGE_BUCKETS), found, strict=True))
              for kind, found in ages.items() if any(found)}
-    return {"counts": counts, "overdue": overdue,
-            "overdue_jobs": inspector.jobs(10, OVERDUE) if overdue else [],
-            "waits": waits, "buckets": [name for name, _ in AGE_BUCKETS], "pools": _pools(inspector)}
+    return {"counts": counts, "overdue": overdue, "waits": waits, "buckets": [name for name, _ in AGE_BUCKETS],
+            "pools": _pools(inspector)}
 
 
 def jobs_view(inspector: Inspector, f: JobFilters) -> dict[str, Any]:

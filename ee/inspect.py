@@ -227,7 +227,9 @@ class Inspector:
             for event_id, raw in zip(chunk, raws, strict=True):
                 if not raw:
                     continue
-                event = {"event_id": event_id, "job_id": event_job(event_id), **decode_hash(EventRecord, raw)}
+                # branch: "" at the top level (stored only for a wait of a branch).
+                event = {"event_id": event_id, "job_id": event_job(event_id), "branch": "",
+                         **decode_hash(EventRecord, raw)}
                 if any(want is not None and event.get(name) != want
                        for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot))):
                     continue

@@ -27,8 +27,14 @@ __all__ = [
     "ChildWait",
     "Codec",
     "DeadLetter",
+    "DeployReply",
+    "DeployRequest",
     "DeployedReply",
     "DeployedRequest",
+    "DeployedVersion",
+    "DeployedWorkflow",
+    "DeploymentsReply",
+    "DeploymentsRequest",
     "EventOp",
     "EventOpReply",
     "EventResult",
@@ -47,6 +53,8 @@ __all__ = [
     "PurgeRequest",
     "RedriveReply",
     "RedriveRequest",
+    "RetryReply",
+    "RetryRequest",
     "SignalReply",
     "SignalRequest",
     "SignalWait",
@@ -359,6 +367,64 @@ class JobView(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+class DeployRequest(msgspec.Struct, kw_only=True):
+    """Deploy ``workflow`` (the raw workflow object, validated by the reactor) under its name
+    and version. ``by``: who deploys it (recorded, shown by ``ee workflow show``)."""
+
+    workflow: dict[str, Any]
+    by: str = ""
+
+
+class DeployReply(msgspec.Struct, kw_only=True):
+    """``created`` False: this very content was deployed under this version already (nothing changed)."""
+
+    name: str
+    version: int
+    digest: str
+    created: bool
+
+
+class DeploymentsRequest(msgspec.Struct, kw_only=True):
+    """The deployed workflows (``name``: only that one), newest deployment first, at most ``limit``."""
+
+    name: str = ""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
+
+
+class DeployedVersion(msgspec.Struct, kw_only=True):
+    version: int
+    digest: str
+    deployed_at: str = ""
+    deployed_by: str = ""
+
+
+class DeployedWorkflow(msgspec.Struct, kw_only=True):
+    name: str
+    latest: int
+    versions: list[DeployedVersion] = []  # oldest version first
+
+
+class DeploymentsReply(msgspec.Struct, kw_only=True):
+    workflows: list[DeployedWorkflow] = []
+
+
+class RetryRequest(msgspec.Struct, kw_only=True):
+    """Resume a failed job from the checkpoint stored when it failed, or from the top-level node
+    ``from_node``. ``by``: who retries it (in the job's history)."""
+
+    job_id: str
+    from_node: str = ""
+    by: str = ""
+
+
+class RetryReply(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+    fence: int
+    node: str  # where it resumes
+    retries: int
+
+
 # ---- reactor -> executor -------------------------------------------------
 
 class Wake(msgspec.Struct, kw_only=True):
@@ -453,7 +519,7 @@ def encode(message: msgspec.Struct | Any) -> bytes:
 
 # Messages that bring data from outside the engine: decoded with the lower nesting bound
 # (see shared.bounds), so that the engine can always carry what it accepted.
-OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp)
+OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp, DeployRequest)
 
 
 class Codec(Generic[T]):

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from ee.client import EngineClient
 from shared.config import Settings
 from shared.messages import EventOp
 
 __all__ = ["cancel_job", "extend_wait", "fail_wait", "resolve_wait", "retry_job"]
-
-_RETRY_PATIENCE_S = 3.0  # a reactor without the endpoint is reported soon, not after 10 s
-
-
-class _RetryRequest(msgspec.Struct, kw_only=True):
-    """What the reactor's ``retry`` endpoint takes (``ee retry``)."""
-
-    job_id: str
-    by: str
 
 
 def _by(by: str) -> str:
@@ -56,6 +45,7 @@ async def cancel_job(settings: Settings, job_id: str, reason: str | None, by: st
 
 
 async def retry_job(settings: Settings, job_id: str, by: str) -> str:
+    """From the node it failed at (``ee retry JOB --by NAME``)."""
     async with EngineClient(settings) as client:
-        await client.reactor.call("retry", _RetryRequest(job_id=job_id, by=by), object, patience=_RETRY_PATIENCE_S)
-    return f"job {job_id} retried"
+        reply = await client.retry(job_id, "", by)
+    return f"job {reply.job_id} retried from node {reply.node} (retry {reply.retries})"

@@ -128,9 +128,22 @@ def test_job_page_and_actions(module_engine: Stack, console: TestClient) -> None
     assert answer.status_code == 200, answer.text
     job = module_engine.wait_job(failing)
     assert job["status"] == "failed" and "form unreadable (failed by bob (console))" in (job["error"] or "")
-    # Retry goes to the reactor's `retry` endpoint with who asked; its answer is shown either way.
+    # Retried from the node it failed at, by the reactor's `retry` endpoint, with who asked.
+    page = console.get(f"/jobs/{failing}")
+    assert 'class="node activity failed" data-path="check"' in page.text and "/retry" in page.text
     retried = console.post(f"/jobs/{failing}/retry", data={"by": "bob"})
-    assert (retried.status_code == 200 and "retried" in retried.text) or len(errors(retried.text)) == 1
+    assert retried.status_code == 200 and f"job {failing} retried from node check (retry 1)" in retried.text
+    assert module_engine.inspector().job(failing) is not None
+    again_event = parked(module_engine, failing)
+    history = module_engine.job(failing)["history"]  # type: ignore[index]
+    assert any(h["event"] == "retried" and "bob" in h.get("detail", "") for h in history), history
+    assert console.post(f"/waits/{again_event}/resolve", data={"by": "bob", "data": '{"ok": true}'}).status_code == 200
+    assert module_engine.wait_job(failing)["status"] == "completed"
+    refused = console.post(f"/jobs/{job_id}/retry", data={"by": "bob"}, headers={"HX-Request": "true"})
+    assert refused.status_code == 200 and len(errors(refused.text)) == 1, refused.text  # completed: not retried
+    refused = console.post(f"/jobs/{job_id}/retry", data={"by": "bob"})
+    assert refused.status_code == 409 and "completed" in errors(refused.text)[0], errors(refused.text)
+    assert console.post(f"/jobs/{failing}x/retry", data={"by": "bob"}).status_code == 404
 
     cancelled = module_engine.submit(APPROVAL, job_id="act-cancel")
     parked(module_engine, cancelled)

@@ -124,6 +124,10 @@ class Pages:
         return self._page(request, "bots.html", {"view": await self._read(lambda: reads.bots_view(self.inspector))})
 
     async def tasks(self, request: Request) -> Response:
+        """The human-task inbox, kept for the ``human_task`` node (waits of kind ``task``): the
+        rows come from its inspection read (``reads``), each task's form is generated from its
+        JSON Schema (``tasks.html``), checked on completion (``forms``) and sent through its
+        reactor endpoint with the operator's name (``actions``), as the wait actions here are."""
         return self._page(request, "tasks.html", {})
 
     async def healthz(self, request: Request) -> Response:

@@ -199,6 +199,24 @@ def up(ctx: click.Context, executors: int, bots: int, examples: tuple[Path, ...]
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback requires EE_UI_TOKEN.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8233, show_default=True)
+@pass_ctx
+def ui(ctx: Context, host: str, port: int) -> None:
+    """Serve the web console: jobs, waits, bots, and actions on them (docs/console.md). With
+    EE_UI_TOKEN set, every request must carry it (?token= once, then a cookie)."""
+    import os
+
+    from ee.console import BindRefused, serve
+
+    try:
+        serve(ctx.settings.require("nats", "redis"), host, port, os.environ.get("EE_UI_TOKEN"))
+    except BindRefused as exc:
+        fail(str(exc))
+
+
+@cli.command()
 @click.argument("which", type=click.Choice(["nats", "redis"]), required=False)
 @pass_ctx
 def url(ctx: Context, which: str | None) -> None:

@@ -688,33 +688,36 @@ def _event_op(ctx: Context, as_json: bool, **fields: Any) -> None:
 @event.command("resolve")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--data", metavar="JSON|@FILE|-", help="Result: JSON, @FILE or - (stdin).")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_resolve(ctx: Context, event_id: str, data: str | None, as_json: bool) -> None:
+def event_resolve(ctx: Context, event_id: str, data: str | None, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with a successful result."""
-    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
+    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"), by=by or who())
 
 
 @event.command("fail")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--error", required=True)
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_fail(ctx: Context, event_id: str, error: str, as_json: bool) -> None:
+def event_fail(ctx: Context, event_id: str, error: str, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with an error."""
-    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error)
+    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error, by=by or who())
 
 
 @event.command("extend")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
               help="New timeout from now, seconds.")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_extend(ctx: Context, event_id: str, timeout_s: float, as_json: bool) -> None:
+def event_extend(ctx: Context, event_id: str, timeout_s: float, by: str | None, as_json: bool) -> None:
     """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
     attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
-    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s)
+    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s, by=by or who())
 
 
 @cli.command()

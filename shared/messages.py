@@ -407,6 +407,7 @@ class EventOp(msgspec.Struct, kw_only=True):
     data: Any = None
     error: str | None = None
     timeout_s: float | None = None
+    by: str = ""  # who acted (an operator's name), for the job's history; "" says "operator"
 
 
 class EventOpReply(msgspec.Struct, kw_only=True):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import jmespath
 import jmespath.exceptions
@@ -127,6 +127,10 @@ class Workflow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     start: str
     nodes: dict[str, Node]
     version: int = 1
+    # Flow control (docs/workflows.md): a job not finished this many seconds after it started is
+    # flagged overdue; with on_deadline "fail" it fails with "deadline passed".
+    deadline_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    on_deadline: Literal["flag", "fail"] = "flag"
 
 
 @lru_cache(maxsize=4096)

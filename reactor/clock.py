@@ -111,7 +111,7 @@ class JobClock:
                     if len(due) >= _BATCH:
                         continue
             except Exception as exc:
-                log.warning("deferred-start pass failed", error=bounded_text(repr(exc)))
+                log.warning("deferred-start pass failed", error=bounded_text(f"{type(exc).__name__}: {exc}"))
                 await anyio.sleep(0.5)
             await anyio.sleep(interval)
 
@@ -134,7 +134,7 @@ class JobClock:
                     metrics.JOBS_OVERDUE.set(await self.clock.overdue_unfinished())
                     counted = now
             except Exception as exc:
-                log.warning("deadline pass failed", error=bounded_text(repr(exc)))
+                log.warning("deadline pass failed", error=bounded_text(f"{type(exc).__name__}: {exc}"))
                 await anyio.sleep(0.5)
             await anyio.sleep(interval)
 

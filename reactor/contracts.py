@@ -524,7 +524,7 @@ __all__ += ["DeferredJob", "deadline", "deadline_arm", "defer", "defer_start", "
             "schedule_put"]
 
 
-class DeferredJob(msgspec.Struct, omit_defaults=True):
+class DeferredJob(msgspec.Struct):
     """Everything a pending job's start needs (``defer_job`` in lib/clock.lua)."""
 
     digest: str

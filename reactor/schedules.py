@@ -282,7 +282,7 @@ class Schedules:
                     except EngineError as exc:
                         log.warning("buffered fire not started", schedule=name, error=bounded_text(str(exc)))
             except Exception as exc:
-                log.warning("schedule pass failed", error=bounded_text(repr(exc)))
+                log.warning("schedule pass failed", error=bounded_text(f"{type(exc).__name__}: {exc}"))
                 await anyio.sleep(1.0)
             await anyio.sleep(interval)
 

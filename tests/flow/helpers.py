@@ -38,3 +38,22 @@ def submit_at(stack: Stack, workflow: dict[str, Any], job_id: str, **timing: Any
 
 def now() -> float:
     return time.time()
+
+
+OFFSET_ENV = "EE_TEST_SCHEDULE_CLOCK_OFFSET_S"
+
+
+def offset_before_minute(lead: float) -> tuple[float, float]:
+    """A schedule-clock offset (``EE_TEST_SCHEDULE_CLOCK_OFFSET_S``, test only) that puts a
+    minute boundary ``lead`` seconds of real time ahead, and that boundary (schedule time): an
+    every-minute cron then fires ``lead`` seconds from now."""
+    real = time.time()
+    boundary = (int((real + lead) // 60) + 1) * 60.0
+    return boundary - lead - real, boundary
+
+
+def schedule_jobs(stack: Stack, name: str) -> list[str]:
+    """Every job id of schedule ``name`` in the jobs index."""
+    keys = stack.inspector().keys
+    ids = [m.decode() for m in stack.redis_client().zrange(keys.jobs, 0, -1)]
+    return sorted(j for j in ids if j.startswith(f"sched-{name}-"))

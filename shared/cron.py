@@ -39,7 +39,7 @@ def check_cron(expr: str, tz: str) -> None:
         raise ValueError(f"bad cron expression {expr[:40]!r}: five fields (minute hour day month weekday)")
     try:
         next(CronSim(expr, datetime.now(where)))
-    except (CronSimError, StopIteration, ValueError) as exc:
+    except (CronSimError, StopIteration, ValueError, LookupError, TypeError, OverflowError) as exc:
         raise ValueError(f"bad cron expression {expr!r}: {exc or 'never fires'} (five fields: minute hour "
                          "day month weekday)") from None
 

@@ -55,5 +55,6 @@ def offset_before_minute(lead: float) -> tuple[float, float]:
 def schedule_jobs(stack: Stack, name: str) -> list[str]:
     """Every job id of schedule ``name`` in the jobs index."""
     keys = stack.inspector().keys
-    ids = [m.decode() for m in stack.redis_client().zrange(keys.jobs, 0, -1)]
+    members: list[Any] = stack.redis_client().zrange(keys.jobs, 0, -1)
+    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
     return sorted(j for j in ids if j.startswith(f"sched-{name}-"))

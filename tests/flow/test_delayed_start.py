@@ -23,7 +23,7 @@ def _history_events(stack: Stack, job_id: str) -> list[str]:
 
 
 def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack) -> None:
-    start = now() + 3
+    start = now() + 10  # room for two ee commands while it is pending
     job_id = submit_at(engine, QUICK, "delayed-1", not_before=_iso(start))
     pending = poll(lambda: (j := engine.job(job_id)) and j.get("status") == "pending" and j, 20, 0.02,
                    "the delayed job recorded pending")
@@ -75,3 +75,14 @@ def test_a_delayed_start_survives_the_reactor_being_down_at_its_time(stack: Stac
     stack.reactor()
     assert stack.wait_job(job_id, timeout=60)["status"] == "completed"
     assert _history_events(stack, job_id).count("started") == 1
+
+
+def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack) -> None:
+    job_id = submit_at(engine, QUICK, "delayed-cancel", not_before=now() + 8)
+    poll(lambda: (j := engine.job(job_id)) is not None and j.get("status") == "pending", 20, 0.02, "pending")
+    ee(engine, "cancel", job_id)
+    poll(lambda: engine.redis_client().zscore(engine.inspector().keys.deferred, job_id) is None, 20, 0.05,
+         "the cancelled job to leave the clock at its start time")
+    job = engine.job(job_id)
+    assert job is not None and job["status"] == "cancelled"
+    assert "started" not in [h["event"] for h in job["history"]]

@@ -375,6 +375,7 @@ def _print_status(job: dict[str, Any]) -> None:
                 "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
+    print_clock_fields(job)
     click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
     trimmed = job.get("history_trimmed") or 0
     if trimmed:
@@ -755,7 +756,7 @@ def bench(ctx: click.Context) -> None:
 
 # -- flow control: the clock (ee.schedules, ee.clock_cli) ----------------------------------
 
-from ee.clock_cli import print_overdue, submit_timing  # noqa: E402 - this section's own
+from ee.clock_cli import print_clock_fields, print_overdue, submit_timing  # noqa: E402 - this section's own
 from ee.schedules import schedule  # noqa: E402
 
 cli.add_command(schedule)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -12,9 +13,10 @@ from ee import exits
 from ee.clock_views import overdue_jobs
 from ee.inspect import Inspector
 from ee.render import print_json, print_table
+from shared import clock
 from shared.instants import parse_later
 
-__all__ = ["SubmitTiming", "print_overdue", "submit_timing"]
+__all__ = ["SubmitTiming", "print_clock_fields", "print_overdue", "submit_timing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +50,17 @@ def print_overdue(inspector: Inspector, limit: int, as_json: bool) -> None:
         print_json(rows)
         return
     print_table(rows, ["job_id", "status", "name", "deadline", "overdue", "on_deadline", "error"])
+
+
+def print_clock_fields(job: dict[str, Any]) -> None:
+    """``ee status``: a job's start time, deadline, overdue flag and schedule, where it has them."""
+    for key, shown in (("not_before", "starts"), ("started", "started"), ("deadline", "deadline")):
+        value = job.get(key)
+        if isinstance(value, float):
+            click.echo(f"{shown:>9}: {clock.iso(value)}")
+        elif value:
+            click.echo(f"{shown:>9}: {value}")
+    if job.get("overdue"):
+        click.echo(f"{'overdue':>9}: since {job['overdue']} (on deadline: {job.get('on_deadline') or 'flag'})")
+    if job.get("schedule"):
+        click.echo(f"{'schedule':>9}: {job['schedule']} (fire time {job.get('fire_time', '')})")

@@ -8,6 +8,7 @@ import json
 import signal
 from datetime import UTC, datetime
 
+from shared import clock
 from tests.flow.helpers import QUICK, ee, now, submit_at
 from tests.support.stack import Stack, poll
 
@@ -30,6 +31,7 @@ def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack) -
     assert abs(pending["not_before"] - start) < 0.01
     shown = json.loads(ee(engine, "status", job_id, "--json").stdout)
     assert shown["status"] == "pending" and abs(shown["not_before"] - start) < 0.01
+    assert f"   starts: {clock.iso(start)}" in ee(engine, "status", job_id).stdout
     listed = json.loads(ee(engine, "jobs", "--status", "pending", "--json").stdout)
     assert job_id in [row["job_id"] for row in listed]
     done = engine.wait_job(job_id, timeout=30)

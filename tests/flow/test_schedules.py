@@ -47,6 +47,9 @@ def test_a_schedule_fires_its_job_and_is_managed_by_ee(stack: Stack) -> None:
     assert "exists" in again.stderr
     listed = json.loads(ee(stack, "schedule", "list", "--json").stdout)
     assert [row["name"] for row in listed] == ["every-minute"]
+    assert "every-minute" in ee(stack, "schedule", "list").stdout
+    text = ee(stack, "schedule", "show", "every-minute").stdout
+    assert "next fires:" in text and f"  {clock.iso(boundary + 240)}" in text
     job_id = schedule_job_id("every-minute", boundary)
     done = stack.wait_job(job_id, timeout=60)
     assert done["output"] == {"v": 5} and done["schedule"] == "every-minute"

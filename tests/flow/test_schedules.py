@@ -161,13 +161,27 @@ class _Deployed:
         self.thread.join(10)
 
 
+def _reactor_serves(stack: Stack, op: str) -> bool:
+    reply = stack.request(f"$SRV.INFO.{names.REACTOR_SERVICE}", b"")
+    return names.reactor_subject(op) in {e["subject"] for e in json.loads(reply.data)["endpoints"]}
+
+
 def test_a_schedule_by_name_runs_the_deployed_workflow_at_each_fire(stack: Stack) -> None:
     offset, boundary = offset_before_minute(8)
     _started(stack, offset)
-    with _Deployed(stack) as deployed:
+    if _reactor_serves(stack, "deployed"):  # the reactor's own lookup (issue 12): deploy for real
+        ee(stack, "workflow", "deploy", _flow(stack, QUICK, "quick"))
+        stand_in = None
+    else:
+        stand_in = _Deployed(stack).__enter__()
+    try:
         added = json.loads(ee(stack, "schedule", "add", "by-name", "--cron", "* * * * *", "--workflow", "quick@1",
                               "--input", '{"v": 9}', "--json").stdout)
         assert added["workflow"] == "quick@1"
         done = stack.wait_job(schedule_job_id("by-name", boundary), timeout=60)
         assert done["output"] == {"v": 9} and done["name"] == "quick"
-        assert deployed.asked == [("quick", 1)]
+        if stand_in is not None:
+            assert stand_in.asked == [("quick", 1)]
+    finally:
+        if stand_in is not None:
+            stand_in.__exit__()

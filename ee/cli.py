@@ -246,12 +246,18 @@ def url(ctx: Context, which: str | None) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --wait: give up after SECONDS (exit 5; the job goes on).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--not-before", metavar="TIME", help="Start at TIME (ISO-8601 with its zone); a past time: now.")
+@click.option("--delay", metavar="DURATION", help="Start after DURATION (30s, 5m, 2h).")
+@click.option("--deadline", metavar="DURATION|TIME", help="Flag the job overdue if not finished by then.")
 @pass_ctx
 def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, wait: bool,
-           timeout: float | None, as_json: bool) -> None:
+           timeout: float | None, as_json: bool, not_before: str | None = None, delay: str | None = None,
+           deadline: str | None = None) -> None:
     """Submit the workflow in FILE (- for stdin), or the deployed workflow NAME (its latest
     version, or VERSION), as a new job."""
     from ee.client import EngineClient
+
+    timing = submit_timing(not_before, delay, deadline)  # flow control: one line and exit 2 when bad
 
     if file == "-" and input_json == "-":
         fail("FILE and --input cannot both be - (standard input)")
@@ -282,7 +288,8 @@ def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, 
                 check_resubmission(job_id, workflow, job_input, known)  # the same again: nothing to send
                 jid = job_id
             else:
-                jid = await client.submit(workflow, job_input, job_id)
+                jid = await client.submit(workflow, job_input, job_id, not_before=timing.not_before,
+                                          deadline=timing.deadline)
             if not wait:
                 return {"job_id": jid, "status": "pending" if known is None else known.status, "output": None,
                         "error": None}
@@ -396,6 +403,7 @@ def _print_status(job: dict[str, Any]) -> None:
                 "retries", "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
+    print_clock_fields(job)
     click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
     trimmed = job.get("history_trimmed") or 0
     if trimmed:
@@ -493,10 +501,11 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> fl
               help="The next page: the jobs listed after JOB_ID (the last row of the page before).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most N jobs (of those that match).")
+@click.option("--overdue", is_flag=True, help="Only jobs flagged overdue (past their deadline), latest first.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: float | None, until: float | None,
-         after: str | None, limit: int, as_json: bool) -> None:
+         after: str | None, limit: int, as_json: bool, overdue: bool = False) -> None:
     """List the newest jobs. With --status: the jobs of that status, however old, newest to take
     it first (from a per-status index); stranded: newest stranded first. Jobs accepted that no
     executor has taken yet (in the jobs stream only) are listed as pending on the first page
@@ -504,6 +513,8 @@ def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: f
     if since is not None and until is not None and since >= until:
         fail("--since must be before --until")
     inspector = ctx.inspector()
+    if overdue:
+        return print_overdue(inspector, limit, as_json)
     rows = inspector.jobs(limit, status_filter, workflow=workflow, since=since, until=until, after=after)
     if status_filter in (None, "pending") and workflow is None and after is None:
         rows = [row for row in _with_accepted_jobs(ctx, inspector, rows, limit)
@@ -887,6 +898,14 @@ def bench(ctx: click.Context) -> None:
     from benchmarks.__main__ import main as bench_main
 
     bench_main(list(ctx.args))
+
+
+# -- flow control: the clock (ee.schedules, ee.clock_cli) ----------------------------------
+
+from ee.clock_cli import print_clock_fields, print_overdue, submit_timing  # noqa: E402 - this section's own
+from ee.schedules import schedule  # noqa: E402
+
+cli.add_command(schedule)
 
 
 def _unavailable(exc: Exception) -> EngineUnavailable | None:

@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 
 from reactor import contracts, deadletters
 from reactor.batcher import ScriptBatcher
+from reactor.clock_store import ClockStore
 from reactor.outcomes import (
     Created,
     Deployed,
@@ -633,6 +634,13 @@ class Store:
             out.append("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
                        "restarts. Run Redis with --appendonly yes.")
         return out
+
+
+    # -- the clock: delayed starts, deadlines, schedules -------------------------------
+
+    def clock(self) -> ClockStore:
+        """The clock's calls and reads (reactor.clock_store), over this store's connection and batcher."""
+        return ClockStore(self._redis, self.keys, self._run, self.lease_at)
 
 
 def _ms(seconds: float) -> int:

@@ -18,6 +18,7 @@ import click
 import redis
 
 from ee import exits
+from ee.deployed import parse_ref, rows, submission_source, who
 from ee.durations import parse_duration, parse_moment
 from ee.inputs import read_json, read_text
 from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
@@ -198,6 +199,24 @@ def up(ctx: click.Context, executors: int, bots: int, examples: tuple[Path, ...]
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback requires EE_UI_TOKEN.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8233, show_default=True)
+@pass_ctx
+def ui(ctx: Context, host: str, port: int) -> None:
+    """Serve the web console: jobs, waits, bots, and actions on them (docs/console.md). With
+    EE_UI_TOKEN set, every request must carry it (?token= once, then a cookie)."""
+    import os
+
+    from ee.console import BindRefused, serve
+
+    try:
+        serve(ctx.settings.require("nats", "redis"), host, port, os.environ.get("EE_UI_TOKEN"))
+    except BindRefused as exc:
+        fail(str(exc))
+
+
+@cli.command()
 @click.argument("which", type=click.Choice(["nats", "redis"]), required=False)
 @pass_ctx
 def url(ctx: Context, which: str | None) -> None:
@@ -218,7 +237,7 @@ def url(ctx: Context, which: str | None) -> None:
 # -- jobs ---------------------------------------------------------------------
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("file", metavar="FILE|NAME[@VERSION]")
 @click.option("--input", "input_json", metavar="JSON|@FILE|-", help="Job input: JSON, @FILE or - (stdin).")
 @click.option("--job-id", callback=name_of("job"),
               help="Choose the job id (the same submission again starts nothing new; another workflow "
@@ -231,19 +250,23 @@ def url(ctx: Context, which: str | None) -> None:
 @click.option("--delay", metavar="DURATION", help="Start after DURATION (30s, 5m, 2h).")
 @click.option("--deadline", metavar="DURATION|TIME", help="Flag the job overdue if not finished by then.")
 @pass_ctx
-def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None, wait: bool,
+def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, wait: bool,
            timeout: float | None, as_json: bool, not_before: str | None = None, delay: str | None = None,
            deadline: str | None = None) -> None:
-    """Submit the workflow in FILE (- for stdin) as a new job."""
+    """Submit the workflow in FILE (- for stdin), or the deployed workflow NAME (its latest
+    version, or VERSION), as a new job."""
     from ee.client import EngineClient
 
     timing = submit_timing(not_before, delay, deadline)  # flow control: one line and exit 2 when bad
 
-    if str(file) == "-" and input_json == "-":
+    if file == "-" and input_json == "-":
         fail("FILE and --input cannot both be - (standard input)")
     if timeout is not None and not wait:
         fail("--timeout is how long --wait waits: give --wait too")
-    workflow = _read_workflow(file)
+    source = submission_source(file)
+    if isinstance(source, Path) and file != "-" and source.is_dir():
+        fail(f"{file} is a directory: give a workflow file, or a deployed workflow's NAME[@VERSION]")
+    read = _read_workflow(source) if isinstance(source, Path) else None
     job_input = parse_json(input_json, "--input")
     if job_input is None:
         job_input = {}
@@ -253,6 +276,11 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
 
     async def go() -> dict[str, Any]:
         async with EngineClient(ctx.settings) as client:
+            if read is not None:
+                workflow = read
+            else:
+                assert not isinstance(source, Path)
+                workflow = json.loads((await client.deployed(*source)).workflow)
             known = first
             if job_id is not None and known is None:
                 known = await _accepted_submission(client, job_id)
@@ -372,7 +400,7 @@ def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
 
 def _print_status(job: dict[str, Any]) -> None:
     for key in ("job_id", "status", "refused", "waiting_for", "waiting_reason", "name", "version", "fence",
-                "build", "created", "accepted", "updated", "stranded", "error"):
+                "retries", "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
     print_clock_fields(job)
@@ -555,8 +583,8 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
     else:
         for row in rows:
             until = row.get("deadline") and f"until {time_text(row['deadline'])}"
-            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or until
-        print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s",
+            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("child") or until
+        print_table(rows, ["event_id", "node", "branch", "kind", "status", "attempt", "waits_on", "bot", "age_s",
                            "stranded", "unserved"])
 
 
@@ -743,6 +771,121 @@ def purge(ctx: Context, older_than: str, statuses: tuple[str, ...], dry_run: boo
     else:
         detail = ", ".join(f"{status} {n}" for status, n in removed.items())
         click.echo(f"{'would remove' if dry_run else 'removed'} {total} finished jobs ({detail})")
+
+
+@cli.command()
+@click.argument("job_id", callback=name_of("job"))
+@click.option("--from", "from_node", callback=name_of("node"), metavar="NODE",
+              help="Resume at this top-level node of the job's workflow (default: the node that failed).")
+@click.option("--by", help="Who retries it, for the job's history (default: user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def retry(ctx: Context, job_id: str, from_node: str | None, by: str | None, as_json: bool) -> None:
+    """Run a failed job again: from the node that failed (or --from NODE), with its variables as
+    they were there. Only a failed job; recorded in its history and counted in its `retries`."""
+    from ee.client import EngineClient
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.retry(job_id, from_node or "", by or who())
+
+    reply = run_async(go)
+    if as_json:
+        print_json({"job_id": reply.job_id, "status": reply.status, "node": reply.node, "retries": reply.retries,
+                    "fence": reply.fence})
+    else:
+        click.echo(f"job {reply.job_id} retried from node {reply.node} (retry {reply.retries})")
+
+
+# -- deployed workflows ---------------------------------------------------------
+
+def _workflow_ref(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
+    ref = parse_ref(value)
+    if ref is None:
+        raise click.BadParameter(f"{value!r} is not NAME or NAME@VERSION (a workflow name, a version from 1)",
+                                 ctx, param)
+    return ref
+
+
+@cli.group("workflow")
+def workflow_group() -> None:
+    """Deployed workflows: deploy a version, list them, show one (`ee submit NAME[@VERSION]` runs one)."""
+
+
+@workflow_group.command("deploy")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--by", help="Who deploys it, recorded with the version (default: user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def workflow_deploy(ctx: Context, file: Path, by: str | None, as_json: bool) -> None:
+    """Deploy the workflow in FILE under its name and version. A version never changes: the same
+    content again changes nothing; other content needs a higher `version`."""
+    from ee.client import EngineClient
+
+    body = _read_workflow(file)
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.deploy(body, by or who())
+
+    reply = run_async(go)
+    if as_json:
+        print_json({"name": reply.name, "version": reply.version, "digest": reply.digest, "created": reply.created})
+    elif reply.created:
+        click.echo(f"deployed {reply.name} version {reply.version} (digest {reply.digest})")
+    else:
+        click.echo(f"{reply.name} version {reply.version} is deployed with this content already: nothing changed")
+
+
+@workflow_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def workflow_list(ctx: Context, as_json: bool) -> None:
+    """Deployed workflows, the most recently deployed first, with their versions."""
+    from ee.client import EngineClient
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.deployments()
+
+    listed = rows(run_async(go).workflows)
+    if as_json:
+        print_json(listed)
+        return
+    table = [{"name": w["name"], "latest": w["latest"], "versions": len(w["versions"]),
+              "deployed_at": w["versions"][-1]["deployed_at"], "deployed_by": w["versions"][-1]["deployed_by"]}
+             for w in listed]
+    print_table(table, ["name", "latest", "versions", "deployed_at", "deployed_by"])
+
+
+@workflow_group.command("show")
+@click.argument("ref", metavar="NAME[@VERSION]", callback=_workflow_ref)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def workflow_show(ctx: Context, ref: tuple[str, int], as_json: bool) -> None:
+    """One deployed workflow (its latest version, or VERSION): when and by whom it was deployed, and its JSON."""
+    from ee.client import EngineClient
+
+    async def go() -> tuple[Any, Any]:
+        async with EngineClient(ctx.settings) as client:
+            found = await client.deployed(*ref)
+            return found, await client.deployments(found.name)
+
+    found, listed = run_async(go)
+    versions = [v for w in listed.workflows for v in w.versions]
+    this = next((v for v in versions if v.version == found.version), None)
+    shown = {"name": found.name, "version": found.version, "latest": max((v.version for v in versions),
+                                                                        default=found.version),
+             "versions": [v.version for v in versions], "digest": found.digest,
+             "deployed_at": this.deployed_at if this else "", "deployed_by": this.deployed_by if this else "",
+             "workflow": json.loads(found.workflow)}
+    if as_json:
+        print_json(shown)
+        return
+    for key in ("name", "version", "latest", "versions", "digest", "deployed_at", "deployed_by"):
+        value = ", ".join(map(str, shown[key])) if key == "versions" else shown[key]
+        click.echo(f"{key:>11}: {value}")
+    click.echo(json.dumps(shown["workflow"], indent=2))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -19,12 +19,20 @@ from shared.errors import EngineUnavailable, InvalidMessage, JobNotFound, NotPer
 from shared.messages import (
     CancelReply,
     CancelRequest,
+    DeployedReply,
+    DeployedRequest,
+    DeploymentsReply,
+    DeploymentsRequest,
+    DeployReply,
+    DeployRequest,
     EventOp,
     EventOpReply,
     JobRequest,
     JobView,
     PurgeReply,
     PurgeRequest,
+    RetryReply,
+    RetryRequest,
     SignalReply,
     SignalRequest,
     encode,
@@ -237,3 +245,18 @@ class EngineClient:
 
     async def purge(self, request: PurgeRequest) -> PurgeReply:
         return await self.reactor.call("purge", request, PurgeReply, patience=10)
+
+    async def deploy(self, workflow: dict[str, Any], by: str) -> DeployReply:
+        return await self.reactor.call("deploy", DeployRequest(workflow=workflow, by=by), DeployReply, patience=10)
+
+    async def deployed(self, name: str, version: int = 0) -> DeployedReply:
+        """The deployed workflow ``name`` at ``version`` (0: its latest); WorkflowNotDeployed if none."""
+        return await self.reactor.call("deployed", DeployedRequest(name=name, version=version), DeployedReply,
+                                       patience=10)
+
+    async def deployments(self, name: str = "") -> DeploymentsReply:
+        return await self.reactor.call("deployments", DeploymentsRequest(name=name), DeploymentsReply, patience=10)
+
+    async def retry(self, job_id: str, from_node: str, by: str) -> RetryReply:
+        return await self.reactor.call("retry", RetryRequest(job_id=job_id, from_node=from_node, by=by), RetryReply,
+                                       patience=10)

@@ -78,6 +78,7 @@ def _run_example(example: Path, job_input: str, settings_env: dict[str, str]) ->
 
 
 DEMO_POOL = "demo"
+CONSOLE, CONSOLE_PORT = "console", 8233  # the web console (``ee ui``), on its default port when free
 
 
 def _services(executors: int, bots: int = 0) -> list[tuple[str, list[str], int]]:
@@ -88,13 +89,15 @@ def _services(executors: int, bots: int = 0) -> list[tuple[str, list[str], int]]
     commands += [("worker", [sys.executable, "-m", "worker", "--demo"])]
     commands += [(f"demo-bot-{i}", [sys.executable, "-m", "worker", "--demo", "--bot", f"demo-bot-{i}",
                                     "--pool", DEMO_POOL]) for i in range(1, bots + 1)]
+    commands += [(CONSOLE, [sys.executable, "-m", "ee", "ui"])]  # its own port serves /readyz too
     ports: list[int] = []
-    for _ in commands:
-        port = free_port()
+    for name, _ in commands:
+        port = free_port(CONSOLE_PORT if name == CONSOLE else None)
         while port in ports:  # the kernel may hand out a port again once its probe socket closed
             port = free_port()
         ports.append(port)
-    return [(name, cmd, port) for (name, cmd), port in zip(commands, ports, strict=True)]
+    return [(name, [*cmd, "--port", str(port)] if name == CONSOLE else cmd, port)
+            for (name, cmd), port in zip(commands, ports, strict=True)]
 
 
 def live_stack_here() -> StackRecord | None:
@@ -175,6 +178,9 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
         _record(STACK_FILE, nats_url, redis_url, servers, services, procs)
         print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
         for name, _, port in services:
+            if name == CONSOLE:
+                print(f"ee up: {name:<10} at http://127.0.0.1:{port}/  (the web console)", flush=True)
+                continue
             print(f"ee up: {name:<10} /metrics at http://127.0.0.1:{port}/metrics  (/healthz, /readyz)",
                   flush=True)
         if not _wait_ready([port for _, _, port in services], procs, stop_flag):

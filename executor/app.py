@@ -43,6 +43,7 @@ from shared.messages import (
     CancelRequest,
     Codec,
     DeadLetter,
+    FiredEvent,
     JobRequest,
     JobView,
     RedriveReply,
@@ -112,8 +113,8 @@ class Executor:
         await ensure_streams(js, s.max_payload_bytes, manage=False, only=(names.STREAM_JOBS,))
         client = ReactorClient(nc, max_payload=s.max_payload_bytes)
         self.client = client
-        self.driver = JobDriver(client, self.build)
         self.workflows = WorkflowCache(client)
+        self.driver = JobDriver(client, self.build, self.workflows)
         self.unstarted = Intake(client, self.build, s.jobs_redelivery_max_s, self._deadletter)
         try:
             async with TaskSet("executor jobs and wakes") as work, anyio.create_task_group() as tg:
@@ -285,8 +286,10 @@ class Executor:
                 except InvalidWorkflow as exc:
                     await self._cannot_run(msg, wake, exc)
                     return
-                await self.driver.drive(wake.job_id, wake.fence, workflow, wake.checkpoint, wake.input,
-                                        wake.result, [wake.event_id] if wake.event_id else [])
+                # Every fired event of the job; a reactor older than branches sends its one event alone.
+                fired = wake.fired or ([FiredEvent(event_id=wake.event_id, kind=wake.kind, result=wake.result)]
+                                       if wake.event_id else [])
+                await self.driver.drive(wake.job_id, wake.fence, workflow, wake.checkpoint, wake.input, fired)
             except EngineError as exc:
                 # The wake lease will offer the job again.
                 log.warning("wake not completed", job_id=wake.job_id, error=repr(exc))

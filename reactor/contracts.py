@@ -17,6 +17,7 @@ import msgspec
 from reactor.outcomes import (
     Count,
     Created,
+    Deployed,
     Done,
     Existing,
     Exists,
@@ -29,6 +30,7 @@ from reactor.outcomes import (
     InBackoff,
     InboxFull,
     Kept,
+    NotFailed,
     Nothing,
     NotParked,
     Ok,
@@ -38,12 +40,15 @@ from reactor.outcomes import (
     Recorded,
     Redispatch,
     Refused,
+    Retried,
     Retrying,
     Stale,
     Step,
     Taken,
+    Unchanged,
     Unknown,
     Untouched,
+    VersionTaken,
     Wakes,
 )
 from reactor.scripts import Call
@@ -52,6 +57,8 @@ from shared.messages import FinalStatus
 
 __all__ = [
     "FINAL_STATUSES",
+    "ChildStart",
+    "DeployOutcome",
     "EventOutcome",
     "FinishOutcome",
     "LeaseOutcome",
@@ -59,12 +66,14 @@ __all__ = [
     "Note",
     "ParkOutcome",
     "ResultOutcome",
+    "RetryOutcome",
     "SignalOutcome",
     "StartOutcome",
     "TimerOutcome",
     "bot_grace",
     "bot_lapse",
     "cancel_before_start",
+    "deploy",
     "event",
     "finish",
     "heartbeat",
@@ -76,6 +85,7 @@ __all__ = [
     "park",
     "purge",
     "result",
+    "retry",
     "signal",
     "start",
     "status_backfill",
@@ -98,15 +108,28 @@ class Note(msgspec.Struct):
     detail: str = ""
 
 
+class ChildStart(msgspec.Struct):
+    """The child job a child wait starts (its record as start.lua writes a job's; JSON as text)."""
+
+    job_id: str
+    digest: str
+    name: str
+    version: int
+    checkpoint: str
+    input: str
+
+
 class NewWait(msgspec.Struct, omit_defaults=True):
     """One wait a park registers: its event id, kind, due time ('' for none), whether its task
-    goes out (the dispatch set), and the fields of its event hash."""
+    goes out (the dispatch set), the fields of its event hash, and for a child wait the child
+    job to start."""
 
     id: str
     kind: str
     fields: EventRecord
     timer_at: str = ""
     dispatch: bool = False
+    child: ChildStart | None = None
 
 
 def _call(script: str, keys: tuple[str, ...], args: _Args, decoder: msgspec.msgpack.Decoder[Any]) -> Call[Any]:
@@ -161,19 +184,25 @@ class _Park(_Args):
     waits: list[NewWait] = []
     history: list[Note] = []
     release: list[str] = []
+    drop: list[str] = []
 
 
 _park = msgspec.msgpack.Decoder(ParkOutcome)
 
 
 def park(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, now: str, at: str, build: str, lease_at: str,
-         consumed: list[str], waits: list[NewWait], history: list[Note], release: list[str]) -> Call[ParkOutcome]:
-    """Record a park: fence check, consume fired events, register new waits, store the checkpoint."""
-    return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_history(job_id),
-                          keys.job_inbox(job_id), *(keys.event(e) for e in consumed),
-                          *(keys.event(w.id) for w in waits), keys.wakes, keys.timers, keys.dispatch,
-                          keys.stranded),
-                 _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release),
+         consumed: list[str], waits: list[NewWait], history: list[Note], release: list[str],
+         drop: list[str] | None = None) -> Call[ParkOutcome]:
+    """Record a park: fence check, consume fired events, drop the waits given up (``drop``),
+    register new waits (starting the child job of a child wait), store the checkpoint."""
+    drop = drop or []
+    children = [w.child.job_id for w in waits if w.child is not None]
+    return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id), keys.job_history(job_id),
+                          keys.job_inbox(job_id), *(keys.event(e) for e in consumed), *(keys.event(e) for e in drop),
+                          *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), keys.wakes,
+                          keys.timers, keys.dispatch, keys.stranded),
+                 _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release,
+                       drop),
                  _park)
 
 
@@ -192,17 +221,21 @@ class _Finish(_Args):
     lease_at: str
     fence: int | None = None
     history: list[Note] = []
+    checkpoint: str | None = None
 
 
 _finish = msgspec.msgpack.Decoder(FinishOutcome)
 
 
 def finish(keys: Keys, *, job_id: str, fence: int | None, status: str, output: bytes, error: str, at: str,
-           build: str, lease_at: str, history: list[Note]) -> Call[FinishOutcome]:
-    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots."""
-    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_inbox(job_id),
+           build: str, lease_at: str, history: list[Note], checkpoint: bytes | None = None) -> Call[FinishOutcome]:
+    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots.
+    ``checkpoint``: stored as the job's (a failed job's, which ``ee retry`` resumes); None keeps the last park's."""
+    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id),
+                            keys.job_inbox(job_id),
                             keys.job_history(job_id), keys.wakes, keys.stranded, keys.timers, keys.dispatch),
-                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history), _finish)
+                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history,
+                         None if checkpoint is None else checkpoint.decode()), _finish)
 
 
 class _CancelBeforeStart(_Args):
@@ -329,16 +362,18 @@ class _Result(_Args):
     at: str
     lease_at: str
     token: bool = False
+    business: bool = False
 
 
 _result = msgspec.msgpack.Decoder(ResultOutcome)
 
 
 def result(keys: Keys, *, event_id: str, attempt: int, ok: bool, result: bytes, error: str, now: str, at: str,
-           lease_at: str, token: bool) -> Call[ResultOutcome]:
-    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller)."""
+           lease_at: str, token: bool, business: bool = False) -> Call[ResultOutcome]:
+    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller).
+    ``business``: a business error (never retried: it fires at once, attempts left or not)."""
     return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
-                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token), _result)
+                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token, business), _result)
 
 
 TimerOutcome = Fired | Retrying | Redispatch | Nothing
@@ -379,7 +414,8 @@ _lease = msgspec.msgpack.Decoder(LeaseOutcome)
 def lease(keys: Keys, *, job_id: str, now: str, at: str, lease_s: float, lapsed: bool,
           strand_after: int) -> Call[LeaseOutcome]:
     """Offer a job again: its wake lease lapsed (``lapsed``), or an executor asked (redrive)."""
-    return _call("lease", (keys.job(job_id), keys.wakes, keys.stranded, keys.job_history(job_id)),
+    return _call("lease", (keys.job(job_id), keys.job_fired(job_id), keys.wakes, keys.stranded,
+                           keys.job_history(job_id)),
                  _Lease(job_id, now, at, lease_s, lapsed, strand_after), _lease)
 
 
@@ -469,6 +505,54 @@ def purge(keys: Keys, *, status: str, older_than_s: float, limit: int) -> Call[P
         raise ValueError(f"not a final status: {status!r}")
     return _call("purge", (keys.job_status(status), keys.jobs, keys.stranded),
                  _Purge(status, float(older_than_s), int(limit)), _purged)
+
+
+# -- deployed workflows, retries ---------------------------------------------------------------
+
+DeployOutcome = Deployed | Unchanged | VersionTaken
+
+
+class _Deploy(_Args):
+    name: str
+    version: str
+    digest: str
+    workflow: str
+    record: str
+    now: str
+
+
+_deploy = msgspec.msgpack.Decoder(DeployOutcome)
+
+
+def deploy(keys: Keys, *, name: str, version: int, digest: str, workflow: bytes, record: bytes,
+           now: str) -> Call[DeployOutcome]:
+    """Store a workflow version under its name, once: the same content again changes nothing."""
+    return _call("deploy", (keys.deployed_workflow(name), keys.deployed, keys.workflow(digest)),
+                 _Deploy(name, str(version), digest, workflow.decode(), record.decode(), now), _deploy)
+
+
+RetryOutcome = Retried | Unknown | NotFailed | Stale
+
+
+class _Retry(_Args):
+    job_id: str
+    fence: int
+    checkpoint: str
+    node: str
+    by: str
+    at: str
+    lease_at: str
+
+
+_retry = msgspec.msgpack.Decoder(RetryOutcome)
+
+
+def retry(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, node: str, by: str, at: str,
+          lease_at: str) -> Call[RetryOutcome]:
+    """Run a failed job again from its checkpoint (``b""``: the one stored), fenced."""
+    return _call("retry", (keys.job(job_id), keys.job_history(job_id), keys.job_inbox(job_id),
+                           keys.job_events(job_id), keys.wakes, keys.stranded),
+                 _Retry(job_id, fence, checkpoint.decode(), node, by, at, lease_at), _retry)
 
 
 # -- the reactor lease (reactor.leader) --------------------------------------------------------

@@ -40,6 +40,7 @@ __all__ = [
     "RECORDS",
     "BotRecord",
     "DeadLetterRecord",
+    "DeploymentRecord",
     "EventRecord",
     "Family",
     "HistoryRecord",
@@ -58,7 +59,7 @@ EVENT_SEPARATOR = "~"
 
 # The kinds of parked event, each with its index (``Keys.event_index``): the values of an
 # event hash's ``kind`` field and of ``ee events --kind``.
-EVENT_KINDS = ("activity", "timer", "signal", "bot_lock")
+EVENT_KINDS = ("activity", "timer", "signal", "bot_lock", "child")
 
 
 def event_job(event_id: str) -> str:
@@ -105,8 +106,14 @@ FAMILIES: tuple[Family, ...] = (
     Family("job_history", "job:{J}:history", "stream", "the job's history (HistoryRecord), capped", "job"),
     Family("job_inbox", "job:{J}:inbox", "list", "signals that arrived before the job waited for them "
            "(InboxItem)", "job"),
+    Family("job_fired", "job:{J}:fired", "zset", "ids of the job's fired events not consumed yet, by fire "
+           "order (what its next wake carries)", "job"),
     Family("event", "event:{J}~F.i", "hash", "one wait of the job (EventRecord)", "job"),
     Family("workflow", "workflow:<digest>", "string", "a workflow, stored once per content digest"),
+    Family("deployed", "deployed", "zset", "names of deployed workflows by when a version of each was last "
+           "deployed", "global"),
+    Family("deployed_workflow", "deployed:<workflow>", "hash", "the deployed versions of one workflow: "
+           "version -> DeploymentRecord (JSON)"),
     Family("jobs", "jobs", "zset", "job ids by creation time", "global"),
     Family("job_status", "jobs:status:<status>", "zset", "job ids whose status is <status>, by when they took it"),
     Family("job_status_backfill", "jobs:indexed", "string", "how far the one-time fill of the status "
@@ -165,6 +172,7 @@ class Keys:
         self.reactor_leader = fixed["reactor_leader"]
         self.reactor_epoch = fixed["reactor_epoch"]
         self.job_status_backfill = fixed["job_status_backfill"]
+        self.deployed = fixed["deployed"]
         self.deferred = fixed["deferred"]
         self.deadlines = fixed["deadlines"]
         self.overdue = fixed["overdue"]
@@ -185,6 +193,9 @@ class Keys:
 
     def job_inbox(self, job_id: str) -> str:
         return self._key("job_inbox", job_id)
+
+    def job_fired(self, job_id: str) -> str:
+        return self._key("job_fired", job_id)
 
     def event(self, event_id: str) -> str:
         return self._key("event", event_id)
@@ -211,6 +222,9 @@ class Keys:
 
     def workflow(self, digest: str) -> str:
         return self._key("workflow", digest)
+
+    def deployed_workflow(self, name: str) -> str:
+        return self._key("deployed_workflow", name)
 
     def bot(self, bot_id: str) -> str:
         return self._key("bot", bot_id)
@@ -292,13 +306,17 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: str | None = None
     finished: str = ""
     bots: str = ""  # bots held, comma separated
-    wake_event: str = ""
+    wake_event: str = ""  # the oldest of its fired, unconsumed events (job:{J}:fired holds them all)
     lapses: int = 0
     stranded: str = ""
     history_trimmed: int = 0
     waiting_for: str = ""
     waiting_reason: str = ""
     refused: str = ""
+    # A child job (a `call`): the job that started it and the parent's wait its end fires.
+    parent: str = ""
+    parent_event: str = ""
+    retries: int = 0  # times ee retry resumed the job after it failed
     # Flow control, the clock: a delayed start (Unix seconds), the deadline and what it does,
     # when the job was flagged overdue (ISO), the schedule and fire time that started it.
     not_before: NumberText = ""
@@ -341,6 +359,8 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     bot: str = ""
     pool: str = ""
     signal: str = ""
+    branch: str = ""  # the branch cursor that parked it ('' for the top level)
+    child: str = ""  # a child wait: the child job's id
 
 
 class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -373,6 +393,16 @@ class InboxItem(msgspec.Struct, kw_only=True):
     name: str
     result: str
     expires: str | None = None
+
+
+class DeploymentRecord(msgspec.Struct, kw_only=True):
+    """The value of one field (a version, as decimal text) of ``deployed:<workflow>``: JSON. The
+    workflow itself is ``workflow:<digest>``, shared with the jobs that run it. Written once: a
+    deployed version never changes."""
+
+    digest: str
+    at: str  # ISO-8601 UTC
+    by: str = ""
 
 
 class DeadLetterRecord(msgspec.Struct, kw_only=True):

@@ -40,7 +40,7 @@ def test_the_readme_tour_runs_word_for_word(tmp_path: Path) -> None:
         def running() -> bool:
             if up.poll() is not None:
                 raise AssertionError(f"ee up exited {up.returncode}:\n{out.read_text()[-3000:]}")
-            return "demo worker running" in out.read_text()
+            return "; a service that stops is started again" in out.read_text()
 
         poll(running, 60, 0.1, "ee up to start its stack")
         ran = subprocess.run(["bash", "-e", "-c", script + '\necho "JOB=$JOB"\n'], cwd=home, env=env,

@@ -105,13 +105,16 @@ def test_parallel_with_a_child_survives_a_kill(stack: Stack, victim: str) -> Non
     deploy(stack, CHILD)
     job = stack.submit(parallel_with_child(), {"a": 41})
     # Killed once the child job has run its first activity and both branches are parked.
+    def history() -> list[dict[str, Any]]:
+        return list((stack.inspector().job(job) or {}).get("history", []))
+
     poll(lambda: any(h.get("event") == "parked" and str(h.get("node", "")).startswith("both.local")
-                     for h in stack.inspector().job(job)["history"]) and executed(stack) >= 2,  # type: ignore[index]
+                     for h in history()) and executed(stack) >= 2,
          60, 0.05, "both branches parked and the child started")
     restart(stack, reactor if victim == "reactor" else executor, victim)
     done = stack.wait_job(job, timeout=120)
     assert done["status"] == "completed", done
     assert done["output"] == {"child": 42, "local": 41}
     assert_at_most_once(stack)
-    children = [j for j in stack.inspector().jobs(workflow="child_sum")]
+    children = stack.inspector().jobs(workflow="child_sum")
     assert [(c["status"], c.get("output")) for c in children] == [("completed", 42)], children

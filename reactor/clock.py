@@ -142,14 +142,13 @@ class JobClock:
         """Finish the job failed, as a cancel does (no fence: whoever holds it is refused next)."""
         history = [HistoryEntry(at=clock.iso(), node="", event="failed", detail=DEADLINE_PASSED)]
         try:
-            _, running, wakes = await self.store.finish(job_id, None, "failed", b"null", DEADLINE_PASSED, history, "")
+            done = await self.store.finish(job_id, None, "failed", b"null", DEADLINE_PASSED, history, "")
         except (JobFinished, JobNotFound):
             return
         metrics.JOBS_FINISHED.labels(status="failed").inc()
-        log.info("job failed at its deadline", job_id=job_id, activities_stopped=len(running))
-        await self.dispatcher.wakes(wakes)
-        for event_id in running:
-            await self.dispatcher.nc.publish(names.activity_cancel_subject(event_id), b"")
+        log.info("job failed at its deadline", job_id=job_id, activities_stopped=len(done.dropped))
+        # As a cancel: its running activities told to stop, its children cancelled, its parent woken.
+        await self.dispatcher.ended(done.dropped, done.wakes, done.left)
 
 
 def _moment(value: float, field: str) -> float:

@@ -22,6 +22,7 @@ from ee.deployed import parse_ref, rows, submission_source, who
 from ee.durations import parse_duration, parse_moment
 from ee.inputs import read_json, read_text
 from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
+from ee.progress import fork_progress
 from ee.render import print_json, print_table, time_text
 from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
 from ee.waiting import Look, Progress, current_wait, describe_wait, wait_for_job
@@ -32,7 +33,7 @@ from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFou
 from shared.messages import FinalStatus
 from shared.names import EVENT_KINDS, event_job
 from shared.naming import NameKind, check_name, is_valid_name
-from shared.workflow import decode_workflow, json_type
+from shared.workflow import decode_workflow, json_type, workflow_warnings
 
 if TYPE_CHECKING:
     from ee.client import EngineClient
@@ -327,9 +328,11 @@ def _read_workflow(file: Path) -> dict[str, Any]:
     if not isinstance(workflow, dict):
         fail(f"invalid workflow: {file} holds {json_type(workflow)}; a workflow is a JSON object")
     try:
-        decode_workflow(workflow)  # refused here, before any connection, with the node and field
+        decoded = decode_workflow(workflow)  # refused here, before any connection, with the node and field
     except EngineError as exc:
         fail(str(exc))
+    for warning in workflow_warnings(decoded):  # suspect, not wrong: said, and the workflow goes on
+        click.echo(f"ee: warning: {warning}", err=True)
     return workflow
 
 
@@ -388,6 +391,7 @@ def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
     waits = inspector.events(job=job_id) if job.get("events") else []
     _mark_unserved(ctx, job, waits)
     job["waits"] = [{**wait, "waits_on": describe_wait(wait), "since": wait.get("parked_at")} for wait in waits]
+    job["progress"] = fork_progress(job.get("checkpoint")) if job.get("status") not in FINAL_STATUSES else []
     if follow:
         job.pop("history", None)
     if as_json:
@@ -410,8 +414,11 @@ def _print_status(job: dict[str, Any]) -> None:
         click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
     for wait in job.get("unserved") or []:
         click.echo(f"{'unserved':>9}: {wait['event_id']} (node {wait['node']}): {wait['unserved']}")
+    if job.get("progress"):
+        print_table(job["progress"], ["node", "kind", "done", "failed", "running", "waiting", "of"],
+                    title="branches in flight")
     if job["waits"]:
-        print_table(job["waits"], ["event_id", "node", "kind", "waits_on", "since", "attempt", "deadline"],
+        print_table(job["waits"], ["event_id", "node", "branch", "kind", "waits_on", "since", "attempt", "deadline"],
                     title="open waits")
     if "history" in job:
         print_table(job["history"], ["at", "node", "event", "build", "detail"], title="history")
@@ -699,33 +706,36 @@ def _event_op(ctx: Context, as_json: bool, **fields: Any) -> None:
 @event.command("resolve")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--data", metavar="JSON|@FILE|-", help="Result: JSON, @FILE or - (stdin).")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_resolve(ctx: Context, event_id: str, data: str | None, as_json: bool) -> None:
+def event_resolve(ctx: Context, event_id: str, data: str | None, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with a successful result."""
-    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
+    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"), by=by or who())
 
 
 @event.command("fail")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--error", required=True)
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_fail(ctx: Context, event_id: str, error: str, as_json: bool) -> None:
+def event_fail(ctx: Context, event_id: str, error: str, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with an error."""
-    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error)
+    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error, by=by or who())
 
 
 @event.command("extend")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
               help="New timeout from now, seconds.")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_extend(ctx: Context, event_id: str, timeout_s: float, as_json: bool) -> None:
+def event_extend(ctx: Context, event_id: str, timeout_s: float, by: str | None, as_json: bool) -> None:
     """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
     attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
-    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s)
+    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s, by=by or who())
 
 
 @cli.command()

@@ -147,7 +147,6 @@ class JobClock:
             return
         metrics.JOBS_FINISHED.labels(status="failed").inc()
         log.info("job failed at its deadline", job_id=job_id, activities_stopped=len(done.dropped))
-        # As a cancel: its running activities told to stop, its children cancelled, its parent woken.
         await self.dispatcher.ended(done.dropped, done.wakes, done.left)
 
 

@@ -335,16 +335,17 @@ class _Event(_Args):
     at: str
     lease_at: str
     timeout_s: str = ""
+    by: str = ""
 
 
 _event = msgspec.msgpack.Decoder(EventOutcome)
 
 
 def event(keys: Keys, *, event_id: str, op: str, result: bytes, now: str, at: str, lease_at: str,
-          timeout_s: str) -> Call[EventOutcome]:
-    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``."""
+          timeout_s: str, by: str = "") -> Call[EventOutcome]:
+    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``; ``by``: who."""
     return _call("event", (keys.event(event_id), keys.timers, keys.wakes),
-                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s), _event)
+                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s, by), _event)
 
 
 # -- results, timers, leases -------------------------------------------------------------------

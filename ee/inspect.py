@@ -135,6 +135,38 @@ class Inspector:
         found = self.r.hget(self.keys.job(job_id), "status")
         return None if found is None else _text(found)
 
+    def status_counts(self, statuses: tuple[str, ...]) -> dict[str, int]:
+        """How many jobs each status index holds (``stranded``: the stranded index), in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for status in statuses:
+            pipe.zcard(self.keys.stranded if status == "stranded" else self.keys.job_status(status))
+        return {status: int(n) for status, n in zip(statuses, pipe.execute(), strict=True)}
+
+    def wait_ages(self, bounds: tuple[float, ...]) -> dict[str, list[int]]:
+        """Open events of each kind counted by how long ago they parked: one count per bucket,
+        from the previous bound (0 for the first) up to each bound (seconds, ascending; the last
+        may be infinite). ZCOUNTs of the per-kind indexes (scored by park time): no event is read."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=False)
+        for kind in EVENT_KINDS:
+            low = 0.0
+            for bound in bounds:
+                top = "+inf" if low == 0.0 else repr(now - low)
+                pipe.zcount(self.keys.event_index(kind), "-inf" if bound == float("inf") else f"({now - bound!r}",
+                            top)
+                low = bound
+        counts = iter(int(n) for n in pipe.execute())
+        return {kind: [next(counts) for _ in bounds] for kind in EVENT_KINDS}
+
+    def workflow(self, digest: str) -> dict[str, Any] | None:
+        """The workflow stored under a job's ``digest`` (as submitted), None when absent or unreadable."""
+        raw = self.r.get(self.keys.workflow(digest)) if digest else None
+        try:
+            found = None if raw is None else json.loads(raw)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
     def history_after(self, job_id: str, after: str = "0-0", block_s: float = 0.0,
                       count: int = 1000) -> list[tuple[str, dict[str, str]]]:
         """The job's history entries after the entry id ``after`` (``0-0``: from the first), as
@@ -195,7 +227,9 @@ class Inspector:
             for event_id, raw in zip(chunk, raws, strict=True):
                 if not raw:
                     continue
-                event = {"event_id": event_id, "job_id": event_job(event_id), **decode_hash(EventRecord, raw)}
+                # branch: "" at the top level (stored only for a wait of a branch).
+                event = {"event_id": event_id, "job_id": event_job(event_id), "branch": "",
+                         **decode_hash(EventRecord, raw)}
                 if any(want is not None and event.get(name) != want
                        for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot))):
                     continue

@@ -77,19 +77,27 @@ def _run_example(example: Path, job_input: str, settings_env: dict[str, str]) ->
     print(out.stdout.rstrip() or out.stderr.rstrip(), flush=True)
 
 
-def _services(executors: int) -> list[tuple[str, list[str], int]]:
+DEMO_POOL = "demo"
+CONSOLE, CONSOLE_PORT = "console", 8233  # the web console (``ee ui``), on its default port when free
+
+
+def _services(executors: int, bots: int = 0) -> list[tuple[str, list[str], int]]:
     """(name, command, ops port) of each service process, every one on a free port of its own."""
     commands = [("reactor", [sys.executable, "-m", "reactor"])]
     commands += [(f"executor-{i}" if executors > 1 else "executor", [sys.executable, "-m", "executor"])
                  for i in range(1, executors + 1)]
     commands += [("worker", [sys.executable, "-m", "worker", "--demo"])]
+    commands += [(f"demo-bot-{i}", [sys.executable, "-m", "worker", "--demo", "--bot", f"demo-bot-{i}",
+                                    "--pool", DEMO_POOL]) for i in range(1, bots + 1)]
+    commands += [(CONSOLE, [sys.executable, "-m", "ee", "ui"])]  # its own port serves /readyz too
     ports: list[int] = []
-    for _ in commands:
-        port = free_port()
+    for name, _ in commands:
+        port = free_port(CONSOLE_PORT if name == CONSOLE else None)
         while port in ports:  # the kernel may hand out a port again once its probe socket closed
             port = free_port()
         ports.append(port)
-    return [(name, cmd, port) for (name, cmd), port in zip(commands, ports, strict=True)]
+    return [(name, [*cmd, "--port", str(port)] if name == CONSOLE else cmd, port)
+            for (name, cmd), port in zip(commands, ports, strict=True)]
 
 
 def live_stack_here() -> StackRecord | None:
@@ -113,7 +121,9 @@ def _record(path: Path, nats_url: str, redis_url: str, servers: list[ServerProce
 
 
 def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
-              example: Path | None = None, example_input: str = "{}") -> int:
+              examples: list[tuple[Path, str]] | None = None, bots: int = 0) -> int:
+    """Run the stack until SIGINT/SIGTERM; ``examples``: (workflow file, input JSON) submitted in
+    turn once it is up, each result printed."""
     live = live_stack_here()
     if live is not None:
         print(f"ee up: a stack already runs in this folder: {live.describe()}; stop it first (Ctrl-C in "
@@ -158,7 +168,7 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
             redis_url = redis.url
         env = dict(os.environ, EE_NATS_URL=nats_url, EE_REDIS_URL=redis_url)
         env.setdefault("EE_LOG_FORMAT", "console")
-        services = _services(executors)
+        services = _services(executors, bots)
 
         def launch(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
             return subprocess.Popen(cmd, env=dict(env, EE_OPS_PORT=str(port)))
@@ -168,15 +178,20 @@ def run_stack(nats_url: str | None, redis_url: str | None, executors: int = 1,
         _record(STACK_FILE, nats_url, redis_url, servers, services, procs)
         print(f"ee up: NATS {redact_url(nats_url)}  Redis {redact_url(redis_url)}", flush=True)
         for name, _, port in services:
+            if name == CONSOLE:
+                print(f"ee up: {name:<10} at http://127.0.0.1:{port}/  (the web console)", flush=True)
+                continue
             print(f"ee up: {name:<10} /metrics at http://127.0.0.1:{port}/metrics  (/healthz, /readyz)",
                   flush=True)
         if not _wait_ready([port for _, _, port in services], procs, stop_flag):
             print(f"ee up: not every service answered /readyz within {_READY_WITHIN_S:g} s; see the log "
                   "above", file=sys.stderr, flush=True)
-        print(f"ee up: reactor, {executors} executor(s) and the demo worker running; a service that stops "
-              "is started again; Ctrl-C stops all", flush=True)
-        if example is not None:
+        with_bots = f" and {bots} demo bot(s) in pool {DEMO_POOL!r}" if bots else ""
+        print(f"ee up: reactor, {executors} executor(s), the demo worker{with_bots} running; a service that "
+              "stops is started again; Ctrl-C stops all", flush=True)
+        for example, example_input in examples or []:
             _run_example(example, example_input, env)
+        if examples:
             print("ee up: try `.venv/bin/ee jobs`, `.venv/bin/ee submit examples/approval.json` and the "
                   "README's tour in another terminal; Ctrl-C stops all", flush=True)
         started = [time.monotonic()] * len(procs)

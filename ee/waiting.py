@@ -56,6 +56,10 @@ def describe_wait(event: dict[str, Any]) -> str:
         what = f"a free bot of pool {event.get('pool', '?')!r}"
         if deadline:
             details.append(f"timeout {deadline}")
+    elif kind == "child":
+        what = f"child job {event.get('child', '?')}"
+        if deadline:
+            details.append(f"timeout {deadline}")
     else:
         what = str(kind or "a wait")
     if event.get("status") == "fired":

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import structlog
 
-from executor.interpreter import Finish, Park, advance
+from executor.deployed import DeployedCache
+from executor.interpreter import Finish, Park, advance, top_level_checkpoint
 from shared import clock, metrics, names
-from shared.errors import EngineError, JobFinished, JobNotFound, OverLimit, StaleFence, UnreadableWorkflow
+from shared.errors import (
+    EngineError,
+    JobFinished,
+    JobNotFound,
+    OverLimit,
+    StaleFence,
+    UnreadableWorkflow,
+    WorkflowNotDeployed,
+)
 from shared.failpoints import failpoint
 from shared.messages import (
     Ack,
     Checkpoint,
+    ChildWait,
     DeadLetter,
-    EventResult,
     FinishReply,
     FinishRequest,
+    FiredEvent,
     HistoryEntry,
     ParkReply,
     ParkRequest,
     StartReply,
     StartRequest,
+    Wait,
     WorkflowReply,
     WorkflowRequest,
 )
@@ -77,30 +90,39 @@ class WorkflowCache:
 
 
 class JobDriver:
-    def __init__(self, client: ReactorClient, build: str) -> None:
+    def __init__(self, client: ReactorClient, build: str, workflows: WorkflowCache | None = None) -> None:
         self.client = client
         self.build = build
+        self.workflows = workflows
+        self.deployed = DeployedCache(client)
 
     async def drive(self, job_id: str, fence: int, workflow: Workflow, checkpoint: Checkpoint,
-                    job_input: dict[str, Any], result: EventResult | None = None,
-                    consumed: list[str] | None = None) -> bool:
-        """Advance the job and record the outcome. False when another executor had won it."""
-        step = advance(workflow, checkpoint, job_input, result, self.build)
+                    job_input: dict[str, Any], fired: Sequence[FiredEvent] = ()) -> bool:
+        """Advance the job by its fired events (none: start it) and record the outcome. False when
+        another executor had won it."""
+        step: Park | Finish = advance(workflow, checkpoint, job_input, fired, self.build, job_id=job_id, fence=fence)
+        if isinstance(step, Park) and any(isinstance(w, ChildWait) for w in step.waits):
+            step = await self._resolve_calls(step)
         await failpoint("before-park")
         try:
             if isinstance(step, Park):
                 with metrics.PARK_SECONDS.time():
-                    await self.client.call("park", ParkRequest(
+                    reply = await self.client.call("park", ParkRequest(
                         job_id=job_id, fence=fence, checkpoint=step.checkpoint, waits=step.waits,
-                        consumed=consumed or [], history=step.history, build=self.build,
-                        release_bots=step.release_bots), ParkReply)
+                        consumed=step.consumed, history=step.history, build=self.build,
+                        release_bots=step.release_bots, drop=step.drop), ParkReply)
+                expected = [names.event_id_for(job_id, fence + 1, i) for i in range(len(step.waits))]
+                if reply.events and reply.events != expected:
+                    # The checkpoint records the ids the interpreter derived; another rule would strand
+                    # every branch's result (ignored as "not awaited").
+                    log.error("park registered event ids other than the checkpoint records", job_id=job_id,
+                              registered=reply.events[:5], recorded=expected[:5])
                 await failpoint("park-replied")
             else:
-                assert isinstance(step, Finish)
                 await self.client.call("finish", FinishRequest(
                     job_id=job_id, fence=fence, status=step.status,
-                    output=step.output, error=step.error, consumed=consumed or [],
-                    history=step.history, build=self.build), FinishReply)
+                    output=step.output, error=step.error, consumed=step.consumed,
+                    history=step.history, build=self.build, checkpoint=step.checkpoint), FinishReply)
                 log.info("job finished", job_id=job_id, status=step.status)
         except TAKEN_ELSEWHERE as exc:
             log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(exc))
@@ -108,20 +130,45 @@ class JobDriver:
         except OverLimit as exc:
             # Sent again it would be refused again: the job fails, once, saying why.
             op = "park" if isinstance(step, Park) else "finish"
-            return await self.fail_over_limit(job_id, fence, op, checkpoint.node, exc, consumed or [])
+            return await self.fail_over_limit(job_id, fence, op, checkpoint.node, exc, step.consumed,
+                                              top_level_checkpoint(checkpoint))
         return True
 
+    async def _resolve_calls(self, park: Park) -> Park | Finish:
+        """Name and version of each child wait to the deployed workflow it runs (digest, version,
+        start); a workflow not deployed fails the job, naming the node and the workflow."""
+        waits: list[Wait] = []
+        for wait in park.waits:
+            if isinstance(wait, ChildWait):
+                try:
+                    found = await self.deployed.get(wait.name, wait.version)
+                except WorkflowNotDeployed as exc:
+                    error = f"node {wait.node!r}: {exc}"
+                    history = [h for h in park.history if h.event != "parked"]
+                    history.append(HistoryEntry(at=clock.iso(), node=wait.node, event="failed", build=self.build,
+                                                detail=error))
+                    return Finish("failed", None, error, history, top_level_checkpoint(park.checkpoint),
+                                  park.consumed)
+                if self.workflows is not None:
+                    self.workflows.put(found.digest, found.workflow)
+                wait = msgspec.structs.replace(wait, digest=found.digest, version=found.version,
+                                               start=found.workflow.start)
+            waits.append(wait)
+        park.waits = waits
+        return park
+
     async def fail_over_limit(self, job_id: str, fence: int, op: str, node: str, exc: OverLimit,
-                              consumed: list[str]) -> bool:
+                              consumed: list[str], checkpoint: Checkpoint | None = None) -> bool:
         """Fail a job whose ``op`` request is over a bound (``job state of N bytes exceeds the
-        limit of M``), with a dead letter saying so. False when another executor had it."""
+        limit of M``), with a dead letter saying so. ``checkpoint``: where ``ee retry`` resumes it
+        (the top-level node it was at). False when another executor had it."""
         error = str(exc)
         log.warning("job failed: its state is over a limit", job_id=job_id, op=op, error=error)
         history = [HistoryEntry(at=clock.iso(), node=node, event="failed", build=self.build, detail=error)]
         try:
             await self.client.call("finish", FinishRequest(
                 job_id=job_id, fence=fence, status="failed", error=error, consumed=consumed,
-                history=history, build=self.build), FinishReply)
+                history=history, build=self.build, checkpoint=checkpoint), FinishReply)
         except TAKEN_ELSEWHERE as lost:
             log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(lost))
             return False

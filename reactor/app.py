@@ -12,12 +12,16 @@ from nats.aio.client import Client as NATS
 from reactor.activity_clock import ActivityClock
 from reactor.bots import Hearing, bot_lease_loop, heartbeat_handler
 from reactor.catch_up import StartGate
+from reactor.clock import JobClock
+from reactor.deployments import Deployments
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.leader import Leadership
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, retention_loop, timer_loop
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
+from reactor.retries import Retries
+from reactor.schedules import Schedules
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
 from shared import names
@@ -27,12 +31,16 @@ from shared.connect import check_redis, close_nats, connect_nats, connect_redis,
 from shared.messages import (
     CancelRequest,
     DeadLetter,
+    DeployedRequest,
+    DeploymentsRequest,
+    DeployRequest,
     EventOp,
     FinishRequest,
     IntakeRequest,
     ParkRequest,
     PurgeRequest,
     RedriveRequest,
+    RetryRequest,
     SignalRequest,
     StartRequest,
     StrandRequest,
@@ -118,6 +126,7 @@ class Reactor:
         tokens = await AttemptTokens.load(store)
         dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
         ops = Operations(store, dispatcher)
+        deployments, retries = Deployments(store), Retries(store, dispatcher)
         await tg.start(store.run)
         await tg.start(dispatcher.run)
         endpoints = [
@@ -134,7 +143,14 @@ class Reactor:
             Endpoint("strand", StrandRequest, ops.strand),
             Endpoint("intake", IntakeRequest, ops.intake),
             Endpoint("purge", PurgeRequest, ops.purge),
+            Endpoint("deploy", DeployRequest, deployments.deploy),
+            Endpoint("deployed", DeployedRequest, deployments.deployed),
+            Endpoint("deployments", DeploymentsRequest, deployments.deployments),
+            Endpoint("retry", RetryRequest, retries.retry),
         ]
+        # Flow control, the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules).
+        job_clock, schedules = JobClock(store, dispatcher), Schedules(store, nc, s.max_payload_bytes)
+        endpoints += job_clock.endpoints() + schedules.endpoints()
         await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
         # The reactor's own downtime counts against nobody: the loops that judge
         # clocks (timeouts, wake leases, bot leases) wait at the gate until the results
@@ -151,6 +167,9 @@ class Reactor:
         tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
         tg.start_soon(status_backfill, store)
         tg.start_soon(retention_loop, store)
+        tg.start_soon(job_clock.deferred_loop, gate)
+        tg.start_soon(job_clock.deadline_loop, gate)
+        tg.start_soon(schedules.loop)
         beats = heartbeat_handler(tg, store, dispatcher, hearing)
         await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
         await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects

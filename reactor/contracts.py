@@ -17,6 +17,7 @@ import msgspec
 from reactor.outcomes import (
     Count,
     Created,
+    Deployed,
     Done,
     Existing,
     Exists,
@@ -29,6 +30,7 @@ from reactor.outcomes import (
     InBackoff,
     InboxFull,
     Kept,
+    NotFailed,
     Nothing,
     NotParked,
     Ok,
@@ -38,12 +40,15 @@ from reactor.outcomes import (
     Recorded,
     Redispatch,
     Refused,
+    Retried,
     Retrying,
     Stale,
     Step,
     Taken,
+    Unchanged,
     Unknown,
     Untouched,
+    VersionTaken,
     Wakes,
 )
 from reactor.scripts import Call
@@ -52,6 +57,8 @@ from shared.messages import FinalStatus
 
 __all__ = [
     "FINAL_STATUSES",
+    "ChildStart",
+    "DeployOutcome",
     "EventOutcome",
     "FinishOutcome",
     "LeaseOutcome",
@@ -59,12 +66,14 @@ __all__ = [
     "Note",
     "ParkOutcome",
     "ResultOutcome",
+    "RetryOutcome",
     "SignalOutcome",
     "StartOutcome",
     "TimerOutcome",
     "bot_grace",
     "bot_lapse",
     "cancel_before_start",
+    "deploy",
     "event",
     "finish",
     "heartbeat",
@@ -76,6 +85,7 @@ __all__ = [
     "park",
     "purge",
     "result",
+    "retry",
     "signal",
     "start",
     "status_backfill",
@@ -98,15 +108,28 @@ class Note(msgspec.Struct):
     detail: str = ""
 
 
+class ChildStart(msgspec.Struct):
+    """The child job a child wait starts (its record as start.lua writes a job's; JSON as text)."""
+
+    job_id: str
+    digest: str
+    name: str
+    version: int
+    checkpoint: str
+    input: str
+
+
 class NewWait(msgspec.Struct, omit_defaults=True):
     """One wait a park registers: its event id, kind, due time ('' for none), whether its task
-    goes out (the dispatch set), and the fields of its event hash."""
+    goes out (the dispatch set), the fields of its event hash, and for a child wait the child
+    job to start."""
 
     id: str
     kind: str
     fields: EventRecord
     timer_at: str = ""
     dispatch: bool = False
+    child: ChildStart | None = None
 
 
 def _call(script: str, keys: tuple[str, ...], args: _Args, decoder: msgspec.msgpack.Decoder[Any]) -> Call[Any]:
@@ -161,19 +184,25 @@ class _Park(_Args):
     waits: list[NewWait] = []
     history: list[Note] = []
     release: list[str] = []
+    drop: list[str] = []
 
 
 _park = msgspec.msgpack.Decoder(ParkOutcome)
 
 
 def park(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, now: str, at: str, build: str, lease_at: str,
-         consumed: list[str], waits: list[NewWait], history: list[Note], release: list[str]) -> Call[ParkOutcome]:
-    """Record a park: fence check, consume fired events, register new waits, store the checkpoint."""
-    return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_history(job_id),
-                          keys.job_inbox(job_id), *(keys.event(e) for e in consumed),
-                          *(keys.event(w.id) for w in waits), keys.wakes, keys.timers, keys.dispatch,
-                          keys.stranded),
-                 _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release),
+         consumed: list[str], waits: list[NewWait], history: list[Note], release: list[str],
+         drop: list[str] | None = None) -> Call[ParkOutcome]:
+    """Record a park: fence check, consume fired events, drop the waits given up (``drop``),
+    register new waits (starting the child job of a child wait), store the checkpoint."""
+    drop = drop or []
+    children = [w.child.job_id for w in waits if w.child is not None]
+    return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id), keys.job_history(job_id),
+                          keys.job_inbox(job_id), *(keys.event(e) for e in consumed), *(keys.event(e) for e in drop),
+                          *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), keys.wakes,
+                          keys.timers, keys.dispatch, keys.stranded),
+                 _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release,
+                       drop),
                  _park)
 
 
@@ -192,17 +221,21 @@ class _Finish(_Args):
     lease_at: str
     fence: int | None = None
     history: list[Note] = []
+    checkpoint: str | None = None
 
 
 _finish = msgspec.msgpack.Decoder(FinishOutcome)
 
 
 def finish(keys: Keys, *, job_id: str, fence: int | None, status: str, output: bytes, error: str, at: str,
-           build: str, lease_at: str, history: list[Note]) -> Call[FinishOutcome]:
-    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots."""
-    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_inbox(job_id),
+           build: str, lease_at: str, history: list[Note], checkpoint: bytes | None = None) -> Call[FinishOutcome]:
+    """Finish a job: fence check (none with ``fence=None``: a cancel), drop its events, release its bots.
+    ``checkpoint``: stored as the job's (a failed job's, which ``ee retry`` resumes); None keeps the last park's."""
+    return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id),
+                            keys.job_inbox(job_id),
                             keys.job_history(job_id), keys.wakes, keys.stranded, keys.timers, keys.dispatch),
-                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history), _finish)
+                 _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history,
+                         None if checkpoint is None else checkpoint.decode()), _finish)
 
 
 class _CancelBeforeStart(_Args):
@@ -302,16 +335,17 @@ class _Event(_Args):
     at: str
     lease_at: str
     timeout_s: str = ""
+    by: str = ""
 
 
 _event = msgspec.msgpack.Decoder(EventOutcome)
 
 
 def event(keys: Keys, *, event_id: str, op: str, result: bytes, now: str, at: str, lease_at: str,
-          timeout_s: str) -> Call[EventOutcome]:
-    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``."""
+          timeout_s: str, by: str = "") -> Call[EventOutcome]:
+    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``; ``by``: who."""
     return _call("event", (keys.event(event_id), keys.timers, keys.wakes),
-                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s), _event)
+                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s, by), _event)
 
 
 # -- results, timers, leases -------------------------------------------------------------------
@@ -329,16 +363,18 @@ class _Result(_Args):
     at: str
     lease_at: str
     token: bool = False
+    business: bool = False
 
 
 _result = msgspec.msgpack.Decoder(ResultOutcome)
 
 
 def result(keys: Keys, *, event_id: str, attempt: int, ok: bool, result: bytes, error: str, now: str, at: str,
-           lease_at: str, token: bool) -> Call[ResultOutcome]:
-    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller)."""
+           lease_at: str, token: bool, business: bool = False) -> Call[ResultOutcome]:
+    """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller).
+    ``business``: a business error (never retried: it fires at once, attempts left or not)."""
     return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
-                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token), _result)
+                 _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token, business), _result)
 
 
 TimerOutcome = Fired | Retrying | Redispatch | Nothing
@@ -379,7 +415,8 @@ _lease = msgspec.msgpack.Decoder(LeaseOutcome)
 def lease(keys: Keys, *, job_id: str, now: str, at: str, lease_s: float, lapsed: bool,
           strand_after: int) -> Call[LeaseOutcome]:
     """Offer a job again: its wake lease lapsed (``lapsed``), or an executor asked (redrive)."""
-    return _call("lease", (keys.job(job_id), keys.wakes, keys.stranded, keys.job_history(job_id)),
+    return _call("lease", (keys.job(job_id), keys.job_fired(job_id), keys.wakes, keys.stranded,
+                           keys.job_history(job_id)),
                  _Lease(job_id, now, at, lease_s, lapsed, strand_after), _lease)
 
 
@@ -471,6 +508,54 @@ def purge(keys: Keys, *, status: str, older_than_s: float, limit: int) -> Call[P
                  _Purge(status, float(older_than_s), int(limit)), _purged)
 
 
+# -- deployed workflows, retries ---------------------------------------------------------------
+
+DeployOutcome = Deployed | Unchanged | VersionTaken
+
+
+class _Deploy(_Args):
+    name: str
+    version: str
+    digest: str
+    workflow: str
+    record: str
+    now: str
+
+
+_deploy = msgspec.msgpack.Decoder(DeployOutcome)
+
+
+def deploy(keys: Keys, *, name: str, version: int, digest: str, workflow: bytes, record: bytes,
+           now: str) -> Call[DeployOutcome]:
+    """Store a workflow version under its name, once: the same content again changes nothing."""
+    return _call("deploy", (keys.deployed_workflow(name), keys.deployed, keys.workflow(digest)),
+                 _Deploy(name, str(version), digest, workflow.decode(), record.decode(), now), _deploy)
+
+
+RetryOutcome = Retried | Unknown | NotFailed | Stale
+
+
+class _Retry(_Args):
+    job_id: str
+    fence: int
+    checkpoint: str
+    node: str
+    by: str
+    at: str
+    lease_at: str
+
+
+_retry = msgspec.msgpack.Decoder(RetryOutcome)
+
+
+def retry(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, node: str, by: str, at: str,
+          lease_at: str) -> Call[RetryOutcome]:
+    """Run a failed job again from its checkpoint (``b""``: the one stored), fenced."""
+    return _call("retry", (keys.job(job_id), keys.job_history(job_id), keys.job_inbox(job_id),
+                           keys.job_events(job_id), keys.wakes, keys.stranded),
+                 _Retry(job_id, fence, checkpoint.decode(), node, by, at, lease_at), _retry)
+
+
 # -- the reactor lease (reactor.leader) --------------------------------------------------------
 
 class _LeadTake(_Args):
@@ -507,3 +592,159 @@ class _LeadRelease(_Args):
 def lead_release(keys: Keys) -> Call[Ok]:
     """Give the lease up (a stopping reactor), if the caller still holds it."""
     return _call("lead_release", (keys.reactor_leader,), _LeadRelease(), _ok)
+
+
+# -- the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules) ---------
+
+from reactor.clock_outcomes import (  # noqa: E402 - this section's own outcomes
+    Deferred,
+    DeferredExisting,
+    Flagged,
+    ScheduleExists,
+    ScheduleStep,
+    ScheduleStored,
+)
+
+__all__ += ["DeferredJob", "deadline", "deadline_arm", "defer", "defer_start", "schedule_fire", "schedule_op",
+            "schedule_put"]
+
+
+class DeferredJob(msgspec.Struct):
+    """Everything a pending job's start needs (``defer_job`` in lib/clock.lua)."""
+
+    digest: str
+    workflow: str
+    name: str
+    version: int
+    checkpoint: str
+    input: str
+    not_before: str
+    now: str
+    at: str
+    build: str = ""
+    detail: str = ""
+    deadline: str = ""
+    on_deadline: str = "flag"
+    schedule: str = ""
+    fire_time: str = ""
+
+
+def _deferred_keys(keys: Keys, job_id: str, d: DeferredJob) -> tuple[str, ...]:
+    return (keys.job(job_id), keys.job_history(job_id), keys.workflow(d.digest), keys.jobs,
+            keys.job_status("pending"), keys.deferred, keys.deadlines)
+
+
+class _Defer(_Args):
+    job_id: str
+    d: DeferredJob
+
+
+_defer = msgspec.msgpack.Decoder(Deferred | DeferredExisting)
+
+
+def defer(keys: Keys, *, job_id: str, d: DeferredJob) -> Call[Deferred | DeferredExisting]:
+    """Record a job pending until its start time (one job per id)."""
+    return _call("defer", _deferred_keys(keys, job_id, d), _Defer(job_id, d), _defer)
+
+
+class _DeferStart(_Args):
+    job_id: str
+    now: str
+    at: str
+    lease_at: str
+
+
+_defer_start = msgspec.msgpack.Decoder(Fired | Nothing)
+
+
+def defer_start(keys: Keys, *, job_id: str, now: str, at: str, lease_at: str) -> Call[Fired | Nothing]:
+    """Start a pending job whose start time came (its wake), or take it off the clock."""
+    return _call("defer_start", (keys.job(job_id), keys.job_history(job_id), keys.deferred, keys.wakes),
+                 _DeferStart(job_id, now, at, lease_at), _defer_start)
+
+
+class _DeadlineArm(_Args):
+    job_id: str
+    deadline: str
+    on_deadline: str
+
+
+_deadline_arm = msgspec.msgpack.Decoder(Ok | Unknown | Finished)
+
+
+def deadline_arm(keys: Keys, *, job_id: str, deadline: str, on_deadline: str) -> Call[Ok | Unknown | Finished]:
+    """Give a job its deadline, unless it has one."""
+    return _call("deadline_arm", (keys.job(job_id), keys.deadlines),
+                 _DeadlineArm(job_id, deadline, on_deadline), _deadline_arm)
+
+
+class _Deadline(_Args):
+    job_id: str
+    now: str
+    at: str
+    retry_s: float
+
+
+_deadline = msgspec.msgpack.Decoder(Flagged | Nothing)
+
+
+def deadline(keys: Keys, *, job_id: str, now: str, at: str, retry_s: float) -> Call[Flagged | Nothing]:
+    """A due deadline: flag the job overdue."""
+    return _call("deadline", (keys.job(job_id), keys.job_history(job_id), keys.deadlines, keys.overdue),
+                 _Deadline(job_id, now, at, retry_s), _deadline)
+
+
+class _SchedulePut(_Args):
+    name: str
+    fields: list[str]
+    next: str
+    replace: bool
+
+
+_schedule_put = msgspec.msgpack.Decoder(ScheduleStored | ScheduleExists | Ok)
+
+
+def schedule_put(keys: Keys, *, name: str, fields: list[str], next: str,
+                 replace: bool) -> Call[ScheduleStored | ScheduleExists | Ok]:
+    """Add a schedule (``fields``: its hash, flat), or replace it."""
+    return _call("schedule_put", (keys.schedule(name), keys.schedules, keys.schedules_buffered),
+                 _SchedulePut(name, fields, next, replace), _schedule_put)
+
+
+class _ScheduleOp(_Args):
+    name: str
+    op: str
+    next: str
+    at: str
+
+
+_schedule_op = msgspec.msgpack.Decoder(Ok | Unknown)
+
+
+def schedule_op(keys: Keys, *, name: str, op: str, next: str, at: str) -> Call[Ok | Unknown]:
+    """Pause, resume or delete a schedule."""
+    return _call("schedule_op", (keys.schedule(name), keys.schedules, keys.schedules_buffered),
+                 _ScheduleOp(name, op, next, at), _schedule_op)
+
+
+class _ScheduleFire(_Args):
+    name: str
+    op: str
+    due: str
+    next: str
+    at: str
+    fire_at: str = ""
+    n: int = 0
+    job_id: str = ""
+    d: DeferredJob | None = None
+
+
+_schedule_fire = msgspec.msgpack.Decoder(ScheduleStep | Nothing | Unknown)
+
+
+def schedule_fire(keys: Keys, *, name: str, op: str, due: str, next: str, at: str, fire_at: str = "", n: int = 0,
+                  job_id: str = "", d: DeferredJob | None = None) -> Call[ScheduleStep | Nothing | Unknown]:
+    """One step of a schedule: fire, count missed fire times, release a buffered fire, trigger."""
+    job_keys = () if d is None else _deferred_keys(keys, job_id, d)
+    return _call("schedule_fire", (keys.schedule(name), keys.schedules, keys.schedules_buffered, *job_keys),
+                 _ScheduleFire(name, op, due, next, at, fire_at, n, job_id, d), _schedule_fire)

@@ -23,7 +23,7 @@ from shared.failpoints import failpoint
 from shared.messages import ActivityTask, HistoryEntry, encode
 from shared.replies import ReplyInbox
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "plan_wakes"]
 
 log = structlog.get_logger("ee.reactor.dispatch")
 _input = msgspec.json.Decoder(dict[str, object])
@@ -155,9 +155,18 @@ class Dispatcher:
 
     async def wakes(self, wakes: list[WakeData]) -> None:
         """Offer wakes to executors. Never raises: a wake not sent is offered again when its
-        lease ends; a wake too large for one message fails its job (``_fail_job``)."""
+        lease ends; a wake too large for one message fails its job (``_fail_job``).
+
+        One wake per job (``plan_wakes``): a job fired again in the same batch after its wake
+        was read is read once more, so that its wake carries both."""
+        send, again = plan_wakes(wakes)
+        if again:
+            try:
+                send += await self.store.offer_again(again, clock.now(), lapsed=False)
+            except Exception as exc:  # their leases offer them again
+                log.warning("wakes not read again; their leases offer them", count=len(again), error=repr(exc))
         offered = 0
-        for wake in wakes:
+        for wake in send:
             data = wake.encode()
             try:
                 check_publish("job state", names.EXECUTOR_WAKE, data, None, self.limit())
@@ -170,13 +179,39 @@ class Dispatcher:
         if offered:
             metrics.WAKES_OFFERED.inc(offered)
 
+    async def ended(self, dropped: list[str], wakes: list[WakeData], left: list[str]) -> None:
+        """What the end of jobs or the drop of waits sends out: a cancel notice to each activity
+        in flight among them, the wakes they give, and the cancel of the children the step left
+        beyond its bound (each in a step of its own, which may leave more). Never raises."""
+        for event_id in dropped:
+            with contextlib.suppress(Exception):  # the worker's own timeout ends it otherwise
+                await self.nc.publish(names.activity_cancel_subject(event_id), b"")
+        await self.wakes(wakes)
+        todo, seen = list(left), set(left)
+        while todo:
+            job_id = todo.pop()
+            history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail="its parent ended")]
+            try:
+                done = await self.store.finish(job_id, None, "cancelled", b"null", "its parent ended", history, "")
+            except EngineError:  # finished meanwhile, or gone
+                continue
+            except Exception as exc:
+                log.warning("child job not cancelled", job_id=job_id, error=repr(exc))
+                continue
+            for event_id in done.dropped:
+                with contextlib.suppress(Exception):
+                    await self.nc.publish(names.activity_cancel_subject(event_id), b"")
+            await self.wakes(done.wakes)
+            todo += [c for c in done.left if c not in seen]
+            seen.update(done.left)
+
     async def _fail_job(self, job_id: str, error: str, subject: str) -> None:
         """Fail a job that cannot go on because what it must send is over a bound, with a
         dead letter and a history entry that say why. Never raises (the lease tries again)."""
         log.warning("job failed: its state is over a limit", job_id=job_id, error=error)
         try:
             history = [HistoryEntry(at=clock.iso(), node="", event="failed", detail=error)]
-            _, running, wakes = await self.store.finish(job_id, None, "failed", b"null", error, history, "")
+            done = await self.store.finish(job_id, None, "failed", b"null", error, history, "")
         except EngineError as exc:  # finished meanwhile, or gone: nothing left to fail
             log.info("over-limit job not failed", job_id=job_id, reason=str(exc))
             return
@@ -189,7 +224,24 @@ class Dispatcher:
             await self.store.deadletter(subject, f"job {job_id} failed: {error}", job_id.encode())
         except Exception as exc:
             log.warning("dead-letter record not stored", error=repr(exc))
-        for event_id in running:
-            with contextlib.suppress(Exception):
-                await self.nc.publish(names.activity_cancel_subject(event_id), b"")
-        await self.wakes(wakes)
+        await self.ended(done.dropped, done.wakes, done.left)
+
+
+def plan_wakes(wakes: list[WakeData]) -> tuple[list[WakeData], list[str]]:
+    """The wakes of a batch to send, one per job, and the jobs whose wake must be read again.
+
+    A held wake (the job fired while its wake is out) is sent never: the park of that wake
+    offers what fired since. But when the same batch holds the job's own wake, read by an
+    earlier script than the held fire, that wake lacks the later event: the job is read again
+    (``Store.offer_again``) rather than sent one event short. Otherwise each job's last wake
+    in the batch goes (the scripts ran in the batch's order, so the last read is the newest)."""
+    last: dict[str, WakeData] = {}
+    stale: set[str] = set()
+    for wake in wakes:
+        if wake.held:
+            if wake.job_id in last:
+                stale.add(wake.job_id)
+            continue
+        last[wake.job_id] = wake
+        stale.discard(wake.job_id)
+    return [w for job_id, w in last.items() if job_id not in stale], sorted(stale)

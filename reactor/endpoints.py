@@ -42,7 +42,7 @@ class Endpoint:
 
 
 # Read-only operations whose refusals are routine (the readiness probes ask for an unknown job).
-_QUIET_OPS = frozenset({"inspect", "workflow"})
+_QUIET_OPS = frozenset({"inspect", "workflow", "deployed", "deployments"})
 
 
 def _ids(decoded: Any, exc: EngineError) -> dict[str, Any]:

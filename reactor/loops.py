@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError
 
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
+from reactor.error_classes import is_business, result_record
 from reactor.operations import Operations
 from reactor.outcomes import Fired, Ignored, Redispatch, Refused
 from reactor.retention import purge_finished
@@ -59,7 +60,7 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                 metrics.REDELIVERIES.labels(stream=names.STREAM_RESPONSES).inc()
             try:
                 res = _results.decode(msg.data, max_payload)
-                payload = _json.encode({"ok": res.ok, "output": res.output, "error": res.error})
+                payload = _json.encode(result_record(res))
                 authentic = not res.token or dispatcher.tokens.valid(res.event_id, res.attempt, res.token)
             except Exception as exc:  # InvalidMessage, or anything else this message alone causes
                 await refuse(store, names.ACTIVITY_RESPONSE, exc, msg)
@@ -71,7 +72,7 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
                 continue
             dispatcher.clock.arrived(res.event_id, res.attempt)
             calls.append((msg, ResultIn(res.event_id, res.attempt, res.ok, payload, res.error or "",
-                                        token=bool(res.token))))
+                                        token=bool(res.token), business=is_business(res))))
         if not calls:
             continue
         outcomes = await store.results([r for _, r in calls])

@@ -11,7 +11,8 @@ from reactor.dispatch import Dispatcher
 from reactor.outcomes import Created
 from reactor.retention import purge_finished
 from reactor.store import Store
-from shared import clock, metrics, names
+from shared import clock, metrics
+from shared.bounds import bounded_text
 from shared.errors import InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.messages import (
@@ -80,10 +81,10 @@ class Operations:
 
     async def park(self, req: ParkRequest) -> ParkReply:
         outcome = await self.store.park(req.job_id, req.fence, req.checkpoint, req.waits, req.consumed,
-                                        req.history, req.build, req.release_bots)
+                                        req.history, req.build, req.release_bots, req.drop)
         events = outcome.events
         await failpoint("park-committed")
-        fired_now = {w.event_id for w in outcome.wakes}
+        fired_now = {f.event_id for w in outcome.wakes if w.job_id == req.job_id for f in w.fired}
         tasks = [
             ActivityTask(event_id=event_id, attempt=1, job_id=req.job_id, activity=wait.activity,
                          input=wait.input, timeout_s=wait.timeout_s, bot=wait.bot)
@@ -91,20 +92,19 @@ class Operations:
             if isinstance(wait, ActivityWait) and event_id not in fired_now
             and event_id not in outcome.undispatched
         ]
-        if outcome.wakes:
-            await self.dispatcher.wakes(outcome.wakes)
+        if outcome.wakes or outcome.dropped or outcome.left:
+            await self.dispatcher.ended(outcome.dropped, outcome.wakes, outcome.left)
         # The dispatch set holds these until JetStream acknowledges them, so a crash
         # from here on is mended by the sweep at the next start.
         self.dispatcher.enqueue(tasks)
         return ParkReply(fence=outcome.fence, events=events)
 
     async def finish(self, req: FinishRequest) -> FinishReply:
-        fence, _, wakes = await self.store.finish(req.job_id, req.fence, req.status,
-                                                  _json.encode(req.output), req.error or "",
-                                                  req.history, req.build)
-        await self.dispatcher.wakes(wakes)
+        done = await self.store.finish(req.job_id, req.fence, req.status, _json.encode(req.output),
+                                       req.error or "", req.history, req.build, req.checkpoint)
+        await self.dispatcher.ended(done.dropped, done.wakes, done.left)
         metrics.JOBS_FINISHED.labels(status=req.status).inc()
-        return FinishReply(fence=fence)
+        return FinishReply(fence=done.fence)
 
     async def redrive(self, req: RedriveRequest) -> RedriveReply:
         """Offer every fired event that no executor has consumed yet."""
@@ -140,13 +140,10 @@ class Operations:
     async def cancel(self, req: CancelRequest) -> CancelReply:
         check_name("job", req.job_id)
         history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail=req.reason)]
-        _, running, wakes = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason,
-                                                    history, "")
+        done = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason, history, "")
         metrics.JOBS_FINISHED.labels(status="cancelled").inc()
-        log.info("job cancelled", job_id=req.job_id, reason=req.reason, activities_stopped=len(running))
-        await self.dispatcher.wakes(wakes)
-        for event_id in running:
-            await self.dispatcher.nc.publish(names.activity_cancel_subject(event_id), b"")
+        log.info("job cancelled", job_id=req.job_id, reason=req.reason, activities_stopped=len(done.dropped))
+        await self.dispatcher.ended(done.dropped, done.wakes, done.left)
         return CancelReply(job_id=req.job_id, status="cancelled")
 
     async def event(self, req: EventOp) -> EventOpReply:
@@ -157,7 +154,7 @@ class Operations:
             result = _json.encode({"ok": True, "output": req.data})
         else:
             result = _json.encode({"ok": False, "error": req.error or "failed by operator", "error_type": "operator"})
-        wake = await self.store.operator_event(req.event_id, req.op, result, req.timeout_s)
+        wake = await self.store.operator_event(req.event_id, req.op, result, req.timeout_s, bounded_text(req.by, 100))
         status = "fired" if wake is not None else "extended"
         # An operator's hand on a wait: always worth a line (refusals are logged by the endpoint).
         log.info("operator event action", op=req.op, event_id=req.event_id, job_id=event_job(req.event_id),

@@ -18,12 +18,13 @@ from typing import Any, cast
 
 import msgspec
 
-from shared.messages import Wake
+from shared.messages import FiredEvent, Wake
 
 __all__ = [
     "CODES",
     "Count",
     "Created",
+    "Deployed",
     "Done",
     "Existing",
     "Exists",
@@ -31,12 +32,14 @@ __all__ = [
     "Fenced",
     "Finished",
     "Fired",
+    "FiredData",
     "Foreign",
     "Held",
     "Ignored",
     "InBackoff",
     "InboxFull",
     "Kept",
+    "NotFailed",
     "NotParked",
     "Nothing",
     "Ok",
@@ -46,12 +49,15 @@ __all__ = [
     "Recorded",
     "Redispatch",
     "Refused",
+    "Retried",
     "Retrying",
     "Stale",
     "Step",
     "Taken",
+    "Unchanged",
     "Unknown",
     "Untouched",
+    "VersionTaken",
     "WakeData",
     "Wakes",
     "lua_codes",
@@ -91,6 +97,11 @@ CODES: dict[str, str] = {
               "or the lease ran out); nothing written",
     "taken": "the reactor lease is this caller's, under a new fencing epoch",
     "held": "another reactor holds the lease",
+    "deployed": "a new version of a workflow is deployed",
+    "unchanged": "this very content is deployed under this version already: nothing written",
+    "version_taken": "the version is deployed already with other content (a deployed version never changes)",
+    "not_failed": "the job is not failed (only a failed job is retried)",
+    "retried": "the failed job runs again from its checkpoint, under a wake lease",
 }
 
 
@@ -102,8 +113,25 @@ def lua_codes() -> str:
 _json = msgspec.json.Encoder()
 
 
+class FiredData(msgspec.Struct, frozen=True, kw_only=True):
+    """One fired, unconsumed event of a wake's job, as a script returns it (its result as the
+    JSON text its event hash holds)."""
+
+    event_id: str
+    kind: str = ""
+    node: str = ""
+    branch: str = ""
+    result: str = ""
+
+
 class WakeData(msgspec.Struct, frozen=True, kw_only=True):
-    """A wake as a script returns it: the job's fence and stored JSON, and the fired event."""
+    """A wake as a script returns it: the job's fence and stored JSON, and its fired events,
+    oldest first (``fired``, at most ``reactor.scripts.WAKE_FIRED_MAX``; the first is also
+    ``event_id``, ``kind`` and ``result``, for executors older than ``fired``).
+
+    ``held``: the job was under a fresh wake lease already when this fired (an executor is
+    advancing it): only ``job_id`` and ``fence``, not to be sent, since that executor's park
+    offers every event still fired at once (``reactor.dispatch.plan_wakes``)."""
 
     job_id: str
     fence: int
@@ -113,13 +141,18 @@ class WakeData(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str = ""
     kind: str = ""
     result: str = ""
+    fired: list[FiredData] = []
+    held: bool = False
 
     def encode(self) -> bytes:
         """The ``Wake`` message: plain strings encoded by msgspec, stored JSON as it is."""
         raw = cast(Any, msgspec.Raw)  # Wake's JSON fields are typed for decoding
+        fired = [FiredEvent(event_id=f.event_id, kind=f.kind, node=f.node, branch=f.branch,
+                            result=raw(f.result) if f.result else None) for f in self.fired]
         return _json.encode(Wake(job_id=self.job_id, fence=self.fence, digest=self.digest,
                                  checkpoint=raw(self.checkpoint), input=raw(self.input or "{}"),
-                                 event_id=self.event_id, kind=self.kind, result=raw(self.result or "null")))
+                                 event_id=self.event_id, kind=self.kind, result=raw(self.result or "null"),
+                                 fired=fired))
 
 
 class Outcome(msgspec.Struct, tag_field="o"):
@@ -185,12 +218,15 @@ class Parked(Outcome, tag="parked"):
     # Activities whose first attempt the park already failed (their bot is not alive): no task.
     undispatched: list[str] = []
     wakes: list[WakeData] = []
+    dropped: list[str] = []  # activities in flight among the dropped waits and cancelled children
+    left: list[str] = []  # children to cancel beyond the step's bound (reactor.scripts.CHILDREN_MAX)
 
 
 class Done(Outcome, tag="done"):
     fence: int
-    dropped: list[str] = []  # the job's activities still in flight (their workers are told)
-    wakes: list[WakeData] = []  # jobs granted the bots it released
+    dropped: list[str] = []  # activities still in flight, its own and its cancelled children's
+    wakes: list[WakeData] = []  # its parent's, and jobs granted the bots it released
+    left: list[str] = []  # children to cancel beyond the step's bound (reactor.scripts.CHILDREN_MAX)
 
 
 class Recorded(Outcome, tag="recorded"):
@@ -264,3 +300,25 @@ class Taken(Outcome, tag="taken"):
 class Held(Outcome, tag="held"):
     holder: str
     ttl_ms: int
+
+
+class Deployed(Outcome, tag="deployed"):
+    pass
+
+
+class Unchanged(Outcome, tag="unchanged"):
+    pass
+
+
+class VersionTaken(Outcome, tag="version_taken"):
+    digest: str  # the content the version holds
+
+
+class NotFailed(Outcome, tag="not_failed"):
+    status: str
+
+
+class Retried(Outcome, tag="retried"):
+    fence: int
+    retries: int
+    wake: WakeData

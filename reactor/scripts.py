@@ -35,18 +35,33 @@ from reactor.outcomes import Fenced, lua_codes
 from shared.errors import LeaseLost
 from shared.layout import Keys, lua_keys
 
-__all__ = ["DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS", "NAMES", "Call", "DirectRunner", "Runner",
-           "ScriptBook"]
+__all__ = ["CHILDREN_MAX", "DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS", "NAMES", "WAKE_FIRED_BYTES",
+           "WAKE_FIRED_MAX", "Call", "DirectRunner", "Runner", "ScriptBook"]
 
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
          "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge",
-         "lead_take", "lead_renew", "lead_release")
+         "lead_take", "lead_renew", "lead_release", "deploy", "retry")
 
 # The shared steps, in an order where each library uses only the ones before it.
-LIBS = ("fence", "jobs", "events", "inbox", "wakes", "bots")
+LIBS = ("fence", "jobs", "events", "inbox", "wakes", "bots", "ends", "children")
+
+# The clock's scripts and steps (reactor.clock, reactor.schedules): delayed starts, deadlines,
+# schedules. Loaded after the others (its library uses them all).
+CLOCK_NAMES = ("defer", "defer_start", "deadline_arm", "deadline", "schedule_put", "schedule_op", "schedule_fire")
+CLOCK_LIBS = ("clock",)
+__all__ += ["CLOCK_LIBS", "CLOCK_NAMES"]
 
 DEFAULT_HISTORY_MAX = 10_000
 DEFAULT_RETENTION_S = 7 * 86400.0
+# A wake carries at most this many fired events of its job, and no more once their results pass
+# WAKE_FIRED_BYTES (the first always goes): the rest ride with the next wake, which the park
+# consuming these offers at once (reactor/lua/lib/wakes.lua, wake_of). So a wake stays well under
+# NATS's max_payload (1 MiB by default) beside the checkpoint.
+WAKE_FIRED_MAX = 1000
+WAKE_FIRED_BYTES = 256 * 1024
+# Child jobs one step cancels (a parent's end or a dropped wait, and their own children, through
+# one queue); the ones beyond are returned and cancelled in steps of their own (reactor/lua/lib/children.lua).
+CHILDREN_MAX = 1000
 
 Out = TypeVar("Out")
 Out_co = TypeVar("Out_co", covariant=True)
@@ -65,8 +80,10 @@ end
 def _source(name: str, prefix: str, history_max: int, retention_s: float) -> str:
     lua = resources.files("reactor") / "lua"
     head = (f"local HISTORY_MAX = {int(history_max)}\nlocal RETENTION_MS = {round(retention_s * 1000)}\n"
+            f"local FIRED_MAX = {WAKE_FIRED_MAX}\nlocal FIRED_BYTES = {WAKE_FIRED_BYTES}\n"
+            f"local CHILDREN_MAX = {CHILDREN_MAX}\n"
             + lua_keys(prefix) + lua_codes() + _HEAD)
-    libs = "".join((lua / "lib" / f"{lib}.lua").read_text() + "\n" for lib in LIBS)
+    libs = "".join((lua / "lib" / f"{lib}.lua").read_text() + "\n" for lib in (*LIBS, *CLOCK_LIBS))
     return head + libs + (lua / f"{name}.lua").read_text()
 
 
@@ -119,7 +136,7 @@ class ScriptBook:
         keys = Keys(prefix)
         self.fence_keys = (keys.reactor_leader, keys.reactor_epoch)
         self.lost: Fenced | None = None
-        self.sources = {name: _source(name, prefix, history_max, retention_s) for name in NAMES}
+        self.sources = {name: _source(name, prefix, history_max, retention_s) for name in (*NAMES, *CLOCK_NAMES)}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
 
     async def load(self, redis: aioredis.Redis) -> None:

@@ -18,8 +18,10 @@ from anyio.abc import TaskStatus
 
 from reactor import contracts, deadletters
 from reactor.batcher import ScriptBatcher
+from reactor.clock_store import ClockStore
 from reactor.outcomes import (
     Created,
+    Deployed,
     Existing,
     Exists,
     Extended,
@@ -30,15 +32,18 @@ from reactor.outcomes import (
     Held,
     InBackoff,
     InboxFull,
+    NotFailed,
     NotParked,
     OverBudget,
     Purged,
     Recorded,
+    Retried,
     Stale,
     Taken,
     Unknown,
     WakeData,
 )
+from reactor.outcomes import VersionTaken as VersionHeld
 from reactor.scripts import DEFAULT_HISTORY_MAX, DEFAULT_RETENTION_S, Call, DirectRunner, Runner, ScriptBook
 from shared import clock, names
 from shared.bounds import SIGNAL_INBOX_BYTES, bounded_text
@@ -49,14 +54,17 @@ from shared.errors import (
     ForeignEvent,
     InvalidMessage,
     JobFinished,
+    JobNotFailed,
     JobNotFound,
     SignalInboxOverBudget,
     StaleFence,
+    VersionTaken,
+    WorkflowNotDeployed,
 )
 from shared.errors import (
     InboxFull as InboxFullError,
 )
-from shared.layout import EVENT_KINDS, EventRecord, Keys
+from shared.layout import EVENT_KINDS, DeploymentRecord, EventRecord, Keys
 from shared.messages import (
     ActivityWait,
     BotLockWait,
@@ -68,12 +76,15 @@ from shared.messages import (
     Wait,
     encode,
 )
-from shared.names import event_id_for
+from shared.names import event_id_for, event_job
+from shared.naming import check_name
 
-__all__ = ["GaugeSnapshot", "ParkDone", "ResultIn", "Store", "WakeData", "new_waits", "notes"]
+__all__ = ["Deployment", "FinishDone", "GaugeSnapshot", "ParkDone", "ResultIn", "Store", "WakeData", "new_waits",
+           "notes"]
 
 log = structlog.get_logger("ee.reactor")
 _json = msgspec.json.Encoder()
+_deployment = msgspec.json.Decoder(DeploymentRecord)
 
 
 def _s(value: Any) -> str:
@@ -87,6 +98,18 @@ class ParkDone:
     wakes: list[WakeData]
     # Activities whose first attempt the park already failed (their bot is not alive): no task.
     undispatched: set[str] = field(default_factory=set)
+    # Activities in flight among the dropped waits and the cancelled children: told to cancel.
+    dropped: list[str] = field(default_factory=list)
+    # Children beyond the step's bound (reactor.scripts.CHILDREN_MAX): cancelled one by one.
+    left: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishDone:
+    fence: int
+    dropped: list[str]  # activities still in flight, the job's and its cancelled children's
+    wakes: list[WakeData]  # its parent's, and of jobs granted the bots it released
+    left: list[str] = field(default_factory=list)  # children beyond the step's bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +122,16 @@ class ResultIn:
     result: bytes
     error: str
     token: bool = False
+    business: bool = False  # a business error: fired at once, never retried
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One deployed version of a workflow."""
+
+    name: str
+    version: int
+    record: DeploymentRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +150,13 @@ def new_waits(job_id: str, fence: int, waits: list[Wait], now: float) -> list[co
 
 
 def _new_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
+    out = _kind_wait(event_id, wait, now)
+    if wait.branch:
+        return msgspec.structs.replace(out, fields=msgspec.structs.replace(out.fields, branch=wait.branch))
+    return out
+
+
+def _kind_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
     spec = encode(wait).decode()
     match wait:
         case ActivityWait():
@@ -143,17 +183,30 @@ def _new_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
             return contracts.NewWait(event_id, "bot_lock", EventRecord(node=wait.node, spec=spec, attempt=1,
                                                                        pool=wait.pool), due)
         case ChildWait():
-            raise InvalidMessage(names.REACTOR_SERVICE, "a call (child job) wait: not built in this reactor yet")
+            # No task and no timer: the child's end fires it (reactor/lua/lib/children.lua).
+            check_name("job", wait.job_id)
+            parent = event_job(event_id)
+            if wait.job_id == parent:
+                raise InvalidMessage(names.reactor_subject("park"), f"job {parent!r} cannot be its own child")
+            child = contracts.ChildStart(wait.job_id, wait.digest, wait.name, wait.version,
+                                         encode(Checkpoint(node=wait.start)).decode(),
+                                         _json.encode(wait.input).decode())
+            return contracts.NewWait(event_id, "child", EventRecord(node=wait.node, spec=spec, attempt=1,
+                                                                    child=wait.job_id), child=child)
 
 
 def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
     return [contracts.Note(h.node, h.event, h.detail) for h in history]
 
 
-# Results of the waits a timer ends without an activity result of their own.
+# Results of the waits a timer ends without an activity result of their own: each of the error
+# class ``timeout`` (what a workflow's ``catch`` matches on). An activity's timeout is written by
+# timer.lua, of the same class.
 TIMEOUT_RESULTS = {
-    "signal": _json.encode({"ok": False, "error": "signal wait timed out"}),
-    "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot"}),
+    "signal": _json.encode({"ok": False, "error": "signal wait timed out", "error_type": "timeout"}),
+    "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot", "error_type": "timeout"}),
+    # A child wait has no timeout of its own; one an operator gave it (ee event extend) ends it so.
+    "child": _json.encode({"ok": False, "error": "timed out waiting for the child job", "error_type": "timeout"}),
 }
 
 
@@ -239,26 +292,31 @@ class Store:
         return out
 
     async def park(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait], consumed: list[str],
-                   history: list[HistoryEntry], build: str, release_bots: list[str]) -> ParkDone:
+                   history: list[HistoryEntry], build: str, release_bots: list[str],
+                   drop: list[str] | None = None) -> ParkDone:
         now = clock.now()
         registered = new_waits(job_id, fence, waits, now)
         out = await self._one(contracts.park(
             self.keys, job_id=job_id, fence=fence, checkpoint=encode(checkpoint), now=repr(now), at=clock.iso(now),
             build=build, lease_at=self.lease_at(now), consumed=consumed, waits=registered, history=notes(history),
-            release=release_bots))
+            release=release_bots, drop=drop or []))
         _refused(job_id, fence, out)
-        return ParkDone(out.fence, [w.id for w in registered], out.wakes, set(out.undispatched))
+        return ParkDone(out.fence, [w.id for w in registered], out.wakes, set(out.undispatched), out.dropped,
+                        out.left)
 
     async def finish(self, job_id: str, fence: int | None, status: str, output: bytes, error: str,
-                     history: list[HistoryEntry], build: str) -> tuple[int, list[str], list[WakeData]]:
-        """Finish a job; returns its new fence, its dropped in-flight activities and the
-        wakes of jobs that were granted the bots it released."""
+                     history: list[HistoryEntry], build: str, checkpoint: Checkpoint | None = None) -> FinishDone:
+        """Finish a job (``fence`` None: a cancel, unfenced): its new fence, the in-flight
+        activities dropped, the wakes it gives (its parent's, jobs granted its bots), and the
+        children left to cancel beyond the step's bound. ``checkpoint``: stored as the job's
+        (where ``ee retry`` resumes a failed job); None keeps its last park's."""
         now = clock.now()
         out = await self._one(contracts.finish(
             self.keys, job_id=job_id, fence=fence, status=status, output=output, error=error, at=clock.iso(now),
-            build=build, lease_at=self.lease_at(now), history=notes(history)))
+            build=build, lease_at=self.lease_at(now), history=notes(history),
+            checkpoint=None if checkpoint is None else encode(checkpoint)))
         _refused(job_id, fence or 0, out)
-        return out.fence, out.dropped, out.wakes
+        return FinishDone(out.fence, out.dropped, out.wakes, out.left)
 
     async def cancel_before_start(self, job_id: str, reason: str) -> bool:
         """Record a job that does not exist yet as cancelled, so that when it is submitted its
@@ -287,6 +345,69 @@ class Store:
         value: Any = await self._redis.get(self.keys.workflow(digest))
         return None if value is None else bytes(value)
 
+    async def job_fields(self, job_id: str, *fields: str) -> list[str | None] | None:
+        """These fields of a job's record (None for one it lacks); None when the job is unknown."""
+        values: list[Any] = await self._redis.hmget(self.keys.job(job_id), ["fence", *fields])
+        if values[0] is None:
+            return None
+        return [None if v is None else _s(v) for v in values[1:]]
+
+    async def retry(self, job_id: str, fence: int, checkpoint: bytes, node: str, by: str) -> Retried:
+        """Run a failed job again from ``checkpoint`` (``b""``: the one stored), resuming at ``node``."""
+        now = clock.now()
+        out = await self._one(contracts.retry(self.keys, job_id=job_id, fence=fence, checkpoint=checkpoint,
+                                              node=node, by=by, at=clock.iso(now), lease_at=self.lease_at(now)))
+        if isinstance(out, NotFailed):
+            raise JobNotFailed(job_id, out.status)
+        _refused(job_id, fence, out)
+        retried: Retried = out
+        return retried
+
+    # -- deployed workflows ----------------------------------------------------------
+
+    async def deploy(self, name: str, version: int, digest: str, workflow: bytes, by: str) -> bool:
+        """Store a workflow version; False when this very content was there already. Raises
+        VersionTaken when the version holds other content."""
+        now = clock.now()
+        record = _json.encode(DeploymentRecord(digest=digest, at=clock.iso(now), by=by))
+        out = await self._one(contracts.deploy(self.keys, name=name, version=version, digest=digest,
+                                               workflow=workflow, record=record, now=repr(now)))
+        if isinstance(out, VersionHeld):
+            raise VersionTaken(name, version, out.digest)
+        return isinstance(out, Deployed)
+
+    async def deployments(self, name: str) -> list[Deployment]:
+        """Every deployed version of workflow ``name``, oldest version first."""
+        raw: dict[Any, Any] = await self._redis.hgetall(self.keys.deployed_workflow(name))
+        found = []
+        for field_, value in raw.items():
+            version = _s(field_)
+            if not version.isdigit():
+                continue  # not a version (written by hand): not one to run
+            try:
+                found.append(Deployment(name, int(version), _deployment.decode(value)))
+            except msgspec.DecodeError:
+                log.warning("unreadable deployment record", workflow=name, version=version)
+        return sorted(found, key=lambda d: d.version)
+
+    async def deployed_names(self, limit: int) -> list[str]:
+        """Names of deployed workflows, the most recently deployed first."""
+        names_: list[Any] = await self._redis.zrevrange(self.keys.deployed, 0, limit - 1)
+        return [_s(n) for n in names_]
+
+    async def deployed(self, name: str, version: int) -> tuple[Deployment, bytes]:
+        """The deployed version ``version`` of ``name`` (0: its latest) and its workflow JSON;
+        WorkflowNotDeployed when there is none."""
+        versions = await self.deployments(name)
+        chosen = (versions[-1] if versions else None) if version == 0 else next(
+            (d for d in versions if d.version == version), None)
+        if chosen is None:
+            raise WorkflowNotDeployed(name, version)
+        data = await self.workflow(chosen.record.digest)
+        if data is None:
+            raise WorkflowNotDeployed(name, version)
+        return chosen, data
+
     async def job_outcome(self, job_id: str) -> tuple[str, bytes | None, str] | None:
         """(status, output JSON, error) of a job, None when unknown."""
         fields: list[Any] = await self._redis.hmget(self.keys.job(job_id), ["status", "output", "error"])
@@ -309,12 +430,13 @@ class Store:
             raise SignalInboxOverBudget(job_id, name, out.held, len(name) + len(result), self.inbox_max_bytes)
         return out.wake if isinstance(out, Fired) else None
 
-    async def operator_event(self, event_id: str, op: str, result: bytes, timeout_s: float | None) -> WakeData | None:
-        """Resolve or fail a parked wait (its wake), or extend its timeout (None)."""
+    async def operator_event(self, event_id: str, op: str, result: bytes, timeout_s: float | None,
+                             by: str = "") -> WakeData | None:
+        """Resolve or fail a parked wait (its wake), or extend its timeout (None); ``by``: who."""
         now = clock.now()
         out = await self._one(contracts.event(
             self.keys, event_id=event_id, op=op, result=result, now=repr(now), at=clock.iso(now),
-            lease_at=self.lease_at(now), timeout_s=str(timeout_s or 0)))
+            lease_at=self.lease_at(now), timeout_s=str(timeout_s or 0), by=by))
         match out:
             case Unknown():
                 raise EventNotFound(event_id)
@@ -335,7 +457,8 @@ class Store:
         at, lease_at = clock.iso(now), self.lease_at(now)
         return await self._run.many([
             contracts.result(self.keys, event_id=r.event_id, attempt=r.attempt, ok=r.ok, result=r.result,
-                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token)
+                             error=r.error, now=repr(now), at=at, lease_at=lease_at, token=r.token,
+                             business=r.business)
             for r in results])
 
     async def due(self, key: str, upto: float | None, limit: int = 500) -> list[str]:
@@ -511,6 +634,13 @@ class Store:
             out.append("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
                        "restarts. Run Redis with --appendonly yes.")
         return out
+
+
+    # -- the clock: delayed starts, deadlines, schedules -------------------------------
+
+    def clock(self) -> ClockStore:
+        """The clock's calls and reads (reactor.clock_store), over this store's connection and batcher."""
+        return ClockStore(self._redis, self.keys, self._run, self.lease_at)
 
 
 def _ms(seconds: float) -> int:

@@ -21,11 +21,13 @@ __all__ = [
     "InvalidWorkflow",
     "JobFinished",
     "JobIdInUse",
+    "JobNotFailed",
     "JobNotFound",
     "JobWaitTimeout",
     "LeaseLost",
     "NestedTooDeep",
     "NotPermitted",
+    "NotRetryable",
     "OverLimit",
     "PayloadTooLarge",
     "ReactorError",
@@ -33,7 +35,9 @@ __all__ = [
     "StackNotFound",
     "StaleFence",
     "SubjectTooLong",
+    "UnknownNode",
     "UnreadableWorkflow",
+    "VersionTaken",
     "WorkflowNotDeployed",
     "engine_error_in",
 ]
@@ -341,3 +345,52 @@ class WorkflowNotDeployed(EngineError):
         self.version = version
         which = f"{name!r} version {version}" if version else repr(name)
         super().__init__(f"no workflow {which} is deployed (ee workflow list shows what is)")
+
+
+class VersionTaken(EngineError):
+    """A workflow deployed under a version that already holds other content: versions never change."""
+
+    code = "409"
+
+    def __init__(self, name: str, version: int, digest: str) -> None:
+        self.name = name
+        self.version = version
+        self.digest = digest
+        super().__init__(f"workflow {_cut(name)!r} version {version} is deployed already with other content "
+                         f"(digest {_cut(digest, 40)}): a deployed version never changes; raise `version` in the "
+                         "workflow to deploy this one")
+
+
+class JobNotFailed(EngineError):
+    """``ee retry`` of a job that is not failed."""
+
+    code = "409"
+
+    def __init__(self, job_id: str, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"job {_cut(job_id)!r} is {status}: only a failed job can be retried")
+
+
+class UnknownNode(EngineError):
+    """``ee retry --from`` a node that is not a top-level node of the job's workflow."""
+
+    def __init__(self, job_id: str, node: str, allowed: list[str]) -> None:
+        self.job_id = job_id
+        self.node = node
+        self.allowed = allowed
+        shown = ", ".join(_cut(n, 40) for n in allowed[:20]) + (f", ... ({len(allowed)} in all)"
+                                                                 if len(allowed) > 20 else "")
+        super().__init__(f"job {_cut(job_id)!r} cannot be retried from {_cut(node)!r}: its workflow has no "
+                         f"top-level node of that id (one of: {shown})")
+
+
+class NotRetryable(EngineError):
+    """``ee retry`` of a failed job that cannot run again as it stands (``reason`` says why)."""
+
+    code = "409"
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"job {_cut(job_id)!r} cannot be retried: {reason}")

@@ -40,6 +40,7 @@ __all__ = [
     "RECORDS",
     "BotRecord",
     "DeadLetterRecord",
+    "DeploymentRecord",
     "EventRecord",
     "Family",
     "HistoryRecord",
@@ -48,6 +49,7 @@ __all__ = [
     "JsonText",
     "Keys",
     "NumberText",
+    "ScheduleRecord",
     "decode_hash",
     "event_job",
     "lua_keys",
@@ -57,7 +59,7 @@ EVENT_SEPARATOR = "~"
 
 # The kinds of parked event, each with its index (``Keys.event_index``): the values of an
 # event hash's ``kind`` field and of ``ee events --kind``.
-EVENT_KINDS = ("activity", "timer", "signal", "bot_lock")
+EVENT_KINDS = ("activity", "timer", "signal", "bot_lock", "child")
 
 
 def event_job(event_id: str) -> str:
@@ -104,8 +106,14 @@ FAMILIES: tuple[Family, ...] = (
     Family("job_history", "job:{J}:history", "stream", "the job's history (HistoryRecord), capped", "job"),
     Family("job_inbox", "job:{J}:inbox", "list", "signals that arrived before the job waited for them "
            "(InboxItem)", "job"),
+    Family("job_fired", "job:{J}:fired", "zset", "ids of the job's fired events not consumed yet, by fire "
+           "order (what its next wake carries)", "job"),
     Family("event", "event:{J}~F.i", "hash", "one wait of the job (EventRecord)", "job"),
     Family("workflow", "workflow:<digest>", "string", "a workflow, stored once per content digest"),
+    Family("deployed", "deployed", "zset", "names of deployed workflows by when a version of each was last "
+           "deployed", "global"),
+    Family("deployed_workflow", "deployed:<workflow>", "hash", "the deployed versions of one workflow: "
+           "version -> DeploymentRecord (JSON)"),
     Family("jobs", "jobs", "zset", "job ids by creation time", "global"),
     Family("job_status", "jobs:status:<status>", "zset", "job ids whose status is <status>, by when they took it"),
     Family("job_status_backfill", "jobs:indexed", "string", "how far the one-time fill of the status "
@@ -132,6 +140,15 @@ FAMILIES: tuple[Family, ...] = (
            "with a TTL", "global"),
     Family("reactor_epoch", "reactor:epoch", "string", "the fencing epoch counter, raised by each lease taken",
            "global"),
+    # Flow control, the clock (reactor.clock): delayed starts, deadlines, schedules.
+    Family("deferred", "deferred", "zset", "pending job ids by the time they start (delayed starts, "
+           "schedule fires)", "global"),
+    Family("deadlines", "deadlines", "zset", "unfinished job ids by deadline", "global"),
+    Family("overdue", "overdue", "zset", "job ids flagged overdue, by when", "global"),
+    Family("schedule", "schedule:<schedule>", "hash", "one schedule (ScheduleRecord)"),
+    Family("schedules", "schedules", "zset", "schedule names by next fire time (paused: +inf)", "global"),
+    Family("schedules_buffered", "schedules:buffered", "set", "schedules holding a buffered fire "
+           "(overlap buffer_one)", "global"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}
@@ -155,6 +172,12 @@ class Keys:
         self.reactor_leader = fixed["reactor_leader"]
         self.reactor_epoch = fixed["reactor_epoch"]
         self.job_status_backfill = fixed["job_status_backfill"]
+        self.deployed = fixed["deployed"]
+        self.deferred = fixed["deferred"]
+        self.deadlines = fixed["deadlines"]
+        self.overdue = fixed["overdue"]
+        self.schedules = fixed["schedules"]
+        self.schedules_buffered = fixed["schedules_buffered"]
 
     def _key(self, family: str, *values: str) -> str:
         return _BY_NAME[family].key(self.prefix, *values)
@@ -170,6 +193,9 @@ class Keys:
 
     def job_inbox(self, job_id: str) -> str:
         return self._key("job_inbox", job_id)
+
+    def job_fired(self, job_id: str) -> str:
+        return self._key("job_fired", job_id)
 
     def event(self, event_id: str) -> str:
         return self._key("event", event_id)
@@ -197,6 +223,9 @@ class Keys:
     def workflow(self, digest: str) -> str:
         return self._key("workflow", digest)
 
+    def deployed_workflow(self, name: str) -> str:
+        return self._key("deployed_workflow", name)
+
     def bot(self, bot_id: str) -> str:
         return self._key("bot", bot_id)
 
@@ -208,6 +237,9 @@ class Keys:
 
     def pool_waiting(self, pool: str) -> str:
         return self._key("pool_waiting", pool)
+
+    def schedule(self, name: str) -> str:
+        return self._key("schedule", name)
 
 
 def _lua_text(text: str) -> str:
@@ -274,13 +306,26 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: str | None = None
     finished: str = ""
     bots: str = ""  # bots held, comma separated
-    wake_event: str = ""
+    wake_event: str = ""  # the oldest of its fired, unconsumed events (job:{J}:fired holds them all)
     lapses: int = 0
     stranded: str = ""
     history_trimmed: int = 0
     waiting_for: str = ""
     waiting_reason: str = ""
     refused: str = ""
+    # A child job (a `call`): the job that started it and the parent's wait its end fires.
+    parent: str = ""
+    parent_event: str = ""
+    retries: int = 0  # times ee retry resumed the job after it failed
+    # Flow control, the clock: a delayed start (Unix seconds), the deadline and what it does,
+    # when the job was flagged overdue (ISO), the schedule and fire time that started it.
+    not_before: NumberText = ""
+    started: str = ""
+    deadline: NumberText = ""
+    on_deadline: str = ""
+    overdue: str = ""
+    schedule: str = ""
+    fire_time: str = ""
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -314,6 +359,8 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     bot: str = ""
     pool: str = ""
     signal: str = ""
+    branch: str = ""  # the branch cursor that parked it ('' for the top level)
+    child: str = ""  # a child wait: the child job's id
 
 
 class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -348,6 +395,16 @@ class InboxItem(msgspec.Struct, kw_only=True):
     expires: str | None = None
 
 
+class DeploymentRecord(msgspec.Struct, kw_only=True):
+    """The value of one field (a version, as decimal text) of ``deployed:<workflow>``: JSON. The
+    workflow itself is ``workflow:<digest>``, shared with the jobs that run it. Written once: a
+    deployed version never changes."""
+
+    digest: str
+    at: str  # ISO-8601 UTC
+    by: str = ""
+
+
 class DeadLetterRecord(msgspec.Struct, kw_only=True):
     """One item of ``deadletter`` (JSON, see reactor/deadletters.py)."""
 
@@ -357,9 +414,37 @@ class DeadLetterRecord(msgspec.Struct, kw_only=True):
     data: str
 
 
+class ScheduleRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``schedule:<name>``: a cron schedule (reactor.schedules). ``next`` is the next fire time
+    (Unix seconds); ``buffered`` a fire time held back by overlap buffer_one; the counters
+    count fires, fires skipped for overlap, and fire times missed outside the catch-up window."""
+
+    name: str = ""
+    cron: str = ""
+    tz: str = ""
+    workflow_name: str = ""
+    workflow_version: int = 0
+    workflow: JsonText | None = None
+    input: JsonText | None = None
+    overlap: str = ""
+    catchup_s: NumberText = ""
+    paused: int = 0
+    next: NumberText = ""
+    buffered: NumberText = ""
+    fired: int = 0
+    skipped: int = 0
+    missed: int = 0
+    last_fire: str = ""
+    last_job: str = ""
+    last_skipped: str = ""
+    last_missed: str = ""
+    created: str = ""
+    updated: str = ""
+
+
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
-    "job_inbox": InboxItem, "deadletter": DeadLetterRecord,
+    "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "schedule": ScheduleRecord,
 }
 
 

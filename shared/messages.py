@@ -21,14 +21,24 @@ __all__ = [
     "ActivityWait",
     "BotHeartbeat",
     "BotLockWait",
+    "BranchCursor",
     "CancelReply",
     "CancelRequest",
     "Checkpoint",
     "ChildWait",
     "Codec",
     "DeadLetter",
+    "DeadlineRequest",
+    "DeferReply",
+    "DeferRequest",
+    "DeployReply",
+    "DeployRequest",
     "DeployedReply",
     "DeployedRequest",
+    "DeployedVersion",
+    "DeployedWorkflow",
+    "DeploymentsReply",
+    "DeploymentsRequest",
     "EventOp",
     "EventOpReply",
     "EventResult",
@@ -36,6 +46,7 @@ __all__ = [
     "FinishReply",
     "FinishRequest",
     "FiredEvent",
+    "Fork",
     "HistoryEntry",
     "IntakeReply",
     "IntakeRequest",
@@ -47,6 +58,13 @@ __all__ = [
     "PurgeRequest",
     "RedriveReply",
     "RedriveRequest",
+    "RetryReply",
+    "RetryRequest",
+    "ScheduleAddRequest",
+    "ScheduleList",
+    "ScheduleListRequest",
+    "ScheduleOpRequest",
+    "ScheduleView",
     "SignalReply",
     "SignalRequest",
     "SignalWait",
@@ -71,15 +89,71 @@ class JobRequest(msgspec.Struct, kw_only=True):
     workflow: dict[str, Any]
     input: dict[str, Any] = {}
     job_id: str | None = None
+    # Flow control (docs/operations.md): the earliest start and the deadline, each Unix seconds
+    # or ISO-8601 text (``shared.instants``); None: start now, no deadline.
+    not_before: float | str | None = None
+    deadline: float | str | None = None
+
+
+class Fork(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Progress of the ``parallel`` or ``map`` node a cursor is at, while its branches run.
+
+    ``outputs``: the value of each branch that ended, by branch name (parallel) or item index
+    (map, as text; a tolerated failure's slot holds ``{"error", "type"}``). Finished branches
+    keep nothing else: a 10,000-item map stays small. Map: ``next`` is the index of the next
+    item to start (those from ``next`` on are waiting), ``running`` the bodies in flight."""
+
+    kind: str = "map"
+    total: int = 0
+    next: int = 0
+    running: int = 0
+    done: int = 0
+    failed: int = 0
+    outputs: dict[str, Any] = {}
+
+
+class BranchCursor(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One running branch of a fork (a branch of a parallel, one item's body of a map).
+
+    ``parent``: the key of the enclosing cursor ("" for the top level); ``slot``: the branch
+    name or the item index. ``vars``: what the branch assigned (it sees the enclosing
+    variables as they were at the fork beneath them: those cannot change while it runs).
+    ``bot``: the bot the branch locked itself (None: it uses the enclosing one's).
+    ``events``: the events it waits on; ``fork``: set when it is at a fork of its own."""
+
+    parent: str = ""
+    slot: str = ""
+    node: str
+    vars: dict[str, Any] = {}
+    bot: str | None = None
+    steps: int = 0
+    events: list[str] = []
+    fork: Fork | None = None
 
 
 class Checkpoint(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A job's continuation: the node to run next and the job's variables."""
+    """A job's continuation: the top-level node to run next (or waiting, or forked at) and the
+    job's variables; with branches in flight, every branch cursor by its key (``both.erp``,
+    ``each[3]``, ``both.erp/each[3]``: the path shown in history and waits, never parsed).
+
+    Older checkpoints have only the first four fields: their job waits on one event at the top
+    level, and still decodes and resumes."""
 
     node: str
     vars: dict[str, Any] = {}
     bot: str | None = None
     steps: int = 0
+    events: list[str] = []
+    fork: Fork | None = None
+    branches: dict[str, BranchCursor] = {}
+
+    def forks(self) -> list[tuple[str, Fork]]:
+        """``(path of the fork node, its progress)`` of every fork in flight, outermost first:
+        what ``ee status`` shows (a map's done / failed / running / waiting of N)."""
+        found = [] if self.fork is None else [(self.node, self.fork)]
+        found += [(f"{key}/{cursor.node}", cursor.fork) for key, cursor in self.branches.items()
+                  if cursor.fork is not None]
+        return found
 
 
 class HistoryEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -345,6 +419,7 @@ class EventOp(msgspec.Struct, kw_only=True):
     data: Any = None
     error: str | None = None
     timeout_s: float | None = None
+    by: str = ""  # who acted (an operator's name), for the job's history; "" says "operator"
 
 
 class EventOpReply(msgspec.Struct, kw_only=True):
@@ -357,6 +432,152 @@ class JobView(msgspec.Struct, kw_only=True):
     status: str
     output: Any = None
     error: str | None = None
+
+
+class DeployRequest(msgspec.Struct, kw_only=True):
+    """Deploy ``workflow`` (the raw workflow object, validated by the reactor) under its name
+    and version. ``by``: who deploys it (recorded, shown by ``ee workflow show``)."""
+
+    workflow: dict[str, Any]
+    by: str = ""
+
+
+class DeployReply(msgspec.Struct, kw_only=True):
+    """``created`` False: this very content was deployed under this version already (nothing changed)."""
+
+    name: str
+    version: int
+    digest: str
+    created: bool
+
+
+class DeploymentsRequest(msgspec.Struct, kw_only=True):
+    """The deployed workflows (``name``: only that one), newest deployment first, at most ``limit``."""
+
+    name: str = ""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
+
+
+class DeployedVersion(msgspec.Struct, kw_only=True):
+    version: int
+    digest: str
+    deployed_at: str = ""
+    deployed_by: str = ""
+
+
+class DeployedWorkflow(msgspec.Struct, kw_only=True):
+    name: str
+    latest: int
+    versions: list[DeployedVersion] = []  # oldest version first
+
+
+class DeploymentsReply(msgspec.Struct, kw_only=True):
+    workflows: list[DeployedWorkflow] = []
+
+
+class RetryRequest(msgspec.Struct, kw_only=True):
+    """Resume a failed job from the checkpoint stored when it failed, or from the top-level node
+    ``from_node``. ``by``: who retries it (in the job's history)."""
+
+    job_id: str
+    from_node: str = ""
+    by: str = ""
+
+
+class RetryReply(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+    fence: int
+    node: str  # where it resumes
+    retries: int
+# ---- flow control: the clock (delayed starts, deadlines, schedules) --------
+
+OnDeadline = Literal["flag", "fail"]
+Overlap = Literal["skip", "buffer_one", "allow_all"]
+
+
+class DeferRequest(msgspec.Struct, kw_only=True):
+    """Executor -> reactor: accept a job that starts at ``not_before`` (Unix seconds). The job
+    is recorded ``pending`` with everything its start needs; the reactor starts it then."""
+
+    job_id: str
+    workflow: bytes
+    name: str
+    version: int
+    start: str
+    not_before: float
+    input: dict[str, Any] = {}
+    build: str = ""
+    deadline: float | None = None
+    on_deadline: OnDeadline = "flag"
+
+
+class DeferReply(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+    created: bool
+
+
+class DeadlineRequest(msgspec.Struct, kw_only=True):
+    """Executor -> reactor: the job must be finished by ``deadline`` (Unix seconds); the first
+    deadline given to a job stays."""
+
+    job_id: str
+    deadline: float
+    on_deadline: OnDeadline = "flag"
+
+
+class ScheduleAddRequest(msgspec.Struct, kw_only=True):
+    """``ee schedule add``: a deployed workflow by name (``version`` 0: its latest at each
+    fire) or, until workflows are deployed by name, the ``workflow`` object itself."""
+
+    name: str
+    cron: str
+    tz: str = "UTC"
+    workflow_name: str = ""
+    workflow_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    workflow: dict[str, Any] | None = None
+    input: dict[str, Any] = {}
+    overlap: Overlap = "skip"
+    catchup_s: Annotated[float, msgspec.Meta(ge=0, le=366 * 86400)] = 60.0
+    replace: bool = False
+
+
+class ScheduleOpRequest(msgspec.Struct, kw_only=True):
+    name: str
+    op: Literal["show", "pause", "resume", "delete", "trigger"]
+
+
+class ScheduleListRequest(msgspec.Struct, kw_only=True):
+    pass
+
+
+class ScheduleView(msgspec.Struct, kw_only=True):
+    """A schedule as ``ee schedule show`` prints it. Times are ISO-8601 UTC; ``next_fires``
+    the next five fire times (none while paused)."""
+
+    name: str
+    cron: str
+    tz: str
+    workflow: str
+    overlap: str
+    catchup_s: float
+    paused: bool
+    next_fires: list[str] = []
+    fired: int = 0
+    skipped: int = 0
+    missed: int = 0
+    buffered: str = ""
+    last_fire: str = ""
+    last_job: str = ""
+    last_skipped: str = ""
+    last_missed: str = ""
+    created: str = ""
+    job_id: str = ""  # trigger: the job it started
+
+
+class ScheduleList(msgspec.Struct, kw_only=True):
+    schedules: list[ScheduleView] = []
 
 
 # ---- reactor -> executor -------------------------------------------------
@@ -453,7 +674,7 @@ def encode(message: msgspec.Struct | Any) -> bytes:
 
 # Messages that bring data from outside the engine: decoded with the lower nesting bound
 # (see shared.bounds), so that the engine can always carry what it accepted.
-OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp)
+OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp, DeployRequest)
 
 
 class Codec(Generic[T]):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["BUSINESS", "BusinessError"]
+__all__ = ["BUSINESS", "TIMEOUT", "BusinessError"]
 
 BUSINESS = "business"  # ActivityResult.error_type of a business error
+TIMEOUT = "timeout"  # ActivityResult.error_type of an attempt the worker gave up on at its timeout_s
 
 
 class BusinessError(Exception):

@@ -3,8 +3,8 @@
 Async functions run in the event loop, sync ones in a worker thread. A task
 with ``timeout_s`` is cancelled after that long; a function that raises becomes
 ``ok=false`` with ``"<ExceptionType>: <message>"`` (a ``BusinessError``: its message,
-``error_type="business"`` and its code); an output that would make the result larger
-than the payload limit becomes ``ok=false`` too. While a function runs,
+``error_type="business"`` and its code; a timeout: ``error_type="timeout"``); an output
+that would make the result larger than the payload limit becomes ``ok=false`` too. While a function runs,
 ``current_task.get()`` describes its task.
 """
 
@@ -22,7 +22,7 @@ from anyio import CancelScope
 
 from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than
 from shared.messages import ActivityResult, ActivityTask, encode
-from worker.errors import BUSINESS, BusinessError
+from worker.errors import BUSINESS, TIMEOUT, BusinessError
 
 __all__ = ["Activity", "TaskInfo", "current_task", "encode_result", "failure", "run_activity"]
 
@@ -81,7 +81,10 @@ async def run_activity(fn: Activity, task: ActivityTask, worker: str, scope: Can
             if not timer.cancelled_caught:
                 return ActivityResult(event_id=task.event_id, attempt=task.attempt, ok=True, output=output,
                                       worker=worker, token=task.token)
-            return failure(task, f"activity timed out after {task.timeout_s:g} s (attempt {task.attempt})", worker)
+            # Of the class timeout, as the reactor's own verdict when no result comes in time.
+            return msgspec.structs.replace(failure(
+                task, f"activity timed out after {task.timeout_s:g} s (attempt {task.attempt})", worker),
+                error_type=TIMEOUT)
     except BusinessError as exc:
         return msgspec.structs.replace(failure(task, exc.message, worker), error_type=BUSINESS, error_code=exc.code)
     except Exception as exc:

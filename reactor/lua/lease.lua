@@ -1,5 +1,5 @@
 -- Offer a job again: a lapsed wake lease (A.lapsed) or an executor's redrive.
--- What is offered: its fired event, or, for a job started but never parked, its checkpoint.
+-- What is offered: its fired events (wake_of), or, for a job started but never parked, its checkpoint.
 -- A: job_id, now, at, lease_s, lapsed, strand_after
 -- After `strand_after` lapses in a row the job is marked stranded (field, index, one history
 -- entry) and still offered. Replies nothing when the job has nothing to wake, else fired (wake).
@@ -10,14 +10,10 @@ if A.lapsed then
   local due = redis.call('ZSCORE', K.wakes, j)
   if not due or tonumber(due) > now then return reply(C.nothing) end
 end
-local e = redis.call('HGET', jk, 'wake_event')
-if not e or redis.call('HGET', K.event(e), 'status') ~= 'fired' then
-  if redis.call('HGET', jk, 'status') == 'running' then
-    e = nil  -- started but never parked: offered from its checkpoint, with nothing fired
-  else
-    redis.call('ZREM', K.wakes, j)
-    return reply(C.nothing)
-  end
+if #fired_ids(j, 1) == 0 and redis.call('HGET', jk, 'status') ~= 'running' then
+  -- (A job started but never parked is offered from its checkpoint, with nothing fired.)
+  redis.call('ZREM', K.wakes, j)
+  return reply(C.nothing)
 end
 local lapses = tonumber(redis.call('HGET', jk, 'lapses') or '0')
 if A.lapsed then
@@ -30,4 +26,4 @@ if A.lapsed then
 end
 local backoff = 2 ^ math.min(lapses, 5)
 redis.call('ZADD', K.wakes, now + A.lease_s * backoff, j)
-return reply(C.fired, {wake = wake_of(j, e)})
+return reply(C.fired, {wake = wake_of(j)})

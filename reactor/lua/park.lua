@@ -1,41 +1,52 @@
--- Record a park: fence check, consume fired events, register new waits, store the checkpoint.
--- A: job_id, fence, checkpoint, now, at, build, lease_at, consumed (event ids), waits (id, kind,
---   timer_at ('' for none), dispatch, fields: the event hash's fields), history (node, event,
---   detail each), release (bots)
--- Replies parked (fence, undispatched, wakes): the undispatched are activities whose first
--- attempt already failed here (their bot is not alive), so no task goes out for them; a wake
--- for a signal met in the inbox, a bot granted at once, an on-bot activity failed for good
--- because its bot is not alive, or another job granted a released bot.
--- Or unknown, finished (status), stale (fence), or foreign (event): a consumed event that is not
--- this job's (refused before anything is written: a park drops only its own job's events).
+-- Record a park: fence check, consume fired events, drop the waits it gives up, register new
+-- waits, store the checkpoint.
+-- A: job_id, fence, checkpoint, now, at, build, lease_at, consumed (event ids), drop (event ids:
+--   waits given up, parked or fired), waits (id, kind, timer_at ('' for none), dispatch, fields:
+--   the event hash's fields, child: the child job to start for a child wait), history (node,
+--   event, detail each), release (bots)
+-- Replies parked (fence, undispatched, wakes, dropped, left): the undispatched are activities
+-- whose first attempt already failed here (their bot is not alive), so no task goes out for them;
+-- the wakes: this job's own when fired events remain after the park (they fired while its
+-- executor worked, or here: a signal met in the inbox, a bot granted at once, an on-bot activity
+-- failed for good because its bot is not alive, a child found finished), a new child job's
+-- first, or another job granted a released bot; dropped: activities in flight among the dropped
+-- waits and in the cancelled children (their workers are told to cancel); left: children beyond
+-- CHILDREN_MAX to cancel in steps of their own.
+-- Or unknown, finished (status), stale (fence), or foreign (event): a consumed or dropped event
+-- that is not this job's (refused before anything is written: a park drops only its own job's).
 local j = A.job_id
 local jk = K.job(j)
 local cur = redis.call('HMGET', jk, 'fence', 'status')
 if not cur[1] then return reply(C.unknown) end
-if cur[2] == 'completed' or cur[2] == 'failed' or cur[2] == 'cancelled' then
-  return reply(C.finished, {status = cur[2]})
-end
+if is_final(cur[2]) then return reply(C.finished, {status = cur[2]}) end
 if tonumber(cur[1]) ~= A.fence then return reply(C.stale, {fence = tonumber(cur[1])}) end
 local fence = tonumber(cur[1]) + 1
 local now = tonumber(A.now)
 local at = A.at
 local build = A.build
 local wakes = {}
-for _, e in ipairs(A.consumed) do
-  if event_job(e) ~= j then return reply(C.foreign, {event = e}) end
+for _, list in ipairs({A.consumed, A.drop}) do
+  for _, e in ipairs(list) do
+    if event_job(e) ~= j then return reply(C.foreign, {event = e}) end
+  end
 end
+fired_ids(j, 1)  -- an older build's wake_event into the fired record, before consuming
 for _, e in ipairs(A.consumed) do drop_event(e) end
+local ending = new_ending()
+for _, e in ipairs(A.drop) do drop_noting(j, e, ending) end
+if #ending.bots > 0 then release_and_grant(j, ending.bots, at, A.lease_at, ending.wakes) end
 redis.call('ZREM', K.wakes, j)
-redis.call('HDEL', jk, 'wake_event', 'stranded', 'lapses')
+redis.call('HDEL', jk, 'stranded', 'lapses')
 redis.call('ZREM', K.stranded, j)
 redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', A.checkpoint,
   'updated', at, 'build', build)
 index_status(j, cur[2], 'parked')
 if #A.release > 0 then release_and_grant(j, A.release, at, A.lease_at, wakes) end
 local events = K.job_events(j)
-local inboxed = nil
+local inboxed = {}
 local grants = {}
 local lost = {}
+local children = {}
 for _, w in ipairs(A.waits) do
   local e, kind = w.id, w.kind
   local k = K.event(e)
@@ -56,7 +67,9 @@ for _, w in ipairs(A.waits) do
   if w.dispatch then redis.call('ZADD', K.dispatch, now, e) end
   if kind == 'signal' then
     local name = by.signal
-    redis.call('HSET', jk, 'signal:' .. name, e)
+    -- The earliest parked wait for a name gets its next signal (signal_waiter): a later one
+    -- of another branch leaves the field alone.
+    if signal_waiter(j, name, e) == nil then redis.call('HSET', jk, 'signal:' .. name, e) end
     local inbox = K.job_inbox(j)
     local items = redis.call('LRANGE', inbox, 0, -1)
     for _, item in ipairs(items) do
@@ -64,8 +77,8 @@ for _, w in ipairs(A.waits) do
       if expires and expires <= now then
         redis.call('LREM', inbox, 1, item)  -- kept too long: dropped unread
       elseif iname == name then
-        redis.call('LREM', inbox, 1, item)
-        inboxed = {e, result, name}
+        redis.call('LREM', inbox, 1, item)  -- each wait takes an item of its own
+        inboxed[#inboxed + 1] = {e, result, name}
         break
       end
     end
@@ -74,6 +87,7 @@ for _, w in ipairs(A.waits) do
     redis.call('RPUSH', K.pool_waiting(by.pool), e)
     grants[#grants + 1] = by.pool
   end
+  if kind == 'child' and w.child then children[#children + 1] = {e, w.child} end
   if kind == 'activity' then
     local bot = by.bot
     if bot and redis.call('HGET', K.bot(bot), 'alive') ~= '1' then
@@ -82,11 +96,13 @@ for _, w in ipairs(A.waits) do
   end
 end
 for _, h in ipairs(A.history) do history(j, at, h.node, h.event, build, h.detail) end
-if inboxed then
-  redis.call('HDEL', jk, 'signal:' .. inboxed[3])
-  wakes[#wakes + 1] = fire(inboxed[1], inboxed[2], at, A.lease_at, 'signal from inbox')
+for _, got in ipairs(inboxed) do
+  wakes[#wakes + 1] = fire(got[1], got[2], at, A.lease_at, 'signal from inbox')
+  local after = signal_waiter(j, got[3], got[1])
+  if after then redis.call('HSET', jk, 'signal:' .. got[3], after) else redis.call('HDEL', jk, 'signal:' .. got[3]) end
 end
 for _, pool in ipairs(grants) do grant(pool, at, A.lease_at, wakes) end
+for _, pair in ipairs(children) do start_child(j, pair[1], pair[2], now, at, build, A.lease_at, wakes) end
 local undispatched = {}
 for _, pair in ipairs(lost) do
   -- The job's bot is gone: this attempt fails at once, then retries or fails per its policy
@@ -97,4 +113,18 @@ for _, pair in ipairs(lost) do
   if w then wakes[#wakes + 1] = w end
   undispatched[#undispatched + 1] = pair[1]
 end
-return reply(C.parked, {fence = fence, undispatched = undispatched, wakes = wakes})
+cancel_children(at, build, A.lease_at, ending)
+for _, w in ipairs(ending.wakes) do wakes[#wakes + 1] = w end
+-- Events of this job still fired (before the park or in it): the job goes straight back under a
+-- wake lease and one wake, read now, carries them all (its other wakes in the list are older).
+local out = {}
+for _, w in ipairs(wakes) do
+  if w.job_id ~= j then out[#out + 1] = w end
+end
+sync_wake_event(j)
+if redis.call('ZCARD', K.job_fired(j)) > 0 then
+  redis.call('ZADD', K.wakes, A.lease_at, j)
+  out[#out + 1] = wake_of(j)
+end
+return reply(C.parked, {fence = fence, undispatched = undispatched, wakes = out, dropped = ending.dropped,
+  left = ending.left})

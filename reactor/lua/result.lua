@@ -1,7 +1,9 @@
 -- Apply one activity result. A duplicate, late or old-attempt result changes nothing.
--- A: event_id, attempt, ok, result (json), error, now, at, lease_at, token
+-- A: event_id, attempt, ok, result (json), error, now, at, lease_at, token, business
 --   token: true when the result carried the attempt's valid token (checked by the caller,
 --   reactor/result_tokens.py), false when it carried none.
+--   business: a business error (the worker SDK's BusinessError, reactor/error_classes.py): it
+--   is never retried, so it fires at once, attempts left or not.
 -- Replies ignored (reason), refused (reason: not an activity, or no token for an attempt that
 -- was sent with one), retry (attempt) or fired (wake).
 local e = A.event_id
@@ -18,7 +20,7 @@ if f[3] == 'backoff' and tonumber(f[2]) ~= A.attempt then
   -- The attempt failed when its bot was lost and the next one has not run: its result counts.
   local l = lapsed_attempt(e, A.attempt)
   if l then
-    if not A.ok then
+    if not A.ok and not A.business then
       redis.call('HDEL', k, 'lapsed')  -- it failed after all: the retry already scheduled stands
       return reply(C.ignored, {reason = 'late'})
     end
@@ -31,6 +33,9 @@ if tonumber(f[2]) ~= A.attempt then return reply(C.ignored, {reason = 'old-attem
 if f[3] == 'backoff' then return reply(C.ignored, {reason = 'late'}) end
 if A.ok then
   return reply(C.fired, {wake = fire(e, A.result, A.at, A.lease_at, '')})
+end
+if A.business then
+  return reply(C.fired, {wake = fire(e, A.result, A.at, A.lease_at, 'business error (never retried): ' .. A.error)})
 end
 local w, attempt = fail_attempt(e, A.result, tonumber(A.now), A.at, A.lease_at, A.error)
 if w then return reply(C.fired, {wake = w}) end

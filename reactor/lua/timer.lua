@@ -1,5 +1,6 @@
 -- A due timer: claim it (one winner) and act by the event's kind and phase.
--- A: event_id, now, at, lease_at, timeout_result (json, per kind prepared by the caller)
+-- A: event_id, now, at, lease_at, timeout_result (json, per kind prepared by the caller: of the
+--   error class timeout, reactor/store.py TIMEOUT_RESULTS)
 -- Replies nothing, retry (attempt), redispatch (send the next attempt) or fired (wake).
 local e = A.event_id
 -- Due now, not merely seen due: a step since the caller looked may have set it later (a lapsed
@@ -11,8 +12,11 @@ local k = K.event(e)
 local f = redis.call('HMGET', k, 'status', 'kind', 'phase', 'timeout_s', 'attempt', 'pool', 'bot')
 if f[1] ~= 'parked' then return reply(C.nothing) end
 local now = tonumber(A.now)
-local function failed(reason)
-  local w, attempt = fail_attempt(e, cjson.encode({ok = false, error = reason}), now, A.at, A.lease_at, reason)
+-- error_type: the class of the failure when it fires for good ('timeout' for a timed-out
+-- attempt; none for any other, read as an application error).
+local function failed(reason, error_type)
+  local w, attempt = fail_attempt(e, cjson.encode({ok = false, error = reason, error_type = error_type}), now,
+    A.at, A.lease_at, reason)
   if w then return reply(C.fired, {wake = w}) end
   return reply(C.retry, {attempt = attempt})
 end
@@ -32,7 +36,7 @@ if f[2] == 'activity' then
     end
     return reply(C.redispatch)
   end
-  return failed('activity timed out after ' .. (f[4] or '?') .. ' s (attempt ' .. f[5] .. ')')
+  return failed('activity timed out after ' .. (f[4] or '?') .. ' s (attempt ' .. f[5] .. ')', 'timeout')
 end
 if f[2] == 'timer' then
   return reply(C.fired, {wake = fire(e, '{"ok":true}', A.at, A.lease_at, '')})

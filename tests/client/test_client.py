@@ -14,7 +14,15 @@ import pytest
 import ee
 import ee.api
 from ee.servers import free_port
-from shared.errors import EngineUnavailable, InvalidName, InvalidWorkflow, JobFinished, JobNotFound, JobWaitTimeout
+from shared.errors import (
+    EngineUnavailable,
+    InvalidName,
+    InvalidWorkflow,
+    JobFinished,
+    JobNotFound,
+    JobWaitTimeout,
+    WorkflowNotDeployed,
+)
 from tests.support.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +80,10 @@ def test_submit_wait_signal_cancel_and_list(engine: Stack, tmp_path: Path) -> No
 def test_mistakes_are_the_engines_errors(engine: Stack) -> None:
     async def go() -> None:
         async with client(engine) as c:
-            with pytest.raises(InvalidWorkflow, match="deployed workflow by name is not supported yet"):
+            with pytest.raises(WorkflowNotDeployed, match="no workflow 'invoice' is deployed"):
                 await c.submit("invoice")
+            with pytest.raises(InvalidWorkflow, match="neither a workflow file nor a deployed workflow"):
+                await c.submit("not a name")
             with pytest.raises(InvalidWorkflow, match="cannot read"):
                 await c.submit("missing.json")
             with pytest.raises(InvalidWorkflow):

@@ -78,6 +78,10 @@ SAMPLES: list[EngineError] = [
     errors.JobIdInUse("j1", "parked", "nap v2", "input"),
     errors.WorkflowNotDeployed("invoice", 2),
     errors.NotPermitted("publish", "jobs.execute"),
+    errors.VersionTaken("invoice", 3, "9f2c"),
+    errors.JobNotFailed("j1", "completed"),
+    errors.UnknownNode("j1", "zz", ["a", "b"]),
+    errors.NotRetryable("j1", "it never started"),
 ]
 
 

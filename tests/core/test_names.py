@@ -109,7 +109,7 @@ def test_key_families_cannot_collide() -> None:
         other = built.setdefault(key, (family, name))
         assert other == (family, name), f"{family}({name!r}) and {other[0]}({other[1]!r}) are both {key!r}"
 
-    for fixed in ("timers", "wakes", "dispatch", "jobs", "deadletter", "stranded", "bots", "bot_leases"):
+    for fixed in ("timers", "wakes", "dispatch", "jobs", "deadletter", "stranded", "bots", "bot_leases", "deployed"):
         add(fixed, "", getattr(keys, fixed))
     for j in jobs:
         for family in ("job", "job_events", "job_history", "job_inbox"):
@@ -117,7 +117,8 @@ def test_key_families_cannot_collide() -> None:
         add("event", j, keys.event(f"{j}~1.0"))
     for family, values in (("bot", bots), ("bot_events", bots), ("pool_bots", pools), ("pool_free", pools),
                            ("pool_waiting", pools), ("pool_events", pools), ("activity_events", activities),
-                           ("event_index", set(EVENT_KINDS)), ("workflow", {"0123abcd", "events"})):
+                           ("event_index", set(EVENT_KINDS)), ("workflow", {"0123abcd", "events"}),
+                           ("deployed_workflow", {"invoice", "a:b", "events", "x.y-z"})):
         for value in values:
             add(family, value, getattr(keys, family)(value))
     assert len(built) > 10_000
@@ -204,7 +205,8 @@ def test_inbox_items_of_the_older_formats_are_still_read(stack: Stack) -> None:
                         'old\n{"ok":true,"output":"no expiry"}')
         [wake] = fired(await s.one(s.park("inbox-old", 0, [SignalWait(node="w", signal="go")])))
         assert json.loads(wake.result)["output"] == "with expiry"
-        [wake] = fired(await s.one(s.park("inbox-old", 1, [SignalWait(node="w", signal="old")])))
+        [wake] = fired(await s.one(s.park("inbox-old", 1, [SignalWait(node="w", signal="old")],
+                                          [wake.event_id])))
         assert json.loads(wake.result)["output"] == "no expiry"
         assert await s.r.llen(inbox) == 0
 

@@ -42,8 +42,8 @@ def test_ee_up_serves_metrics_of_each_service_on_its_own_port(stack: Stack, tmp_
     env = stack.env()
     for key in ("EE_NATS_URL", "EE_REDIS_URL", "EE_OPS_PORT"):
         env.pop(key, None)
-    with ee_up("--nats-url", stack.nats.url, "--redis-url", stack.redis.url, "up", "--executors", "2", env=env,
-               cwd=tmp_path, out=tmp_path / "up.out") as up:
+    with ee_up("--nats-url", stack.nats.url, "--redis-url", stack.redis.url, "up", "--executors", "2", "--bots",
+               "0", env=env, cwd=tmp_path, out=tmp_path / "up.out") as up:
         def announced() -> dict[str, str] | None:
             up.check_running()
             found = {m["name"]: m["url"] for m in _METRICS.finditer(up.output())}
@@ -53,7 +53,10 @@ def test_ee_up_serves_metrics_of_each_service_on_its_own_port(stack: Stack, tmp_
         assert set(urls) == {"reactor", "executor-1", "executor-2", "worker"}
         assert len(set(urls.values())) == 4, urls
         recorded = json.loads((tmp_path / ".ee" / "stack.json").read_text())["ops_ports"]
+        console = recorded.pop("console")  # the web console: its page, not /metrics, on its port
         assert {name: f"http://127.0.0.1:{port}/metrics" for name, port in recorded.items()} == urls
+        assert f"ee up: console    at http://127.0.0.1:{console}/" in up.output()
+        assert poll(partial(ok, f"http://127.0.0.1:{console}/"), 30, 0.1, "the console's overview")
 
         for name, url in urls.items():
             assert poll(partial(ok, url.replace("/metrics", "/readyz")), 30, 0.1, f"{name} /readyz 200")
@@ -82,14 +85,14 @@ def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_
     below = tmp_path / "src" / "bots"
     below.mkdir(parents=True)
     stack_file = tmp_path / ".ee" / "stack.json"
-    with ee_up("--nats-url", stack.nats.url, "--redis-url", stack.redis.url, "up", env=env, cwd=tmp_path,
-               out=tmp_path / "up.out") as up:
+    with ee_up("--nats-url", stack.nats.url, "--redis-url", stack.redis.url, "up", "--bots", "0", env=env,
+               cwd=tmp_path, out=tmp_path / "up.out") as up:
         def recorded() -> dict[str, Any] | None:
             up.check_running()
             return json.loads(stack_file.read_text()) if stack_file.exists() else None
 
         first = poll(recorded, 20, 0.05, "the stack file")
-        assert set(first["pids"]) == {"reactor", "executor", "worker"}
+        assert set(first["pids"]) == {"reactor", "executor", "worker", "console"}
 
         # Found from a folder below, and `ee url` says where from.
         shown = ee_main("url", cwd=below, env=env)

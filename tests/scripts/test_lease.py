@@ -16,7 +16,7 @@ async def test_a_job_never_parked_is_offered_from_its_checkpoint(redis_url: str)
         await d.one(d.start("j"))
         out = await d.one(d.lease("j", lapsed=False))
         assert isinstance(out, Fired) and (out.wake.event_id, out.wake.checkpoint) == ("", '{"node":"w"}')
-        assert out.wake.encode().endswith(b'"event_id":"","kind":"","result":null}')
+        assert out.wake.encode().endswith(b'"event_id":"","kind":"","result":null,"fired":[]}')
 
 
 async def test_lapses_back_off_and_strand_the_job(redis_url: str) -> None:

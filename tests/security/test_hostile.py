@@ -181,14 +181,20 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.CancelRequest: ({"job_id": "hs-cancel", "reason": "r"},
                              [("request", "cancel"), ("request", "inspect"), ("stream", names.JOBS_CANCEL)]),
     messages.DeadLetter: ({"subject": "s", "reason": "r", "data": "d"}, [("request", "deadletter")]),
-    messages.EventOp: ({"event_id": "hs-event~1.0", "op": "resolve", "data": 1, "error": None, "timeout_s": 1},
+    messages.EventOp: ({"event_id": "hs-event~1.0", "op": "resolve", "data": 1, "error": None, "timeout_s": 1,
+                        "by": "hs"},
                        [("request", "event")]),
     messages.StrandRequest: ({"job_id": "hs-strand", "reason": "r", "build": "b"}, [("request", "strand")]),
     messages.IntakeRequest: ({"job_id": "hs-intake", "verdict": "refused", "reason": "r", "name": "w",
                               "version": 1, "build": "b"}, [("request", "intake")]),
     messages.PurgeRequest: ({"older_than_s": 86400, "statuses": ["failed"], "dry_run": True, "batch": 10,
                              "max_batches": 1}, [("request", "purge")]),
-    messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job"}, [("stream", names.JOBS_EXECUTE)]),
+    messages.DeployRequest: ({"workflow": WORKFLOW, "by": "b"}, [("request", "deploy")]),
+    messages.DeployedRequest: ({"name": "hostile", "version": 1}, [("request", "deployed")]),
+    messages.DeploymentsRequest: ({"name": "hostile", "limit": 10}, [("request", "deployments")]),
+    messages.RetryRequest: ({"job_id": "hs-retry", "from_node": "e", "by": "b"}, [("request", "retry")]),
+    messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job", "not_before": None, "deadline": None},
+                          [("stream", names.JOBS_EXECUTE)]),
     messages.Wake: ({"job_id": "hs-wake", "fence": 1, "digest": "hs-digest", "checkpoint": {"node": "e"},
                      "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True},
                      "fired": [{"event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True}}]},
@@ -202,6 +208,18 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.BotHeartbeat: ({"bot": "hs-bot", "pool": "hs-pool", "capacity": 1, "lease_s": 1, "worker": "w",
                              "stopping": False, "holding": [["hs-bot~1.0", 1]]},
                             [("core", names.BOTS_HEARTBEAT), ("core", names.bot_heartbeat_subject("hs-bot"))]),
+    # Flow control, the clock (reactor.clock, reactor.schedules).
+    messages.DeferRequest: ({"job_id": "hs-defer", "workflow": base64.b64encode(json.dumps(WORKFLOW).encode()).decode(),
+                             "name": "w", "version": 1, "start": "e", "not_before": 1, "input": {}, "build": "b",
+                             "deadline": None, "on_deadline": "flag"}, [("request", "defer")]),
+    messages.DeadlineRequest: ({"job_id": "hs-deadline", "deadline": 1, "on_deadline": "fail"},
+                               [("request", "deadline")]),
+    messages.ScheduleAddRequest: ({"name": "hs-schedule", "cron": "0 3 * * *", "tz": "Europe/Berlin",
+                                   "workflow_name": "", "workflow_version": 0, "workflow": WORKFLOW, "input": {},
+                                   "overlap": "skip", "catchup_s": 60, "replace": True},
+                                  [("request", "schedule_add")]),
+    messages.ScheduleOpRequest: ({"name": "hs-schedule", "op": "show"}, [("request", "schedule_op")]),
+    messages.ScheduleListRequest: ({}, [("request", "schedule_list")]),
 }
 # Messages that no service reads off a subject a client can publish to: replies (read by
 # whoever asked, from its own inbox), parts of other messages, and what the reactor writes.
@@ -209,7 +227,9 @@ NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", 
             "RedriveReply", "SignalReply", "StartReply", "WorkflowReply", "Checkpoint", "HistoryEntry",
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
             "Codec", "encode", "FinalStatus", "PurgeReply", "ChildWait", "FiredEvent", "DeployedReply",
-            "DeployedRequest",  # no endpoint reads it yet (issue 12 adds `deployed`)
+            "DeployReply", "DeploymentsReply", "DeployedWorkflow", "DeployedVersion", "RetryReply",
+            "BranchCursor", "Fork",  # parts of a Checkpoint
+            "DeferReply", "ScheduleView", "ScheduleList",
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 
@@ -334,6 +354,8 @@ NAME_FIELDS: dict[type[Any], list[str]] = {
     messages.Wake: ["job_id", "event_id", "digest", "kind"],
     messages.ActivityTask: ["event_id", "job_id", "activity", "bot"],
     messages.ActivityResult: ["event_id", "worker"], messages.BotHeartbeat: ["bot", "pool", "worker"],
+    messages.DeferRequest: ["job_id", "name", "start"], messages.DeadlineRequest: ["job_id"],
+    messages.ScheduleAddRequest: ["name", "cron", "tz", "workflow_name"], messages.ScheduleOpRequest: ["name"],
 }
 # Names nested deeper in a message: (message, path to the list or object, field).
 NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, Any]]]] = [
@@ -343,10 +365,18 @@ NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, An
     (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "signal", "node": "n", "signal": n}]}),
     (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "bot_lock", "node": "n", "pool": n}]}),
     (messages.ParkRequest, lambda b, n: {**b, "release_bots": [n]}),
+    (messages.ParkRequest, lambda b, n: {**b, "drop": [n]}),
+    (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "child", "node": "n", "job_id": n, "digest": "d",
+                                                          "name": "w", "version": 1, "start": "s"}]}),
+    (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "child", "node": "n", "branch": n,
+                                                          "job_id": "hs-park.c1", "digest": n, "name": n,
+                                                          "version": 1, "start": n}]}),
     (messages.FinishRequest, lambda b, n: {**b, "consumed": [n]}),
     (messages.JobRequest, lambda b, n: {**b, "workflow": {**WORKFLOW, "name": n}}),
     (messages.JobRequest, lambda b, n: {**b, "workflow": {"name": "w", "start": n, "nodes": {n: {"kind": "end"}}}}),
     (messages.Wake, lambda b, n: {**b, "checkpoint": {"node": n}}),
+    (messages.ScheduleAddRequest, lambda b, n: {**b, "workflow": {**WORKFLOW, "name": n}}),
+    (messages.ScheduleAddRequest, lambda b, n: {**b, "workflow": None, "workflow_name": n}),
 ]
 
 
@@ -574,6 +604,44 @@ def test_hostile_operations_on_a_real_parked_job(module_engine: Stack) -> None:
         assert_answered_without_500(send(engine, sent))
         poll(lambda: (engine.job(job_id) or {}).get("status") in SETTLED, 30, what=f"job {job_id} to settle")
         assert_serving(engine)
+
+    run()
+
+
+# -- hostile retries of a real failed job, hostile deploys ---------------------------------------
+
+FAILING = {"name": "hostile-failing", "start": "f", "nodes": {"f": {"kind": "fail", "error": "no"}}}
+
+
+def test_hostile_retries_of_a_real_failed_job_and_deploys(module_engine: Stack) -> None:
+    """Retries of a real failed job with hostile ``from_node`` and ``by``, and deploys of a real
+    workflow under hostile versions and ``by``: each is answered (a success or a 4xx on one
+    line), the job fails again (it can only fail) instead of staying running, its history
+    entries stay one bounded line, and only versions from 1 are deployed."""
+    engine = module_engine
+    counter = iter(range(1_000_000))
+    retries = st.fixed_dictionaries({}, optional={"from_node": st.one_of(st.sampled_from(["f", "zz", ""]), names_st),
+                                                  "by": st.one_of(names_st, huge_st, scalars)})
+    deploys = st.fixed_dictionaries({"version": st.one_of(scalars, st.sampled_from([1, 2, 2**53, 2**53 + 5]))},
+                                    optional={"by": st.one_of(names_st, huge_st, scalars)})
+
+    @HOSTILE
+    @given(st.lists(retries, min_size=1, max_size=4), st.lists(deploys, min_size=1, max_size=3))
+    def run(retry_bodies: list[dict[str, Any]], deploy_bodies: list[dict[str, Any]]) -> None:
+        job_id = engine.submit(FAILING, job_id=f"hr-{next(counter)}-{os.getpid()}")
+        engine.wait_job(job_id, 30)
+        sent: Sent = [(("request", "retry"), to_json({"job_id": job_id, **body})) for body in retry_bodies]
+        sent += [(("request", "deploy"), to_json({"workflow": {**WORKFLOW, "name": "hostile-deployed",
+                                                              "version": body.pop("version")}, **body}))
+                 for body in deploy_bodies]
+        assert_answered_without_500(send(engine, sent))
+        job = poll(lambda: (engine.job(job_id) or {}) if (engine.job(job_id) or {}).get("status") == "failed"
+                   else None, 30, what=f"job {job_id} failed again")
+        for entry in job["history"]:
+            assert "\n" not in entry["detail"] and len(entry["detail"]) < 400, entry
+        assert_serving(engine)
+        versions = engine.redis_client().hkeys(engine.inspector().keys.deployed_workflow("hostile-deployed"))
+        assert all(v.isdigit() and 1 <= int(v) < 2**53 for v in versions), versions
 
     run()
 

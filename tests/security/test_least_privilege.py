@@ -430,3 +430,38 @@ def test_only_the_reactor_makes_streams_and_others_wait_for_them(tmp_path: Path)
         asyncio.run(go())
     finally:
         server.stop()
+
+
+DEPLOYED = {"name": "lp-deployed", "version": 1, "start": "say", "nodes": {
+    "say": {"kind": "activity", "activity": "demo.echo", "input": {"v": "`1`"}, "output": "said", "next": "done"},
+    "done": {"kind": "end", "output": "vars.said"}}}
+FAILING = {"name": "lp-failing", "start": "no", "nodes": {
+    "no": {"kind": "activity", "activity": "demo.fail", "input": {"message": "'no'"}, "next": "done"},
+    "done": {"kind": "end"}}}
+
+
+def test_only_an_operator_deploys_or_retries_and_a_client_runs_by_name(engine: Engine) -> None:
+    """Deploying a workflow and retrying a failed job are an operator's; listing, showing and
+    submitting a deployed workflow by name a client's."""
+    workflow = engine.root / "lp-deployed.json"
+    workflow.write_text(json.dumps(DEPLOYED))
+    refused = engine.ee("client", "workflow", "deploy", str(workflow))
+    assert refused.code == 2 and "may not publish 'ee.reactor.deploy'" in refused.err, refused.err
+    deployed = engine.ee("operator", "workflow", "deploy", str(workflow))
+    assert deployed.code == 0, deployed.out + deployed.err
+    listed = engine.ee("client", "workflow", "list", "--json")
+    assert listed.code == 0 and "lp-deployed" in listed.out, listed.out + listed.err
+    shown = engine.ee("client", "workflow", "show", "lp-deployed@1")
+    assert shown.code == 0, shown.out + shown.err
+    ran = engine.ee("client", "submit", "lp-deployed", "--wait", "--timeout", "60", "--json")
+    assert ran.code == 0 and json.loads(ran.out)["output"] == {"v": 1}, ran.out + ran.err
+
+    failing = engine.root / "lp-failing.json"
+    failing.write_text(json.dumps(FAILING))
+    failed = engine.ee("client", "submit", str(failing), "--wait", "--timeout", "60", "--json")
+    assert failed.code == 1, failed.out + failed.err
+    job = json.loads(failed.out)["job_id"]
+    refused = engine.ee("client", "retry", job)
+    assert refused.code == 2 and "may not publish 'ee.reactor.retry'" in refused.err, refused.err
+    retried = engine.ee("operator", "retry", job)
+    assert retried.code == 0, retried.out + retried.err

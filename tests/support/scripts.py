@@ -73,18 +73,20 @@ class Driver:
                                lease_at=repr(t + 60))
 
     def park(self, job_id: str, fence: int, waits: list[Wait], consumed: Sequence[str] = (), *,
-             at: float | None = None, release: Sequence[str] = ()) -> Call[contracts.ParkOutcome]:
+             at: float | None = None, release: Sequence[str] = (),
+             drop: Sequence[str] = ()) -> Call[contracts.ParkOutcome]:
         t = self._t(at)
         return contracts.park(self.keys, job_id=job_id, fence=fence, checkpoint=CHECKPOINT, now=repr(t),
                               at=clock.iso(t), build="test", lease_at=repr(t + 60), consumed=list(consumed),
-                              waits=new_waits(job_id, fence, waits, t), history=[], release=list(release))
+                              waits=new_waits(job_id, fence, waits, t), history=[], release=list(release),
+                              drop=list(drop))
 
-    def finish(self, job_id: str, fence: int | None, status: str, *,
-               at: float | None = None) -> Call[contracts.FinishOutcome]:
+    def finish(self, job_id: str, fence: int | None, status: str, *, output: bytes = b"null",
+               error: str | None = None, at: float | None = None) -> Call[contracts.FinishOutcome]:
         t = self._t(at)
-        return contracts.finish(self.keys, job_id=job_id, fence=fence, status=status, output=b"null",
-                                error="" if status == "completed" else "why", at="t", build="test",
-                                lease_at=repr(t + 60), history=[])
+        why = error if error is not None else ("" if status == "completed" else "why")
+        return contracts.finish(self.keys, job_id=job_id, fence=fence, status=status, output=output,
+                                error=why, at="t", build="test", lease_at=repr(t + 60), history=[])
 
     def cancel_before_start(self, job_id: str, reason: str = "why", *, at: float | None = None) -> Call[Any]:
         return contracts.cancel_before_start(self.keys, job_id=job_id, error=reason, at="t", now=repr(self._t(at)),

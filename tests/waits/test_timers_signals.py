@@ -114,7 +114,7 @@ def test_signal_to_unknown_or_finished_job_is_a_clear_error(engine: Stack) -> No
 
 
 def test_operator_resolves_and_extends_a_wait(engine: Stack) -> None:
-    job_id = engine.submit(waiting(timeout_s=2))
+    job_id = engine.submit(waiting(timeout_s=60))  # long enough for a loaded machine to extend it in time
     engine.wait_job(job_id, statuses=("parked",))
     event_id = engine.inspector().events(job=job_id)[0]["event_id"]
     out = ee(engine, "event", "extend", event_id, "--timeout", "600")

@@ -59,17 +59,20 @@ local function release_and_grant(j, bots, at, lease_at, out)
     for bot in string.gmatch(bots, '[^,]+') do release[bot] = true end
   end
   local held = redis.call('HGET', K.job(j), 'bots') or ''
+  local pools = {}
   for bot in string.gmatch(held, '[^,]+') do
     if release[bot] then
       if release_bot(bot, j) == 1 then
         local pool = redis.call('HGET', K.bot(bot), 'pool')
-        if pool then n = n + grant(pool, at, lease_at, out) end
+        if pool then pools[#pools + 1] = pool end
       end
     else
       keep[#keep + 1] = bot
     end
   end
+  -- Written before granting: a grant may give a bot back to this very job (another of its waits).
   redis.call('HSET', K.job(j), 'bots', table.concat(keep, ','))
+  for _, pool in ipairs(pools) do n = n + grant(pool, at, lease_at, out) end
   return n
 end
 

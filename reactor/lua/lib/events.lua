@@ -13,7 +13,7 @@ local function index_event(e, score, activity, pool, bot)
 end
 
 
--- Remove an event and every trace of it in the global sets.
+-- Remove an event and every trace of it: the global sets, its job's open and fired events.
 local function drop_event(e)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'kind', 'pool', 'job', 'signal', 'activity', 'bot')
@@ -31,6 +31,7 @@ local function drop_event(e)
   end
   redis.call('DEL', k)
   redis.call('SREM', K.job_events(event_job(e)), e)
+  redis.call('ZREM', K.job_fired(event_job(e)), e)
   redis.call('ZREM', K.timers, e)
   redis.call('ZREM', K.dispatch, e)
   return f[1]

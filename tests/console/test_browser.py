@@ -1,0 +1,143 @@
+"""The console in a real browser: headless Chromium from Debian's packages, driven by
+Playwright with the system browser (no browser download). Skipped, with the reason, on a
+machine without Chromium; nothing else depends on it.
+
+It starts the console as ``ee ui`` on a running engine, finds a parked job through the jobs
+filters, resolves its parked activity from its page and sees it complete without reloading,
+cancels a second job, and saves screenshots of the main pages into docs/console/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ee.servers import free_port
+from tests.console.conftest import APPROVAL, ECHO, HOLD, MANUAL
+from tests.support.stack import Stack, poll
+
+CHROMIUM = os.environ.get("EE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+LIVE_S = 20_000  # ms: the pages follow the engine within two seconds; this is the patience of a loaded machine
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; .ci/run does it)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "readyz", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def console_url(module_engine: Stack) -> str:
+    port = free_port()
+    module_engine.start("ee", "ui", "--port", str(port))
+    url = f"http://127.0.0.1:{port}/"
+    poll(lambda: _ready(url), 30, 0.1, "the console to answer /readyz")
+    return url
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    """A tab of headless Chromium. Playwright's sync API runs an event loop in this thread
+    while it is open: the test submits its jobs (asyncio.run) before."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 860})
+            tab.set_default_timeout(15_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+def shot(tab: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_url: str) -> None:
+    expect = sync_api.expect
+    module_engine.worker("--bot", "erp-bot-1", "--pool", "erp")  # a bot for the bots page
+    noise = [module_engine.submit(ECHO, {"n": i}, job_id=f"invoice-echo-{i}") for i in range(3)]
+    manual = module_engine.submit(MANUAL, {"invoice": "INV-1042"}, job_id="invoice-check-1042")
+    other = module_engine.submit(APPROVAL, {"amount": 1200}, job_id="invoice-approve-1043")
+    kept = module_engine.submit(HOLD, {"amount": 90}, job_id="invoice-post-1044")
+    module_engine.wait_jobs(noise)
+    for job_id in (manual, other, kept):
+        module_engine.wait_job(job_id, statuses=("parked",))
+
+    with browser_page() as page:
+        page.goto(console_url)
+        expect(page.locator("#live")).to_contain_text("parked")
+        shot(page, "overview")
+
+        # Find the parked job of the manual check through the filters.
+        page.click("nav >> text=Jobs")
+        page.select_option("#f-status", "parked")
+        page.fill("#f-workflow", "console_manual")
+        page.click("button:has-text('Filter')")
+        rows = page.locator("table.jobs tr td:first-child a")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_text(manual)
+        page.select_option("#f-status", "")
+        page.fill("#f-workflow", "")
+        page.click("button:has-text('Filter')")
+        expect(page.locator("table.jobs")).to_contain_text(kept)
+        shot(page, "jobs")
+
+        page.click(f"text={manual}")
+        expect(page.locator("#job-status")).to_have_text("parked")
+        expect(page.locator('.node.current[data-path="check"]')).to_be_visible()
+        shot(page, "job")
+        resolve = page.locator("form[action$='/resolve']").first
+        resolve.locator("input[name=by]").fill("alice")
+        resolve.locator("textarea[name=data]").fill('{"ok": true, "by": "alice"}')
+        url_before = page.url
+        resolve.locator("button").click()
+        expect(page.locator("#flash")).to_contain_text("fired")
+        expect(page.locator("#job-status")).to_have_text("completed", timeout=LIVE_S)  # no reload: the live region
+        expect(page.locator("#job-output")).to_contain_text('"invoice": "INV-1042"')
+        assert page.url == url_before
+        assert module_engine.inspector().status(manual) == "completed"
+
+        # The second job: cancelled from its page (the operator's name came back in the cookie).
+        page.goto(console_url + f"jobs/{other}")
+        cancel = page.locator("form[action$='/cancel']")
+        expect(cancel.locator("input[name=by]")).to_have_value("alice")
+        cancel.locator("input[name=reason]").fill("duplicate invoice")
+        cancel.locator("button").click()
+        expect(page.locator("#job-status")).to_have_text("cancelled", timeout=LIVE_S)
+        expect(page.locator(".timeline")).to_contain_text("cancelled by alice (console): duplicate invoice")
+        assert module_engine.inspector().status(other) == "cancelled"
+
+        # Bad input: one message on the page, the job untouched.
+        page.goto(console_url + f"jobs/{kept}")
+        extend = page.locator("form[action$='/extend']").first
+        extend.locator("input[name=timeout]").fill("a while")
+        extend.locator("button").click()
+        expect(page.locator("#flash .error")).to_have_count(1)
+        expect(page.locator("#flash .error")).to_contain_text("timeout: bad duration")
+        assert module_engine.inspector().status(kept) == "parked"
+
+        page.goto(console_url + "waits")
+        expect(page.locator("table.events")).to_contain_text(kept)
+        shot(page, "waits")
+        page.goto(console_url + "bots")
+        expect(page.locator("#live")).to_contain_text("erp-bot-1")
+        expect(page.locator("table.bots")).to_contain_text(kept, timeout=LIVE_S)  # it holds the bot
+        shot(page, "bots")

@@ -115,7 +115,9 @@ def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_
         assert pid_alive(again["pids"]["executor"])
         assert again["pids"]["reactor"] == first["pids"]["reactor"] and pid_alive(first["pids"]["reactor"])
         assert again["pids"]["worker"] == first["pids"]["worker"] and pid_alive(first["pids"]["worker"])
-        assert "executor exited with 0; started it again" in up.output()
+        # Said once it has started it (the stack file may name the new pid a moment before).
+        poll(lambda: "executor exited with 0; started it again" in up.output(), 20, 0.05,
+             "ee up to say it started the executor again")
     assert not stack_file.exists()
 
     # No stack any more: `ee` says where it looked instead of using the standard ports.

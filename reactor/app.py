@@ -22,6 +22,7 @@ from reactor.result_tokens import AttemptTokens
 from reactor.retries import Retries
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
+from reactor.tasks import Tasks
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
@@ -42,6 +43,7 @@ from shared.messages import (
     SignalRequest,
     StartRequest,
     StrandRequest,
+    TaskOp,
     WorkflowRequest,
 )
 from shared.names import Keys
@@ -145,6 +147,7 @@ class Reactor:
             Endpoint("deployed", DeployedRequest, deployments.deployed),
             Endpoint("deployments", DeploymentsRequest, deployments.deployments),
             Endpoint("retry", RetryRequest, retries.retry),
+            Endpoint("task", TaskOp, Tasks(store, dispatcher).task),
         ]
         await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
         # The reactor's own downtime counts against nobody: the loops that judge

@@ -43,7 +43,8 @@ def parked_task(stack: Stack, job_id: str) -> dict[str, Any]:
 
 
 def history(stack: Stack, job_id: str) -> list[dict[str, str]]:
-    return stack.inspector().job(job_id)["history"]  # type: ignore[index]
+    entries: list[dict[str, str]] = stack.inspector().job(job_id)["history"]  # type: ignore[index]
+    return entries
 
 
 def test_task_lifecycle_claim_complete_and_second_completion_refused(engine: Stack) -> None:

@@ -35,9 +35,9 @@ __all__ = [
 # A form bigger than this is a mistake (the inbox shows every form): refused at submit.
 MAX_FORM_BYTES = 32 * 1024
 MAX_TITLE = 200
-# A user (``alice``, ``alice@example.com``) or a group (``group:finance``). Stored in a key
-# (``tasks:assignee:<assignee>``, the last part of it: any ':' inside is harmless there).
-ASSIGNEE = re.compile(r"(group:)?[A-Za-z0-9._@+-]{1,120}")
+# A user (``alice``, ``alice.smith``) or a group (``group:finance``). Stored in a key
+# (``tasks:assignee:<assignee>``, the last part of it): of the characters of names only.
+ASSIGNEE = re.compile(r"(group:)?[A-Za-z0-9._-]{1,120}")
 
 
 def check_assignee(value: str) -> str | None:
@@ -45,7 +45,7 @@ def check_assignee(value: str) -> str | None:
     if ASSIGNEE.fullmatch(value):
         return None
     return (f"{bounded_text(repr(value), 60)} is not a user or group: 1 to 120 characters of "
-            "[A-Za-z0-9._@+-], with 'group:' before a group")
+            "[A-Za-z0-9._-], with 'group:' before a group")
 
 
 def form_problem(form: Any) -> str | None:

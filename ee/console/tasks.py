@@ -49,7 +49,10 @@ def _choice(value: str, options: list[Any]) -> Any:
     for option in options:
         if json.dumps(option) == value:
             return option
-    return value  # not one of them: check_data names the field
+    try:  # not one of them: check_data names the field, with the value as it was meant
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def _value(field: dict[str, Any], raw: str) -> Any:

@@ -95,11 +95,14 @@ class EngineClient:
         if inbox is not None:
             raise NotPermitted("subscribe to", inbox) from exc
 
-    async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None) -> str:
-        """Validate, then publish; the publish ack means the job is stored durably."""
+    async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None, *,
+                     not_before: float | None = None, deadline: float | None = None) -> str:
+        """Validate, then publish; the publish ack means the job is stored durably. ``not_before``,
+        ``deadline``: Unix seconds (flow control, reactor.clock)."""
         decode_workflow(workflow)
         job_id = job_id or names.new_job_id()
-        data = encode(JobRequest(workflow=workflow, input=job_input, job_id=job_id))
+        data = encode(JobRequest(workflow=workflow, input=job_input, job_id=job_id, not_before=not_before,
+                                 deadline=deadline))
         if len(data) > self.settings.max_payload_bytes:
             raise InvalidMessage(names.JOBS_EXECUTE, f"job of {len(data)} bytes exceeds the limit of "
                                  f"{self.settings.max_payload_bytes}")

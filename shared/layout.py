@@ -49,6 +49,7 @@ __all__ = [
     "JsonText",
     "Keys",
     "NumberText",
+    "ScheduleRecord",
     "TaskDoneRecord",
     "decode_hash",
     "event_job",
@@ -146,6 +147,15 @@ FAMILIES: tuple[Family, ...] = (
            "with a TTL", "global"),
     Family("reactor_epoch", "reactor:epoch", "string", "the fencing epoch counter, raised by each lease taken",
            "global"),
+    # Flow control, the clock (reactor.clock): delayed starts, deadlines, schedules.
+    Family("deferred", "deferred", "zset", "pending job ids by the time they start (delayed starts, "
+           "schedule fires)", "global"),
+    Family("deadlines", "deadlines", "zset", "unfinished job ids by deadline", "global"),
+    Family("overdue", "overdue", "zset", "job ids flagged overdue, by when", "global"),
+    Family("schedule", "schedule:<schedule>", "hash", "one schedule (ScheduleRecord)"),
+    Family("schedules", "schedules", "zset", "schedule names by next fire time (paused: +inf)", "global"),
+    Family("schedules_buffered", "schedules:buffered", "set", "schedules holding a buffered fire "
+           "(overlap buffer_one)", "global"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}
@@ -171,6 +181,11 @@ class Keys:
         self.job_status_backfill = fixed["job_status_backfill"]
         self.deployed = fixed["deployed"]
         self.task_due = fixed["task_due"]
+        self.deferred = fixed["deferred"]
+        self.deadlines = fixed["deadlines"]
+        self.overdue = fixed["overdue"]
+        self.schedules = fixed["schedules"]
+        self.schedules_buffered = fixed["schedules_buffered"]
 
     def _key(self, family: str, *values: str) -> str:
         return _BY_NAME[family].key(self.prefix, *values)
@@ -236,6 +251,9 @@ class Keys:
 
     def pool_waiting(self, pool: str) -> str:
         return self._key("pool_waiting", pool)
+
+    def schedule(self, name: str) -> str:
+        return self._key("schedule", name)
 
 
 def _lua_text(text: str) -> str:
@@ -313,6 +331,15 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     parent: str = ""
     parent_event: str = ""
     retries: int = 0  # times ee retry resumed the job after it failed
+    # Flow control, the clock: a delayed start (Unix seconds), the deadline and what it does,
+    # when the job was flagged overdue (ISO), the schedule and fire time that started it.
+    not_before: NumberText = ""
+    started: str = ""
+    deadline: NumberText = ""
+    on_deadline: str = ""
+    overdue: str = ""
+    schedule: str = ""
+    fire_time: str = ""
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -427,9 +454,38 @@ class DeadLetterRecord(msgspec.Struct, kw_only=True):
     data: str
 
 
+class ScheduleRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``schedule:<name>``: a cron schedule (reactor.schedules). ``next`` is the next fire time
+    (Unix seconds); ``buffered`` a fire time held back by overlap buffer_one; the counters
+    count fires, fires skipped for overlap, and fire times missed outside the catch-up window."""
+
+    name: str = ""
+    cron: str = ""
+    tz: str = ""
+    workflow_name: str = ""
+    workflow_version: int = 0
+    workflow: JsonText | None = None
+    input: JsonText | None = None
+    overlap: str = ""
+    catchup_s: NumberText = ""
+    paused: int = 0
+    next: NumberText = ""
+    buffered: NumberText = ""
+    fired: int = 0
+    skipped: int = 0
+    missed: int = 0
+    last_fire: str = ""
+    last_job: str = ""
+    last_skipped: str = ""
+    last_missed: str = ""
+    created: str = ""
+    updated: str = ""
+
+
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
     "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "task_done": TaskDoneRecord,
+    "schedule": ScheduleRecord,
 }
 
 

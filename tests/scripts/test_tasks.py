@@ -7,6 +7,7 @@ import pytest
 
 from reactor import contracts
 from reactor.outcomes import Claimed, Completed, Escalated, Fired, Nothing, NotParked, NotTask, Ok, Overdue, Unknown
+from reactor.scripts import Call
 from shared.messages import SignalWait, TaskWait
 from tests.support.scripts import Driver, open_driver
 
@@ -19,13 +20,14 @@ def ask(**fields: object) -> TaskWait:
     return TaskWait(node="ask", title="Approve", assignee="group:finance", form=FORM, **fields)  # type: ignore[arg-type]
 
 
-def complete(d: Driver, task_id: str, by: str) -> contracts.Call[contracts.TaskCompleteOutcome]:
+def complete(d: Driver, task_id: str, by: str) -> Call[contracts.TaskCompleteOutcome]:
     return contracts.task_complete(d.keys, task_id=task_id, by=by, data=b'{"ok":1}',
                                    result=b'{"ok":true,"output":{"ok":1}}', at=f"at-{by}", lease_at=repr(d.now + 60))
 
 
 async def members(d: Driver, key: str) -> list[str]:
-    return [m.decode() for m in await d.r.zrange(key, 0, -1)]
+    found: list[bytes] = await d.r.zrange(key, 0, -1)
+    return [m.decode() for m in found]
 
 
 async def test_complete_once_and_the_indexes_follow(redis_url: str) -> None:

@@ -3,6 +3,8 @@ indexes kept by park and drop_event."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reactor import contracts
@@ -26,7 +28,7 @@ def complete(d: Driver, task_id: str, by: str) -> Call[contracts.TaskCompleteOut
 
 
 async def members(d: Driver, key: str) -> list[str]:
-    found: list[bytes] = await d.r.zrange(key, 0, -1)
+    found: list[Any] = await d.r.zrange(key, 0, -1)
     return [m.decode() for m in found]
 
 

@@ -209,10 +209,12 @@ def park(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, now: str, at
     register new waits (starting the child job of a child wait), store the checkpoint."""
     drop = drop or []
     children = [w.child.job_id for w in waits if w.child is not None]
+    tasks = [keys.task_assignee(w.fields.assignee) for w in waits if w.kind == "task"]
     return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id), keys.job_history(job_id),
                           keys.job_inbox(job_id), *(keys.event(e) for e in consumed), *(keys.event(e) for e in drop),
-                          *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), keys.wakes,
-                          keys.timers, keys.dispatch, keys.stranded),
+                          *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), *tasks,
+                          *((keys.task_due,) if tasks else ()), keys.wakes, keys.timers, keys.dispatch,
+                          keys.stranded),
                  _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release,
                        drop),
                  _park)

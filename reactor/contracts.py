@@ -767,7 +767,7 @@ def schedule_fire(keys: Keys, *, name: str, op: str, due: str, next: str, at: st
 # -- human tasks (reactor.tasks) ---------------------------------------------------------------
 
 TaskStepOutcome = Ok | Claimed | Completed | Unknown | NotTask | NotParked
-TaskCompleteOutcome = Fired | Claimed | Completed | Unknown | NotTask | NotParked
+TaskCompleteOutcome = Fired | Ok | Claimed | Completed | Unknown | NotTask | NotParked
 TaskDueOutcome = Escalated | Overdue | Nothing
 
 

@@ -7,7 +7,9 @@ checked here against the task's form (``shared.human_tasks.check_data``, the sam
 console runs) before the script records it and fires the wait with the data as output.
 
 Claims: a claimed task is completed only by its claimer (anyone else is refused, naming the
-claim); a reassignment releases the claim. An unclaimed task is completed by anyone who may
+claim); a reassignment releases the claim. The same completion sent again (same person, same data:
+a request retried after its reply was lost) is answered as done; any other is refused, naming
+the first. An unclaimed task is completed by anyone who may
 call the endpoint (the NATS permissions say who: deploy/nats/auth.conf).
 """
 
@@ -100,8 +102,8 @@ class Tasks:
             self.store.keys, task_id=task_id, by=by, data=_json.encode(data),
             result=_json.encode({"ok": True, "output": data}), at=at, lease_at=self.store.lease_at(clock.now())))
         _refusal(task_id, out)
-        assert isinstance(out, Fired)
-        await self.dispatcher.wakes([out.wake])
-        log.info("task completed", task_id=task_id, by=by)
+        if isinstance(out, Fired):  # else: this very completion, sent again (its reply lost), recorded already
+            await self.dispatcher.wakes([out.wake])
+            log.info("task completed", task_id=task_id, by=by)
         return TaskOpReply(task_id=task_id, status="completed", by=by, at=at)
 

@@ -2,8 +2,11 @@
 -- completion is recorded (task-done:{J}~F.i, kept for the retention time, and the job's
 -- history), the task leaves the inbox, and its wait fires with the data as output.
 -- A: task_id, by, data (json), result (json: the wait's result), at, lease_at
--- Replies fired (wake), claimed (by, at: another's claim), or a refusal of open_task.
+-- Replies fired (wake), ok (this very completion was recorded already: a request sent again after
+-- its reply was lost), claimed (by, at: another's claim), or a refusal of open_task.
 local e = A.task_id
+local done = redis.call('HMGET', K.task_done(e), 'completed_by', 'data')
+if done[1] and done[1] == A.by and done[2] == A.data then return reply(C.ok) end
 local refused, t = open_task(e)
 if refused then return refused end
 if t.claimed_by ~= '' and t.claimed_by ~= A.by then

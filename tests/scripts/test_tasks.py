@@ -45,6 +45,7 @@ async def test_complete_once_and_the_indexes_follow(redis_url: str) -> None:
         assert await members(d, d.keys.task_assignee("group:finance")) == []
         assert await members(d, d.keys.task_due) == []
         assert await d.one(complete(d, "j~1.0", "bob")) == Completed(by="alice", at="at-alice")
+        assert await d.one(complete(d, "j~1.0", "alice")) == Ok()  # the same one again (a lost reply's retry)
         # The job consumes the event: the completion record stays, and still refuses.
         await d.one(d.park("j", 1, [], consumed=["j~1.0"]))
         assert not await d.r.exists(d.keys.event("j~1.0"))

@@ -925,6 +925,17 @@ def _unavailable(exc: Exception) -> EngineUnavailable | None:
     return None
 
 
+def _add_task_commands() -> None:
+    # Their own module (ee.task_cli), which uses this one's helpers: added once both exist.
+    from ee.task_cli import task_group, tasks_command
+
+    cli.add_command(tasks_command)
+    cli.add_command(task_group)
+
+
+_add_task_commands()
+
+
 def main() -> None:
     """Run ``ee``: every refusal is one line on stderr with the exit code of ``ee.exits``."""
     try:

@@ -24,6 +24,7 @@ from reactor.retries import Retries
 from reactor.schedules import Schedules
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
+from reactor.tasks import Tasks
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
@@ -44,6 +45,7 @@ from shared.messages import (
     SignalRequest,
     StartRequest,
     StrandRequest,
+    TaskOp,
     WorkflowRequest,
 )
 from shared.names import Keys
@@ -147,6 +149,7 @@ class Reactor:
             Endpoint("deployed", DeployedRequest, deployments.deployed),
             Endpoint("deployments", DeploymentsRequest, deployments.deployments),
             Endpoint("retry", RetryRequest, retries.retry),
+            Endpoint("task", TaskOp, Tasks(store, dispatcher).task),
         ]
         # Flow control, the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules).
         job_clock, schedules = JobClock(store, dispatcher), Schedules(store, nc, s.max_payload_bytes)

@@ -465,3 +465,43 @@ def test_only_an_operator_deploys_or_retries_and_a_client_runs_by_name(engine: E
     assert refused.code == 2 and "may not publish 'ee.reactor.retry'" in refused.err, refused.err
     retried = engine.ee("operator", "retry", job)
     assert retried.code == 0, retried.out + retried.err
+
+
+ASKING = {"name": "lp-asking", "start": "ask", "nodes": {
+    "ask": {"kind": "human_task", "title": "Approve", "assignee": "group:finance", "output": "a", "next": "done",
+            "form": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}},
+    "done": {"kind": "end", "output": "vars.a"}}}
+
+
+def test_a_client_or_operator_does_human_tasks_and_a_worker_cannot(engine: Engine) -> None:
+    """``ee.reactor.task`` (claim, complete, reassign) is a client's and an operator's; a worker's
+    publish there is refused by the server."""
+    workflow = engine.root / "lp-asking.json"
+    workflow.write_text(json.dumps(ASKING))
+    out = engine.ee("client", "submit", str(workflow))
+    assert out.code == 0, out.err
+    job = out.out.strip()
+    with redis.Redis(port=engine.redis.port) as admin:
+        inspector = Inspector(admin, "ee:")
+        task = poll(lambda: inspector.events(job), 30, what="the job parked on its task")[0]["event_id"]
+
+    async def body(worker: Probe) -> None:
+        await worker.nc.publish(names.reactor_subject("task"), json.dumps(
+            {"task_id": task, "op": "complete", "by": "w", "data": {"ok": True}}).encode())
+        await worker.refused("publish", names.reactor_subject("task"))
+
+    run(engine, ("worker",), body)
+    claimed = engine.ee("operator", "task", "claim", task, "--by", "olga")
+    assert claimed.code == 0, claimed.out + claimed.err
+    reassigned = engine.ee("operator", "task", "reassign", task, "--to", "carl", "--by", "olga")
+    assert reassigned.code == 0, reassigned.out + reassigned.err
+    done = engine.ee("client", "task", "complete", task, "--by", "carl", "--data", '{"ok": true}')
+    assert done.code == 0, done.out + done.err
+
+    def status() -> str:
+        shown = engine.ee("client", "status", job, "--json")
+        assert shown.code == 0, shown.out + shown.err
+        value: str = json.loads(shown.out)["status"]
+        return value
+
+    assert poll(lambda: status() == "completed", 30, what=f"{job} completed")

@@ -7,19 +7,12 @@ a few seconds ahead; nothing else of the reactor is shifted."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
-import threading
 from typing import Any
 
-import msgspec
-import nats
-
 from reactor.schedules import schedule_job_id
-from shared import clock, names
-from shared.messages import DeployedReply, DeployedRequest, encode
-from shared.workflow import decode_workflow, encode_workflow, workflow_digest
+from shared import clock
 from tests.flow.helpers import OFFSET_ENV, QUICK, WAITING, ee, first_fire, offset_before_minute, schedule_jobs
 from tests.support.stack import Stack, poll
 
@@ -129,64 +122,12 @@ def test_fire_times_missed_while_no_reactor_ran_start_inside_the_catch_up_window
         assert stack.wait_job(job_id)["status"] == "completed"
 
 
-class _Deployed:
-    """Answers ``ee.reactor.deployed`` as the deployed-workflow lookup does (issue 12 adds it to
-    the reactor): ``QUICK`` for every name asked, and what was asked."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.url = stack.nats.url
-        self.asked: list[tuple[str, int]] = []
-        self.ready = threading.Event()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        nc = await nats.connect(self.url)
-
-        async def answer(msg: Any) -> None:
-            req = msgspec.json.decode(msg.data, type=DeployedRequest)
-            self.asked.append((req.name, req.version))
-            encoded = encode_workflow(decode_workflow(QUICK))
-            await msg.respond(encode(DeployedReply(name=req.name, version=1, digest=workflow_digest(encoded),
-                                                   workflow=encoded)))
-
-        await nc.subscribe(names.reactor_subject("deployed"), cb=answer)
-        await nc.flush()
-        self.ready.set()
-        await asyncio.to_thread(self.stop.wait)
-        await nc.close()
-
-    def __enter__(self) -> _Deployed:
-        self.thread.start()
-        assert self.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-
-def _reactor_serves(stack: Stack, op: str) -> bool:
-    reply = stack.request(f"$SRV.INFO.{names.REACTOR_SERVICE}", b"")
-    return names.reactor_subject(op) in {e["subject"] for e in json.loads(reply.data)["endpoints"]}
-
-
 def test_a_schedule_by_name_runs_the_deployed_workflow_at_each_fire(stack: Stack) -> None:
     offset, _ = offset_before_minute(15)
     _started(stack, offset)
-    if _reactor_serves(stack, "deployed"):  # the reactor's own lookup (issue 12): deploy for real
-        ee(stack, "workflow", "deploy", _flow(stack, QUICK, "quick"))
-        stand_in = None
-    else:
-        stand_in = _Deployed(stack).__enter__()
-    try:
-        added = json.loads(ee(stack, "schedule", "add", "by-name", "--cron", "* * * * *", "--workflow", "quick@1",
-                              "--input", '{"v": 9}', "--json").stdout)
-        assert added["workflow"] == "quick@1"
-        done = stack.wait_job(schedule_job_id("by-name", first_fire(added)), timeout=100)
-        assert done["output"] == {"v": 9} and done["name"] == "quick"
-        if stand_in is not None:
-            assert stand_in.asked == [("quick", 1)]
-    finally:
-        if stand_in is not None:
-            stand_in.__exit__()
+    ee(stack, "workflow", "deploy", _flow(stack, QUICK, "quick"))
+    added = json.loads(ee(stack, "schedule", "add", "by-name", "--cron", "* * * * *", "--workflow", "quick@1",
+                          "--input", '{"v": 9}', "--json").stdout)
+    assert added["workflow"] == "quick@1"
+    done = stack.wait_job(schedule_job_id("by-name", first_fire(added)), timeout=100)
+    assert done["output"] == {"v": 9} and done["name"] == "quick"

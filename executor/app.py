@@ -232,7 +232,7 @@ class Executor:
                 started = await self.client.call("start", StartRequest(
                     job_id=job_id, workflow=encoded, digest=digest, name=workflow.name,
                     version=workflow.version, start=workflow.start, input=request.input,
-                    build=self.build), StartReply)
+                    build=self.build, priority=request.priority), StartReply)
                 await failpoint("job-started")
                 if started.status == "running" and started.checkpoint is not None:
                     await self.driver.drive(job_id, started.fence, workflow, started.checkpoint,

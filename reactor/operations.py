@@ -11,9 +11,10 @@ from reactor.dispatch import Dispatcher
 from reactor.outcomes import Created
 from reactor.retention import purge_finished
 from reactor.store import Store
-from shared import clock, metrics
+from shared import clock, metrics, names
 from shared.errors import InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
+from shared.flow import check_priority
 from shared.messages import (
     Ack,
     ActivityTask,
@@ -67,8 +68,10 @@ class Operations:
 
     async def start(self, req: StartRequest) -> StartReply:
         check_name("job", req.job_id)
+        check_priority(names.reactor_subject("start"), req.priority)
         job = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
-                                         Checkpoint(node=req.start), _json.encode(req.input), req.build)
+                                         Checkpoint(node=req.start), _json.encode(req.input), req.build,
+                                         req.priority)
         await failpoint("start-committed")
         created = isinstance(job, Created)
         if created:

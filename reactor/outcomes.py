@@ -39,6 +39,7 @@ __all__ = [
     "InBackoff",
     "InboxFull",
     "Kept",
+    "LimitSet",
     "NotFailed",
     "NotParked",
     "Nothing",
@@ -102,6 +103,7 @@ CODES: dict[str, str] = {
     "version_taken": "the version is deployed already with other content (a deployed version never changes)",
     "not_failed": "the job is not failed (only a failed job is retried)",
     "retried": "the failed job runs again from its checkpoint, under a wake lease",
+    "limit_set": "the limit's settings are written (or deleted); the heads of its lines are nudged",
 }
 
 
@@ -316,6 +318,10 @@ class VersionTaken(Outcome, tag="version_taken"):
 
 class NotFailed(Outcome, tag="not_failed"):
     status: str
+
+
+class LimitSet(Outcome, tag="limit_set"):
+    existed: bool = False
 
 
 class Retried(Outcome, tag="retried"):

@@ -40,10 +40,10 @@ __all__ = ["CHILDREN_MAX", "DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS",
 
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
          "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge",
-         "lead_take", "lead_renew", "lead_release", "deploy", "retry")
+         "lead_take", "lead_renew", "lead_release", "deploy", "retry", "limit_set")
 
 # The shared steps, in an order where each library uses only the ones before it.
-LIBS = ("fence", "jobs", "events", "inbox", "wakes", "bots", "ends", "children")
+LIBS = ("fence", "jobs", "queues", "limits", "events", "inbox", "wakes", "bots", "ends", "children")
 
 DEFAULT_HISTORY_MAX = 10_000
 DEFAULT_RETENTION_S = 7 * 86400.0

@@ -48,6 +48,7 @@ __all__ = [
     "JobRecord",
     "JsonText",
     "Keys",
+    "LimitRecord",
     "NumberText",
     "decode_hash",
     "event_job",
@@ -131,7 +132,20 @@ FAMILIES: tuple[Family, ...] = (
     Family("bots", "bots", "set", "every bot", "global"),
     Family("bot_leases", "bots:leases", "zset", "bot ids by heartbeat-lease end", "global"),
     Family("pool_free", "pool:<pool>:free", "list", "free bots of one pool"),
-    Family("pool_waiting", "pool:<pool>:waiting", "list", "FIFO of lock requests (event ids) for one pool"),
+    Family("pool_waiting", "pool:<pool>:waiting", "list", "FIFO of lock requests before pool:<pool>:queue "
+           "(moved into it when the pool is next touched)"),
+    Family("pool_queue", "pool:<pool>:queue", "zset", "lock requests (event ids) for one pool by priority, "
+           "then arrival"),
+    Family("queue_seq", "queue:seq", "string", "the arrival counter of the waiters' queues", "global"),
+    Family("limit", "limit:<limit>", "hash", "one limit's settings (LimitRecord); none: unlimited"),
+    Family("limits", "limits", "set", "names of the limits set or in use", "global"),
+    Family("limit_keys", "limit-keys:<limit>", "set", "the keys of one limit with attempts running or waiting"),
+    Family("limit_running", "limit-running:<limit>:<key>", "set", "attempts (event ids) holding a slot of "
+           "one key of a limit"),
+    Family("limit_waiting", "limit-waiting:<limit>:<key>", "zset", "attempts waiting for one key of a limit, "
+           "by priority, then arrival"),
+    Family("limit_bucket", "limit-bucket:<limit>:<key>", "hash", "the token bucket of one key of a rated "
+           "limit (tokens, at)"),
     Family("pool_bots", "pool:<pool>:bots", "set", "the bots of one pool"),
     Family("deadletter", "deadletter", "list", "refused messages (DeadLetterRecord), capped", "global"),
     Family("attempt_secret", "reactor:attempt-secret", "string", "the key of attempt tokens", "global"),
@@ -163,6 +177,8 @@ class Keys:
         self.reactor_epoch = fixed["reactor_epoch"]
         self.job_status_backfill = fixed["job_status_backfill"]
         self.deployed = fixed["deployed"]
+        self.queue_seq = fixed["queue_seq"]
+        self.limits = fixed["limits"]
 
     def _key(self, family: str, *values: str) -> str:
         return _BY_NAME[family].key(self.prefix, *values)
@@ -222,6 +238,24 @@ class Keys:
 
     def pool_waiting(self, pool: str) -> str:
         return self._key("pool_waiting", pool)
+
+    def pool_queue(self, pool: str) -> str:
+        return self._key("pool_queue", pool)
+
+    def limit(self, name: str) -> str:
+        return self._key("limit", name)
+
+    def limit_keys(self, name: str) -> str:
+        return self._key("limit_keys", name)
+
+    def limit_running(self, name: str, key: str) -> str:
+        return self._key("limit_running", name, key)
+
+    def limit_waiting(self, name: str, key: str) -> str:
+        return self._key("limit_waiting", name, key)
+
+    def limit_bucket(self, name: str, key: str) -> str:
+        return self._key("limit_bucket", name, key)
 
 
 def _lua_text(text: str) -> str:
@@ -299,6 +333,7 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     parent: str = ""
     parent_event: str = ""
     retries: int = 0  # times ee retry resumed the job after it failed
+    priority: int | None = None  # 1 (most urgent) .. 9; none: 5
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -334,6 +369,11 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     signal: str = ""
     branch: str = ""  # the branch cursor that parked it ('' for the top level)
     child: str = ""  # a child wait: the child job's id
+    priority: int | None = None  # its job's, for the lines of scarce things (pool_queue, limit_waiting)
+    limit: str = ""  # an activity's limit (limit:<limit>) and its key ('' for none)
+    limit_key: str = ""
+    limit_held: str = ""  # '1' while its attempt holds a slot of the limit
+    waiting_since: NumberText = ""  # phase waiting_capacity: since when (Unix seconds)
 
 
 class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -387,9 +427,19 @@ class DeadLetterRecord(msgspec.Struct, kw_only=True):
     data: str
 
 
+class LimitRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``limit:<limit>``: a limit's settings, each absent when not capped. ``rate`` starts per
+    ``period_s`` seconds (a token bucket of one token: reactor/lua/lib/limits.lua)."""
+
+    concurrency: int | None = None
+    rate: int | None = None
+    period_s: NumberText = ""
+    updated: str = ""
+
+
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
-    "job_inbox": InboxItem, "deadletter": DeadLetterRecord,
+    "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "limit": LimitRecord,
 }
 
 

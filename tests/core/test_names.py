@@ -117,7 +117,8 @@ def test_key_families_cannot_collide() -> None:
             add(family, j, getattr(keys, family)(j))
         add("event", j, keys.event(f"{j}~1.0"))
     for family, values in (("bot", bots), ("bot_events", bots), ("pool_bots", pools), ("pool_free", pools),
-                           ("pool_waiting", pools), ("pool_queue", pools), ("pool_events", pools), ("activity_events", activities),
+                           ("pool_waiting", pools), ("pool_queue", pools), ("pool_events", pools),
+                           ("activity_events", activities),
                            ("event_index", set(EVENT_KINDS)), ("workflow", {"0123abcd", "events"}),
                            ("deployed_workflow", {"invoice", "a:b", "events", "x.y-z"})):
         for value in values:

@@ -68,8 +68,8 @@ async def test_waiters_go_by_priority_then_arrival(redis_url: str) -> None:
         running = "first~1.0"
         for _ in range(4):
             await d.one(d.result(running, 1, True, result=b'{"ok":true}'))
-            heads = await d.r.zrange(d.keys.limit_waiting("erp", ""), 0, 0)
-            running = heads[0].decode()
+            heads: list[bytes] = await d.r.zrange(d.keys.limit_waiting("erp", ""), 0, 0)
+            running = bytes(heads[0]).decode()
             assert await admitted(d, running)
             order.append(running.split("~")[0])
         assert order == ["urgent", "late5", "later5", "lazy"]
@@ -166,7 +166,8 @@ async def test_lock_requests_go_by_priority_and_an_older_fifo_is_kept_in_order(r
         await d.one(d.start("normal"))
         await d.one(d.park("normal", 0, [lock]))
         assert await d.r.exists(d.keys.pool_waiting("erp")) == 0
-        order = [e.decode() for e in await d.r.zrange(d.keys.pool_queue("erp"), 0, -1)]
+        queued: list[bytes] = await d.r.zrange(d.keys.pool_queue("erp"), 0, -1)
+        order = [e.decode() for e in queued]
         assert order == ["urgent~1.0", "old1~1.0", "old2~1.0", "normal~1.0"]
         await d.one(d.heartbeat("b1", "erp"))
         assert await d.r.hget(d.keys.bot("b1"), "holder") == b"urgent"

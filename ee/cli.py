@@ -23,6 +23,7 @@ from ee.durations import parse_duration, parse_moment
 from ee.inputs import read_text
 from ee.inspect import Inspector, accepted_job, created_within, with_accepted
 from ee.limit_cmds import limit_group
+from ee.progress import fork_progress
 from ee.render import print_json, print_table, time_text
 from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
 from ee.waiting import Look, Progress, current_wait, describe_wait, wait_for_job
@@ -33,12 +34,13 @@ from shared.errors import EngineError, EngineUnavailable, JobNotFound, engine_er
 from shared.flow import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 from shared.messages import FinalStatus
 from shared.names import EVENT_KINDS, event_job
-from shared.workflow import decode_workflow, json_type
+from shared.workflow import decode_workflow, json_type, workflow_warnings
 
 if TYPE_CHECKING:
     from ee.client import EngineClient
 
-__all__ = ["main"]
+# With the helpers of ee.cli_base, re-exported for the command modules that import them from here.
+__all__ = ["Context", "fail", "main", "name_of", "pass_ctx", "run_async"]
 
 T = TypeVar("T")
 FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)
@@ -182,12 +184,18 @@ def url(ctx: Context, which: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--priority", type=click.IntRange(PRIORITY_MIN, PRIORITY_MAX), default=PRIORITY_DEFAULT,
               show_default=True, help="1 (most urgent) .. 9: the order in which waiters get a bot or a limit's slot.")
+@click.option("--not-before", metavar="TIME", help="Start at TIME (ISO-8601 with its zone); a past time: now.")
+@click.option("--delay", metavar="DURATION", help="Start after DURATION (30s, 5m, 2h).")
+@click.option("--deadline", metavar="DURATION|TIME", help="Flag the job overdue if not finished by then.")
 @pass_ctx
 def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, wait: bool,
-           timeout: float | None, as_json: bool, priority: int) -> None:
+           timeout: float | None, as_json: bool, priority: int = PRIORITY_DEFAULT, not_before: str | None = None,
+           delay: str | None = None, deadline: str | None = None) -> None:
     """Submit the workflow in FILE (- for stdin), or the deployed workflow NAME (its latest
     version, or VERSION), as a new job."""
     from ee.client import EngineClient
+
+    timing = submit_timing(not_before, delay, deadline)  # flow control: one line and exit 2 when bad
 
     if file == "-" and input_json == "-":
         fail("FILE and --input cannot both be - (standard input)")
@@ -218,7 +226,8 @@ def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, 
                 check_resubmission(job_id, workflow, job_input, known)  # the same again: nothing to send
                 jid = job_id
             else:
-                jid = await client.submit(workflow, job_input, job_id,
+                jid = await client.submit(workflow, job_input, job_id, not_before=timing.not_before,
+                                          deadline=timing.deadline,
                                           priority=priority)
             if not wait:
                 return {"job_id": jid, "status": "pending" if known is None else known.status, "output": None,
@@ -257,9 +266,11 @@ def _read_workflow(file: Path) -> dict[str, Any]:
     if not isinstance(workflow, dict):
         fail(f"invalid workflow: {file} holds {json_type(workflow)}; a workflow is a JSON object")
     try:
-        decode_workflow(workflow)  # refused here, before any connection, with the node and field
+        decoded = decode_workflow(workflow)  # refused here, before any connection, with the node and field
     except EngineError as exc:
         fail(str(exc))
+    for warning in workflow_warnings(decoded):  # suspect, not wrong: said, and the workflow goes on
+        click.echo(f"ee: warning: {warning}", err=True)
     return workflow
 
 
@@ -318,6 +329,7 @@ def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
     waits = inspector.events(job=job_id) if job.get("events") else []
     _mark_unserved(ctx, job, waits)
     job["waits"] = [{**wait, "waits_on": describe_wait(wait), "since": wait.get("parked_at")} for wait in waits]
+    job["progress"] = fork_progress(job.get("checkpoint")) if job.get("status") not in FINAL_STATUSES else []
     if follow:
         job.pop("history", None)
     if as_json:
@@ -333,14 +345,18 @@ def _print_status(job: dict[str, Any]) -> None:
                 "retries", "build", "created", "accepted", "updated", "stranded", "error"):
         if job.get(key) not in (None, ""):
             click.echo(f"{key:>9}: {job[key]}")
+    print_clock_fields(job)
     click.echo(f"{'output':>9}: {json.dumps(job.get('output'))}")
     trimmed = job.get("history_trimmed") or 0
     if trimmed:
         click.echo(f"{'history':>9}: {trimmed} earliest entries dropped (capped by the reactor's EE_HISTORY_MAX)")
     for wait in job.get("unserved") or []:
         click.echo(f"{'unserved':>9}: {wait['event_id']} (node {wait['node']}): {wait['unserved']}")
+    if job.get("progress"):
+        print_table(job["progress"], ["node", "kind", "done", "failed", "running", "waiting", "of"],
+                    title="branches in flight")
     if job["waits"]:
-        print_table(job["waits"], ["event_id", "node", "kind", "waits_on", "since", "attempt", "deadline"],
+        print_table(job["waits"], ["event_id", "node", "branch", "kind", "waits_on", "since", "attempt", "deadline"],
                     title="open waits")
     if "history" in job:
         print_table(job["history"], ["at", "node", "event", "build", "detail"], title="history")
@@ -430,10 +446,11 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> fl
               help="The next page: the jobs listed after JOB_ID (the last row of the page before).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most N jobs (of those that match).")
+@click.option("--overdue", is_flag=True, help="Only jobs flagged overdue (past their deadline), latest first.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: float | None, until: float | None,
-         after: str | None, limit: int, as_json: bool) -> None:
+         after: str | None, limit: int, as_json: bool, overdue: bool = False) -> None:
     """List the newest jobs. With --status: the jobs of that status, however old, newest to take
     it first (from a per-status index); stranded: newest stranded first. Jobs accepted that no
     executor has taken yet (in the jobs stream only) are listed as pending on the first page
@@ -441,6 +458,8 @@ def jobs(ctx: Context, status_filter: str | None, workflow: str | None, since: f
     if since is not None and until is not None and since >= until:
         fail("--since must be before --until")
     inspector = ctx.inspector()
+    if overdue:
+        return print_overdue(inspector, limit, as_json)
     rows = inspector.jobs(limit, status_filter, workflow=workflow, since=since, until=until, after=after)
     if status_filter in (None, "pending") and workflow is None and after is None:
         rows = [row for row in _with_accepted_jobs(ctx, inspector, rows, limit)
@@ -648,33 +667,36 @@ def _event_op(ctx: Context, as_json: bool, **fields: Any) -> None:
 @event.command("resolve")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--data", metavar="JSON|@FILE|-", help="Result: JSON, @FILE or - (stdin).")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_resolve(ctx: Context, event_id: str, data: str | None, as_json: bool) -> None:
+def event_resolve(ctx: Context, event_id: str, data: str | None, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with a successful result."""
-    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"))
+    _event_op(ctx, as_json, event_id=event_id, op="resolve", data=parse_json(data, "--data"), by=by or who())
 
 
 @event.command("fail")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--error", required=True)
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_fail(ctx: Context, event_id: str, error: str, as_json: bool) -> None:
+def event_fail(ctx: Context, event_id: str, error: str, by: str | None, as_json: bool) -> None:
     """Fire a parked wait with an error."""
-    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error)
+    _event_op(ctx, as_json, event_id=event_id, op="fail", error=error, by=by or who())
 
 
 @event.command("extend")
 @click.argument("event_id", callback=name_of("event"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), required=True,
               help="New timeout from now, seconds.")
+@click.option("--by", help="Who acts, for the job's history (default: user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def event_extend(ctx: Context, event_id: str, timeout_s: float, as_json: bool) -> None:
+def event_extend(ctx: Context, event_id: str, timeout_s: float, by: str | None, as_json: bool) -> None:
     """Give a parked wait a timeout of TIMEOUT seconds from now (an activity: its running
     attempt's); refused for an activity waiting out a retry backoff (no attempt runs)."""
-    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s)
+    _event_op(ctx, as_json, event_id=event_id, op="extend", timeout_s=timeout_s, by=by or who())
 
 
 @cli.command()
@@ -844,6 +866,14 @@ def bench(ctx: click.Context) -> None:
     from benchmarks.__main__ import main as bench_main
 
     bench_main(list(ctx.args))
+
+
+# -- flow control: the clock (ee.schedules, ee.clock_cli) ----------------------------------
+
+from ee.clock_cli import print_clock_fields, print_overdue, submit_timing  # noqa: E402 - this section's own
+from ee.schedules import schedule  # noqa: E402
+
+cli.add_command(schedule)
 
 
 def _unavailable(exc: Exception) -> EngineUnavailable | None:

@@ -99,13 +99,16 @@ class EngineClient:
         if inbox is not None:
             raise NotPermitted("subscribe to", inbox) from exc
 
-    async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None,
+    async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None, *,
+                     not_before: float | None = None, deadline: float | None = None,
                      priority: int = PRIORITY_DEFAULT) -> str:
-        """Validate, then publish; the publish ack means the job is stored durably."""
+        """Validate, then publish; the publish ack means the job is stored durably. ``not_before``,
+        ``deadline``: Unix seconds (flow control, reactor.clock). ``priority``: 1 (most urgent) .. 9."""
         decode_workflow(workflow)
         check_priority(names.JOBS_EXECUTE, priority)
         job_id = job_id or names.new_job_id()
-        request = JobRequest(workflow=workflow, input=job_input, job_id=job_id)
+        request = JobRequest(workflow=workflow, input=job_input, job_id=job_id, not_before=not_before,
+                             deadline=deadline)
         request.priority = priority
         data = encode(request)
         if len(data) > self.settings.max_payload_bytes:

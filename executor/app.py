@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
+from executor.clock_start import arm_deadline, defer_start, plan_start
 from executor.intake import Intake
 from executor.jobs import JobDriver, WorkflowCache, fail_start_over_limit
 from shared import metrics, names
@@ -228,12 +229,29 @@ class Executor:
             encoded = encode_workflow(workflow)
             digest = workflow_digest(encoded)
             self.workflows.put(digest, workflow)
+            try:  # flow control, the clock: a delayed start goes to the reactor's clock
+                plan = plan_start(request, workflow, time.time())
+                if plan.not_before is not None:
+                    await defer_start(self.client, job_id, request, workflow, encoded, plan, self.build)
+            except (ReactorError, EngineUnavailable) as exc:
+                log.warning("job not deferred; will be redelivered", job_id=job_id, error=repr(exc))
+                await msg.nak(delay=1.0)
+                return
+            except EngineError as exc:
+                await self._deadletter(names.JOBS_EXECUTE, str(exc), msg.data)
+                await msg.term()
+                return
+            if plan.not_before is not None:
+                await msg.ack()
+                return
             try:
                 started = await self.client.call("start", StartRequest(
                     job_id=job_id, workflow=encoded, digest=digest, name=workflow.name,
                     version=workflow.version, start=workflow.start, input=request.input,
                     build=self.build, priority=request.priority), StartReply)
                 await failpoint("job-started")
+                if plan.deadline is not None and started.status not in ("completed", "failed", "cancelled"):
+                    await arm_deadline(self.client, job_id, plan)
                 if started.status == "running" and started.checkpoint is not None:
                     await self.driver.drive(job_id, started.fence, workflow, started.checkpoint,
                                             started.input)

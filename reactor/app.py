@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from reactor.activity_clock import ActivityClock
 from reactor.bots import Hearing, bot_lease_loop, heartbeat_handler
 from reactor.catch_up import StartGate
+from reactor.clock import JobClock
 from reactor.deployments import Deployments
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
@@ -21,6 +22,7 @@ from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, r
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
 from reactor.retries import Retries
+from reactor.schedules import Schedules
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
 from shared import names
@@ -153,6 +155,9 @@ class Reactor:
             Endpoint("limit_show", LimitRequest, limits.show),
             Endpoint("limit_list", LimitRequest, limits.list),
         ]
+        # Flow control, the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules).
+        job_clock, schedules = JobClock(store, dispatcher), Schedules(store, nc, s.max_payload_bytes)
+        endpoints += job_clock.endpoints() + schedules.endpoints()
         await serve_endpoints(nc, requests, endpoints, package_version(), s.max_payload_bytes)
         # The reactor's own downtime counts against nobody: the loops that judge
         # clocks (timeouts, wake leases, bot leases) wait at the gate until the results
@@ -169,6 +174,9 @@ class Reactor:
         tg.start_soon(gauge_loop, store, js, s.gauge_interval_s)
         tg.start_soon(status_backfill, store)
         tg.start_soon(retention_loop, store)
+        tg.start_soon(job_clock.deferred_loop, gate)
+        tg.start_soon(job_clock.deadline_loop, gate)
+        tg.start_soon(schedules.loop)
         beats = heartbeat_handler(tg, store, dispatcher, hearing)
         await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
         await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects

@@ -339,16 +339,17 @@ class _Event(_Args):
     at: str
     lease_at: str
     timeout_s: str = ""
+    by: str = ""
 
 
 _event = msgspec.msgpack.Decoder(EventOutcome)
 
 
 def event(keys: Keys, *, event_id: str, op: str, result: bytes, now: str, at: str, lease_at: str,
-          timeout_s: str) -> Call[EventOutcome]:
-    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``."""
+          timeout_s: str, by: str = "") -> Call[EventOutcome]:
+    """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``; ``by``: who."""
     return _call("event", (keys.event(event_id), keys.timers, keys.wakes),
-                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s), _event)
+                 _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s, by), _event)
 
 
 # -- results, timers, leases -------------------------------------------------------------------
@@ -622,3 +623,159 @@ class _LeadRelease(_Args):
 def lead_release(keys: Keys) -> Call[Ok]:
     """Give the lease up (a stopping reactor), if the caller still holds it."""
     return _call("lead_release", (keys.reactor_leader,), _LeadRelease(), _ok)
+
+
+# -- the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules) ---------
+
+from reactor.clock_outcomes import (  # noqa: E402 - this section's own outcomes
+    Deferred,
+    DeferredExisting,
+    Flagged,
+    ScheduleExists,
+    ScheduleStep,
+    ScheduleStored,
+)
+
+__all__ += ["DeferredJob", "deadline", "deadline_arm", "defer", "defer_start", "schedule_fire", "schedule_op",
+            "schedule_put"]
+
+
+class DeferredJob(msgspec.Struct):
+    """Everything a pending job's start needs (``defer_job`` in lib/clock.lua)."""
+
+    digest: str
+    workflow: str
+    name: str
+    version: int
+    checkpoint: str
+    input: str
+    not_before: str
+    now: str
+    at: str
+    build: str = ""
+    detail: str = ""
+    deadline: str = ""
+    on_deadline: str = "flag"
+    schedule: str = ""
+    fire_time: str = ""
+
+
+def _deferred_keys(keys: Keys, job_id: str, d: DeferredJob) -> tuple[str, ...]:
+    return (keys.job(job_id), keys.job_history(job_id), keys.workflow(d.digest), keys.jobs,
+            keys.job_status("pending"), keys.deferred, keys.deadlines)
+
+
+class _Defer(_Args):
+    job_id: str
+    d: DeferredJob
+
+
+_defer = msgspec.msgpack.Decoder(Deferred | DeferredExisting)
+
+
+def defer(keys: Keys, *, job_id: str, d: DeferredJob) -> Call[Deferred | DeferredExisting]:
+    """Record a job pending until its start time (one job per id)."""
+    return _call("defer", _deferred_keys(keys, job_id, d), _Defer(job_id, d), _defer)
+
+
+class _DeferStart(_Args):
+    job_id: str
+    now: str
+    at: str
+    lease_at: str
+
+
+_defer_start = msgspec.msgpack.Decoder(Fired | Nothing)
+
+
+def defer_start(keys: Keys, *, job_id: str, now: str, at: str, lease_at: str) -> Call[Fired | Nothing]:
+    """Start a pending job whose start time came (its wake), or take it off the clock."""
+    return _call("defer_start", (keys.job(job_id), keys.job_history(job_id), keys.deferred, keys.wakes),
+                 _DeferStart(job_id, now, at, lease_at), _defer_start)
+
+
+class _DeadlineArm(_Args):
+    job_id: str
+    deadline: str
+    on_deadline: str
+
+
+_deadline_arm = msgspec.msgpack.Decoder(Ok | Unknown | Finished)
+
+
+def deadline_arm(keys: Keys, *, job_id: str, deadline: str, on_deadline: str) -> Call[Ok | Unknown | Finished]:
+    """Give a job its deadline, unless it has one."""
+    return _call("deadline_arm", (keys.job(job_id), keys.deadlines),
+                 _DeadlineArm(job_id, deadline, on_deadline), _deadline_arm)
+
+
+class _Deadline(_Args):
+    job_id: str
+    now: str
+    at: str
+    retry_s: float
+
+
+_deadline = msgspec.msgpack.Decoder(Flagged | Nothing)
+
+
+def deadline(keys: Keys, *, job_id: str, now: str, at: str, retry_s: float) -> Call[Flagged | Nothing]:
+    """A due deadline: flag the job overdue."""
+    return _call("deadline", (keys.job(job_id), keys.job_history(job_id), keys.deadlines, keys.overdue),
+                 _Deadline(job_id, now, at, retry_s), _deadline)
+
+
+class _SchedulePut(_Args):
+    name: str
+    fields: list[str]
+    next: str
+    replace: bool
+
+
+_schedule_put = msgspec.msgpack.Decoder(ScheduleStored | ScheduleExists | Ok)
+
+
+def schedule_put(keys: Keys, *, name: str, fields: list[str], next: str,
+                 replace: bool) -> Call[ScheduleStored | ScheduleExists | Ok]:
+    """Add a schedule (``fields``: its hash, flat), or replace it."""
+    return _call("schedule_put", (keys.schedule(name), keys.schedules, keys.schedules_buffered),
+                 _SchedulePut(name, fields, next, replace), _schedule_put)
+
+
+class _ScheduleOp(_Args):
+    name: str
+    op: str
+    next: str
+    at: str
+
+
+_schedule_op = msgspec.msgpack.Decoder(Ok | Unknown)
+
+
+def schedule_op(keys: Keys, *, name: str, op: str, next: str, at: str) -> Call[Ok | Unknown]:
+    """Pause, resume or delete a schedule."""
+    return _call("schedule_op", (keys.schedule(name), keys.schedules, keys.schedules_buffered),
+                 _ScheduleOp(name, op, next, at), _schedule_op)
+
+
+class _ScheduleFire(_Args):
+    name: str
+    op: str
+    due: str
+    next: str
+    at: str
+    fire_at: str = ""
+    n: int = 0
+    job_id: str = ""
+    d: DeferredJob | None = None
+
+
+_schedule_fire = msgspec.msgpack.Decoder(ScheduleStep | Nothing | Unknown)
+
+
+def schedule_fire(keys: Keys, *, name: str, op: str, due: str, next: str, at: str, fire_at: str = "", n: int = 0,
+                  job_id: str = "", d: DeferredJob | None = None) -> Call[ScheduleStep | Nothing | Unknown]:
+    """One step of a schedule: fire, count missed fire times, release a buffered fire, trigger."""
+    job_keys = () if d is None else _deferred_keys(keys, job_id, d)
+    return _call("schedule_fire", (keys.schedule(name), keys.schedules, keys.schedules_buffered, *job_keys),
+                 _ScheduleFire(name, op, due, next, at, fire_at, n, job_id, d), _schedule_fire)

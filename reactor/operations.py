@@ -12,6 +12,7 @@ from reactor.outcomes import Created
 from reactor.retention import purge_finished
 from reactor.store import Store
 from shared import clock, metrics, names
+from shared.bounds import bounded_text
 from shared.errors import InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.flow import check_priority
@@ -156,7 +157,7 @@ class Operations:
             result = _json.encode({"ok": True, "output": req.data})
         else:
             result = _json.encode({"ok": False, "error": req.error or "failed by operator", "error_type": "operator"})
-        wake = await self.store.operator_event(req.event_id, req.op, result, req.timeout_s)
+        wake = await self.store.operator_event(req.event_id, req.op, result, req.timeout_s, bounded_text(req.by, 100))
         status = "fired" if wake is not None else "extended"
         # An operator's hand on a wait: always worth a line (refusals are logged by the endpoint).
         log.info("operator event action", op=req.op, event_id=req.event_id, job_id=event_job(req.event_id),

@@ -45,6 +45,12 @@ NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "l
 # The shared steps, in an order where each library uses only the ones before it.
 LIBS = ("fence", "jobs", "queues", "limits", "events", "inbox", "wakes", "bots", "ends", "children")
 
+# The clock's scripts and steps (reactor.clock, reactor.schedules): delayed starts, deadlines,
+# schedules. Loaded after the others (its library uses them all).
+CLOCK_NAMES = ("defer", "defer_start", "deadline_arm", "deadline", "schedule_put", "schedule_op", "schedule_fire")
+CLOCK_LIBS = ("clock",)
+__all__ += ["CLOCK_LIBS", "CLOCK_NAMES"]
+
 DEFAULT_HISTORY_MAX = 10_000
 DEFAULT_RETENTION_S = 7 * 86400.0
 # A wake carries at most this many fired events of its job, and no more once their results pass
@@ -77,7 +83,7 @@ def _source(name: str, prefix: str, history_max: int, retention_s: float) -> str
             f"local FIRED_MAX = {WAKE_FIRED_MAX}\nlocal FIRED_BYTES = {WAKE_FIRED_BYTES}\n"
             f"local CHILDREN_MAX = {CHILDREN_MAX}\n"
             + lua_keys(prefix) + lua_codes() + _HEAD)
-    libs = "".join((lua / "lib" / f"{lib}.lua").read_text() + "\n" for lib in LIBS)
+    libs = "".join((lua / "lib" / f"{lib}.lua").read_text() + "\n" for lib in (*LIBS, *CLOCK_LIBS))
     return head + libs + (lua / f"{name}.lua").read_text()
 
 
@@ -130,7 +136,7 @@ class ScriptBook:
         keys = Keys(prefix)
         self.fence_keys = (keys.reactor_leader, keys.reactor_epoch)
         self.lost: Fenced | None = None
-        self.sources = {name: _source(name, prefix, history_max, retention_s) for name in NAMES}
+        self.sources = {name: _source(name, prefix, history_max, retention_s) for name in (*NAMES, *CLOCK_NAMES)}
         self.shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self.sources.items()}
 
     async def load(self, redis: aioredis.Redis) -> None:

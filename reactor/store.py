@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 
 from reactor import contracts, deadletters
 from reactor.batcher import ScriptBatcher
+from reactor.clock_store import ClockStore
 from reactor.outcomes import (
     Created,
     Deployed,
@@ -440,12 +441,13 @@ class Store:
             raise SignalInboxOverBudget(job_id, name, out.held, len(name) + len(result), self.inbox_max_bytes)
         return out.wake if isinstance(out, Fired) else None
 
-    async def operator_event(self, event_id: str, op: str, result: bytes, timeout_s: float | None) -> WakeData | None:
-        """Resolve or fail a parked wait (its wake), or extend its timeout (None)."""
+    async def operator_event(self, event_id: str, op: str, result: bytes, timeout_s: float | None,
+                             by: str = "") -> WakeData | None:
+        """Resolve or fail a parked wait (its wake), or extend its timeout (None); ``by``: who."""
         now = clock.now()
         out = await self._one(contracts.event(
             self.keys, event_id=event_id, op=op, result=result, now=repr(now), at=clock.iso(now),
-            lease_at=self.lease_at(now), timeout_s=str(timeout_s or 0)))
+            lease_at=self.lease_at(now), timeout_s=str(timeout_s or 0), by=by))
         match out:
             case Unknown():
                 raise EventNotFound(event_id)
@@ -672,6 +674,13 @@ class Store:
             out.append("REDIS PERSISTENCE IS OFF (appendonly no): parked jobs are lost if Redis "
                        "restarts. Run Redis with --appendonly yes.")
         return out
+
+
+    # -- the clock: delayed starts, deadlines, schedules -------------------------------
+
+    def clock(self) -> ClockStore:
+        """The clock's calls and reads (reactor.clock_store), over this store's connection and batcher."""
+        return ClockStore(self._redis, self.keys, self._run, self.lease_at)
 
 
 def _ms(seconds: float) -> int:

@@ -50,6 +50,7 @@ __all__ = [
     "Keys",
     "LimitRecord",
     "NumberText",
+    "ScheduleRecord",
     "decode_hash",
     "event_job",
     "lua_keys",
@@ -153,6 +154,15 @@ FAMILIES: tuple[Family, ...] = (
            "with a TTL", "global"),
     Family("reactor_epoch", "reactor:epoch", "string", "the fencing epoch counter, raised by each lease taken",
            "global"),
+    # Flow control, the clock (reactor.clock): delayed starts, deadlines, schedules.
+    Family("deferred", "deferred", "zset", "pending job ids by the time they start (delayed starts, "
+           "schedule fires)", "global"),
+    Family("deadlines", "deadlines", "zset", "unfinished job ids by deadline", "global"),
+    Family("overdue", "overdue", "zset", "job ids flagged overdue, by when", "global"),
+    Family("schedule", "schedule:<schedule>", "hash", "one schedule (ScheduleRecord)"),
+    Family("schedules", "schedules", "zset", "schedule names by next fire time (paused: +inf)", "global"),
+    Family("schedules_buffered", "schedules:buffered", "set", "schedules holding a buffered fire "
+           "(overlap buffer_one)", "global"),
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}
@@ -179,6 +189,11 @@ class Keys:
         self.deployed = fixed["deployed"]
         self.queue_seq = fixed["queue_seq"]
         self.limits = fixed["limits"]
+        self.deferred = fixed["deferred"]
+        self.deadlines = fixed["deadlines"]
+        self.overdue = fixed["overdue"]
+        self.schedules = fixed["schedules"]
+        self.schedules_buffered = fixed["schedules_buffered"]
 
     def _key(self, family: str, *values: str) -> str:
         return _BY_NAME[family].key(self.prefix, *values)
@@ -256,6 +271,8 @@ class Keys:
 
     def limit_bucket(self, name: str, key: str) -> str:
         return self._key("limit_bucket", name, key)
+    def schedule(self, name: str) -> str:
+        return self._key("schedule", name)
 
 
 def _lua_text(text: str) -> str:
@@ -334,6 +351,15 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     parent_event: str = ""
     retries: int = 0  # times ee retry resumed the job after it failed
     priority: int | None = None  # 1 (most urgent) .. 9; none: 5
+    # Flow control, the clock: a delayed start (Unix seconds), the deadline and what it does,
+    # when the job was flagged overdue (ISO), the schedule and fire time that started it.
+    not_before: NumberText = ""
+    started: str = ""
+    deadline: NumberText = ""
+    on_deadline: str = ""
+    overdue: str = ""
+    schedule: str = ""
+    fire_time: str = ""
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -437,9 +463,37 @@ class LimitRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     updated: str = ""
 
 
+class ScheduleRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``schedule:<name>``: a cron schedule (reactor.schedules). ``next`` is the next fire time
+    (Unix seconds); ``buffered`` a fire time held back by overlap buffer_one; the counters
+    count fires, fires skipped for overlap, and fire times missed outside the catch-up window."""
+
+    name: str = ""
+    cron: str = ""
+    tz: str = ""
+    workflow_name: str = ""
+    workflow_version: int = 0
+    workflow: JsonText | None = None
+    input: JsonText | None = None
+    overlap: str = ""
+    catchup_s: NumberText = ""
+    paused: int = 0
+    next: NumberText = ""
+    buffered: NumberText = ""
+    fired: int = 0
+    skipped: int = 0
+    missed: int = 0
+    last_fire: str = ""
+    last_job: str = ""
+    last_skipped: str = ""
+    last_missed: str = ""
+    created: str = ""
+    updated: str = ""
+
+
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
-    "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "limit": LimitRecord,
+    "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "schedule": ScheduleRecord, "limit": LimitRecord,
 }
 
 

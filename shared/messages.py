@@ -28,6 +28,9 @@ __all__ = [
     "ChildWait",
     "Codec",
     "DeadLetter",
+    "DeadlineRequest",
+    "DeferReply",
+    "DeferRequest",
     "DeployReply",
     "DeployRequest",
     "DeployedReply",
@@ -63,6 +66,11 @@ __all__ = [
     "RedriveRequest",
     "RetryReply",
     "RetryRequest",
+    "ScheduleAddRequest",
+    "ScheduleList",
+    "ScheduleListRequest",
+    "ScheduleOpRequest",
+    "ScheduleView",
     "SignalReply",
     "SignalRequest",
     "SignalWait",
@@ -87,6 +95,10 @@ class JobRequest(msgspec.Struct, kw_only=True):
     workflow: dict[str, Any]
     input: dict[str, Any] = {}
     job_id: str | None = None
+    # Flow control (docs/operations.md): the earliest start and the deadline, each Unix seconds
+    # or ISO-8601 text (``shared.instants``); None: start now, no deadline.
+    not_before: float | str | None = None
+    deadline: float | str | None = None
     priority: int = 5  # 1 (most urgent) .. 9: who goes first for a bot or a limit's slot
 
 
@@ -419,6 +431,7 @@ class EventOp(msgspec.Struct, kw_only=True):
     data: Any = None
     error: str | None = None
     timeout_s: float | None = None
+    by: str = ""  # who acted (an operator's name), for the job's history; "" says "operator"
 
 
 class EventOpReply(msgspec.Struct, kw_only=True):
@@ -489,6 +502,94 @@ class RetryReply(msgspec.Struct, kw_only=True):
     fence: int
     node: str  # where it resumes
     retries: int
+# ---- flow control: the clock (delayed starts, deadlines, schedules) --------
+
+OnDeadline = Literal["flag", "fail"]
+Overlap = Literal["skip", "buffer_one", "allow_all"]
+
+
+class DeferRequest(msgspec.Struct, kw_only=True):
+    """Executor -> reactor: accept a job that starts at ``not_before`` (Unix seconds). The job
+    is recorded ``pending`` with everything its start needs; the reactor starts it then."""
+
+    job_id: str
+    workflow: bytes
+    name: str
+    version: int
+    start: str
+    not_before: float
+    input: dict[str, Any] = {}
+    build: str = ""
+    deadline: float | None = None
+    on_deadline: OnDeadline = "flag"
+
+
+class DeferReply(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+    created: bool
+
+
+class DeadlineRequest(msgspec.Struct, kw_only=True):
+    """Executor -> reactor: the job must be finished by ``deadline`` (Unix seconds); the first
+    deadline given to a job stays."""
+
+    job_id: str
+    deadline: float
+    on_deadline: OnDeadline = "flag"
+
+
+class ScheduleAddRequest(msgspec.Struct, kw_only=True):
+    """``ee schedule add``: a deployed workflow by name (``version`` 0: its latest at each
+    fire) or, until workflows are deployed by name, the ``workflow`` object itself."""
+
+    name: str
+    cron: str
+    tz: str = "UTC"
+    workflow_name: str = ""
+    workflow_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    workflow: dict[str, Any] | None = None
+    input: dict[str, Any] = {}
+    overlap: Overlap = "skip"
+    catchup_s: Annotated[float, msgspec.Meta(ge=0, le=366 * 86400)] = 60.0
+    replace: bool = False
+
+
+class ScheduleOpRequest(msgspec.Struct, kw_only=True):
+    name: str
+    op: Literal["show", "pause", "resume", "delete", "trigger"]
+
+
+class ScheduleListRequest(msgspec.Struct, kw_only=True):
+    pass
+
+
+class ScheduleView(msgspec.Struct, kw_only=True):
+    """A schedule as ``ee schedule show`` prints it. Times are ISO-8601 UTC; ``next_fires``
+    the next five fire times (none while paused)."""
+
+    name: str
+    cron: str
+    tz: str
+    workflow: str
+    overlap: str
+    catchup_s: float
+    paused: bool
+    next_fires: list[str] = []
+    fired: int = 0
+    skipped: int = 0
+    missed: int = 0
+    buffered: str = ""
+    last_fire: str = ""
+    last_job: str = ""
+    last_skipped: str = ""
+    last_missed: str = ""
+    created: str = ""
+    job_id: str = ""  # trigger: the job it started
+
+
+class ScheduleList(msgspec.Struct, kw_only=True):
+    schedules: list[ScheduleView] = []
 
 
 class LimitSetRequest(msgspec.Struct, kw_only=True):

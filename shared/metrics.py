@@ -93,3 +93,10 @@ IN_HAND = Gauge("ee_executor_in_hand", "Executor: jobs and wakes received and no
 RESULTS_REFUSED = Counter("ee_results_refused", "Activity results refused as not authentic: a wrong or missing "
                           "attempt token, or an event that is not an activity (also dead-lettered).")
 """Reactor: ``inc()`` per refused result (``reactor.loops.results_loop``)."""
+
+# Flow control, the clock (reactor.clock, reactor.schedules).
+JOBS_OVERDUE = Gauge("ee_jobs_overdue", "Jobs past their deadline and not finished, as last counted by the "
+                     "reactor (ee jobs --overdue lists every job flagged overdue).")
+SCHEDULE_FIRES = Counter("ee_schedule_fires", "Schedule fire times by what came of them: fired (a job), skipped "
+                         "(overlap), buffered (overlap buffer_one), missed (outside the catch-up window).",
+                         ["result"])

@@ -2,8 +2,8 @@
 (``ee.client.EngineClient``): fenced and recorded in the job's history by the reactor.
 
 Who acted goes with each request: ``by`` where the endpoint takes it (``retry``), else in the
-text the endpoint records (the reason of a cancel, the error of a failed wait). Resolve and
-extend (``EventOp``) carry no text of their own: their history entries say "operator"."""
+text the endpoint records (the reason of a cancel, the error of a failed wait); resolve and
+extend carry it in ``EventOp.by``."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def _by(by: str) -> str:
     return f"by {by} (console)"
 
 
-async def resolve_wait(settings: Settings, event_id: str, data: Any) -> str:
+async def resolve_wait(settings: Settings, event_id: str, data: Any, by: str) -> str:
     async with EngineClient(settings) as client:
-        reply = await client.event_op(EventOp(event_id=event_id, op="resolve", data=data))
+        reply = await client.event_op(EventOp(event_id=event_id, op="resolve", data=data, by=_by(by)[3:]))
     return f"wait {reply.event_id} {reply.status}"
 
 
@@ -32,9 +32,9 @@ async def fail_wait(settings: Settings, event_id: str, error: str, by: str) -> s
     return f"wait {reply.event_id} {reply.status}"
 
 
-async def extend_wait(settings: Settings, event_id: str, timeout_s: float) -> str:
+async def extend_wait(settings: Settings, event_id: str, timeout_s: float, by: str) -> str:
     async with EngineClient(settings) as client:
-        reply = await client.event_op(EventOp(event_id=event_id, op="extend", timeout_s=timeout_s))
+        reply = await client.event_op(EventOp(event_id=event_id, op="extend", timeout_s=timeout_s, by=_by(by)[3:]))
     return f"wait {reply.event_id} {reply.status}: timeout {timeout_s:g} s from now"
 
 

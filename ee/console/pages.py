@@ -171,7 +171,7 @@ class Pages:
 
     async def resolve(self, request: Request) -> Response:
         async def act(event_id: str, form: dict[str, Any]) -> str:
-            return await actions.resolve_wait(self.settings, event_id, json_field(form, "data"))
+            return await actions.resolve_wait(self.settings, event_id, json_field(form, "data"), operator_field(form))
 
         return await self._act(request, event_job, "event", "event_id", act)
 
@@ -185,7 +185,8 @@ class Pages:
 
     async def extend(self, request: Request) -> Response:
         async def act(event_id: str, form: dict[str, Any]) -> str:
-            return await actions.extend_wait(self.settings, event_id, timeout_field(form, "timeout"))
+            return await actions.extend_wait(self.settings, event_id, timeout_field(form, "timeout"),
+                                             operator_field(form))
 
         return await self._act(request, event_job, "event", "event_id", act)
 

@@ -8,7 +8,7 @@ them), so the model is recursive: :data:`Node` is the union of every kind, and a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -200,6 +200,10 @@ class Workflow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     start: str
     nodes: dict[str, Node]
     version: int = 1
+    # Flow control (docs/workflows.md): a job not finished this many seconds after it started is
+    # flagged overdue; with on_deadline "fail" it fails with "deadline passed".
+    deadline_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    on_deadline: Literal["flag", "fail"] = "flag"
 
 
 def kind_of(node: Node) -> str:

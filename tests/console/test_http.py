@@ -118,7 +118,7 @@ def test_job_page_and_actions(module_engine: Stack, console: TestClient) -> None
     assert finished["status"] == "completed" and finished["output"]["checked"] == {"ok": True}
     history = module_engine.job(job_id)["history"]  # type: ignore[index]
     assert [h.get("detail") for h in history if h["event"] in ("extended", "fired") and h["node"] == "check"] == [
-        "timeout 600.0 s from now", "operator resolve"], history
+        "timeout 600.0 s from now by alice (console)", "operator resolve by alice (console)"], history
     again = console.post(f"/waits/{event_id}/resolve", data={"by": "alice", "data": "{}"})
     assert again.status_code in (404, 409) and len(errors(again.text)) == 1  # no longer parked
 

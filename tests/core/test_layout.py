@@ -23,7 +23,7 @@ HEADS = sorted({re.split(r"[{<]", f.pattern)[0] for f in FAMILIES if re.split(r"
 def family_values() -> list[tuple[str, tuple[str, ...]]]:
     sample = {"job": "j-1", "event": "j-1~3.0", "digest": "d1", "status": "parked", "kind": "timer",
               "activity": "demo.echo", "pool": "erp", "bot": "b1", "workflow": "invoice:v2",
-              "limit": "erp", "key": "acme:1"}
+              "schedule": "nightly", "limit": "erp", "key": "acme:1"}
     return [(f.name, tuple(sample[p] for p in f.params)) for f in FAMILIES]
 
 
@@ -118,7 +118,7 @@ def test_every_script_loads_with_the_generated_builders(stack: Stack) -> None:
 def test_store_is_the_reactors_only_door_to_redis() -> None:
     """No reactor module but the store and its script plumbing imports redis or reaches into
     the store's connection, scripts or batcher."""
-    allowed = {"store.py", "scripts.py", "batcher.py"}
+    allowed = {"store.py", "clock_store.py", "scripts.py", "batcher.py"}  # clock_store: Store.clock()
     found = []
     for path in sorted((ROOT / "reactor").glob("*.py")):
         if path.name in allowed:

@@ -28,7 +28,7 @@ def changed(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     (lambda w: w["nodes"]["a"].update(jitter=1), "node 'a', field 'jitter': unknown field 'jitter'"),
     (lambda w: w["nodes"]["a"]["retry"].update(jitter=1), "field 'retry.jitter'"),
     (lambda w: w["nodes"]["b"]["cases"][0].update(unless="x"), "field 'cases[0].unless'"),
-    (lambda w: w.update(deadline_s=3), "field 'deadline_s': unknown field"),
+    (lambda w: w.update(sla_s=3), "field 'sla_s': unknown field"),
 ])
 def test_unknown_kinds_and_fields_are_unreadable_by_this_build(change: Callable[[dict[str, Any]], object],
                                                                words: str) -> None:

@@ -49,6 +49,7 @@ def test_the_readme_tour_runs_word_for_word(tmp_path: Path) -> None:
         assert "Traceback" not in ran.stderr and "AUTH failed" not in ran.stderr, ran.stderr[-3000:]
         assert re.search(r"^job \S+ completed$", ran.stdout, re.M), ran.stdout[-3000:]
         assert '"total"' in ran.stdout  # the invoice's output
+        assert '"rejected": 1' in ran.stdout and '"INV-1003"' in ran.stdout, ran.stdout[-3000:]  # the batch's
         job = re.findall(r"^JOB=(\S+)$", ran.stdout, re.M)[-1]
         assert re.search(r"signal approval (delivered|kept in the inbox of) job " + re.escape(job), ran.stdout)
         assert re.search(r"^digest$", ran.stdout, re.M), ran.stdout[-3000:]  # redis-cli HGETALL of the job

@@ -10,7 +10,7 @@ import msgspec
 
 from reactor import outcomes
 from reactor.outcomes import CODES, Outcome
-from reactor.scripts import LIBS, NAMES
+from reactor.scripts import CLOCK_LIBS, CLOCK_NAMES, LIBS, NAMES
 
 LUA = Path(outcomes.__file__).parent / "lua"
 
@@ -27,7 +27,7 @@ def test_each_code_is_one_outcome_type() -> None:
 
 def test_scripts_answer_with_table_codes_only() -> None:
     used = set()
-    for name in (*NAMES, *(f"lib/{lib}" for lib in LIBS)):
+    for name in (*NAMES, *CLOCK_NAMES, *(f"lib/{lib}" for lib in (*LIBS, *CLOCK_LIBS))):
         text = (LUA / f"{name}.lua").read_text()
         assert "return {" not in text, f"{name}.lua answers a bare table, not reply(code, ...)"
         used |= set(re.findall(r"\bC\.(\w+)", text))

@@ -181,7 +181,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.CancelRequest: ({"job_id": "hs-cancel", "reason": "r"},
                              [("request", "cancel"), ("request", "inspect"), ("stream", names.JOBS_CANCEL)]),
     messages.DeadLetter: ({"subject": "s", "reason": "r", "data": "d"}, [("request", "deadletter")]),
-    messages.EventOp: ({"event_id": "hs-event~1.0", "op": "resolve", "data": 1, "error": None, "timeout_s": 1},
+    messages.EventOp: ({"event_id": "hs-event~1.0", "op": "resolve", "data": 1, "error": None, "timeout_s": 1,
+                        "by": "hs"},
                        [("request", "event")]),
     messages.StrandRequest: ({"job_id": "hs-strand", "reason": "r", "build": "b"}, [("request", "strand")]),
     messages.IntakeRequest: ({"job_id": "hs-intake", "verdict": "refused", "reason": "r", "name": "w",
@@ -192,7 +193,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.DeployedRequest: ({"name": "hostile", "version": 1}, [("request", "deployed")]),
     messages.DeploymentsRequest: ({"name": "hostile", "limit": 10}, [("request", "deployments")]),
     messages.RetryRequest: ({"job_id": "hs-retry", "from_node": "e", "by": "b"}, [("request", "retry")]),
-    messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job"}, [("stream", names.JOBS_EXECUTE)]),
+    messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job", "not_before": None, "deadline": None},
+                          [("stream", names.JOBS_EXECUTE)]),
     messages.Wake: ({"job_id": "hs-wake", "fence": 1, "digest": "hs-digest", "checkpoint": {"node": "e"},
                      "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True},
                      "fired": [{"event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True}}]},
@@ -206,6 +208,18 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.BotHeartbeat: ({"bot": "hs-bot", "pool": "hs-pool", "capacity": 1, "lease_s": 1, "worker": "w",
                              "stopping": False, "holding": [["hs-bot~1.0", 1]]},
                             [("core", names.BOTS_HEARTBEAT), ("core", names.bot_heartbeat_subject("hs-bot"))]),
+    # Flow control, the clock (reactor.clock, reactor.schedules).
+    messages.DeferRequest: ({"job_id": "hs-defer", "workflow": base64.b64encode(json.dumps(WORKFLOW).encode()).decode(),
+                             "name": "w", "version": 1, "start": "e", "not_before": 1, "input": {}, "build": "b",
+                             "deadline": None, "on_deadline": "flag"}, [("request", "defer")]),
+    messages.DeadlineRequest: ({"job_id": "hs-deadline", "deadline": 1, "on_deadline": "fail"},
+                               [("request", "deadline")]),
+    messages.ScheduleAddRequest: ({"name": "hs-schedule", "cron": "0 3 * * *", "tz": "Europe/Berlin",
+                                   "workflow_name": "", "workflow_version": 0, "workflow": WORKFLOW, "input": {},
+                                   "overlap": "skip", "catchup_s": 60, "replace": True},
+                                  [("request", "schedule_add")]),
+    messages.ScheduleOpRequest: ({"name": "hs-schedule", "op": "show"}, [("request", "schedule_op")]),
+    messages.ScheduleListRequest: ({}, [("request", "schedule_list")]),
 }
 # Messages that no service reads off a subject a client can publish to: replies (read by
 # whoever asked, from its own inbox), parts of other messages, and what the reactor writes.
@@ -215,6 +229,7 @@ NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", 
             "Codec", "encode", "FinalStatus", "PurgeReply", "ChildWait", "FiredEvent", "DeployedReply",
             "DeployReply", "DeploymentsReply", "DeployedWorkflow", "DeployedVersion", "RetryReply",
             "BranchCursor", "Fork",  # parts of a Checkpoint
+            "DeferReply", "ScheduleView", "ScheduleList",
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 
@@ -339,6 +354,8 @@ NAME_FIELDS: dict[type[Any], list[str]] = {
     messages.Wake: ["job_id", "event_id", "digest", "kind"],
     messages.ActivityTask: ["event_id", "job_id", "activity", "bot"],
     messages.ActivityResult: ["event_id", "worker"], messages.BotHeartbeat: ["bot", "pool", "worker"],
+    messages.DeferRequest: ["job_id", "name", "start"], messages.DeadlineRequest: ["job_id"],
+    messages.ScheduleAddRequest: ["name", "cron", "tz", "workflow_name"], messages.ScheduleOpRequest: ["name"],
 }
 # Names nested deeper in a message: (message, path to the list or object, field).
 NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, Any]]]] = [
@@ -358,6 +375,8 @@ NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, An
     (messages.JobRequest, lambda b, n: {**b, "workflow": {**WORKFLOW, "name": n}}),
     (messages.JobRequest, lambda b, n: {**b, "workflow": {"name": "w", "start": n, "nodes": {n: {"kind": "end"}}}}),
     (messages.Wake, lambda b, n: {**b, "checkpoint": {"node": n}}),
+    (messages.ScheduleAddRequest, lambda b, n: {**b, "workflow": {**WORKFLOW, "name": n}}),
+    (messages.ScheduleAddRequest, lambda b, n: {**b, "workflow": None, "workflow_name": n}),
 ]
 
 

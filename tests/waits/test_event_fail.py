@@ -32,8 +32,8 @@ def test_event_fail_fails_every_kind_of_wait(engine: Stack) -> None:
         [event] = poll(functools.partial(inspector.events, job=job_id), 20, what=f"the {kind} wait to park")
         assert event["kind"] == kind
         out = subprocess.run([sys.executable, "-m", "ee", "event", "fail", event["event_id"], "--error",
-                              f"{kind} given up by hand"], env=engine.env(), capture_output=True, text=True,
-                             timeout=30)
+                              f"{kind} given up by hand", "--by", "alice"], env=engine.env(),
+                             capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == f"event {event['event_id']}: fired"
     for kind, job_id in jobs.items():
@@ -42,7 +42,7 @@ def test_event_fail_fails_every_kind_of_wait(engine: Stack) -> None:
         assert job["error"].startswith("node 'wait': ") and job["error"].endswith(f"{kind} given up by hand")
         history = inspector.job(job_id)["history"]  # type: ignore[index]
         assert [(h["event"], h["detail"]) for h in history if h["event"] in ("fired", "failed")] == [
-            ("fired", "operator fail"), ("failed", job["error"])]
+            ("fired", "operator fail by alice"), ("failed", job["error"])]
     assert engine.event_index_keys() == {}
     assert assert_status_indexes_match(engine.redis_client(), engine.prefix) == {"failed": set(jobs.values())}
     assert {j["job_id"] for j in inspector.jobs(10, "failed")} == set(jobs.values())

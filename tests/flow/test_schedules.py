@@ -1,0 +1,187 @@
+"""Schedules end to end: ``ee schedule add|list|show|pause|resume|delete|trigger``, a fire that
+starts its job, the overlap policies and the catch-up window.
+
+The schedule clock of the reactor under test is shifted (``EE_TEST_SCHEDULE_CLOCK_OFFSET_S``,
+test only: cronsim has no seconds field) so that a minute boundary of an every-minute cron is
+a few seconds ahead; nothing else of the reactor is shifted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+from typing import Any
+
+import msgspec
+import nats
+
+from reactor.schedules import schedule_job_id
+from shared import clock, names
+from shared.messages import DeployedReply, DeployedRequest, encode
+from shared.workflow import decode_workflow, encode_workflow, workflow_digest
+from tests.flow.helpers import OFFSET_ENV, QUICK, WAITING, ee, offset_before_minute, schedule_jobs
+from tests.support.stack import Stack, poll
+
+
+def _flow(stack: Stack, workflow: dict[str, Any], name: str) -> str:
+    path = stack.workdir / f"{name}.json"
+    path.write_text(json.dumps(workflow))
+    return str(path)
+
+
+def _show(stack: Stack, name: str) -> dict[str, Any]:
+    shown: dict[str, Any] = json.loads(ee(stack, "schedule", "show", name, "--json").stdout)
+    return shown
+
+
+def _started(stack: Stack, offset: float) -> None:
+    stack.reactor(**{OFFSET_ENV: repr(offset)})
+    stack.executor()
+    stack.worker()
+    stack.wait_ready()
+
+
+def test_a_schedule_fires_its_job_and_is_managed_by_ee(stack: Stack) -> None:
+    offset, boundary = offset_before_minute(8)
+    _started(stack, offset)
+    flow = _flow(stack, QUICK, "quick")
+    added = json.loads(ee(stack, "schedule", "add", "every-minute", "--cron", "* * * * *", "--tz", "Europe/Berlin",
+                          "--workflow", flow, "--input", '{"v": 5}', "--json").stdout)
+    assert added["next_fires"] == [clock.iso(boundary + 60 * i) for i in range(5)]
+    assert (added["overlap"], added["catchup_s"], added["paused"]) == ("skip", 60.0, False)
+    again = ee(stack, "schedule", "add", "every-minute", "--cron", "* * * * *", "--workflow", flow, code=2)
+    assert "exists" in again.stderr
+    listed = json.loads(ee(stack, "schedule", "list", "--json").stdout)
+    assert [row["name"] for row in listed] == ["every-minute"]
+    assert "every-minute" in ee(stack, "schedule", "list").stdout
+    text = ee(stack, "schedule", "show", "every-minute").stdout
+    assert "next fires:" in text and f"  {clock.iso(boundary + 240)}" in text
+    job_id = schedule_job_id("every-minute", boundary)
+    done = stack.wait_job(job_id, timeout=60)
+    assert done["output"] == {"v": 5} and done["schedule"] == "every-minute"
+    assert done["fire_time"] == clock.iso(boundary)
+    shown = _show(stack, "every-minute")
+    assert (shown["fired"], shown["last_job"]) == (1, job_id)
+    assert shown["next_fires"][0] == clock.iso(boundary + 60)
+    paused = json.loads(ee(stack, "schedule", "pause", "every-minute", "--json").stdout)
+    assert paused["paused"] and paused["next_fires"] == []
+    resumed = json.loads(ee(stack, "schedule", "resume", "every-minute", "--json").stdout)
+    assert not resumed["paused"] and len(resumed["next_fires"]) == 5
+    triggered = json.loads(ee(stack, "schedule", "trigger", "every-minute", "--json").stdout)
+    assert stack.wait_job(triggered["job_id"])["output"] == {"v": 5}
+    ee(stack, "schedule", "delete", "every-minute")
+    assert json.loads(ee(stack, "schedule", "list", "--json").stdout) == []
+    gone = ee(stack, "schedule", "show", "every-minute", code=3)
+    assert "no schedule named 'every-minute'" in gone.stderr
+
+
+def test_overlap_skip_buffer_one_and_allow_all(stack: Stack) -> None:
+    offset, boundary = offset_before_minute(10)
+    _started(stack, offset)
+    flow = _flow(stack, WAITING, "waiting")
+    running = {}
+    for name, overlap in (("skipper", "skip"), ("buffer", "buffer_one"), ("all", "allow_all")):
+        ee(stack, "schedule", "add", name, "--cron", "* * * * *", "--workflow", flow, "--overlap", overlap)
+        running[name] = json.loads(ee(stack, "schedule", "trigger", name, "--json").stdout)["job_id"]
+        stack.wait_job(running[name], statuses=("parked",))
+    poll(lambda: all(_show(stack, n)["next_fires"][0] != clock.iso(boundary) for n in running), 60, 0.2,
+         "the fire time to pass")
+    skipper = _show(stack, "skipper")
+    assert (skipper["skipped"], skipper["fired"]) == (1, 1)  # the trigger's job only
+    assert schedule_jobs(stack, "skipper") == [running["skipper"]]
+    fired = schedule_job_id("all", boundary)
+    assert stack.wait_job(fired, statuses=("parked",))["schedule"] == "all"
+    buffer = _show(stack, "buffer")
+    assert buffer["buffered"] == clock.iso(boundary) and buffer["skipped"] == 0
+    held = schedule_job_id("buffer", boundary)
+    assert stack.job(held) is None
+    ee(stack, "signal", running["buffer"], "go")
+    assert stack.wait_job(running["buffer"])["status"] == "completed"
+    assert stack.wait_job(held, statuses=("parked",))["fire_time"] == clock.iso(boundary)
+    assert _show(stack, "buffer")["buffered"] == ""
+
+
+def test_fire_times_missed_while_no_reactor_ran_start_inside_the_catch_up_window(stack: Stack) -> None:
+    offset, boundary = offset_before_minute(10)
+    reactor = stack.reactor(**{OFFSET_ENV: repr(offset)})
+    stack.executor()
+    stack.worker()
+    stack.wait_ready()
+    ee(stack, "schedule", "add", "catchup", "--cron", "* * * * *", "--workflow", _flow(stack, QUICK, "quick"),
+       "--overlap", "allow_all", "--catchup", "5m")
+    reactor.kill(signal.SIGKILL)
+    assert schedule_jobs(stack, "catchup") == []
+    # The reactor "comes back" 10.5 minutes later on the schedule clock: fire times boundary ..
+    # boundary + 600 are due, those more than 5 minutes old missed.
+    stack.reactor(**{OFFSET_ENV: repr(offset + 630)})
+    expected = [schedule_job_id("catchup", boundary + 60 * i) for i in range(6, 11)]
+    poll(lambda: schedule_jobs(stack, "catchup") == sorted(expected), 60, 0.1, "the fires inside the window")
+    shown = _show(stack, "catchup")
+    assert (shown["fired"], shown["missed"], shown["skipped"]) == (5, 6, 0)
+    assert shown["last_missed"] == clock.iso(boundary)
+    for job_id in expected:
+        assert stack.wait_job(job_id)["status"] == "completed"
+
+
+class _Deployed:
+    """Answers ``ee.reactor.deployed`` as the deployed-workflow lookup does (issue 12 adds it to
+    the reactor): ``QUICK`` for every name asked, and what was asked."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.url = stack.nats.url
+        self.asked: list[tuple[str, int]] = []
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        nc = await nats.connect(self.url)
+
+        async def answer(msg: Any) -> None:
+            req = msgspec.json.decode(msg.data, type=DeployedRequest)
+            self.asked.append((req.name, req.version))
+            encoded = encode_workflow(decode_workflow(QUICK))
+            await msg.respond(encode(DeployedReply(name=req.name, version=1, digest=workflow_digest(encoded),
+                                                   workflow=encoded)))
+
+        await nc.subscribe(names.reactor_subject("deployed"), cb=answer)
+        await nc.flush()
+        self.ready.set()
+        await asyncio.to_thread(self.stop.wait)
+        await nc.close()
+
+    def __enter__(self) -> _Deployed:
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def _reactor_serves(stack: Stack, op: str) -> bool:
+    reply = stack.request(f"$SRV.INFO.{names.REACTOR_SERVICE}", b"")
+    return names.reactor_subject(op) in {e["subject"] for e in json.loads(reply.data)["endpoints"]}
+
+
+def test_a_schedule_by_name_runs_the_deployed_workflow_at_each_fire(stack: Stack) -> None:
+    offset, boundary = offset_before_minute(8)
+    _started(stack, offset)
+    if _reactor_serves(stack, "deployed"):  # the reactor's own lookup (issue 12): deploy for real
+        ee(stack, "workflow", "deploy", _flow(stack, QUICK, "quick"))
+        stand_in = None
+    else:
+        stand_in = _Deployed(stack).__enter__()
+    try:
+        added = json.loads(ee(stack, "schedule", "add", "by-name", "--cron", "* * * * *", "--workflow", "quick@1",
+                              "--input", '{"v": 9}', "--json").stdout)
+        assert added["workflow"] == "quick@1"
+        done = stack.wait_job(schedule_job_id("by-name", boundary), timeout=60)
+        assert done["output"] == {"v": 9} and done["name"] == "quick"
+        if stand_in is not None:
+            assert stand_in.asked == [("quick", 1)]
+    finally:
+        if stand_in is not None:
+            stand_in.__exit__()

@@ -456,3 +456,20 @@ def test_only_an_operator_deploys_or_retries_and_a_client_runs_by_name(engine: E
     assert refused.returncode == 2 and "may not publish 'ee.reactor.retry'" in refused.stderr, refused.stderr
     retried = engine.ee("operator", "retry", job)
     assert retried.returncode == 0, retried.stdout + retried.stderr
+
+
+def test_only_an_operator_sets_or_deletes_a_limit_and_a_client_looks_at_them(engine: Engine) -> None:
+    """Limits change how hard a target is hit: setting and deleting one are an operator's;
+    listing and showing them a client's too."""
+    for verb in (("set", "lp-erp", "--concurrency", "2"), ("delete", "lp-erp")):
+        refused = engine.ee("client", "limit", *verb)
+        subject = f"ee.reactor.limit_{verb[0]}"
+        assert refused.returncode == 2 and f"may not publish '{subject}'" in refused.stderr, refused.stderr
+    done = engine.ee("operator", "limit", "set", "lp-erp", "--concurrency", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = engine.ee("client", "limit", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["concurrency"] == 2, listed.stdout + listed.stderr
+    shown = engine.ee("client", "limit", "show", "lp-erp", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["set"] is True, shown.stdout + shown.stderr
+    deleted = engine.ee("operator", "limit", "delete", "lp-erp")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr

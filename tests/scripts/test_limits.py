@@ -173,3 +173,15 @@ async def test_lock_requests_go_by_priority_and_an_older_fifo_is_kept_in_order(r
         assert order == ["urgent~1.0", "old1~1.0", "old2~1.0", "normal~1.0"]
         await d.one(d.heartbeat("b1", "erp"))
         assert await d.r.hget(d.keys.bot("b1"), "holder") == b"urgent"
+
+
+async def test_a_waiter_whose_bot_is_gone_leaves_the_line(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        await set_limit(d, concurrency=1)
+        await job(d, "a", erp())
+        await d.one(d.heartbeat("b1", "erp-bots"))
+        await job(d, "b", ActivityWait(node="a", activity="erp.post", limit="erp", bot="b1", max_attempts=2))
+        await d.one(d.bot_lapse("b1", at=d.now + 10_000))
+        assert not await admitted(d, "b~1.0")  # its bot is not alive: the attempt fails, a retry is due
+        assert await d.r.hget(d.keys.event("b~1.0"), "phase") == b"backoff"
+        assert await d.r.zrange(d.keys.limit_waiting("erp", ""), 0, -1) == []

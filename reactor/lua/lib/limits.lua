@@ -131,11 +131,13 @@ end
 -- e's slot back, or its place in line given up: at most once (SREM, ZREM), the next in line nudged.
 local function limit_release(e)
   local k = K.event(e)
-  local f = redis.call('HMGET', k, 'limit', 'limit_key')
+  local f = redis.call('HMGET', k, 'limit', 'limit_key', 'limit_held', 'phase')
   if not f[1] or f[1] == '' then return end
+  -- Neither holding a slot nor in line (its slot given back already: a fired attempt consumed).
+  if f[3] ~= '1' and f[4] ~= 'waiting_capacity' then return end
   local name, key = f[1], f[2] or ''
   local n = redis.call('SREM', K.limit_running(name, key), e) + redis.call('ZREM', K.limit_waiting(name, key), e)
-  redis.call('HDEL', k, 'limit_held')
+  if f[3] == '1' then redis.call('HDEL', k, 'limit_held') end
   if n > 0 then
     limit_nudge(name, key)
     limit_tidy(name, key)

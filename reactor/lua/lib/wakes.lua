@@ -104,11 +104,11 @@ local function fail_attempt(e, result, now, at, lease_at, reason, keep_slot)
   if attempt < tonumber(f[2] or '1') then
     local delay = tonumber(f[3]) * (tonumber(f[4]) ^ (attempt - 1))
     if delay > tonumber(f[5]) then delay = tonumber(f[5]) end
+    if not keep_slot then limit_release(e) end  -- before the phase changes: it reads it
     redis.call('HSET', k, 'attempt', attempt + 1, 'phase', 'backoff',
       'last_error', reason, 'deadline', now + delay, 'dispatched', '')
     redis.call('ZADD', K.timers, now + delay, e)
     redis.call('ZREM', K.dispatch, e)
-    if not keep_slot then limit_release(e) end
     history(f[6], at, f[7], 'retry', '', 'attempt ' .. attempt .. ' failed: ' .. reason)
     return nil, attempt + 1
   end

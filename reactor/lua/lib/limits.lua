@@ -46,18 +46,17 @@ local function limit_settings(name)
   return tonumber(c[1]), tonumber(c[2]), tonumber(c[3])
 end
 
--- Room for one more attempt now: 0, or false (no slot: wait for a release), or the time a token frees.
-local function limit_room(name, key, now)
+-- Room for one more attempt now: 0, or false (no slot: wait for a release), or the time a token
+-- frees; `take`: when there is room, the slot and token are e's.
+local function limit_room(name, key, now, take, e)
   local conc, rate, period = limit_settings(name)
   if conc and redis.call('SCARD', K.limit_running(name, key)) >= conc then return false end
-  return limit_token(name, key, rate, period, now, false)
-end
-
-local function limit_take(e, name, key, now)
-  local _, rate, period = limit_settings(name)
-  limit_token(name, key, rate, period, now, true)
-  redis.call('SADD', K.limit_running(name, key), e)
-  redis.call('HSET', K.event(e), 'limit_held', '1')
+  local room = limit_token(name, key, rate, period, now, take)
+  if room == 0 and take then
+    redis.call('SADD', K.limit_running(name, key), e)
+    redis.call('HSET', K.event(e), 'limit_held', '1')
+  end
+  return room
 end
 
 -- Put the head of a line on the timers, due at once: timer.lua decides whether it goes.
@@ -86,12 +85,8 @@ local function limit_enter(e, now)
   if f[4] == '1' then return true end  -- still holds its slot (its lapsed attempt's, kept for the retry)
   local name, key = f[1], f[2] or ''
   local wk = K.limit_waiting(name, key)
-  redis.call('SADD', K.limits, name)
-  redis.call('SADD', K.limit_keys(name), key)
-  if redis.call('ZCARD', wk) == 0 and limit_room(name, key, now) == 0 then
-    limit_take(e, name, key, now)
-    return true
-  end
+  if redis.call('SADD', K.limit_keys(name), key) == 1 then redis.call('SADD', K.limits, name) end
+  if redis.call('ZCARD', wk) == 0 and limit_room(name, key, now, true, e) == 0 then return true end
   redis.call('ZADD', wk, queue_score(f[3]), e)
   redis.call('HSET', k, 'phase', 'waiting_capacity', 'waiting_since', tostring(now))
   redis.call('HDEL', k, 'deadline')
@@ -115,14 +110,13 @@ local function limit_admit(e, now)
     if head then limit_nudge(name, key) end
     return false
   end
-  local room = limit_room(name, key, now)
+  local room = limit_room(name, key, now, true, e)
   if room == false then return false end
   if room > 0 then
     redis.call('ZADD', K.timers, room, e)
     return false
   end
   redis.call('ZREM', wk, e)
-  limit_take(e, name, key, now)
   redis.call('HDEL', K.event(e), 'waiting_since')
   limit_nudge(name, key)
   return true
@@ -136,8 +130,13 @@ local function limit_release(e)
   -- Neither holding a slot nor in line (its slot given back already: a fired attempt consumed).
   if f[3] ~= '1' and f[4] ~= 'waiting_capacity' then return end
   local name, key = f[1], f[2] or ''
-  local n = redis.call('SREM', K.limit_running(name, key), e) + redis.call('ZREM', K.limit_waiting(name, key), e)
-  if f[3] == '1' then redis.call('HDEL', k, 'limit_held') end
+  local n
+  if f[3] == '1' then
+    n = redis.call('SREM', K.limit_running(name, key), e)
+    redis.call('HDEL', k, 'limit_held')
+  else
+    n = redis.call('ZREM', K.limit_waiting(name, key), e)
+  end
   if n > 0 then
     limit_nudge(name, key)
     limit_tidy(name, key)

@@ -3,13 +3,15 @@ bot-lock requests, and the move of an older FIFO list into the queue."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from reactor import contracts
 from reactor.outcomes import Nothing, Parked, Redispatch
-from shared.messages import ActivityWait, BotLockWait
+from shared.messages import ActivityWait, BotLockWait, ChildWait
+from shared.names import child_job_id
 from tests.support.scripts import Driver, open_driver
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +187,51 @@ async def test_a_waiter_whose_bot_is_gone_leaves_the_line(redis_url: str) -> Non
         assert not await admitted(d, "b~1.0")  # its bot is not alive: the attempt fails, a retry is due
         assert await d.r.hget(d.keys.event("b~1.0"), "phase") == b"backoff"
         assert await d.r.zrange(d.keys.limit_waiting("erp", ""), 0, -1) == []
+
+
+async def test_a_call_child_inherits_its_parents_priority(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        await d.r.set(d.keys.workflow("d"), "{}")
+        await d.one(contracts.start(d.keys, job_id="p", digest="d", workflow=b"{}", name="t", version=1,
+                                    checkpoint=b'{"node":"n"}', input=b"{}", now=repr(d.now), at="t", build="test",
+                                    lease_at=repr(d.now + 60), priority=2))
+        assert await d.r.hget(d.keys.job("p"), "priority") == b"2"
+        wait = ChildWait(node="post", job_id=child_job_id("p", "post"), digest="d", name="sub", version=1,
+                         start="s")
+        await d.one(d.park("p", 0, [wait]))
+        assert await d.r.hget(d.keys.job(child_job_id("p", "post")), "priority") == b"2"
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_rate_is_kept_within_one_token_over_any_window(redis_url: str, seed: int) -> None:
+    """Attempts arriving at random times under 3 per 10 s: over any window of W seconds, at most
+    1 + W * 3 / 10 start."""
+    rng = random.Random(seed)
+    async with open_driver(redis_url) as d:
+        await set_limit(d, rate=3, period_s=10)
+        starts: list[float] = []
+        t = d.now
+        waiting: list[str] = []
+        for i in range(40):
+            t += rng.uniform(0, 2)
+            out = await d.one(d.park(*(await _started(d, f"r{i}", t)), [erp(timeout_s=None)], at=t))
+            assert isinstance(out, Parked)
+            if out.undispatched:
+                waiting.append(f"r{i}~1.0")
+            else:
+                starts.append(t)
+            # The timer loop at this moment: every waiter whose timer is due is tried, in due order.
+            due: Any = await d.r.zrangebyscore(d.keys.timers, "-inf", t)
+            for e in [x.decode() for x in due]:
+                if await admitted(d, e, at=t):
+                    starts.append(t)
+        assert len(starts) >= 8  # it did start them, one per token (tried at arrivals only)
+        for i, a in enumerate(starts):
+            for b in starts[i:]:
+                inside = [s for s in starts if a <= s <= b]
+                assert len(inside) <= 1 + (b - a) * 3 / 10 + 1e-9, (a, b, inside)
+
+
+async def _started(d: Driver, job_id: str, at: float) -> tuple[str, int]:
+    await d.one(d.start(job_id, at=at))
+    return job_id, 0

@@ -44,7 +44,8 @@ def test_the_line_goes_by_priority_then_arrival_and_is_shown(engine: Stack, tmp_
     poll(lambda: line(engine, "gate").get("first", ("",))[0] == "running", 30, 0.1, "the first job to run")
     for job_id, priority in (("later", 5), ("urgent", 1), ("lazy", 9)):
         submit(engine, path, job_id, priority)
-        poll(lambda j=job_id: j in line(engine, "gate"), 30, 0.1, f"{job_id} to be in line")
+        in_line = job_id
+        poll(lambda: in_line in line(engine, "gate"), 30, 0.1, f"{job_id} to be in line")
     assert line(engine, "gate") == {"first": ("running", 5, None), "urgent": ("waiting_capacity", 1, 1),
                                     "later": ("waiting_capacity", 5, 2), "lazy": ("waiting_capacity", 9, 3)}
     [listed] = [row for row in ee(engine, "limit", "list") if row["name"] == "gate"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ def line(stack: Stack, limit: str) -> dict[str, tuple[str, int | None, int | Non
             for e in ee(stack, "events", "--limit", limit)}
 
 
+def in_line(stack: Stack, job_id: str) -> bool:
+    return job_id in line(stack, "gate")
+
+
 def test_the_line_goes_by_priority_then_arrival_and_is_shown(engine: Stack, tmp_path: Path) -> None:
     path = tmp_path / "gated.json"
     path.write_text(json.dumps(gated("gate")))
@@ -44,8 +49,7 @@ def test_the_line_goes_by_priority_then_arrival_and_is_shown(engine: Stack, tmp_
     poll(lambda: line(engine, "gate").get("first", ("",))[0] == "running", 30, 0.1, "the first job to run")
     for job_id, priority in (("later", 5), ("urgent", 1), ("lazy", 9)):
         submit(engine, path, job_id, priority)
-        in_line = job_id
-        poll(lambda: in_line in line(engine, "gate"), 30, 0.1, f"{job_id} to be in line")
+        poll(partial(in_line, engine, job_id), 30, 0.1, f"{job_id} to be in line")
     assert line(engine, "gate") == {"first": ("running", 5, None), "urgent": ("waiting_capacity", 1, 1),
                                     "later": ("waiting_capacity", 5, 2), "lazy": ("waiting_capacity", 9, 3)}
     [listed] = [row for row in ee(engine, "limit", "list") if row["name"] == "gate"]

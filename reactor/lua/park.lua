@@ -44,7 +44,7 @@ redis.call('HSET', jk, 'fence', fence, 'status', 'parked', 'checkpoint', A.check
 index_status(j, cur[2], 'parked')
 if #A.release > 0 then release_and_grant(j, A.release, at, A.lease_at, wakes) end
 local events = K.job_events(j)
-local inboxed = nil
+local inboxed = {}
 local grants = {}
 local lost = {}
 local children = {}
@@ -71,7 +71,9 @@ for _, w in ipairs(A.waits) do
   if w.dispatch then redis.call('ZADD', K.dispatch, now, e) end
   if kind == 'signal' then
     local name = by.signal
-    redis.call('HSET', jk, 'signal:' .. name, e)
+    -- The earliest parked wait for a name gets its next signal (signal_waiter): a later one
+    -- of another branch leaves the field alone.
+    if signal_waiter(j, name, e) == nil then redis.call('HSET', jk, 'signal:' .. name, e) end
     local inbox = K.job_inbox(j)
     local items = redis.call('LRANGE', inbox, 0, -1)
     for _, item in ipairs(items) do
@@ -79,8 +81,8 @@ for _, w in ipairs(A.waits) do
       if expires and expires <= now then
         redis.call('LREM', inbox, 1, item)  -- kept too long: dropped unread
       elseif iname == name then
-        redis.call('LREM', inbox, 1, item)
-        inboxed = {e, result, name}
+        redis.call('LREM', inbox, 1, item)  -- each wait takes an item of its own
+        inboxed[#inboxed + 1] = {e, result, name}
         break
       end
     end
@@ -100,9 +102,10 @@ for _, w in ipairs(A.waits) do
   end
 end
 for _, h in ipairs(A.history) do history(j, at, h.node, h.event, build, h.detail) end
-if inboxed then
-  redis.call('HDEL', jk, 'signal:' .. inboxed[3])
-  wakes[#wakes + 1] = fire(inboxed[1], inboxed[2], at, A.lease_at, 'signal from inbox')
+for _, got in ipairs(inboxed) do
+  wakes[#wakes + 1] = fire(got[1], got[2], at, A.lease_at, 'signal from inbox')
+  local after = signal_waiter(j, got[3], got[1])
+  if after then redis.call('HSET', jk, 'signal:' .. got[3], after) else redis.call('HDEL', jk, 'signal:' .. got[3]) end
 end
 for _, pool in ipairs(grants) do grant(pool, at, A.lease_at, wakes) end
 for _, pair in ipairs(children) do start_child(j, pair[1], pair[2], now, at, build, A.lease_at, wakes) end

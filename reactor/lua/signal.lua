@@ -7,10 +7,12 @@ local jk = K.job(j)
 local st = redis.call('HGET', jk, 'status')
 if not st then return reply(C.unknown) end
 if st == 'completed' or st == 'failed' or st == 'cancelled' then return reply(C.finished, {status = st}) end
-local e = redis.call('HGET', jk, 'signal:' .. A.name)
-if e and redis.call('HGET', K.event(e), 'status') == 'parked' then
-  redis.call('HDEL', jk, 'signal:' .. A.name)
-  return reply(C.fired, {wake = fire(e, A.result, A.at, A.lease_at, 'signal ' .. A.name)})
+local e = signal_waiter(j, A.name)
+if e then
+  local wake = fire(e, A.result, A.at, A.lease_at, 'signal ' .. A.name)
+  local after = signal_waiter(j, A.name, e)  -- another branch waiting for the same name: the next signal's
+  if after then redis.call('HSET', jk, 'signal:' .. A.name, after) else redis.call('HDEL', jk, 'signal:' .. A.name) end
+  return reply(C.fired, {wake = wake})
 end
 -- Each item (inbox_encode in the prelude) carries its own expiry: it lives inbox_ttl_s from its
 -- own arrival, whatever arrives after it; the key's TTL only follows its newest item (see

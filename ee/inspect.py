@@ -259,7 +259,12 @@ class Inspector:
         for key in (_text(k) for k in self.r.smembers(self.keys.limit_keys(name))):
             ids |= {_text(e) for e in self.r.smembers(self.keys.limit_running(name, key))}
             ids |= {_text(e) for e in self.r.zrange(self.keys.limit_waiting(name, key), 0, -1)}
-        return sorted(ids, key=lambda e: (float(self.r.zscore(self.keys.event_index("activity"), e) or 0), e))
+        ordered = sorted(ids)
+        pipe = self.r.pipeline(transaction=False)
+        for event_id in ordered:
+            pipe.zscore(self.keys.event_index("activity"), event_id)
+        parked = dict(zip(ordered, pipe.execute(), strict=True)) if ordered else {}
+        return sorted(ordered, key=lambda e: (float(parked[e] or 0), e))
 
     def _places(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each waiter's place in its line (1: served next), read in one round trip."""

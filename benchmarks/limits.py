@@ -8,7 +8,9 @@ the limit's check runs inside the scripts that run anyway, so the target is at m
 round trip per attempt, and the measure should show none. Script calls (``EVALSHA``) are what
 the reactor sends; the commands those scripts run inside Redis are counted apart (they cost
 Redis CPU, not round trips). A few jobs of each kind go first, unmeasured, so that neither kind
-pays for the warm-up (a new workflow's first use, connections).
+pays for the warm-up (a new workflow's first use, connections); then each kind runs in two
+halves, in the order unlimited, limited, limited, unlimited, so that neither gains from going
+second (a warmer process, a fuller Redis).
 """
 
 from __future__ import annotations
@@ -47,15 +49,15 @@ async def _commands(redis: Any) -> tuple[int, int]:
 
 
 async def _run(nc: NATS, keys: Keys, redis: Any, workflow: dict[str, Any],
-               ids: list[str]) -> tuple[float, float, float]:
-    """jobs/s, script calls per job, other commands per job."""
+               ids: list[str]) -> tuple[float, int, int]:
+    """Seconds taken, script calls, other commands."""
     scripts, others = await _commands(redis)
     start = time.perf_counter()
     await submit(nc, workflow, ids, [{"v": i} for i in range(len(ids))])
     await wait_all(redis, keys, ids)
-    rate = len(ids) / (time.perf_counter() - start)
+    took = time.perf_counter() - start
     scripts_after, others_after = await _commands(redis)
-    return rate, (scripts_after - scripts) / len(ids), (others_after - others) / len(ids)
+    return took, scripts_after - scripts, others_after - others
 
 
 async def measure_limits(nc: NATS, keys: Keys, redis: Any, jobs: int, tag: str = "") -> dict[str, float]:
@@ -65,13 +67,19 @@ async def measure_limits(nc: NATS, keys: Keys, redis: Any, jobs: int, tag: str =
     try:
         for limit in (None, LIMIT):
             await _run(nc, keys, redis, limited_workflow(limit), [f"lim-warm-{limit}{tag}-{i}" for i in range(20)])
-        off, off_scripts, off_others = await _run(nc, keys, redis, limited_workflow(None),
-                                                  [f"lim-off{tag}-{i}" for i in range(jobs)])
-        on, on_scripts, on_others = await _run(nc, keys, redis, limited_workflow(LIMIT),
-                                               [f"lim-on{tag}-{i}" for i in range(jobs)])
+        half = max(1, jobs // 2)
+        totals = {None: [0.0, 0, 0, 0], LIMIT: [0.0, 0, 0, 0]}  # seconds, scripts, others, jobs
+        for part, limit in enumerate((None, LIMIT, LIMIT, None)):
+            ids = [f"lim-{'on' if limit else 'off'}{tag}-{part}-{i}" for i in range(half)]
+            took, scripts, others = await _run(nc, keys, redis, limited_workflow(limit), ids)
+            for i, value in enumerate((took, scripts, others, half)):
+                totals[limit][i] += value
     finally:
         await nc.request(names.reactor_subject("limit_delete"), encode(LimitRequest(name=LIMIT)), timeout=10)
+    off_s, off_scripts, off_others, off_n = totals[None]
+    on_s, on_scripts, on_others, on_n = totals[LIMIT]
+    off, on = off_n / off_s, on_n / on_s
     return {"limited_jobs_per_s": on, "unlimited_jobs_per_s": off,
             "limited_overhead_pct": 100 * (off - on) / off,
-            "limited_extra_script_calls_per_job": on_scripts - off_scripts,
-            "limited_extra_commands_in_redis_per_job": on_others - off_others}
+            "limited_extra_script_calls_per_job": on_scripts / on_n - off_scripts / off_n,
+            "limited_extra_commands_in_redis_per_job": on_others / on_n - off_others / off_n}

@@ -42,6 +42,7 @@ import nats.errors
 import redis
 
 from ee.client import EngineClient
+from ee.clock_options import submit_times
 from ee.deployed import submission_source
 from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
 from shared.bounds import bounded_text
@@ -288,10 +289,11 @@ class Client:
         """Submit a job of ``workflow`` (a dict, the path of a JSON file, or a deployed workflow's
         ``NAME[@VERSION]``: its latest version, or that one; WorkflowNotDeployed if none) with ``input``;
         returns once the engine has stored it durably. ``job_id``: choose the id (the same
-        id again starts no second job); by default a new one. ``options``: none are
-        accepted by this build yet (priority, delays and deadlines come later)."""
-        if options:
-            raise TypeError(f"submit() got options this build does not know: {', '.join(sorted(options))}")
+        id again starts no second job); by default a new one. ``options``: ``not_before`` (an
+        aware datetime, Unix seconds or ISO-8601 text: the job is accepted now and starts then),
+        ``delay`` (seconds from now, instead), ``deadline`` (a moment: flagged overdue if not
+        finished by then); any other is a TypeError."""
+        not_before, deadline = submit_times(options)
         if input is not None and not isinstance(input, dict):
             raise TypeError(f"input must be a dict (a JSON object), not {type(input).__name__}")
         if job_id is not None:
@@ -303,7 +305,7 @@ class Client:
             if body is None:
                 assert isinstance(deployed, tuple)
                 body = json.loads((await engine.deployed(*deployed)).workflow)
-            submitted = await engine.submit(body, input or {}, job_id)
+            submitted = await engine.submit(body, input or {}, job_id, not_before=not_before, deadline=deadline)
         return JobHandle(self, submitted, known=True)
 
     def handle(self, job_id: str) -> JobHandle:

@@ -887,6 +887,15 @@ def _unavailable(exc: Exception) -> EngineUnavailable | None:
 
 
 cli.add_command(limit_group)
+def _add_task_commands() -> None:
+    # Their own module (ee.task_cli), which uses this one's helpers: added once both exist.
+    from ee.task_cli import task_group, tasks_command
+
+    cli.add_command(tasks_command)
+    cli.add_command(task_group)
+
+
+_add_task_commands()
 
 
 def main() -> None:

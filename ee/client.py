@@ -41,6 +41,8 @@ from shared.messages import (
     RetryRequest,
     SignalReply,
     SignalRequest,
+    TaskOp,
+    TaskOpReply,
     encode,
 )
 from shared.reactor_client import ReactorClient
@@ -284,3 +286,9 @@ class EngineClient:
     async def retry(self, job_id: str, from_node: str, by: str) -> RetryReply:
         return await self.reactor.call("retry", RetryRequest(job_id=job_id, from_node=from_node, by=by), RetryReply,
                                        patience=10)
+
+    async def task_op(self, op: TaskOp) -> TaskOpReply:
+        """Claim, complete or reassign a human task (the reactor's ``task`` endpoint). The
+        reactor must be up: with none answering this fails (EngineUnavailable), nothing is kept
+        for later (docs/guarantees.md)."""
+        return await self.reactor.call("task", op, TaskOpReply, patience=10)

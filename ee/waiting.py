@@ -64,6 +64,14 @@ def describe_wait(event: dict[str, Any]) -> str:
         what = f"child job {event.get('child', '?')}"
         if deadline:
             details.append(f"timeout {deadline}")
+    elif kind == "task":
+        what = f"human task {event.get('title', '?')!r} for {event.get('assignee', '?')}"
+        if event.get("claimed_by"):
+            details.append(f"claimed by {event['claimed_by']}")
+        if event.get("due"):
+            details.append(f"due {time_text(event['due'])}")
+        if event.get("overdue"):
+            details.append("overdue")
     else:
         what = str(kind or "a wait")
     if event.get("status") == "fired":

@@ -3,14 +3,14 @@ forks, ends or fails; and applying the result of the wait it parked on."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from executor.cursors import Cursor
 from executor.expressions import search
 from executor.failures import Failure, result_failure
 from executor.limit_keys import limit_of
 from shared.bounds import bounded_text
-from shared.messages import ActivityWait, BotLockWait, ChildWait, EventResult, Fork, SignalWait, TimerWait
+from shared.messages import ActivityWait, BotLockWait, ChildWait, EventResult, Fork, SignalWait, TaskWait, TimerWait
 from shared.names import child_job_id
 from shared.workflow import (
     ActivityNode,
@@ -18,6 +18,7 @@ from shared.workflow import (
     CallNode,
     EndNode,
     FailNode,
+    HumanTaskNode,
     LockBotNode,
     MapNode,
     ParallelNode,
@@ -38,7 +39,7 @@ __all__ = ["MAX_STEPS", "resume", "step", "walk"]
 MAX_STEPS = 10_000
 NO_RETRY = RetryPolicy()
 # The node kinds that park, and so the only ones a cursor resumes at with a result.
-_WAITING = (ActivityNode, WaitSignalNode, SleepNode, LockBotNode, CallNode)
+_WAITING = (ActivityNode, WaitSignalNode, SleepNode, LockBotNode, CallNode, HumanTaskNode)
 
 
 def step(run: Run, c: Cursor) -> None:
@@ -73,6 +74,8 @@ def resume(run: Run, c: Cursor, result: EventResult) -> None:
             what = f"call {node.workflow!r}"
         case LockBotNode():
             what = f"lock_bot {node.pool!r}"
+        case HumanTaskNode():
+            what = f"human task {node.title!r}"
     if not result.ok:
         raise result_failure(path, what, result)
     if isinstance(node, LockBotNode):
@@ -172,3 +175,22 @@ def walk(run: Run, c: Cursor) -> None:
                 return
             case FailNode():
                 raise Failure(path, node.error)
+            case HumanTaskNode():
+                c.wait = _task_wait(node, path, c.key, run.scope(c))
+                return
+
+
+def _task_wait(node: HumanTaskNode, path: str, branch: str, scope: dict[str, Any]) -> TaskWait:
+    """At its due time a task is escalated when it has somebody to escalate to, else failed as
+    a timeout when a catch takes exactly ``timeout`` (a catch-all does not make every task
+    fail at due), else only marked overdue."""
+    details = search(path, node.details, scope) if node.details else None
+    on_due: Literal["escalate", "fail", "overdue"]
+    if node.escalate_to:
+        on_due = "escalate"
+    elif any(route.error == "timeout" for route in node.catch):
+        on_due = "fail"
+    else:
+        on_due = "overdue"
+    return TaskWait(node=path, branch=branch, title=node.title, assignee=node.assignee, form=node.form,
+                    details=details, due_s=node.due_s, escalate_to=node.escalate_to or "", on_due=on_due)

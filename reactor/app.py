@@ -25,6 +25,7 @@ from reactor.retries import Retries
 from reactor.schedules import Schedules
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
+from reactor.tasks import Tasks
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url
@@ -47,6 +48,7 @@ from shared.messages import (
     SignalRequest,
     StartRequest,
     StrandRequest,
+    TaskOp,
     WorkflowRequest,
 )
 from shared.names import Keys
@@ -154,6 +156,7 @@ class Reactor:
             Endpoint("limit_delete", LimitRequest, limits.delete),
             Endpoint("limit_show", LimitRequest, limits.show),
             Endpoint("limit_list", LimitRequest, limits.list),
+            Endpoint("task", TaskOp, Tasks(store, dispatcher).task),
         ]
         # Flow control, the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules).
         job_clock, schedules = JobClock(store, dispatcher), Schedules(store, nc, s.max_payload_bytes)

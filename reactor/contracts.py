@@ -15,10 +15,13 @@ from typing import Any, get_args
 import msgspec
 
 from reactor.outcomes import (
+    Claimed,
+    Completed,
     Count,
     Created,
     Deployed,
     Done,
+    Escalated,
     Existing,
     Exists,
     Extended,
@@ -34,8 +37,10 @@ from reactor.outcomes import (
     NotFailed,
     Nothing,
     NotParked,
+    NotTask,
     Ok,
     OverBudget,
+    Overdue,
     Parked,
     Purged,
     Recorded,
@@ -53,7 +58,7 @@ from reactor.outcomes import (
     Wakes,
 )
 from reactor.scripts import Call
-from shared.layout import EventRecord, Keys
+from shared.layout import EventRecord, Keys, event_job
 from shared.messages import FinalStatus
 
 __all__ = [
@@ -70,6 +75,9 @@ __all__ = [
     "RetryOutcome",
     "SignalOutcome",
     "StartOutcome",
+    "TaskCompleteOutcome",
+    "TaskDueOutcome",
+    "TaskStepOutcome",
     "TimerOutcome",
     "bot_grace",
     "bot_lapse",
@@ -93,6 +101,10 @@ __all__ = [
     "start",
     "status_backfill",
     "strand",
+    "task_claim",
+    "task_complete",
+    "task_due",
+    "task_reassign",
     "timer",
 ]
 
@@ -201,10 +213,12 @@ def park(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, now: str, at
     register new waits (starting the child job of a child wait), store the checkpoint."""
     drop = drop or []
     children = [w.child.job_id for w in waits if w.child is not None]
+    tasks = [keys.task_assignee(w.fields.assignee) for w in waits if w.kind == "task"]
     return _call("park", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id), keys.job_history(job_id),
                           keys.job_inbox(job_id), *(keys.event(e) for e in consumed), *(keys.event(e) for e in drop),
-                          *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), keys.wakes,
-                          keys.timers, keys.dispatch, keys.stranded),
+                          *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), *tasks,
+                          *((keys.task_due,) if tasks else ()), keys.wakes, keys.timers, keys.dispatch,
+                          keys.stranded),
                  _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release,
                        drop),
                  _park)
@@ -779,3 +793,76 @@ def schedule_fire(keys: Keys, *, name: str, op: str, due: str, next: str, at: st
     job_keys = () if d is None else _deferred_keys(keys, job_id, d)
     return _call("schedule_fire", (keys.schedule(name), keys.schedules, keys.schedules_buffered, *job_keys),
                  _ScheduleFire(name, op, due, next, at, fire_at, n, job_id, d), _schedule_fire)
+
+
+# -- human tasks (reactor.tasks) ---------------------------------------------------------------
+
+TaskStepOutcome = Ok | Claimed | Completed | Unknown | NotTask | NotParked
+TaskCompleteOutcome = Fired | Ok | Claimed | Completed | Unknown | NotTask | NotParked
+TaskDueOutcome = Escalated | Overdue | Nothing
+
+
+class _TaskClaim(_Args):
+    task_id: str
+    by: str
+    at: str
+
+
+class _TaskReassign(_Args):
+    task_id: str
+    to: str
+    by: str
+    now: str
+    at: str
+
+
+class _TaskComplete(_Args):
+    task_id: str
+    by: str
+    data: str
+    result: str
+    at: str
+    lease_at: str
+
+
+class _TaskDue(_Args):
+    event_id: str
+    now: str
+    at: str
+
+
+_task_step = msgspec.msgpack.Decoder(TaskStepOutcome)
+_task_complete = msgspec.msgpack.Decoder(TaskCompleteOutcome)
+_task_due = msgspec.msgpack.Decoder(TaskDueOutcome)
+
+
+def _task_keys(keys: Keys, task_id: str) -> tuple[str, ...]:
+    job_id = event_job(task_id)
+    return (keys.event(task_id), keys.task_done(task_id), keys.job_history(job_id))
+
+
+def task_claim(keys: Keys, *, task_id: str, by: str, at: str) -> Call[TaskStepOutcome]:
+    """Claim an open human task for ``by``."""
+    return _call("task_claim", _task_keys(keys, task_id), _TaskClaim(task_id, by, at), _task_step)
+
+
+def task_reassign(keys: Keys, *, task_id: str, to: str, by: str, now: str, at: str) -> Call[TaskStepOutcome]:
+    """Give an open human task to ``to`` (its assignee's inbox index moves; a claim is released);
+    the old assignee's index is read from the event (a documented cross-slot key)."""
+    return _call("task_reassign", (*_task_keys(keys, task_id), keys.task_assignee(to)),
+                 _TaskReassign(task_id, to, by, now, at), _task_step)
+
+
+def task_complete(keys: Keys, *, task_id: str, by: str, data: bytes, result: bytes, at: str,
+                  lease_at: str) -> Call[TaskCompleteOutcome]:
+    """Complete an open human task: record who and when, fire its wait with ``result``."""
+    job_id = event_job(task_id)
+    return _call("task_complete", (*_task_keys(keys, task_id), keys.job(job_id), keys.job_fired(job_id),
+                                   keys.task_due, keys.timers, keys.wakes),
+                 _TaskComplete(task_id, by, data.decode(), result.decode(), at, lease_at), _task_complete)
+
+
+def task_due(keys: Keys, *, event_id: str, now: str, at: str) -> Call[TaskDueOutcome]:
+    """A human task's due time: escalate it, or mark it overdue (one winner for the timer)."""
+    return _call("task_due", (keys.event(event_id), keys.timers, keys.task_due, keys.job_history(event_job(event_id))),
+                 _TaskDue(event_id, now, at), _task_due)

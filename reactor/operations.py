@@ -69,6 +69,10 @@ class Operations:
 
     async def start(self, req: StartRequest) -> StartReply:
         check_name("job", req.job_id)
+        try:
+            req.workflow.decode()
+        except UnicodeDecodeError as exc:  # stored as text: refused here, not failed inside
+            raise InvalidMessage("ee.reactor.start", "workflow is not UTF-8 text") from exc
         check_priority(names.reactor_subject("start"), req.priority)
         job = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
                                          Checkpoint(node=req.start), _json.encode(req.input), req.build,

@@ -22,10 +22,13 @@ from shared.messages import FiredEvent, Wake
 
 __all__ = [
     "CODES",
+    "Claimed",
+    "Completed",
     "Count",
     "Created",
     "Deployed",
     "Done",
+    "Escalated",
     "Existing",
     "Exists",
     "Extended",
@@ -42,9 +45,11 @@ __all__ = [
     "LimitSet",
     "NotFailed",
     "NotParked",
+    "NotTask",
     "Nothing",
     "Ok",
     "OverBudget",
+    "Overdue",
     "Parked",
     "Purged",
     "Recorded",
@@ -104,6 +109,11 @@ CODES: dict[str, str] = {
     "not_failed": "the job is not failed (only a failed job is retried)",
     "retried": "the failed job runs again from its checkpoint, under a wake lease",
     "limit_set": "the limit's settings are written (or deleted); the heads of its lines are nudged",
+    "completed": "the human task was completed already (by whom, when)",
+    "claimed": "the human task is claimed by someone else (by whom, since when)",
+    "not_task": "the event is another kind of wait, not a human task",
+    "escalated": "the human task was due: reassigned to its escalate_to",
+    "overdue": "the human task was due, with nobody to escalate to: marked overdue",
 }
 
 
@@ -322,6 +332,26 @@ class NotFailed(Outcome, tag="not_failed"):
 
 class LimitSet(Outcome, tag="limit_set"):
     existed: bool = False
+class Completed(Outcome, tag="completed"):
+    by: str
+    at: str = ""
+
+
+class Claimed(Outcome, tag="claimed"):
+    by: str
+    at: str = ""
+
+
+class NotTask(Outcome, tag="not_task"):
+    kind: str = ""
+
+
+class Escalated(Outcome, tag="escalated"):
+    to: str
+
+
+class Overdue(Outcome, tag="overdue"):
+    pass
 
 
 class Retried(Outcome, tag="retried"):

@@ -64,6 +64,7 @@ from shared.errors import (
 from shared.errors import (
     InboxFull as InboxFullError,
 )
+from shared.human_tasks import MAX_TITLE, check_assignee, form_problem
 from shared.layout import EVENT_KINDS, DeploymentRecord, EventRecord, Keys
 from shared.messages import (
     ActivityWait,
@@ -72,6 +73,7 @@ from shared.messages import (
     ChildWait,
     HistoryEntry,
     SignalWait,
+    TaskWait,
     TimerWait,
     Wait,
     encode,
@@ -203,6 +205,26 @@ def _kind_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
                                          _json.encode(wait.input).decode())
             return contracts.NewWait(event_id, "child", EventRecord(node=wait.node, spec=spec, attempt=1,
                                                                     child=wait.job_id), child=child)
+        case TaskWait():
+            return _task_wait(event_id, wait, spec, now)
+
+
+def _task_wait(event_id: str, wait: TaskWait, spec: str, now: float) -> contracts.NewWait:
+    """A human task's event: its fields for the inbox; its due time is its timer (task_due.lua,
+    or timer.lua's timeout result when it fails at due)."""
+    for who in (wait.assignee, *([wait.escalate_to] if wait.escalate_to else [])):
+        problem = check_assignee(who)
+        if problem is not None:
+            raise InvalidMessage(names.reactor_subject("park"), f"task {wait.node!r}: {problem}")
+    problem = form_problem(wait.form)
+    if problem is not None:
+        raise InvalidMessage(names.reactor_subject("park"), f"task {wait.node!r}: form {problem}")
+    due = "" if wait.due_s is None else repr(now + wait.due_s)
+    fields = EventRecord(node=wait.node, spec=spec, attempt=1, title=bounded_text(wait.title, MAX_TITLE),
+                         details=_json.encode(wait.details).decode(), assignee=wait.assignee,
+                         form=_json.encode(wait.form).decode(), due=due, escalate_to=wait.escalate_to,
+                         on_due=wait.on_due)
+    return contracts.NewWait(event_id, "task", fields, due)
 
 
 def notes(history: list[HistoryEntry]) -> list[contracts.Note]:
@@ -217,6 +239,8 @@ TIMEOUT_RESULTS = {
     "bot_lock": _json.encode({"ok": False, "error": "timed out waiting for a bot", "error_type": "timeout"}),
     # A child wait has no timeout of its own; one an operator gave it (ee event extend) ends it so.
     "child": _json.encode({"ok": False, "error": "timed out waiting for the child job", "error_type": "timeout"}),
+    # A human task with a catch on timeout and nobody to escalate to (on_due fail).
+    "task": _json.encode({"ok": False, "error": "human task not completed by its due time", "error_type": "timeout"}),
 }
 
 
@@ -478,17 +502,25 @@ class Store:
                                                   start=0, num=limit)
         return [_s(m) for m in members]
 
-    async def fire_timers(self, events: list[str], now: float) -> list[contracts.TimerOutcome | Exception]:
+    async def fire_timers(self, events: list[str], now: float) -> list[Any]:
         """Run the timer script on each due event (with the timeout result of its kind)."""
         pipe = self._redis.pipeline(transaction=False)
         for event_id in events:
-            pipe.hget(self.keys.event(event_id), "kind")
+            pipe.hmget(self.keys.event(event_id), ["kind", "on_due"])
         kinds = await pipe.execute()
         at, lease_at = clock.iso(now), self.lease_at(now)
-        return await self._run.many([
+        calls: list[Call[Any]] = [
+            # A human task that escalates or only goes overdue at its due time: task_due.lua.
+            contracts.task_due(self.keys, event_id=e, now=repr(now), at=at) if _s(k or b"") == "task"
+            and _s(d or b"") in ("escalate", "overdue") else
             contracts.timer(self.keys, event_id=e, now=repr(now), at=at, lease_at=lease_at,
                             timeout_result=TIMEOUT_RESULTS.get(_s(k) if k else "", b"null"))
-            for e, k in zip(events, kinds, strict=True)])
+            for e, (k, d) in zip(events, kinds, strict=True)]
+        return await self._run.many(calls)
+
+    async def task_step(self, call: Call[Any]) -> Any:
+        """One human task step (reactor.tasks builds it with contracts.task_*): its outcome."""
+        return await self._one(call)
 
     async def offer_again(self, job_ids: list[str], now: float, lapsed: bool) -> list[WakeData]:
         """The wakes of these jobs under a fresh lease: their lease lapsed, or an executor

@@ -15,6 +15,7 @@ __all__ = [
     "EventNotFound",
     "EventNotParked",
     "ForeignEvent",
+    "FormRefused",
     "InboxFull",
     "InvalidMessage",
     "InvalidName",
@@ -26,6 +27,7 @@ __all__ = [
     "JobWaitTimeout",
     "LeaseLost",
     "NestedTooDeep",
+    "NotATask",
     "NotPermitted",
     "NotRetryable",
     "OverLimit",
@@ -35,6 +37,10 @@ __all__ = [
     "StackNotFound",
     "StaleFence",
     "SubjectTooLong",
+    "TaskClaimed",
+    "TaskClosed",
+    "TaskCompleted",
+    "TaskNotFound",
     "UnknownNode",
     "UnreadableWorkflow",
     "VersionTaken",
@@ -394,3 +400,69 @@ class NotRetryable(EngineError):
         self.job_id = job_id
         self.reason = reason
         super().__init__(f"job {_cut(job_id)!r} cannot be retried: {reason}")
+
+
+class TaskNotFound(EngineError):
+    """No open or completed human task of this id (its job ended, was purged, or never had it)."""
+
+    code = "404"
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"unknown task {_cut(task_id)!r}")
+
+
+class NotATask(EngineError):
+    """A task command naming an event that is another kind of wait."""
+
+    def __init__(self, task_id: str, kind: str) -> None:
+        self.task_id = task_id
+        self.kind = kind
+        super().__init__(f"event {_cut(task_id)!r} is a {kind} wait, not a human task")
+
+
+class TaskCompleted(EngineError):
+    """A second completion (or a claim, a reassignment) of a task completed already."""
+
+    code = "409"
+
+    def __init__(self, task_id: str, by: str, at: str) -> None:
+        self.task_id = task_id
+        self.by = by
+        self.at = at
+        super().__init__(f"task {_cut(task_id)!r} was completed by {_cut(by)} at {at}")
+
+
+class TaskClaimed(EngineError):
+    """Completing or claiming a task someone else claimed."""
+
+    code = "409"
+
+    def __init__(self, task_id: str, by: str, at: str) -> None:
+        self.task_id = task_id
+        self.by = by
+        self.at = at
+        super().__init__(f"task {_cut(task_id)!r} is claimed by {_cut(by)} (since {at}): only they may complete "
+                         "it; reassign it to release the claim")
+
+
+class TaskClosed(EngineError):
+    """A task whose wait ended another way (timed out, failed or resolved by an operator)."""
+
+    code = "409"
+
+    def __init__(self, task_id: str, status: str) -> None:
+        self.task_id = task_id
+        self.status = status
+        super().__init__(f"task {_cut(task_id)!r} is not open any more (its wait is {status})")
+
+
+class FormRefused(EngineError):
+    """Completion data that does not fit the task's form: the first field at fault."""
+
+    def __init__(self, task_id: str, field: str, reason: str) -> None:
+        self.task_id = task_id
+        self.field = field
+        self.reason = reason
+        where = f"field {_cut(field, 60)!r}" if field else "the data"
+        super().__init__(f"{where}: {reason}")

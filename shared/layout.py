@@ -51,6 +51,7 @@ __all__ = [
     "LimitRecord",
     "NumberText",
     "ScheduleRecord",
+    "TaskDoneRecord",
     "decode_hash",
     "event_job",
     "lua_keys",
@@ -60,7 +61,7 @@ EVENT_SEPARATOR = "~"
 
 # The kinds of parked event, each with its index (``Keys.event_index``): the values of an
 # event hash's ``kind`` field and of ``ee events --kind``.
-EVENT_KINDS = ("activity", "timer", "signal", "bot_lock", "child")
+EVENT_KINDS = ("activity", "timer", "signal", "bot_lock", "child", "task")
 
 
 def event_job(event_id: str) -> str:
@@ -125,6 +126,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("bot_events", "bot-events:<bot>", "zset", "open events bound to one bot by park time"),
     Family("legacy_bot_events", "bot:<bot>:events", "zset", "a bot's event index before bot-events: "
            "(moved at reactor start)"),
+    Family("task_assignee", "tasks:assignee:<assignee>", "zset", "open human tasks (event ids) of one user "
+           "or group by park time"),
+    Family("task_due", "tasks:due", "zset", "open human tasks with a due time, by due time (overdue: due "
+           "before now)", "global"),
+    Family("task_done", "task-done:{J}~F.i", "hash", "a completed human task: who, when, its data "
+           "(TaskDoneRecord), kept for the retention time", "job"),
     Family("timers", "timers", "zset", "event ids by due time", "global"),
     Family("wakes", "wakes", "zset", "job ids by wake-lease end", "global"),
     Family("dispatch", "dispatch", "zset", "activity events not yet acknowledged by JetStream", "global"),
@@ -189,6 +196,7 @@ class Keys:
         self.deployed = fixed["deployed"]
         self.queue_seq = fixed["queue_seq"]
         self.limits = fixed["limits"]
+        self.task_due = fixed["task_due"]
         self.deferred = fixed["deferred"]
         self.deadlines = fixed["deadlines"]
         self.overdue = fixed["overdue"]
@@ -238,6 +246,12 @@ class Keys:
 
     def workflow(self, digest: str) -> str:
         return self._key("workflow", digest)
+
+    def task_assignee(self, assignee: str) -> str:
+        return self._key("task_assignee", assignee)
+
+    def task_done(self, task_id: str) -> str:
+        return self._key("task_done", task_id)
 
     def deployed_workflow(self, name: str) -> str:
         return self._key("deployed_workflow", name)
@@ -400,6 +414,19 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     limit_key: str = ""
     limit_held: str = ""  # '1' while its attempt holds a slot of the limit
     waiting_since: NumberText = ""  # phase waiting_capacity: since when (Unix seconds)
+    # A human task (kind task): shared.human_tasks. ``due`` Unix seconds; ``claimed_*`` and
+    # ``escalated_at`` as it goes; ``on_due``: escalate, fail or overdue.
+    title: str = ""
+    details: JsonText | None = None
+    assignee: str = ""
+    form: JsonText | None = None
+    due: NumberText = ""
+    escalate_to: str = ""
+    on_due: str = ""
+    claimed_by: str = ""
+    claimed_at: str = ""
+    escalated_at: str = ""
+    overdue: str = ""  # '1': its due time passed with nobody to escalate to
 
 
 class BotRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -442,6 +469,19 @@ class DeploymentRecord(msgspec.Struct, kw_only=True):
     digest: str
     at: str  # ISO-8601 UTC
     by: str = ""
+
+
+class TaskDoneRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``task-done:{J}~F.i``: a human task's completion, kept after its event is consumed so that
+    a second completion is refused naming the first, and ``ee task show`` still shows it."""
+
+    job: str = ""
+    node: str = ""
+    title: str = ""
+    assignee: str = ""
+    completed_by: str = ""
+    completed_at: str = ""
+    data: JsonText | None = None
 
 
 class DeadLetterRecord(msgspec.Struct, kw_only=True):
@@ -493,7 +533,8 @@ class ScheduleRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
-    "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "schedule": ScheduleRecord, "limit": LimitRecord,
+    "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "task_done": TaskDoneRecord,
+    "schedule": ScheduleRecord, "limit": LimitRecord,
 }
 
 

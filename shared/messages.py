@@ -77,6 +77,9 @@ __all__ = [
     "StartReply",
     "StartRequest",
     "StrandRequest",
+    "TaskOp",
+    "TaskOpReply",
+    "TaskWait",
     "TimerWait",
     "Wait",
     "Wake",
@@ -223,7 +226,23 @@ class ChildWait(_WaitBase, tag="child"):
     input: dict[str, Any] = {}
 
 
-Wait = ActivityWait | TimerWait | SignalWait | BotLockWait | ChildWait
+class TaskWait(_WaitBase, tag="task"):
+    """A ``human_task``: open until someone completes it (``ee task complete``) with data that
+    fits ``form`` (a JSON Schema), which fires it with that data as output. ``details``: the
+    value of the node's details expression. ``due_s``: at that time ``on_due`` happens:
+    ``escalate`` (reassigned to ``escalate_to``), ``fail`` (fired as a timeout, for a catch),
+    ``overdue`` (only marked)."""
+
+    title: str
+    assignee: str
+    form: dict[str, Any] = {}
+    details: Any = None
+    due_s: float | None = None
+    escalate_to: str = ""
+    on_due: Literal["escalate", "fail", "overdue"] = "overdue"
+
+
+Wait = ActivityWait | TimerWait | SignalWait | BotLockWait | ChildWait | TaskWait
 
 
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -633,6 +652,24 @@ class LimitListReply(msgspec.Struct, kw_only=True):
 class LimitDeleteReply(msgspec.Struct, kw_only=True):
     name: str
     deleted: bool  # False: it had no settings
+class TaskOp(msgspec.Struct, kw_only=True):
+    """A person's action on a human task (its id is its event id): ``claim`` it, ``complete`` it
+    with ``data`` (checked against its form), ``reassign`` it ``to`` another assignee. ``by``:
+    who (recorded in the task and in the job's history)."""
+
+    task_id: str
+    op: Literal["claim", "complete", "reassign"]
+    by: str
+    data: Any = None
+    to: str = ""
+
+
+class TaskOpReply(msgspec.Struct, kw_only=True):
+    task_id: str
+    status: str  # claimed, completed, reassigned
+    assignee: str = ""
+    by: str = ""
+    at: str = ""
 
 
 # ---- reactor -> executor -------------------------------------------------
@@ -729,7 +766,7 @@ def encode(message: msgspec.Struct | Any) -> bytes:
 
 # Messages that bring data from outside the engine: decoded with the lower nesting bound
 # (see shared.bounds), so that the engine can always carry what it accepted.
-OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp, DeployRequest)
+OUTSIDE_DATA: tuple[type[Any], ...] = (JobRequest, ActivityResult, SignalRequest, EventOp, DeployRequest, TaskOp)
 
 
 class Codec(Generic[T]):

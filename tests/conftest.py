@@ -12,6 +12,7 @@ import pytest
 
 from ee.servers import ServerProcess, nats_server, redis_server
 from shared import names
+from tests.support.cli import InProcessEe
 from tests.support.stack import Stack
 
 
@@ -77,6 +78,12 @@ def module_engine(servers: tuple[ServerProcess, ServerProcess],
         yield s.up()
     finally:
         s.stop_all()
+
+
+@pytest.fixture
+def ee_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> InProcessEe:
+    """``ee`` commands run in this process (``tests.support.cli``): ``ee_main(*args, env=..., cwd=...)``."""
+    return InProcessEe(monkeypatch, capsys)
 
 
 @pytest.fixture

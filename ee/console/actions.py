@@ -11,9 +11,9 @@ from typing import Any
 
 from ee.client import EngineClient
 from shared.config import Settings
-from shared.messages import EventOp
+from shared.messages import EventOp, TaskOp
 
-__all__ = ["cancel_job", "extend_wait", "fail_wait", "resolve_wait", "retry_job"]
+__all__ = ["cancel_job", "complete_task", "extend_wait", "fail_wait", "resolve_wait", "retry_job"]
 
 
 def _by(by: str) -> str:
@@ -49,3 +49,11 @@ async def retry_job(settings: Settings, job_id: str, by: str) -> str:
     async with EngineClient(settings) as client:
         reply = await client.retry(job_id, "", by)
     return f"job {reply.job_id} retried from node {reply.node} (retry {reply.retries})"
+
+
+async def complete_task(settings: Settings, task_id: str, data: Any, by: str) -> str:
+    """``ee task complete TASK --data JSON --by NAME``: the reactor checks the data against the
+    form again and records who."""
+    async with EngineClient(settings) as client:
+        reply = await client.task_op(TaskOp(task_id=task_id, op="complete", by=by, data=data))
+    return f"task {reply.task_id} completed by {reply.by}"

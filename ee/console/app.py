@@ -76,7 +76,8 @@ def create_app(config: ConsoleConfig, inspector: Inspector) -> Starlette:
         Route("/waits/{event_id}/fail", pages.fail, methods=["POST"], name="fail"),
         Route("/waits/{event_id}/extend", pages.extend, methods=["POST"], name="extend"),
         Route("/bots", pages.bots, name="bots"),
-        Route("/tasks", pages.tasks, name="tasks"),  # the human-task inbox comes with the human_task node
+        Route("/tasks", pages.tasks, name="tasks"),
+        Route("/tasks/{task_id}/complete", pages.complete_task, methods=["POST"], name="complete_task"),
         Route("/healthz", pages.healthz),
         Route("/readyz", pages.readyz),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),

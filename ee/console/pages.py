@@ -28,14 +28,17 @@ from ee.console.forms import (
     text_field,
     timeout_field,
 )
+from ee.console.tasks import open_form, task_data, task_filters, tasks_view
 from ee.inspect import Inspector
 from shared.config import Settings
 from shared.errors import (
     EngineError,
     EngineUnavailable,
     EventNotFound,
+    FormRefused,
     InvalidName,
     JobNotFound,
+    TaskNotFound,
 )
 from shared.names import EVENT_KINDS, event_job
 from shared.naming import NameKind, check_name
@@ -123,12 +126,47 @@ class Pages:
     async def bots(self, request: Request) -> Response:
         return self._page(request, "bots.html", {"view": await self._read(lambda: reads.bots_view(self.inspector))})
 
-    async def tasks(self, request: Request) -> Response:
-        """The human-task inbox, kept for the ``human_task`` node (waits of kind ``task``): the
-        rows come from its inspection read (``reads``), each task's form is generated from its
-        JSON Schema (``tasks.html``), checked on completion (``forms``) and sent through its
-        reactor endpoint with the operator's name (``actions``), as the wait actions here are."""
-        return self._page(request, "tasks.html", {})
+    async def tasks(self, request: Request, flash: str | None = None, error: str | None = None,
+                    status: int = 200) -> Response:
+        """The human-task inbox (``ee tasks``' read) with its filters; each task's form is
+        generated from its JSON Schema (``tasks.html``), checked on completion with the check of
+        ``ee task complete`` and sent through the reactor's task endpoint with the operator's
+        name (``complete_task``)."""
+        values = dict(request.query_params)
+        try:
+            filters = task_filters(values)
+        except FormError as exc:
+            return self._page(request, "tasks.html", {"rows": [], "q": values, "error": str(exc)}, 400)
+        rows = await self._read(lambda: tasks_view(self.inspector, filters))
+        return self._page(request, "tasks.html", {"rows": rows, "q": values, "flash": flash, "error": error},
+                          status)
+
+    async def complete_task(self, request: Request) -> Response:
+        form = dict(await request.form())
+        message: str | None = None
+        error: str | None = None
+        status, by = 200, ""
+        try:
+            task_id = self._path_name(request, "task_id", "event")
+            by = operator_field(form)
+            schema = await self._read(lambda: open_form(self.inspector, task_id))
+            if schema is None:
+                raise TaskNotFound(task_id)
+            data = task_data(task_id, schema, form)
+            message = await actions.complete_task(self.settings, task_id, data, by)
+        except FormError as exc:
+            error, status = str(exc), 400
+        except EngineError as exc:
+            error, status = str(exc), 404 if isinstance(exc, TaskNotFound) else (
+                400 if isinstance(exc, FormRefused) else _status_of(exc))
+        if request.headers.get("hx-request") == "true":
+            response: Response = self.templates.TemplateResponse(
+                request, "_flash.html", {"flash": message, "error": error}, status_code=200)
+        else:
+            response = await self.tasks(request, message, error, status)
+        if by and error is None:
+            response.set_cookie(OPERATOR_COOKIE, by, samesite="strict")
+        return response
 
     async def healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok")

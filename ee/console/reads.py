@@ -4,6 +4,7 @@ pages call these in a worker thread."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -35,7 +36,10 @@ def overview(inspector: Inspector) -> dict[str, Any]:
     ages = inspector.wait_ages(tuple(bound for _, bound in AGE_BUCKETS))
     waits = {kind: dict(zip((name for name, _ in AGE_BUCKETS), found, strict=True))
              for kind, found in ages.items() if any(found)}
-    return {"counts": counts, "overdue": overdue, "waits": waits, "buckets": [name for name, _ in AGE_BUCKETS],
+    # Overdue human tasks: open ones whose due time passed (the tasks:due index, counted, not read).
+    tasks_overdue = int(inspector.r.zcount(inspector.keys.task_due, "-inf", repr(time.time())))
+    return {"counts": counts, "overdue": overdue, "tasks_overdue": tasks_overdue, "waits": waits,
+            "buckets": [name for name, _ in AGE_BUCKETS],
             "pools": _pools(inspector)}
 
 

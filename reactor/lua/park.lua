@@ -64,6 +64,7 @@ for _, w in ipairs(A.waits) do
   redis.call('ZADD', K.event_index(kind), now, e)
   local by = w.fields
   index_event(e, now, by.activity, by.pool, by.bot)
+  if kind == 'task' then index_task(e, now, by.assignee, w.timer_at) end
   if w.timer_at and w.timer_at ~= '' then
     redis.call('ZADD', K.timers, w.timer_at, e)
     redis.call('HSET', k, 'deadline', w.timer_at)

@@ -8,7 +8,7 @@ them), so the model is recursive: :data:`Node` is the union of every kind, and a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -31,6 +31,7 @@ __all__ = [
     "EndNode",
     "ErrorClass",
     "FailNode",
+    "HumanTaskNode",
     "LimitSpec",
     "LockBotNode",
     "MapNode",
@@ -189,9 +190,26 @@ class SetNode(_NodeBase, tag="set"):
     next: str | None = None
 
 
+class HumanTaskNode(_NodeBase, tag="human_task"):
+    """A person's task: parks a ``task`` wait until someone completes its ``form`` (a JSON
+    Schema) with data, which goes into ``output``. ``details``: an expression, its value shown
+    with the task. At ``due_s``: reassigned to ``escalate_to``, else failed as a timeout when a
+    ``catch`` takes ``timeout``, else only overdue (shared.human_tasks)."""
+
+    title: str
+    assignee: str
+    form: dict[str, Any]
+    next: str | None = None
+    details: str | None = None
+    due_s: float | None = None
+    escalate_to: str | None = None
+    output: str | None = None
+    catch: list[CatchRoute] = []
+
+
 Node = (
     ActivityNode | BranchNode | WaitSignalNode | SleepNode | LockBotNode | UnlockBotNode
-    | EndNode | FailNode | ParallelNode | MapNode | CallNode | SetNode
+    | EndNode | FailNode | ParallelNode | MapNode | CallNode | SetNode | HumanTaskNode
 )
 
 

@@ -18,6 +18,7 @@ import jmespath.exceptions
 
 from shared.bounds import bounded_text
 from shared.errors import InvalidName, InvalidWorkflow
+from shared.human_tasks import MAX_TITLE, check_assignee, form_problem
 from shared.naming import NameKind, check_name
 from shared.workflow._graph import inner_path, node_paths, on_bot_without_bot
 from shared.workflow._model import (
@@ -33,6 +34,7 @@ from shared.workflow._model import (
     CallNode,
     EndNode,
     FailNode,
+    HumanTaskNode,
     LockBotNode,
     MapNode,
     Node,
@@ -153,8 +155,27 @@ def _check_fields(path: str, node: Node, names: bool) -> None:
                 raise InvalidWorkflow(path, "vars", "a set node needs at least one variable")
             for key, expr in node.vars.items():
                 _check_expression(path, f"vars.{key}", expr)
+        case HumanTaskNode():
+            _check_human_task(path, node)
         case FailNode() | UnlockBotNode():
             pass
+
+
+def _check_human_task(path: str, node: HumanTaskNode) -> None:
+    if not node.title.strip() or len(node.title) > MAX_TITLE:
+        raise InvalidWorkflow(path, "title", f"must be 1 to {MAX_TITLE} characters")
+    for field, value in (("assignee", node.assignee), ("escalate_to", node.escalate_to)):
+        problem = None if value is None else check_assignee(value)
+        if problem is not None:
+            raise InvalidWorkflow(path, field, problem)
+    problem = form_problem(node.form)
+    if problem is not None:
+        raise InvalidWorkflow(path, "form", problem)
+    if node.details is not None:
+        _check_expression(path, "details", node.details)
+    _check_positive(path, "due_s", node.due_s)
+    if node.escalate_to is not None and node.due_s is None:
+        raise InvalidWorkflow(path, "escalate_to", "needs due_s (when to escalate)")
 
 
 def _check_graph(start: str, nodes: dict[str, Node], prefix: str, depth: int, names: bool) -> None:

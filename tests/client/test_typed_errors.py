@@ -82,6 +82,12 @@ SAMPLES: list[EngineError] = [
     errors.JobNotFailed("j1", "completed"),
     errors.UnknownNode("j1", "zz", ["a", "b"]),
     errors.NotRetryable("j1", "it never started"),
+    errors.TaskNotFound("j1~1.0"),
+    errors.NotATask("j1~1.0", "timer"),
+    errors.TaskCompleted("j1~1.0", "alice", "2026-12-03T12:00:00Z"),
+    errors.TaskClaimed("j1~1.0", "alice", "2026-12-03T12:00:00Z"),
+    errors.TaskClosed("j1~1.0", "fired"),
+    errors.FormRefused("j1~1.0", "amount", "-5 is less than the minimum of 0"),
 ]
 
 

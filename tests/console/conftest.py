@@ -42,6 +42,18 @@ ECHO: dict[str, Any] = {
                       "next": "done"},
               "done": {"kind": "end", "output": "vars.said"}}}
 
+# A human task: parked until someone completes its form (the Tasks page).
+INVOICE_TASK: dict[str, Any] = {
+    "name": "console_invoice_task", "version": 1, "start": "approve",
+    "nodes": {"approve": {"kind": "human_task", "title": "Approve invoice", "details": "input",
+                          "assignee": "group:finance", "output": "approval", "next": "done",
+                          "form": {"type": "object", "required": ["approved", "amount"], "properties": {
+                              "approved": {"type": "boolean", "title": "Approved"},
+                              "amount": {"type": "number", "minimum": 0, "title": "Amount"},
+                              "currency": {"enum": ["EUR", "USD"], "title": "Currency"},
+                              "comment": {"type": "string", "maxLength": 40}}}},
+              "done": {"kind": "end", "output": "vars.approval"}}}
+
 
 def console_client(stack: Stack, token: str | None = None, allowed_hosts: frozenset[str] | None = None) -> TestClient:
     """The app in process; any Host by default (TestClient's is ``testserver``)."""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ee.servers import free_port
-from tests.console.conftest import APPROVAL, ECHO, HOLD, MANUAL
+from tests.console.conftest import APPROVAL, ECHO, HOLD, INVOICE_TASK, MANUAL
 from tests.support.stack import Stack, poll
 
 CHROMIUM = os.environ.get("EE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -141,3 +141,51 @@ def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_
         expect(page.locator("#live")).to_contain_text("erp-bot-1")
         expect(page.locator("table.bots")).to_contain_text(kept, timeout=LIVE_S)  # it holds the bot
         shot(page, "bots")
+
+
+def test_complete_a_human_task_from_the_browser(module_engine: Stack, console_url: str) -> None:
+    """A job parked on a human task, found through the Tasks page's filters, completed through
+    the form generated from its schema (a bad amount refused first, naming the field), and seen
+    gone from the inbox without reloading, its job completed with the data."""
+    expect = sync_api.expect
+    job = module_engine.submit(INVOICE_TASK, {"invoice": "INV-2001", "total": 480}, job_id="invoice-task-2001")
+    other = module_engine.submit({**INVOICE_TASK, "nodes": {**INVOICE_TASK["nodes"], "approve": {
+        **INVOICE_TASK["nodes"]["approve"], "assignee": "group:sales", "title": "Check order"}}},
+        {"order": "ORD-7"}, job_id="order-task-7")
+    for job_id in (job, other):
+        module_engine.wait_job(job_id, statuses=("parked",))
+
+    with browser_page() as page:
+        page.goto(console_url + "tasks")
+        expect(page.locator("table.tasks")).to_contain_text("Check order")
+        page.fill("input[name=assignee]", "group:finance")
+        page.click("button:has-text('Filter')")
+        rows = page.locator("table.tasks tr.task")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("Approve invoice")
+        expect(rows.first).to_contain_text(job)
+        form = page.locator("form.task").first
+        expect(form.locator(".required")).to_have_count(2)  # approved and amount
+        expect(form.locator("select[name='f.currency'] option")).to_have_count(3)
+        shot(page, "tasks")
+
+        form.locator("input[name='f.approved']").check()
+        form.locator("input[name='f.amount']").fill("-5")
+        form.locator("select[name='f.currency']").select_option(label="EUR")
+        form.locator("input[name='f.comment']").fill("ok to pay")
+        form.locator("input[name=by]").fill("alice")
+        form.locator("button").click()
+        expect(page.locator("#flash .error")).to_have_count(1)
+        expect(page.locator("#flash .error")).to_have_text("field 'amount': -5 is less than the minimum of 0")
+        assert module_engine.inspector().status(job) == "parked"
+
+        form.locator("input[name='f.amount']").fill("480")
+        form.locator("button").click()
+        expect(page.locator("#flash")).to_contain_text("completed by alice")
+        # No reload: the live region follows the engine, and the task leaves the inbox.
+        expect(page.locator("table.tasks tr.task")).to_have_count(0, timeout=LIVE_S)
+        expect(page.locator("#live")).to_contain_text("No open task matches", timeout=LIVE_S)
+    done = module_engine.wait_job(job)
+    assert done["output"] == {"approved": True, "amount": 480, "currency": "EUR", "comment": "ok to pay"}
+    history = module_engine.inspector().job(job)["history"]  # type: ignore[index]
+    assert [h["detail"] for h in history if h["event"] == "task completed"] == ["by alice"]

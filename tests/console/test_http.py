@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from ee.console.guard import LOOPBACK_NAMES
 from ee.console.server import BindRefused, check_token
-from tests.console.conftest import APPROVAL, ECHO, MANUAL, console_client
+from tests.console.conftest import APPROVAL, ECHO, INVOICE_TASK, MANUAL, console_client
 from tests.support.stack import Stack, poll
 
 _ERROR = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
@@ -216,3 +216,32 @@ def test_a_non_loopback_bind_needs_the_token(module_engine: Stack) -> None:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "EE_UI_TOKEN" in out.stderr, out.stderr
+
+
+def test_task_form_checked_on_the_server_with_one_message(module_engine: Stack, console: TestClient) -> None:
+    """The Tasks page: a bad filter and bad form data each one message naming the field; good
+    data completes the task through the reactor, recorded with the operator's name."""
+    job_id = module_engine.submit(INVOICE_TASK, {"invoice": "INV-9"}, job_id="http-task-9")
+    task_id = parked(module_engine, job_id)
+    page = console.get("/tasks", params={"assignee": "group:finance"})
+    assert page.status_code == 200 and task_id in page.text and 'name="f.amount"' in page.text
+    bad = console.get("/tasks", params={"assignee": "no one"})
+    assert bad.status_code == 400 and len(errors(bad.text)) == 1 and errors(bad.text)[0].startswith("assignee: ")
+    url = f"/tasks/{task_id}/complete"
+    for form, message in (
+            ({"by": "alice", "f.approved": "on", "f.amount": "-5"}, "field 'amount': -5 is less than the minimum of 0"),
+            ({"by": "alice", "f.approved": "on"}, "field 'amount': is required"),
+            ({"by": "alice", "f.amount": "1", "f.currency": '"GBP"'}, "field 'currency': 'GBP' is not one of "
+                                                                         "['EUR', 'USD']"),
+            ({"by": "alice", "f.amount": "ten"}, "field 'amount': 'ten' is not of type 'number'"),
+            ({"f.amount": "1"}, "by: your name is required (it goes into the job's history)")):
+        refused = console.post(url, data=form)
+        assert refused.status_code == 400, (form, refused.text)
+        assert errors(refused.text) == [message], (form, errors(refused.text))
+    assert module_engine.inspector().status(job_id) == "parked"
+    done = console.post(url, data={"by": "alice", "f.approved": "on", "f.amount": "12.5", "f.currency": '"USD"'},
+                        headers={"HX-Request": "true"})
+    assert done.status_code == 200 and "completed by alice" in done.text, done.text
+    assert module_engine.wait_job(job_id)["output"] == {"approved": True, "amount": 12.5, "currency": "USD"}
+    again = console.post(url, data={"by": "bob", "f.amount": "1"})
+    assert again.status_code == 404 and errors(again.text) == [f"unknown task {task_id!r}"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.cli import InProcessEe, Ran, ee_subprocess
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
@@ -19,23 +19,31 @@ SIGNAL_WAIT = {"name": "gate", "start": "ask", "nodes": {
     "done": {"kind": "end", "output": "'through'"}}}
 FAILS = {"name": "refuser", "start": "no", "nodes": {"no": {"kind": "fail", "error": "not today"}}}
 
-
-def run_all(stack: Stack, cases: list[tuple[list[str], int, str]], cwd: Path,
-            **env: str) -> None:
-    """Run every case at once; each must exit with its code, and a refusal print one line."""
-    procs = [(args, code, words, subprocess.Popen([sys.executable, "-m", "ee", *args], env=stack.env(**env),
-                                                  cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                  text=True))
-             for args, code, words in cases]
-    for args, code, words, proc in procs:
-        out, err = proc.communicate(timeout=180)  # all at once on 2 cores: generous under load
-        assert proc.returncode == code, (args, proc.returncode, out, err)
-        if code >= 2:
-            assert err.count("\n") == 1 and err.startswith("ee: ") and words in err, (args, err)
-            assert "Traceback" not in err and out == "", (args, out, err)
+Case = tuple[list[str], int, str]  # arguments, exit code, words the refusal's line holds
+Started = list[tuple[Case, subprocess.Popen[str]]]
 
 
-def test_each_command_exits_with_the_documented_code(engine: Stack, tmp_path: Path) -> None:
+def start_real(stack: Stack, cases: tuple[Case, ...], cwd: Path, **env: str) -> Started:
+    """``cases`` as real ``python -m ee`` processes (what a shell sees), started, not waited for."""
+    return [(case, ee_subprocess(*case[0], env=stack.env(**env), cwd=cwd)) for case in cases]
+
+
+def run_all(ee: InProcessEe, stack: Stack, cases: list[Case], cwd: Path, real: tuple[Case, ...] = (),
+            started: Started | None = None, env: dict[str, str] | None = None) -> None:
+    """Each case must exit with its code, and a refusal print one line. ``cases`` run through
+    ``ee``'s entry point in this process, one after the other; ``real`` ones (and those
+    ``started`` before) as processes, running meanwhile."""
+    procs = [*(started or []), *start_real(stack, real, cwd, **(env or {}))]
+    settings = stack.env(**(env or {}))
+    problems = [ee(*args, env=settings, cwd=cwd).refusal_problem(code, words) for args, code, words in cases]
+    for (args, code, words), proc in procs:
+        out, err = proc.communicate(timeout=180)  # generous on 2 loaded cores
+        problems.append(Ran(tuple(args), proc.returncode, out, err).refusal_problem(code, words))
+    found = [p for p in problems if p is not None]
+    assert not found, "\n".join(found)
+
+
+def test_each_command_exits_with_the_documented_code(engine: Stack, tmp_path: Path, ee_main: InProcessEe) -> None:
     files = {}
     for name, workflow in (("ok", chain(1)), ("gate", SIGNAL_WAIT), ("fails", FAILS)):
         files[name] = str(tmp_path / f"{name}.json")
@@ -46,14 +54,12 @@ def test_each_command_exits_with_the_documented_code(engine: Stack, tmp_path: Pa
     engine.wait_job(parked, statuses=("parked",))
     to_cancel = engine.submit(SIGNAL_WAIT, {}, job_id="to-cancel")
     engine.wait_job(to_cancel, statuses=("parked",))
-    run_all(engine, [
+    run_all(ee_main, engine, [
         (["submit", files["ok"], "--input", '{"v": 2}', "--wait"], 0, ""),
-        (["submit", files["fails"], "--wait"], 1, ""),
         (["submit", files["gate"], "--job-id", "slow-1", "--wait", "--timeout", "0.5"], 5,
          "gave up waiting for job 'slow-1'"),
         (["submit", files["ok"], "--input", "{oops"], 2, "--input is not valid JSON"),
         (["status", done], 0, ""),
-        (["status", "no-such-job"], 3, "unknown job 'no-such-job'"),
         (["status", "a b"], 2, "invalid job id"),
         (["jobs"], 0, ""),
         (["events", "--job", parked], 0, ""),
@@ -68,26 +74,31 @@ def test_each_command_exits_with_the_documented_code(engine: Stack, tmp_path: Pa
         (["url", "nats"], 0, ""),
         (["purge", "--older-than", "1h", "--dry-run"], 0, ""),
         (["purge", "--older-than", "soon"], 2, "bad duration"),
-    ], tmp_path)
+    ], tmp_path, real=((["submit", files["fails"], "--wait"], 1, ""),
+                       (["status", "no-such-job"], 3, "unknown job 'no-such-job'")))
     # Acting on a parked job works (0); once it has moved on, the same act is refused (2).
-    run_all(engine, [(["signal", parked, "go"], 0, ""), (["cancel", to_cancel], 0, "")], tmp_path)
+    run_all(ee_main, engine, [(["signal", parked, "go"], 0, ""), (["cancel", to_cancel], 0, "")], tmp_path)
     engine.wait_job(parked)
     poll(lambda: engine.job(to_cancel)["status"] == "cancelled", 20, what="the job cancelled")  # type: ignore[index]
-    run_all(engine, [
+    run_all(ee_main, engine, [
         (["event", "resolve", f"{parked}~1.0"], 3, "unknown event"),
         (["submit", files["gate"], "--job-id", to_cancel, "--wait"], 1, ""),
     ], tmp_path)
 
 
-def test_every_command_exits_4_when_the_engine_is_unreachable(stack: Stack, tmp_path: Path) -> None:
+def test_every_command_exits_4_when_the_engine_is_unreachable(stack: Stack, tmp_path: Path,
+                                                              ee_main: InProcessEe) -> None:
     path = tmp_path / "ok.json"
     path.write_text(json.dumps(chain(1)))
+    # NATS up but no reactor answers: the requests that need one say so, also exit 4, after
+    # their patience (10 s); real processes, waiting while the rest runs.
+    no_reactor = start_real(stack, ((["cancel", "some-job"], 4, "reactor unavailable"),
+                                    (["purge", "--older-than", "1d"], 4, "reactor unavailable")), tmp_path)
     nowhere = {"EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
-    run_all(stack, [
+    run_all(ee_main, stack, [
         (["submit", str(path)], 4, "NATS at nats://127.0.0.1:1 unavailable"),
         (["submit", str(path), "--wait"], 4, "unavailable"),
         (["status", "some-job"], 4, "Redis at redis://127.0.0.1:1/0 unavailable"),
-        (["jobs"], 4, "Redis at redis://127.0.0.1:1/0 unavailable"),
         (["events"], 4, "unavailable"),
         (["bots"], 4, "unavailable"),
         (["deadletter"], 4, "unavailable"),
@@ -95,10 +106,5 @@ def test_every_command_exits_4_when_the_engine_is_unreachable(stack: Stack, tmp_
         (["signal", "some-job", "go"], 4, "unavailable"),
         (["event", "resolve", "some-job~1.0"], 4, "unavailable"),
         (["purge", "--older-than", "1d"], 4, "NATS at nats://127.0.0.1:1 unavailable"),
-    ], tmp_path, **nowhere)
-    # NATS up but no reactor answers: the requests that need one say so, also exit 4.
-    run_all(stack, [
-        (["cancel", "some-job"], 4, "reactor unavailable"),
-        (["purge", "--older-than", "1d"], 4, "reactor unavailable"),
-        (["status", "some-job"], 3, "unknown job"),
-    ], tmp_path)
+    ], tmp_path, real=((["jobs"], 4, "Redis at redis://127.0.0.1:1/0 unavailable"),), env=nowhere)
+    run_all(ee_main, stack, [(["status", "some-job"], 3, "unknown job")], tmp_path, started=no_reactor)

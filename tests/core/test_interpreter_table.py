@@ -21,6 +21,7 @@ from shared.messages import (
     FinalStatus,
     FiredEvent,
     SignalWait,
+    TaskWait,
     TimerWait,
     Wait,
 )
@@ -29,6 +30,9 @@ from shared.workflow import Workflow, decode_workflow
 Nodes = dict[str, dict[str, Any]]
 
 END = {"kind": "end", "output": "vars"}
+FORM = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+TASK = {"kind": "human_task", "title": "Approve", "details": "input.invoice", "assignee": "group:finance",
+        "form": FORM, "output": "answer", "next": "end"}
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,37 @@ CASES = [
          {"a": {"kind": "wait_signal", "signal": "approve", "timeout_s": 1, "next": "end"}, "end": END},
          Finished("failed", error="node 'a': signal 'approve': signal wait timed out"),
          [("a", "resumed"), ("a", "failed")], result=failed("signal wait timed out")),
+    # ---- human_task ------------------------------------------------------------
+    Case("human_task parks on a task wait with the value of its details",
+         {"a": TASK, "end": END},
+         Parked(TaskWait(node="a", title="Approve", assignee="group:finance", form=FORM, details={"n": 7})),
+         [("a", "entered"), ("a", "parked")], input={"invoice": {"n": 7}}),
+    Case("human_task escalates at due when it has somebody to escalate to",
+         {"a": {**TASK, "due_s": 60, "escalate_to": "boss", "catch": [{"error": "timeout", "next": "end"}]},
+          "end": END},
+         Parked(TaskWait(node="a", title="Approve", assignee="group:finance", form=FORM, details={"n": 7},
+                         due_s=60, escalate_to="boss", on_due="escalate")),
+         [("a", "entered"), ("a", "parked")], input={"invoice": {"n": 7}}),
+    Case("human_task with a catch on timeout fails at due",
+         {"a": {**TASK, "due_s": 60, "catch": [{"error": "timeout", "next": "end"}]}, "end": END},
+         Parked(TaskWait(node="a", title="Approve", assignee="group:finance", form=FORM, details=None,
+                         due_s=60, on_due="fail")),
+         [("a", "entered"), ("a", "parked")]),
+    Case("human_task with only a catch-all goes overdue at due (the catch-all does not count)",
+         {"a": {**TASK, "due_s": 60, "catch": [{"error": "*", "next": "end"}]}, "end": END},
+         Parked(TaskWait(node="a", title="Approve", assignee="group:finance", form=FORM, details=None,
+                         due_s=60, on_due="overdue")),
+         [("a", "entered"), ("a", "parked")]),
+    Case("a completed human_task puts its data in its output",
+         {"a": TASK, "end": END},
+         Finished("completed", {"answer": {"ok": True}}),
+         [("a", "resumed"), ("end", "entered"), ("end", "completed")], result=ok({"ok": True})),
+    Case("a human_task not done by its due time, with a catch on timeout, is routed",
+         {"a": {**TASK, "due_s": 1, "catch": [{"error": "timeout", "next": "late", "output": "why"}]},
+          "late": {"kind": "end", "output": "vars.why.type"}, "end": END},
+         Finished("completed", "timeout"),
+         [("a", "resumed"), ("a", "caught"), ("late", "entered"), ("late", "completed")],
+         result=failed("human task not completed by its due time", "timeout")),
     # ---- sleep ----------------------------------------------------------------
     Case("sleep parks on a timer",
          {"a": {"kind": "sleep", "seconds": 2.5, "next": "end"}, "end": END},

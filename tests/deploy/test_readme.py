@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.cli import InProcessEe
 from tests.support.stack import poll
+from tests.support.up import ee_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def tour() -> str:
     return match.group(1)
 
 
-def test_the_readme_tour_runs_word_for_word(tmp_path: Path) -> None:
+def test_the_readme_tour_runs_word_for_word(tmp_path: Path, ee_main: InProcessEe) -> None:
     script = tour()
     assert "ee submit" in script and "redis-cli" in script and "ee signal" in script
     home = tmp_path / "project"
@@ -32,15 +32,10 @@ def test_the_readme_tour_runs_word_for_word(tmp_path: Path) -> None:
     for name in (".venv", "examples"):
         (home / name).symlink_to(ROOT / name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EE_")}
-    out = tmp_path / "up.out"
-    with out.open("wb") as sink:
-        up = subprocess.Popen([sys.executable, "-m", "ee", "up"], cwd=home, env=env, stdout=sink,
-                              stderr=subprocess.STDOUT)
-    try:
+    with ee_up("up", cwd=home, env=env, out=tmp_path / "up.out") as up:
         def running() -> bool:
-            if up.poll() is not None:
-                raise AssertionError(f"ee up exited {up.returncode}:\n{out.read_text()[-3000:]}")
-            return "; a service that stops is started again" in out.read_text()
+            up.check_running()
+            return "; a service that stops is started again" in up.output()
 
         poll(running, 60, 0.1, "ee up to start its stack")
         ran = subprocess.run(["bash", "-e", "-c", script + '\necho "JOB=$JOB"\n'], cwd=home, env=env,
@@ -55,16 +50,9 @@ def test_the_readme_tour_runs_word_for_word(tmp_path: Path) -> None:
         assert re.search(r"^digest$", ran.stdout, re.M), ran.stdout[-3000:]  # redis-cli HGETALL of the job
 
         def completed() -> bool:
-            shown = subprocess.run([sys.executable, "-m", "ee", "status", job, "--json"], cwd=home, env=env,
-                                   capture_output=True, text=True, timeout=60, check=False)
-            return shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed"
+            # From the tour's folder, as its other terminal would; in this process (the tour
+            # itself ran the real command lines).
+            shown = ee_main("status", job, "--json", env=env, cwd=home)
+            return shown.code == 0 and json.loads(shown.out)["status"] == "completed"
 
         poll(completed, 30, 0.2, "the tour's approval job to complete")
-    finally:
-        up.send_signal(signal.SIGTERM)
-        try:
-            code = up.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            raise
-    assert code == 0, out.read_text()[-3000:]

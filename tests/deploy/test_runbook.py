@@ -20,7 +20,6 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from ee.cli import cli
-from ee.servers import find_binary, free_port
+from ee.servers import find_binary
+from tests.support.cli import InProcessEe, Ran
 from tests.support.stack import Stack, poll
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,13 +363,11 @@ def test_a_broken_deploy_command_is_caught() -> None:
 
 # --- runbook blocks: run against a real engine --------------------------------------------------
 
-def ops_engine(stack: Stack) -> dict[str, int]:
-    """Reactor, executor and demo worker, each with its own ops port; their ports by name."""
-    ports = {name: free_port() for name in ENGINE}
-    stack.reactor(EE_OPS_PORT=str(ports["reactor"]))
-    stack.executor(EE_OPS_PORT=str(ports["executor"]))
-    stack.worker(EE_OPS_PORT=str(ports["worker"]))
-    stack.wait_ready()
+def ops_ports(engine: Stack) -> dict[str, int]:
+    """The ops port of each service of the module's engine (``module_engine``: reactor, executor
+    and demo worker, each with its own), by name."""
+    ports = {service.name: service.ops_port for service in engine.services}
+    assert set(ports) == set(ENGINE) and all(ports.values()), ports
     return ports
 
 
@@ -408,19 +406,22 @@ def expected_values(sample: list[str], job_id: str | None) -> list[str]:
     return wanted
 
 
-def run_line(stack: Stack, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_line(stack: Stack, ee: InProcessEe, argv: list[str], cwd: Path) -> Ran:
+    """One runbook line: ``ee`` through its entry point in this process (tests/support/cli.py),
+    ``redis-cli`` as the real binary."""
     env = stack.env(COLUMNS="200")
     if argv[0] == "ee":
-        full = [sys.executable, "-m", "ee", *argv[1:]]
-    else:
-        full = [find_binary("redis-cli"), "-u", stack.redis.url, "--no-raw", *argv[1:]]
-    return subprocess.run(full, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+        return ee(*argv[1:], env=env, cwd=cwd)
+    full = [find_binary("redis-cli"), "-u", stack.redis.url, "--no-raw", *argv[1:]]
+    ran = subprocess.run(full, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    return Ran(tuple(argv), ran.returncode, ran.stdout, ran.stderr)
 
 
-def test_runbook_commands_run_against_a_real_engine(stack: Stack, tmp_path: Path) -> None:
+def test_runbook_commands_run_against_a_real_engine(module_engine: Stack, tmp_path: Path,
+                                                    ee_main: InProcessEe) -> None:
+    stack = module_engine
     commands = tagged("runbook")
     assert len(commands) >= 10, "the runbook's runnable commands went missing"
-    ops_engine(stack)
     needing = [c for c in commands if any(p in c.text or p in "".join(c.sample) for p in PLACEHOLDERS)]
     jobs = park(stack, len(needing))
     ran: set[str] = set()
@@ -430,9 +431,9 @@ def test_runbook_commands_run_against_a_real_engine(stack: Stack, tmp_path: Path
         check_inner(container, argv, where)
         job_id = next(jobs) if command in needing else None
         argv = [substitute(a, job_id) for a in argv]
-        out = run_line(stack, argv, tmp_path)
-        assert out.returncode == 0, f"{where} exited {out.returncode}:\n{out.stderr[-2000:]}"
-        text = out.stdout
+        out = run_line(stack, ee_main, argv, tmp_path)
+        assert out.code == 0, f"{where} exited {out.code}:\n{out.err[-2000:]}"
+        text = out.out
         assert text.strip(), f"{where}: no output"
         if argv[0] == "redis-cli":
             assert not re.match(r"^\((nil|empty array|error)", text), f"{where}: {text}"
@@ -482,10 +483,10 @@ def watch_rows() -> list[tuple[list[str], list[str]]]:
     return rows
 
 
-def test_what_to_watch_names_the_real_metrics(stack: Stack) -> None:
+def test_what_to_watch_names_the_real_metrics(module_engine: Stack) -> None:
     rows = watch_rows()
     assert len(rows) >= 8
-    ports = ops_engine(stack)
+    ports = ops_ports(module_engine)
     scraped = {name: exported(port) for name, port in ports.items()}
     for metrics, services in rows:
         for service in services:

@@ -15,7 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import InProcessEe
 from tests.support.stack import Stack, poll
+from tests.support.up import ee_up
 
 _METRICS = re.compile(r"^ee up: (?P<name>\S+)\s+/metrics at (?P<url>http://127\.0\.0\.1:\d+/metrics)", re.M)
 
@@ -37,19 +39,14 @@ def ok(url: str) -> bytes | None:
 
 
 def test_ee_up_serves_metrics_of_each_service_on_its_own_port(stack: Stack, tmp_path: Path) -> None:
-    out = tmp_path / "up.out"
     env = stack.env()
     for key in ("EE_NATS_URL", "EE_REDIS_URL", "EE_OPS_PORT"):
         env.pop(key, None)
-    with out.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "ee", "--nats-url", stack.nats.url, "--redis-url",
-                                 stack.redis.url, "up", "--executors", "2", "--bots", "0"], env=env, cwd=tmp_path,
-                                stdout=sink, stderr=subprocess.STDOUT)
-    try:
+    with ee_up("--nats-url", stack.nats.url, "--redis-url", stack.redis.url, "up", "--executors", "2", "--bots",
+               "0", env=env, cwd=tmp_path, out=tmp_path / "up.out") as up:
         def announced() -> dict[str, str] | None:
-            if proc.poll() is not None:
-                raise AssertionError(f"ee up exited {proc.returncode}:\n{out.read_text()[-3000:]}")
-            found = {m["name"]: m["url"] for m in _METRICS.finditer(out.read_text(errors="replace"))}
+            up.check_running()
+            found = {m["name"]: m["url"] for m in _METRICS.finditer(up.output())}
             return found if len(found) == 4 else None
 
         urls = poll(announced, 20, 0.05, "ee up to print where /metrics is")
@@ -58,20 +55,12 @@ def test_ee_up_serves_metrics_of_each_service_on_its_own_port(stack: Stack, tmp_
         recorded = json.loads((tmp_path / ".ee" / "stack.json").read_text())["ops_ports"]
         console = recorded.pop("console")  # the web console: its page, not /metrics, on its port
         assert {name: f"http://127.0.0.1:{port}/metrics" for name, port in recorded.items()} == urls
-        assert f"ee up: console    at http://127.0.0.1:{console}/" in out.read_text()
+        assert f"ee up: console    at http://127.0.0.1:{console}/" in up.output()
         assert poll(partial(ok, f"http://127.0.0.1:{console}/"), 30, 0.1, "the console's overview")
 
         for name, url in urls.items():
             assert poll(partial(ok, url.replace("/metrics", "/readyz")), 30, 0.1, f"{name} /readyz 200")
             assert b"ee_" in (ok(url) or b""), name
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert code == 0, out.read_text()[-3000:]
     assert not (tmp_path / ".ee" / "stack.json").exists()
 
 
@@ -89,37 +78,33 @@ def pid_alive(pid: int) -> bool:
 
 
 def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_again(
-        stack: Stack, tmp_path: Path) -> None:
+        stack: Stack, tmp_path: Path, ee_main: InProcessEe) -> None:
     env = stack.env()
     for key in ("EE_NATS_URL", "EE_REDIS_URL", "EE_OPS_PORT", "EE_DEFAULT_URLS"):
         env.pop(key, None)
     below = tmp_path / "src" / "bots"
     below.mkdir(parents=True)
     stack_file = tmp_path / ".ee" / "stack.json"
-    out = tmp_path / "up.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "ee", "--nats-url", stack.nats.url, "--redis-url",
-                                 stack.redis.url, "up", "--bots", "0"], env=env, cwd=tmp_path, stdout=sink,
-                                stderr=subprocess.STDOUT)
-    try:
+    with ee_up("--nats-url", stack.nats.url, "--redis-url", stack.redis.url, "up", "--bots", "0", env=env,
+               cwd=tmp_path, out=tmp_path / "up.out") as up:
         def recorded() -> dict[str, Any] | None:
-            if proc.poll() is not None:
-                raise AssertionError(f"ee up exited {proc.returncode}:\n{out.read_text()[-3000:]}")
+            up.check_running()
             return json.loads(stack_file.read_text()) if stack_file.exists() else None
 
         first = poll(recorded, 20, 0.05, "the stack file")
         assert set(first["pids"]) == {"reactor", "executor", "worker", "console"}
 
         # Found from a folder below, and `ee url` says where from.
-        shown = ee("url", cwd=below, env=env)
-        assert shown.returncode == 0, shown.stderr
-        assert stack.nats.url in shown.stdout and stack.redis.url in shown.stdout
-        assert str(stack_file) in shown.stdout
+        shown = ee_main("url", cwd=below, env=env)
+        assert shown.code == 0, shown.err
+        assert stack.nats.url in shown.out and stack.redis.url in shown.out
+        assert str(stack_file) in shown.out
 
-        # A second `ee up` here is refused, naming the live one, and leaves its stack file alone.
+        # A second `ee up` here is refused, naming the live one, and leaves its stack file alone
+        # (a real process: in this one, an `ee up` not refused would run a stack).
         second = ee("up", cwd=tmp_path, env=env)
         assert second.returncode == 2, second.stderr
-        assert f"pid {proc.pid}" in second.stderr and stack.nats.url in second.stderr
+        assert f"pid {up.proc.pid}" in second.stderr and stack.nats.url in second.stderr
         assert f"executor {first['pids']['executor']}" in second.stderr
         assert json.loads(stack_file.read_text()) == first
 
@@ -130,25 +115,19 @@ def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_
         assert pid_alive(again["pids"]["executor"])
         assert again["pids"]["reactor"] == first["pids"]["reactor"] and pid_alive(first["pids"]["reactor"])
         assert again["pids"]["worker"] == first["pids"]["worker"] and pid_alive(first["pids"]["worker"])
-        assert "executor exited with 0; started it again" in out.read_text()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert code == 0, out.read_text()[-3000:]
+        # Said once it has started it (the stack file may name the new pid a moment before).
+        poll(lambda: "executor exited with 0; started it again" in up.output(), 20, 0.05,
+             "ee up to say it started the executor again")
     assert not stack_file.exists()
 
     # No stack any more: `ee` says where it looked instead of using the standard ports.
-    gone = ee("jobs", cwd=below, env=env)
-    assert gone.returncode == 2 and gone.stdout == ""
-    assert gone.stderr.startswith("ee: no stack found") and str(below) in gone.stderr, gone.stderr
-    assert ee("--default-urls", "url", "redis", cwd=below, env=env).stdout == "redis://127.0.0.1:6379/0\n"
+    gone = ee_main("jobs", cwd=below, env=env)
+    assert gone.code == 2 and gone.out == ""
+    assert gone.err.startswith("ee: no stack found") and str(below) in gone.err, gone.err
+    assert ee_main("--default-urls", "url", "redis", cwd=below, env=env).out == "redis://127.0.0.1:6379/0\n"
 
 
-def test_a_stack_file_whose_ee_up_is_gone_is_not_used(stack: Stack, tmp_path: Path) -> None:
+def test_a_stack_file_whose_ee_up_is_gone_is_not_used(stack: Stack, tmp_path: Path, ee_main: InProcessEe) -> None:
     env = stack.env()
     for key in ("EE_NATS_URL", "EE_REDIS_URL", "EE_DEFAULT_URLS"):
         env.pop(key, None)
@@ -157,9 +136,9 @@ def test_a_stack_file_whose_ee_up_is_gone_is_not_used(stack: Stack, tmp_path: Pa
     (tmp_path / ".ee").mkdir()
     (tmp_path / ".ee" / "stack.json").write_text(json.dumps(
         {"nats_url": stack.nats.url, "redis_url": stack.redis.url, "pid": int(dead.stdout)}))
-    out = ee("status", "some-job", cwd=tmp_path, env=env)
-    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-    assert "is not running: its `ee up` (pid" in out.stderr
+    out = ee_main("status", "some-job", cwd=tmp_path, env=env)
+    assert out.code == 2 and out.err.count("\n") == 1, out.err
+    assert "is not running: its `ee up` (pid" in out.err
 
 
 def test_ee_up_refuses_while_another_holds_the_folder_lock(tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def test_workflow_no_executor_can_run_is_reported(stack: Stack) -> None:
     stack.reactor()
     stack.worker()
     executor = stack.executor()
-    job_id = stack.submit(chain(2, "demo.sleep"), {"v": 1, "seconds": 0.5})
+    # Activities long enough that the job is still parked when its executor is killed, however loaded.
+    job_id = stack.submit(chain(2, "demo.sleep"), {"v": 1, "seconds": 4})
     stack.wait_job(job_id, statuses=("parked",))
     executor.kill()
     client = stack.redis_client()

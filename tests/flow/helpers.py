@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 from shared import names
@@ -58,3 +59,9 @@ def schedule_jobs(stack: Stack, name: str) -> list[str]:
     members: list[Any] = stack.redis_client().zrange(keys.jobs, 0, -1)
     ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
     return sorted(j for j in ids if j.startswith(f"sched-{name}-"))
+
+
+def first_fire(view: dict[str, Any]) -> float:
+    """The first of a schedule's ``next_fires`` (as ``ee schedule ... --json`` prints them), in
+    Unix seconds: the fire time a test waits for, whatever the time its setup took."""
+    return datetime.fromisoformat(view["next_fires"][0].replace("Z", "+00:00")).timestamp()

@@ -4,10 +4,14 @@ reactor was down at that time."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from ee.api import Client
 from shared import clock
 from tests.flow.helpers import QUICK, ee, now, submit_at
 from tests.support.stack import Stack, poll
@@ -88,3 +92,22 @@ def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack) -> No
     job = engine.job(job_id)
     assert job is not None and job["status"] == "cancelled"
     assert "started" not in [h["event"] for h in job["history"]]
+
+
+def test_the_python_client_submits_delayed_jobs_with_deadlines(engine: Stack) -> None:
+    async def go() -> None:
+        async with Client(engine.nats.url, engine.redis.url, redis_prefix=engine.prefix) as client:
+            start = datetime.now(UTC) + timedelta(seconds=8)
+            job = await client.submit(QUICK, {"v": 4}, job_id="api-delayed", not_before=start,
+                                      deadline=start + timedelta(hours=1))
+            assert await job.status() == "pending"
+            record = engine.job("api-delayed")
+            assert record is not None and abs(record["not_before"] - start.timestamp()) < 0.01
+            assert abs(record["deadline"] - start.timestamp() - 3600) < 0.01
+            assert (await job.result(timeout=60)).output == {"v": 4}
+            later = await client.submit(QUICK, {"v": 6}, delay=0.5)
+            assert (await later.result(timeout=60)).output == {"v": 6}
+            with pytest.raises(TypeError, match="priority"):
+                await client.submit(QUICK, {}, priority=1)
+
+    asyncio.run(go())

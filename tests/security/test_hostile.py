@@ -193,6 +193,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.DeployedRequest: ({"name": "hostile", "version": 1}, [("request", "deployed")]),
     messages.DeploymentsRequest: ({"name": "hostile", "limit": 10}, [("request", "deployments")]),
     messages.RetryRequest: ({"job_id": "hs-retry", "from_node": "e", "by": "b"}, [("request", "retry")]),
+    messages.TaskOp: ({"task_id": "hs-human~1.0", "op": "complete", "by": "b", "data": {"x": 1}, "to": "bob"},
+                      [("request", "task")]),
     messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job", "not_before": None, "deadline": None,
                            "priority": 5},
                           [("stream", names.JOBS_EXECUTE)]),
@@ -234,6 +236,7 @@ NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", 
             "EventResult", "ActivityWait", "TimerWait", "SignalWait", "BotLockWait", "Wait", "OUTSIDE_DATA",
             "Codec", "encode", "FinalStatus", "PurgeReply", "ChildWait", "FiredEvent", "DeployedReply",
             "DeployReply", "DeploymentsReply", "DeployedWorkflow", "DeployedVersion", "RetryReply",
+            "TaskWait", "TaskOpReply",
             "BranchCursor", "Fork",  # parts of a Checkpoint
             "DeferReply", "ScheduleView", "ScheduleList",
             "LimitInfo", "LimitKey", "LimitListReply", "LimitDeleteReply",
@@ -361,6 +364,7 @@ NAME_FIELDS: dict[type[Any], list[str]] = {
     messages.Wake: ["job_id", "event_id", "digest", "kind"],
     messages.ActivityTask: ["event_id", "job_id", "activity", "bot"],
     messages.ActivityResult: ["event_id", "worker"], messages.BotHeartbeat: ["bot", "pool", "worker"],
+    messages.TaskOp: ["task_id", "by", "to"],
     messages.DeferRequest: ["job_id", "name", "start"], messages.DeadlineRequest: ["job_id"],
     messages.ScheduleAddRequest: ["name", "cron", "tz", "workflow_name"], messages.ScheduleOpRequest: ["name"],
     messages.LimitSetRequest: ["name"], messages.LimitRequest: ["name"],
@@ -381,6 +385,11 @@ NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, An
     (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "child", "node": "n", "branch": n,
                                                           "job_id": "hs-park.c1", "digest": n, "name": n,
                                                           "version": 1, "start": n}]}),
+    (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "task", "node": "n", "title": n, "assignee": n,
+                                                          "form": {"type": "object", "title": n}}]}),
+    (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "task", "node": "n", "title": "t",
+                                                          "assignee": "group:a", "escalate_to": n, "due_s": 1,
+                                                          "on_due": "escalate", "branch": n}]}),
     (messages.FinishRequest, lambda b, n: {**b, "consumed": [n]}),
     (messages.JobRequest, lambda b, n: {**b, "workflow": {**WORKFLOW, "name": n}}),
     (messages.JobRequest, lambda b, n: {**b, "workflow": {"name": "w", "start": n, "nodes": {n: {"kind": "end"}}}}),
@@ -654,6 +663,47 @@ def test_hostile_retries_of_a_real_failed_job_and_deploys(module_engine: Stack) 
         assert all(v.isdigit() and 1 <= int(v) < 2**53 for v in versions), versions
 
     run()
+
+
+# -- hostile task operations on a real parked human task ------------------------------------------
+
+ASKING = {"name": "hostile-asking", "start": "t", "nodes": {
+    "t": {"kind": "human_task", "title": "Approve", "assignee": "group:finance", "output": "a", "next": "e",
+          "form": {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "number",
+                                                                                       "minimum": 0}}}},
+    "e": {"kind": "end", "output": "vars.a"}}}
+
+
+def test_hostile_task_operations_on_a_real_parked_task(module_engine: Stack) -> None:
+    """Claims, completions and reassignments of a real parked human task with hostile data, ``by``,
+    ``to`` and ops: each is answered (a success or a 4xx on one line); the task is then open
+    or completed once (its job parked or completed with data that fits the form), and no key
+    holds a character outside the name rules."""
+    engine = module_engine
+    counter = iter(range(1_000_000))
+    task_ops = st.fixed_dictionaries({"op": st.one_of(st.sampled_from(["claim", "complete", "reassign"]), names_st)},
+                                     optional={"data": st.one_of(field_values, st.fixed_dictionaries(
+                                         {"amount": st.one_of(scalars, st.sampled_from([-1, 0, 5, 1e308]))})),
+                                               "by": st.one_of(names_st, huge_st, scalars),
+                                               "to": st.one_of(names_st, huge_st, scalars,
+                                                               st.sampled_from(["bob", "group:x"]))})
+
+    @HOSTILE
+    @given(st.lists(task_ops, min_size=1, max_size=6))
+    def run(bodies: list[dict[str, Any]]) -> None:
+        job_id = engine.submit(ASKING, job_id=f"ht-{next(counter)}-{os.getpid()}")
+        task_id = parked_event(engine, job_id)["event_id"]
+        sent: Sent = [(("request", "task"), to_json({"task_id": task_id, "by": "b", **body})) for body in bodies]
+        assert_answered_without_500(send(engine, sent))
+        job = poll(lambda: (engine.job(job_id) or {}) if (engine.job(job_id) or {}).get("status") in
+                   ("parked", "completed") else None, 30, what=f"job {job_id} to settle")
+        if job["status"] == "completed":
+            assert isinstance(job["output"], dict) and job["output"]["amount"] >= 0, job
+            assert [h["event"] for h in job["history"]].count("task completed") == 1
+        assert_serving(engine)
+
+    run()
+    assert_keys_follow_the_name_rules(engine)
 
 
 # -- hostile workflows through the real submit path ---------------------------------------------

@@ -40,6 +40,7 @@ from shared.config import MAX_PAYLOAD_BYTES
 from shared.consume import durable_push
 from shared.errors import EngineUnavailable
 from tests.deploy.test_entrypoints import stop, wait_ready
+from tests.support.cli import InProcessEe, Ran
 from tests.support.stack import poll
 from worker import streams as worker_streams
 
@@ -88,6 +89,7 @@ class Engine:
     redis: ServerProcess
     root: Path
     logs: dict[str, Path] = field(default_factory=dict)
+    run: InProcessEe | None = None
 
     def url(self, user: str) -> str:
         return f"nats://{user}:{password(user)}@127.0.0.1:{self.nats.port}"
@@ -100,9 +102,10 @@ class Engine:
                    EE_OPS_PORT=str(ops_port))
         return env
 
-    def ee(self, user: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ee", *args], env=self.env(user), cwd=self.root,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+    def ee(self, user: str, *args: str) -> Ran:
+        """``ee`` as ``user``, run in the test's process (``ee_main``, bound by the ``engine`` fixture)."""
+        assert self.run is not None, "use the engine fixture, which binds ee_main"
+        return self.run(*args, env=self.env(user), cwd=self.root)
 
     def violations(self) -> list[str]:
         return [line for line in (self.nats.data_dir / "nats.log").read_text().splitlines() if "Violation" in line]
@@ -111,8 +114,15 @@ class Engine:
         return "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for log in self.logs.values())
 
 
+@pytest.fixture
+def engine(module_engine: Engine, ee_main: InProcessEe) -> Engine:
+    """The module's engine, its ``ee`` run through ``ee_main`` of this test."""
+    module_engine.run = ee_main
+    return module_engine
+
+
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def module_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     root = tmp_path_factory.mktemp("least-privilege")
     nats = nats_server(root / "nats", extra=["-c", str(CONF)],
                        env={password_variable(user): password(user) for user in USERS}).start()
@@ -156,24 +166,24 @@ def test_the_document_shows_exactly_the_shipped_config() -> None:
 def test_each_service_as_its_own_user_runs_jobs_without_a_violation(engine: Engine) -> None:
     submit = engine.ee("client", "submit", str(ROOT / "examples" / "invoice.json"),
                        "--input", '{"amount": 1200, "customer": "ACME"}', "--wait", "--timeout", "60")
-    assert submit.returncode == 0, f"{submit.stdout}\n{submit.stderr}\n{engine.service_logs()}"
-    assert "ACME" in submit.stdout, submit.stdout
+    assert submit.code == 0, f"{submit.out}\n{submit.err}\n{engine.service_logs()}"
+    assert "ACME" in submit.out, submit.out
 
     workflow = engine.root / "on-bot.json"
     workflow.write_text(json.dumps(BOT_JOB))
     on_bot = engine.ee("client", "submit", str(workflow), "--wait", "--timeout", "60", "--json")
-    assert on_bot.returncode == 0, f"{on_bot.stdout}\n{on_bot.stderr}\n{engine.service_logs()}"
-    assert json.loads(on_bot.stdout)["output"] == {"on": "b1"}, on_bot.stdout
+    assert on_bot.code == 0, f"{on_bot.out}\n{on_bot.err}\n{engine.service_logs()}"
+    assert json.loads(on_bot.out)["output"] == {"on": "b1"}, on_bot.out
 
     # Nor may a worker submit (refused by the server, said so in one line).
     refused = engine.ee("worker", "submit", str(ROOT / "examples" / "invoice.json"))
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "may not publish 'jobs.execute'" in refused.stderr, refused.stderr
+    assert refused.code == 2, refused.out + refused.err
+    assert "may not publish 'jobs.execute'" in refused.err, refused.err
 
     # The read-only commands work in the reactor's container (as its user).
     for args in (("jobs",), ("events",), ("workers",)):
         read = engine.ee("reactor", *args)
-        assert read.returncode == 0, read.stdout + read.stderr
+        assert read.code == 0, read.out + read.err
 
     # A user that forgot its inbox prefix hears no reply at all: told so at once.
     lost = subprocess.run([sys.executable, "-m", "ee", "signal", "nobody", "go"], capture_output=True, text=True,
@@ -183,8 +193,8 @@ def test_each_service_as_its_own_user_runs_jobs_without_a_violation(engine: Engi
     assert "EE_NATS_INBOX_PREFIX" in lost.stderr, lost.stderr
 
     listed = engine.ee("client", "workers", "--json")
-    assert listed.returncode == 0, listed.stdout + listed.stderr
-    assert {w.get("bot") for w in json.loads(listed.stdout)} >= {None, "b1"}, listed.stdout
+    assert listed.code == 0, listed.out + listed.err
+    assert {w.get("bot") for w in json.loads(listed.out)} >= {None, "b1"}, listed.out
 
     # No service and no ee command needed anything beyond its permissions (the probes below
     # connect as "probe <user>"), but for the worker's submit and the forgotten prefix.
@@ -243,7 +253,7 @@ def run(engine: Engine, users: tuple[str, ...], body: Callable[..., Awaitable[T]
 def test_a_worker_cannot_purge_or_delete_a_stream(engine: Engine) -> None:
     """Case 14: no ``$JS.API.>``; the jobs stream and the claims the workers wrote stay."""
     assert engine.ee("client", "submit", str(ROOT / "examples" / "invoice.json"), "--input",
-                     '{"amount": 5, "customer": "Z"}', "--wait", "--timeout", "60").returncode == 0
+                     '{"amount": 5, "customer": "Z"}', "--wait", "--timeout", "60").code == 0
 
     async def body(worker: Probe, operator: Probe) -> None:
         before = {s: await operator.nc.jetstream().stream_info(s) for s in (names.STREAM_JOBS,)}
@@ -321,8 +331,8 @@ def test_only_an_operator_cancels_resolves_fails_or_extends(engine: Engine) -> N
     jobs = []
     for _ in range(2):
         out = engine.ee("client", "submit", str(workflow))
-        assert out.returncode == 0, out.stderr
-        jobs.append(out.stdout.strip())
+        assert out.code == 0, out.err
+        jobs.append(out.out.strip())
     with redis.Redis(port=engine.redis.port) as admin:
         inspector = Inspector(admin, "ee:")
         poll(lambda: all(inspector.events(job) for job in jobs), 30, what="both jobs parked on their signal")
@@ -332,8 +342,8 @@ def test_only_an_operator_cancels_resolves_fails_or_extends(engine: Engine) -> N
     for args in (("event", "resolve", event, "--data", '{"by": "client"}'), ("cancel", jobs[1]),
                  ("purge", "--older-than", "0")):
         refused = engine.ee("client", *args)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
-        assert "may not publish" in refused.stderr and "ee.reactor." in refused.stderr, refused.stderr
+        assert refused.code == 2, refused.out + refused.err
+        assert "may not publish" in refused.err and "ee.reactor." in refused.err, refused.err
 
     async def body(worker: Probe, client: Probe) -> None:
         for who in (worker, client):
@@ -351,16 +361,16 @@ def test_only_an_operator_cancels_resolves_fails_or_extends(engine: Engine) -> N
     run(engine, ("worker", "client"), body)
 
     resolved = engine.ee("operator", "event", "resolve", event, "--data", '{"by": "operator"}')
-    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    assert resolved.code == 0, resolved.out + resolved.err
     cancelled = engine.ee("operator", "cancel", jobs[1])
-    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    assert cancelled.code == 0, cancelled.out + cancelled.err
     purged = engine.ee("operator", "purge", "--older-than", "1h")  # none finished that long ago
-    assert purged.returncode == 0 and "removed 0 finished jobs" in purged.stdout, purged.stdout + purged.stderr
+    assert purged.code == 0 and "removed 0 finished jobs" in purged.out, purged.out + purged.err
 
     def status(job: str) -> str:
         out = engine.ee("client", "status", job, "--json")
-        assert out.returncode == 0, out.stdout + out.stderr
-        value: str = json.loads(out.stdout)["status"]
+        assert out.code == 0, out.out + out.err
+        value: str = json.loads(out.out)["status"]
         return value
 
     assert poll(lambda: status(jobs[0]) == "completed", 30, what=f"{jobs[0]} completed")
@@ -373,11 +383,10 @@ def test_a_user_without_its_own_password_is_refused(engine: Engine) -> None:
                                env={**engine.env("client"), "EE_NATS_URL": f"nats://127.0.0.1:{engine.nats.port}"},
                                cwd=engine.root, timeout=60, check=False)
     assert anonymous.returncode == 2 and "authorization violation" in anonymous.stderr, anonymous.stderr
-    wrong = subprocess.run([sys.executable, "-m", "ee", "status", "x"], capture_output=True, text=True,
-                           env={**engine.env("client"),
-                                "EE_NATS_URL": f"nats://operator:{password('client')}@127.0.0.1:{engine.nats.port}"},
-                           cwd=engine.root, timeout=60, check=False)
-    assert wrong.returncode == 2 and "authorization violation" in wrong.stderr, wrong.stderr
+    assert engine.run is not None
+    wrong = engine.run("status", "x", cwd=engine.root, env={
+        **engine.env("client"), "EE_NATS_URL": f"nats://operator:{password('client')}@127.0.0.1:{engine.nats.port}"})
+    assert wrong.code == 2 and "authorization violation" in wrong.err, wrong.err
 
 
 def test_only_the_reactor_makes_streams_and_others_wait_for_them(tmp_path: Path) -> None:
@@ -437,23 +446,23 @@ def test_only_an_operator_deploys_or_retries_and_a_client_runs_by_name(engine: E
     workflow = engine.root / "lp-deployed.json"
     workflow.write_text(json.dumps(DEPLOYED))
     refused = engine.ee("client", "workflow", "deploy", str(workflow))
-    assert refused.returncode == 2 and "may not publish 'ee.reactor.deploy'" in refused.stderr, refused.stderr
+    assert refused.code == 2 and "may not publish 'ee.reactor.deploy'" in refused.err, refused.err
     deployed = engine.ee("operator", "workflow", "deploy", str(workflow))
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert deployed.code == 0, deployed.out + deployed.err
     listed = engine.ee("client", "workflow", "list", "--json")
-    assert listed.returncode == 0 and "lp-deployed" in listed.stdout, listed.stdout + listed.stderr
+    assert listed.code == 0 and "lp-deployed" in listed.out, listed.out + listed.err
     shown = engine.ee("client", "workflow", "show", "lp-deployed@1")
-    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.code == 0, shown.out + shown.err
     ran = engine.ee("client", "submit", "lp-deployed", "--wait", "--timeout", "60", "--json")
-    assert ran.returncode == 0 and json.loads(ran.stdout)["output"] == {"v": 1}, ran.stdout + ran.stderr
+    assert ran.code == 0 and json.loads(ran.out)["output"] == {"v": 1}, ran.out + ran.err
 
     failing = engine.root / "lp-failing.json"
     failing.write_text(json.dumps(FAILING))
     failed = engine.ee("client", "submit", str(failing), "--wait", "--timeout", "60", "--json")
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    job = json.loads(failed.stdout)["job_id"]
+    assert failed.code == 1, failed.out + failed.err
+    job = json.loads(failed.out)["job_id"]
     refused = engine.ee("client", "retry", job)
-    assert refused.returncode == 2 and "may not publish 'ee.reactor.retry'" in refused.stderr, refused.stderr
+    assert refused.code == 2 and "may not publish 'ee.reactor.retry'" in refused.err, refused.err
     retried = engine.ee("operator", "retry", job)
     assert retried.returncode == 0, retried.stdout + retried.stderr
 
@@ -464,12 +473,53 @@ def test_only_an_operator_sets_or_deletes_a_limit_and_a_client_looks_at_them(eng
     for verb in (("set", "lp-erp", "--concurrency", "2"), ("delete", "lp-erp")):
         refused = engine.ee("client", "limit", *verb)
         subject = f"ee.reactor.limit_{verb[0]}"
-        assert refused.returncode == 2 and f"may not publish '{subject}'" in refused.stderr, refused.stderr
+        assert refused.code == 2 and f"may not publish '{subject}'" in refused.err, refused.err
     done = engine.ee("operator", "limit", "set", "lp-erp", "--concurrency", "2")
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.code == 0, done.out + done.err
     listed = engine.ee("client", "limit", "list", "--json")
-    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["concurrency"] == 2, listed.stdout + listed.stderr
+    assert listed.code == 0 and json.loads(listed.out)[0]["concurrency"] == 2, listed.out + listed.err
     shown = engine.ee("client", "limit", "show", "lp-erp", "--json")
-    assert shown.returncode == 0 and json.loads(shown.stdout)["set"] is True, shown.stdout + shown.stderr
+    assert shown.code == 0 and json.loads(shown.out)["set"] is True, shown.out + shown.err
     deleted = engine.ee("operator", "limit", "delete", "lp-erp")
-    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert deleted.code == 0, deleted.out + deleted.err
+    assert retried.code == 0, retried.out + retried.err
+
+
+ASKING = {"name": "lp-asking", "start": "ask", "nodes": {
+    "ask": {"kind": "human_task", "title": "Approve", "assignee": "group:finance", "output": "a", "next": "done",
+            "form": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}},
+    "done": {"kind": "end", "output": "vars.a"}}}
+
+
+def test_a_client_or_operator_does_human_tasks_and_a_worker_cannot(engine: Engine) -> None:
+    """``ee.reactor.task`` (claim, complete, reassign) is a client's and an operator's; a worker's
+    publish there is refused by the server."""
+    workflow = engine.root / "lp-asking.json"
+    workflow.write_text(json.dumps(ASKING))
+    out = engine.ee("client", "submit", str(workflow))
+    assert out.code == 0, out.err
+    job = out.out.strip()
+    with redis.Redis(port=engine.redis.port) as admin:
+        inspector = Inspector(admin, "ee:")
+        task = poll(lambda: inspector.events(job), 30, what="the job parked on its task")[0]["event_id"]
+
+    async def body(worker: Probe) -> None:
+        await worker.nc.publish(names.reactor_subject("task"), json.dumps(
+            {"task_id": task, "op": "complete", "by": "w", "data": {"ok": True}}).encode())
+        await worker.refused("publish", names.reactor_subject("task"))
+
+    run(engine, ("worker",), body)
+    claimed = engine.ee("operator", "task", "claim", task, "--by", "olga")
+    assert claimed.code == 0, claimed.out + claimed.err
+    reassigned = engine.ee("operator", "task", "reassign", task, "--to", "carl", "--by", "olga")
+    assert reassigned.code == 0, reassigned.out + reassigned.err
+    done = engine.ee("client", "task", "complete", task, "--by", "carl", "--data", '{"ok": true}')
+    assert done.code == 0, done.out + done.err
+
+    def status() -> str:
+        shown = engine.ee("client", "status", job, "--json")
+        assert shown.code == 0, shown.out + shown.err
+        value: str = json.loads(shown.out)["status"]
+        return value
+
+    assert poll(lambda: status() == "completed", 30, what=f"{job} completed")

@@ -27,6 +27,7 @@ local function drop_event(e)
     if f[1] == 'signal' and f[4] and f[3] then
       redis.call('HDEL', K.job(f[3]), 'signal:' .. f[4])
     end
+    if f[1] == 'task' then unindex_task(e, redis.call('HGET', k, 'assignee')) end
   end
   redis.call('DEL', k)
   redis.call('SREM', K.job_events(event_job(e)), e)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ee.client import EngineClient
 
 # With the helpers of ee.cli_base, re-exported for the command modules that import them from here.
-__all__ = ["Context", "fail", "main", "name_of", "pass_ctx", "run_async"]
+__all__ = ["Context", "fail", "main", "name_of", "parse_json", "pass_ctx", "run_async"]
 
 T = TypeVar("T")
 FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)

@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 
 from benchmarks.common import chain, connect, percentile, phase, submit, wait_all, wait_ready
 from benchmarks.fan_out import measure_fan_out
+from benchmarks.limits import measure_limits
 from benchmarks.stack import BenchStack
 from shared import names
 from shared.messages import ParkRequest
@@ -171,6 +172,8 @@ async def measure_engine(stack: BenchStack, jobs: int, steps: int, sequential: i
             out |= await _wake_latency(nc, keys, redis, out["jobs_per_s"] / 2, 2.0 if quick else 5.0, steps)
         with phase("fan-out"):
             out |= await measure_fan_out(nc, keys, redis, 300 if quick else 1000)
+        with phase("limits"):
+            out |= await measure_limits(nc, keys, redis, 300 if quick else 1000)
         with phase("recovery"):
             out |= await _recovery(stack, nc, keys, redis, recovery)
     finally:

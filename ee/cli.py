@@ -9,106 +9,41 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import anyio
 import click
 import redis
 
 from ee import exits
+from ee.cli_base import Context, fail, name_of, parse_json, pass_ctx, run_async
 from ee.deployed import parse_ref, rows, submission_source, who
 from ee.durations import parse_duration, parse_moment
-from ee.inputs import read_json, read_text
-from ee.inspect import Inspector, accepted_job, created_within, open_inspector, with_accepted
+from ee.inputs import read_text
+from ee.inspect import Inspector, accepted_job, created_within, with_accepted
+from ee.limit_cmds import limit_group
 from ee.progress import fork_progress
 from ee.render import print_json, print_table, time_text
 from ee.resubmit import Submitted, check_resubmission, from_record, from_stream
 from ee.waiting import Look, Progress, current_wait, describe_wait, wait_for_job
 from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.build import build_id
-from shared.config import Settings, load_settings, redact_url
-from shared.errors import EngineError, EngineUnavailable, InvalidName, JobNotFound, engine_error_in
+from shared.config import redact_url
+from shared.errors import EngineError, EngineUnavailable, JobNotFound, engine_error_in
+from shared.flow import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 from shared.messages import FinalStatus
 from shared.names import EVENT_KINDS, event_job
-from shared.naming import NameKind, check_name, is_valid_name
 from shared.workflow import decode_workflow, json_type, workflow_warnings
 
 if TYPE_CHECKING:
     from ee.client import EngineClient
 
-__all__ = ["main"]
+# With the helpers of ee.cli_base, re-exported for the command modules that import them from here.
+__all__ = ["Context", "fail", "main", "name_of", "parse_json", "pass_ctx", "run_async"]
 
 T = TypeVar("T")
 FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)
-
-
-class Context:
-    def __init__(self, nats_url: str | None, redis_url: str | None, prefix: str | None,
-                 default_urls: bool) -> None:
-        self.flags = (nats_url, redis_url, prefix)
-        self.default_urls = default_urls
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        """Flags, env, then the stack file; a URL found nowhere is refused where it is used
-        (``Settings.require``), so a command that needs only NATS runs without a Redis URL."""
-        if self._settings is None:
-            self._settings = load_settings(*self.flags, default_urls=self.default_urls)
-        return self._settings
-
-    def inspector(self) -> Inspector:
-        return open_inspector(self.settings)
-
-
-def fail(message: str, code: int = exits.BAD_INPUT) -> NoReturn:
-    click.echo(f"ee: {message}", err=True)
-    sys.exit(code)
-
-
-def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn``; an engine error inside a task group comes out as itself (``main`` maps it)."""
-    try:
-        return anyio.run(fn)
-    except BaseExceptionGroup as exc:
-        found = engine_error_in(exc)
-        if found is None:
-            raise
-        raise found from None
-
-
-def parse_json(source: str | None, what: str) -> Any:
-    """An option's JSON: inline, ``@FILE`` or ``-`` (stdin); a problem is one line, exit 2."""
-    try:
-        return read_json(source, what)
-    except ValueError as exc:
-        fail(str(exc))
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-NameCheck = Callable[[click.Context, click.Parameter, str | None], str | None]
-
-
-def name_of(kind: NameKind) -> NameCheck:
-    """A click callback that refuses a value breaking its kind's name rule (``shared.naming``),
-    before anything is sent: a usage error, one line, exit 2."""
-    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return check_name(kind, value)
-        except InvalidName as exc:
-            hint = ""
-            if kind == "job" and is_valid_name("event", value):
-                hint = f" ({value!r} is an event id; its job is {event_job(value)!r})"
-            elif kind == "event" and is_valid_name("job", value):
-                hint = f" ({value!r} is a job id; `ee events --job {value}` lists its events)"
-            raise click.BadParameter(f"{exc}{hint}", ctx, param) from exc
-
-    return check
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -247,13 +182,15 @@ def url(ctx: Context, which: str | None) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --wait: give up after SECONDS (exit 5; the job goes on).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--priority", type=click.IntRange(PRIORITY_MIN, PRIORITY_MAX), default=PRIORITY_DEFAULT,
+              show_default=True, help="1 (most urgent) .. 9: the order in which waiters get a bot or a limit's slot.")
 @click.option("--not-before", metavar="TIME", help="Start at TIME (ISO-8601 with its zone); a past time: now.")
 @click.option("--delay", metavar="DURATION", help="Start after DURATION (30s, 5m, 2h).")
 @click.option("--deadline", metavar="DURATION|TIME", help="Flag the job overdue if not finished by then.")
 @pass_ctx
 def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, wait: bool,
-           timeout: float | None, as_json: bool, not_before: str | None = None, delay: str | None = None,
-           deadline: str | None = None) -> None:
+           timeout: float | None, as_json: bool, priority: int = PRIORITY_DEFAULT, not_before: str | None = None,
+           delay: str | None = None, deadline: str | None = None) -> None:
     """Submit the workflow in FILE (- for stdin), or the deployed workflow NAME (its latest
     version, or VERSION), as a new job."""
     from ee.client import EngineClient
@@ -290,7 +227,8 @@ def submit(ctx: Context, file: str, input_json: str | None, job_id: str | None, 
                 jid = job_id
             else:
                 jid = await client.submit(workflow, job_input, job_id, not_before=timing.not_before,
-                                          deadline=timing.deadline)
+                                          deadline=timing.deadline,
+                                          priority=priority)
             if not wait:
                 return {"job_id": jid, "status": "pending" if known is None else known.status, "output": None,
                         "error": None}
@@ -561,6 +499,17 @@ def _with_accepted_jobs(ctx: Context, inspector: Inspector, rows: list[dict[str,
     return with_accepted(rows, accepted, limit)
 
 
+def _events_limit(ctx: click.Context, param: click.Parameter, value: str | None) -> str | int | None:
+    """``--limit``: a number is how many events at most (as before limits had names), else a limit's name."""
+    if value is None:
+        return None
+    if value.lstrip("-").isdigit():
+        if int(value) < 1:
+            raise click.BadParameter(f"{value} is not in the range x>=1", ctx, param)
+        return int(value)
+    return name_of("limit")(ctx, param, value)
+
+
 @cli.command()
 @click.option("--job", callback=name_of("job"), help="Events of one job.")
 @click.option("--kind", type=click.Choice(EVENT_KINDS))
@@ -569,19 +518,26 @@ def _with_accepted_jobs(ctx: Context, inspector: Inspector, rows: list[dict[str,
 @click.option("--bot", callback=name_of("bot"))
 @click.option("--older-than", help="Parked longer than a duration: 30s, 5m, 1h.")
 @click.option("--stranded", is_flag=True, help="Only events of stranded jobs (nobody resumes them).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N events (default: all).")
+@click.option("--limit", "limit_arg", metavar="NAME|N", callback=_events_limit,
+              help="The attempts running under limit NAME or waiting for it; a number N: at most N events.")
+@click.option("--max", "most", type=click.IntRange(min=1), default=None, help="At most N events (default: all).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def events(ctx: Context, job: str | None, kind: str | None, activity: str | None, pool: str | None,
-           bot: str | None, older_than: str | None, stranded: bool, limit: int | None, as_json: bool) -> None:
+           bot: str | None, older_than: str | None, stranded: bool, limit_arg: str | int | None, most: int | None,
+           as_json: bool) -> None:
     """List open events (parked or fired, not yet consumed), oldest first, from Redis indexes
-    (per job, activity, pool, bot and kind, by park time); an event of a stranded job carries
-    the job's reason in `stranded`."""
+    (per job, activity, pool, bot, limit and kind, by park time); an event of a stranded job carries
+    the job's reason in `stranded`. A waiter for a bot or a limit's slot shows its priority and
+    its place in line (1: served next)."""
     try:
         age = None if older_than is None else parse_duration(older_than)
     except ValueError as exc:
         fail(str(exc))
-    rows = ctx.inspector().events(job, kind, activity, pool, bot, age, limit=limit, stranded=stranded)
+    limit_name = limit_arg if isinstance(limit_arg, str) else None
+    count = limit_arg if isinstance(limit_arg, int) else most
+    rows = ctx.inspector().events(job, kind, activity, pool, bot, age, limit=count, stranded=stranded,
+                                  limit_name=limit_name)
     from ee.workers import annotate_unserved
 
     annotate_unserved(ctx.settings, rows)  # `unserved` on a parked activity no live worker serves
@@ -591,8 +547,13 @@ def events(ctx: Context, job: str | None, kind: str | None, activity: str | None
         for row in rows:
             until = row.get("deadline") and f"until {time_text(row['deadline'])}"
             row["waits_on"] = row.get("activity") or row.get("signal") or row.get("pool") or row.get("child") or until
-        print_table(rows, ["event_id", "node", "branch", "kind", "status", "attempt", "waits_on", "bot", "age_s",
-                           "stranded", "unserved"])
+            if row.get("phase") == "waiting_capacity":
+                row["status"] = "waiting_capacity"
+                key = f" [{row['limit_key']}]" if row.get("limit_key") else ""
+                row["waits_on"] = f"limit {row.get('limit')}{key}"
+        print_table(rows, ["event_id", "node", "branch", "kind", "status", "attempt", "waits_on", "bot", "priority",
+                           "place", "age_s", "stranded", "unserved"])
+
 
 
 @cli.command()
@@ -925,6 +886,7 @@ def _unavailable(exc: Exception) -> EngineUnavailable | None:
     return None
 
 
+cli.add_command(limit_group)
 def _add_task_commands() -> None:
     # Their own module (ee.task_cli), which uses this one's helpers: added once both exist.
     from ee.task_cli import task_group, tasks_command

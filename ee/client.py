@@ -16,6 +16,7 @@ from shared.bounds import MAX_DATA_DEPTH, bounded_text, nested_deeper_than
 from shared.config import Settings, redact_url
 from shared.connect import connect_nats
 from shared.errors import EngineUnavailable, InvalidMessage, JobNotFound, NotPermitted
+from shared.flow import PRIORITY_DEFAULT, check_priority
 from shared.messages import (
     CancelReply,
     CancelRequest,
@@ -29,6 +30,11 @@ from shared.messages import (
     EventOpReply,
     JobRequest,
     JobView,
+    LimitDeleteReply,
+    LimitInfo,
+    LimitListReply,
+    LimitRequest,
+    LimitSetRequest,
     PurgeReply,
     PurgeRequest,
     RetryReply,
@@ -96,13 +102,17 @@ class EngineClient:
             raise NotPermitted("subscribe to", inbox) from exc
 
     async def submit(self, workflow: dict[str, Any], job_input: dict[str, Any], job_id: str | None, *,
-                     not_before: float | None = None, deadline: float | None = None) -> str:
+                     not_before: float | None = None, deadline: float | None = None,
+                     priority: int = PRIORITY_DEFAULT) -> str:
         """Validate, then publish; the publish ack means the job is stored durably. ``not_before``,
-        ``deadline``: Unix seconds (flow control, reactor.clock)."""
+        ``deadline``: Unix seconds (flow control, reactor.clock). ``priority``: 1 (most urgent) .. 9."""
         decode_workflow(workflow)
+        check_priority(names.JOBS_EXECUTE, priority)
         job_id = job_id or names.new_job_id()
-        data = encode(JobRequest(workflow=workflow, input=job_input, job_id=job_id, not_before=not_before,
-                                 deadline=deadline))
+        request = JobRequest(workflow=workflow, input=job_input, job_id=job_id, not_before=not_before,
+                             deadline=deadline)
+        request.priority = priority
+        data = encode(request)
         if len(data) > self.settings.max_payload_bytes:
             raise InvalidMessage(names.JOBS_EXECUTE, f"job of {len(data)} bytes exceeds the limit of "
                                  f"{self.settings.max_payload_bytes}")
@@ -258,6 +268,20 @@ class EngineClient:
 
     async def deployments(self, name: str = "") -> DeploymentsReply:
         return await self.reactor.call("deployments", DeploymentsRequest(name=name), DeploymentsReply, patience=10)
+
+    async def limit_set(self, name: str, concurrency: int | None, rate: tuple[int, float] | None) -> LimitInfo:
+        req = LimitSetRequest(name=name, concurrency=concurrency, rate=rate[0] if rate else None,
+                              period_s=rate[1] if rate else None)
+        return await self.reactor.call("limit_set", req, LimitInfo, patience=10)
+
+    async def limit_delete(self, name: str) -> LimitDeleteReply:
+        return await self.reactor.call("limit_delete", LimitRequest(name=name), LimitDeleteReply, patience=10)
+
+    async def limit_show(self, name: str) -> LimitInfo:
+        return await self.reactor.call("limit_show", LimitRequest(name=name), LimitInfo, patience=10)
+
+    async def limit_list(self) -> LimitListReply:
+        return await self.reactor.call("limit_list", LimitRequest(), LimitListReply, patience=10)
 
     async def retry(self, job_id: str, from_node: str, by: str) -> RetryReply:
         return await self.reactor.call("retry", RetryRequest(job_id=job_id, from_node=from_node, by=by), RetryReply,

@@ -201,17 +201,22 @@ class Inspector:
 
     def events(self, job: str | None = None, kind: str | None = None, activity: str | None = None,
                pool: str | None = None, bot: str | None = None, older_than_s: float | None = None,
-               limit: int | None = None, stranded: bool = False) -> list[dict[str, Any]]:
+               limit: int | None = None, stranded: bool = False,
+               limit_name: str | None = None) -> list[dict[str, Any]]:
         """Open events (parked, or fired and not consumed yet), oldest parked first, each with
         its job's ``stranded`` reason when the job is stranded; ``stranded=True``: only the
         events of stranded jobs. ``limit``: at most this many (None: every match).
+        ``limit_name``: the attempts running under that limit or waiting for it. A waiter for a
+        scarce thing (a lock request, an attempt in phase ``waiting_capacity``) carries its
+        ``place`` in line (1: next), beside its ``priority``.
 
         Read from indexes, never a scan: the job's event set, the stranded jobs' sets, or the
         narrowest of the per-activity, per-pool and per-bot indexes asked for (else the per-kind
         ones), each a zset by park time, so ``older_than_s`` is a range of it. The other filters
         are checked on the events read from it."""
         horizon = None if older_than_s is None else time.time() - older_than_s
-        ids = self._candidates(job, kind, activity, pool, bot, horizon, stranded)
+        ids = (self._limit_candidates(limit_name) if limit_name is not None and job is None
+               else self._candidates(job, kind, activity, pool, bot, horizon, stranded))
         out: list[dict[str, Any]] = []
         reasons: dict[str, str] = {}
         for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
@@ -231,7 +236,8 @@ class Inspector:
                 event = {"event_id": event_id, "job_id": event_job(event_id), "branch": "",
                          **decode_hash(EventRecord, raw)}
                 if any(want is not None and event.get(name) != want
-                       for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot))):
+                       for name, want in (("kind", kind), ("activity", activity), ("pool", pool), ("bot", bot),
+                                          ("limit", limit_name))):
                     continue
                 reason = reasons.get(event_job(event_id))
                 if stranded and not reason:
@@ -244,8 +250,40 @@ class Inspector:
                     event["stranded"] = reason
                 out.append(event)
                 if limit is not None and len(out) >= limit:
-                    return out
-        return out
+                    return self._places(out)
+        return self._places(out)
+
+    def _limit_candidates(self, name: str) -> list[str]:
+        """The attempts holding a slot of limit ``name`` or waiting for one, oldest parked first."""
+        ids: set[str] = set()
+        for key in (_text(k) for k in self.r.smembers(self.keys.limit_keys(name))):
+            ids |= {_text(e) for e in self.r.smembers(self.keys.limit_running(name, key))}
+            ids |= {_text(e) for e in self.r.zrange(self.keys.limit_waiting(name, key), 0, -1)}
+        ordered = sorted(ids)
+        pipe = self.r.pipeline(transaction=False)
+        for event_id in ordered:
+            pipe.zscore(self.keys.event_index("activity"), event_id)
+        parked = dict(zip(ordered, pipe.execute(), strict=True)) if ordered else {}
+        return sorted(ordered, key=lambda e: (float(parked[e] or 0), e))
+
+    def _places(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each waiter's place in its line (1: served next), read in one round trip."""
+        lines = []
+        for event in events:
+            if event.get("status") != "parked":
+                continue
+            if event.get("kind") == "bot_lock" and event.get("pool"):
+                lines.append((event, self.keys.pool_queue(event["pool"])))
+            elif event.get("phase") == "waiting_capacity" and event.get("limit"):
+                lines.append((event, self.keys.limit_waiting(event["limit"], event.get("limit_key", ""))))
+        if lines:
+            pipe = self.r.pipeline(transaction=False)
+            for event, key in lines:
+                pipe.zrank(key, event["event_id"])
+            for (event, _), rank in zip(lines, pipe.execute(), strict=True):
+                if rank is not None:
+                    event["place"] = int(rank) + 1
+        return events
 
     def _candidates(self, job: str | None, kind: str | None, activity: str | None, pool: str | None,
                     bot: str | None, horizon: float | None, stranded: bool) -> list[str]:
@@ -291,7 +329,9 @@ class Inspector:
             if raw:
                 bot = {"bot": bot_id, **decode_hash(BotRecord, raw)}
                 pool = bot.get("pool", "")
-                bot["waiting"] = [_text(e) for e in self.r.lrange(self.keys.pool_waiting(pool), 0, -1)]
+                # The queue by priority, then an older reactor's FIFO not moved into it yet.
+                bot["waiting"] = [_text(e) for e in self.r.zrange(self.keys.pool_queue(pool), 0, -1)] + \
+                    [_text(e) for e in self.r.lrange(self.keys.pool_waiting(pool), 0, -1)]
                 out.append(bot)
         return out
 

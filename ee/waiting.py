@@ -38,7 +38,11 @@ def describe_wait(event: dict[str, Any]) -> str:
         attempt, most = event.get("attempt"), event.get("max_attempts")
         if attempt:
             details.append(f"attempt {attempt}" + (f" of {most}" if most else ""))
-        if event.get("phase"):
+        if event.get("phase") == "waiting_capacity":
+            key = f" [{event['limit_key']}]" if event.get("limit_key") else ""
+            place = f", place {event['place']} in line" if event.get("place") else ""
+            details.append(f"waiting for a slot of limit {event.get('limit', '?')}{key}{place}")
+        elif event.get("phase"):
             details.append("waiting out its retry backoff" if event["phase"] == "backoff" else event["phase"])
         if event.get("bot"):
             details.append(f"on bot {event['bot']}")

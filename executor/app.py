@@ -248,7 +248,7 @@ class Executor:
                 started = await self.client.call("start", StartRequest(
                     job_id=job_id, workflow=encoded, digest=digest, name=workflow.name,
                     version=workflow.version, start=workflow.start, input=request.input,
-                    build=self.build), StartReply)
+                    build=self.build, priority=request.priority), StartReply)
                 await failpoint("job-started")
                 if plan.deadline is not None and started.status not in ("completed", "failed", "cancelled"):
                     await arm_deadline(self.client, job_id, plan)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from executor.cursors import Cursor
 from executor.expressions import search
 from executor.failures import Failure, result_failure
+from executor.limit_keys import limit_of
 from shared.bounds import bounded_text
 from shared.messages import ActivityWait, BotLockWait, ChildWait, EventResult, Fork, SignalWait, TaskWait, TimerWait
 from shared.names import child_job_id
@@ -108,10 +109,12 @@ def walk(run: Run, c: Cursor) -> None:
                 bot = run.bot(c) if node.on_bot else None
                 if node.on_bot and bot is None:
                     raise Failure(path, f"node {path!r} runs on_bot but the job holds no bot")
+                limit, limit_key = limit_of(path, node, scope)
                 c.wait = ActivityWait(
                     node=path, branch=c.key, activity=node.activity, input=args, timeout_s=node.timeout_s,
                     bot=bot, max_attempts=retry.max_attempts, backoff_s=retry.backoff_s,
-                    multiplier=retry.multiplier, max_backoff_s=retry.max_backoff_s)
+                    multiplier=retry.multiplier, max_backoff_s=retry.max_backoff_s, limit=limit,
+                    limit_key=limit_key)
                 return
             case BranchNode():
                 target = node.default

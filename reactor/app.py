@@ -17,6 +17,7 @@ from reactor.deployments import Deployments
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.leader import Leadership
+from reactor.limits import Limits
 from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, retention_loop, timer_loop
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
@@ -38,6 +39,8 @@ from shared.messages import (
     EventOp,
     FinishRequest,
     IntakeRequest,
+    LimitRequest,
+    LimitSetRequest,
     ParkRequest,
     PurgeRequest,
     RedriveRequest,
@@ -128,7 +131,7 @@ class Reactor:
         tokens = await AttemptTokens.load(store)
         dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
         ops = Operations(store, dispatcher)
-        deployments, retries = Deployments(store), Retries(store, dispatcher)
+        deployments, retries, limits = Deployments(store), Retries(store, dispatcher), Limits(store)
         await tg.start(store.run)
         await tg.start(dispatcher.run)
         endpoints = [
@@ -149,6 +152,10 @@ class Reactor:
             Endpoint("deployed", DeployedRequest, deployments.deployed),
             Endpoint("deployments", DeploymentsRequest, deployments.deployments),
             Endpoint("retry", RetryRequest, retries.retry),
+            Endpoint("limit_set", LimitSetRequest, limits.set),
+            Endpoint("limit_delete", LimitRequest, limits.delete),
+            Endpoint("limit_show", LimitRequest, limits.show),
+            Endpoint("limit_list", LimitRequest, limits.list),
             Endpoint("task", TaskOp, Tasks(store, dispatcher).task),
         ]
         # Flow control, the clock: delayed starts, deadlines, schedules (reactor.clock, reactor.schedules).

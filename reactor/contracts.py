@@ -33,6 +33,7 @@ from reactor.outcomes import (
     InBackoff,
     InboxFull,
     Kept,
+    LimitSet,
     NotFailed,
     Nothing,
     NotParked,
@@ -90,6 +91,8 @@ __all__ = [
     "lead_renew",
     "lead_take",
     "lease",
+    "limit_delete",
+    "limit_set",
     "park",
     "purge",
     "result",
@@ -165,18 +168,19 @@ class _Start(_Args):
     at: str
     build: str
     lease_at: str
+    priority: int = 5
 
 
 _start = msgspec.msgpack.Decoder(StartOutcome)
 
 
 def start(keys: Keys, *, job_id: str, digest: str, workflow: bytes, name: str, version: int, checkpoint: bytes,
-          input: bytes, now: str, at: str, build: str, lease_at: str) -> Call[StartOutcome]:
+          input: bytes, now: str, at: str, build: str, lease_at: str, priority: int = 5) -> Call[StartOutcome]:
     """Create a job record, or read the one that exists (one job per id)."""
     return _call("start", (keys.job(job_id), keys.job_history(job_id), keys.workflow(digest), keys.jobs,
                            keys.wakes),
                  _Start(job_id, digest, workflow.decode(), name, version, checkpoint.decode(), input.decode(), now, at,
-                        build, lease_at), _start)
+                        build, lease_at, priority), _start)
 
 
 # -- park -------------------------------------------------------------------------------
@@ -568,6 +572,33 @@ def retry(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, node: str, 
     return _call("retry", (keys.job(job_id), keys.job_history(job_id), keys.job_inbox(job_id),
                            keys.job_events(job_id), keys.wakes, keys.stranded),
                  _Retry(job_id, fence, checkpoint.decode(), node, by, at, lease_at), _retry)
+
+
+# -- limits (reactor.limits) --------------------------------------------------------------------
+
+class _LimitSet(_Args):
+    op: str
+    name: str
+    concurrency: int
+    rate: int
+    period_s: float
+    at: str
+
+
+_limit_set = msgspec.msgpack.Decoder(LimitSet)
+
+
+def limit_set(keys: Keys, *, name: str, concurrency: int | None, rate: int | None, period_s: float | None,
+              at: str) -> Call[LimitSet]:
+    """Write a limit's settings (None: that cap lifted), live: the heads of its lines are nudged."""
+    return _call("limit_set", (keys.limit(name), keys.limits, keys.limit_keys(name), keys.timers),
+                 _LimitSet("set", name, concurrency or 0, rate or 0, period_s or 0.0, at), _limit_set)
+
+
+def limit_delete(keys: Keys, *, name: str, at: str) -> Call[LimitSet]:
+    """Delete a limit's settings: unlimited from the next admission on."""
+    return _call("limit_set", (keys.limit(name), keys.limits, keys.limit_keys(name), keys.timers),
+                 _LimitSet("delete", name, 0, 0, 0.0, at), _limit_set)
 
 
 # -- the reactor lease (reactor.leader) --------------------------------------------------------

@@ -11,10 +11,11 @@ from reactor.dispatch import Dispatcher
 from reactor.outcomes import Created
 from reactor.retention import purge_finished
 from reactor.store import Store
-from shared import clock, metrics
+from shared import clock, metrics, names
 from shared.bounds import bounded_text
 from shared.errors import InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
+from shared.flow import check_priority
 from shared.messages import (
     Ack,
     ActivityTask,
@@ -72,8 +73,10 @@ class Operations:
             req.workflow.decode()
         except UnicodeDecodeError as exc:  # stored as text: refused here, not failed inside
             raise InvalidMessage("ee.reactor.start", "workflow is not UTF-8 text") from exc
+        check_priority(names.reactor_subject("start"), req.priority)
         job = await self.store.start_job(req.job_id, req.digest, req.workflow, req.name, req.version,
-                                         Checkpoint(node=req.start), _json.encode(req.input), req.build)
+                                         Checkpoint(node=req.start), _json.encode(req.input), req.build,
+                                         req.priority)
         await failpoint("start-committed")
         created = isinstance(job, Created)
         if created:

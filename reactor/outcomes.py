@@ -42,6 +42,7 @@ __all__ = [
     "InBackoff",
     "InboxFull",
     "Kept",
+    "LimitSet",
     "NotFailed",
     "NotParked",
     "NotTask",
@@ -107,6 +108,7 @@ CODES: dict[str, str] = {
     "version_taken": "the version is deployed already with other content (a deployed version never changes)",
     "not_failed": "the job is not failed (only a failed job is retried)",
     "retried": "the failed job runs again from its checkpoint, under a wake lease",
+    "limit_set": "the limit's settings are written (or deleted); the heads of its lines are nudged",
     "completed": "the human task was completed already (by whom, when)",
     "claimed": "the human task is claimed by someone else (by whom, since when)",
     "not_task": "the event is another kind of wait, not a human task",
@@ -328,6 +330,8 @@ class NotFailed(Outcome, tag="not_failed"):
     status: str
 
 
+class LimitSet(Outcome, tag="limit_set"):
+    existed: bool = False
 class Completed(Outcome, tag="completed"):
     by: str
     at: str = ""

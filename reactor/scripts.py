@@ -41,10 +41,10 @@ __all__ = ["CHILDREN_MAX", "DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS",
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
          "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge",
          "lead_take", "lead_renew", "lead_release", "deploy", "retry",
-         "task_claim", "task_complete", "task_reassign", "task_due")
+         "task_claim", "task_complete", "task_reassign", "task_due", "limit_set")
 
 # The shared steps, in an order where each library uses only the ones before it.
-LIBS = ("fence", "jobs", "tasks", "events", "inbox", "wakes", "bots", "ends", "children")
+LIBS = ("fence", "jobs", "tasks", "queues", "limits", "events", "inbox", "wakes", "bots", "ends", "children")
 
 # The clock's scripts and steps (reactor.clock, reactor.schedules): delayed starts, deadlines,
 # schedules. Loaded after the others (its library uses them all).

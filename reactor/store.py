@@ -146,6 +146,10 @@ class GaugeSnapshot:
     fired_kinds: list[str]  # kinds of the sampled jobs' fired events
 
 
+# The longest limit key a wait may carry (the executor sends at most 128: executor/limit_keys.py).
+MAX_LIMIT_KEY = 256
+
+
 def new_waits(job_id: str, fence: int, waits: list[Wait], now: float) -> list[contracts.NewWait]:
     """The waits a park at ``fence`` registers, with their event ids and stored fields."""
     return [_new_wait(event_id_for(job_id, fence + 1, index), wait, now) for index, wait in enumerate(waits)]
@@ -162,11 +166,17 @@ def _kind_wait(event_id: str, wait: Wait, now: float) -> contracts.NewWait:
     spec = encode(wait).decode()
     match wait:
         case ActivityWait():
+            if wait.limit is not None:
+                check_name("limit", wait.limit)
+                if len(wait.limit_key) > MAX_LIMIT_KEY:
+                    raise InvalidMessage(names.reactor_subject("park"),
+                                         f"limit key over {MAX_LIMIT_KEY} characters")
             # signed: its tasks carry attempt tokens, so its results must too (result.lua).
             fields = EventRecord(node=wait.node, spec=spec, attempt=1, activity=wait.activity, phase="running",
                                  input=_json.encode(wait.input).decode(), signed="1",
                                  timeout_s="" if wait.timeout_s is None else str(wait.timeout_s),
-                                 bot=wait.bot or "")
+                                 bot=wait.bot or "", limit=wait.limit or "",
+                                 limit_key=wait.limit_key if wait.limit else "")
             if wait.max_attempts > 1:  # absent means one attempt: no retry fields to store
                 fields = msgspec.structs.replace(
                     fields, max_attempts=wait.max_attempts, backoff_s=str(wait.backoff_s),
@@ -307,12 +317,13 @@ class Store:
     # -- jobs ---------------------------------------------------------------
 
     async def start_job(self, job_id: str, digest: str, workflow: bytes, name: str, version: int,
-                        checkpoint: Checkpoint, input_json: bytes, build: str) -> Created | Existing:
+                        checkpoint: Checkpoint, input_json: bytes, build: str,
+                        priority: int = 5) -> Created | Existing:
         now = clock.now()
         out: Created | Existing = await self._one(contracts.start(
             self.keys, job_id=job_id, digest=digest, workflow=workflow, name=name, version=version,
             checkpoint=encode(checkpoint), input=input_json, now=repr(now), at=clock.iso(now), build=build,
-            lease_at=self.lease_at(now)))
+            lease_at=self.lease_at(now), priority=priority))
         return out
 
     async def park(self, job_id: str, fence: int, checkpoint: Checkpoint, waits: list[Wait], consumed: list[str],
@@ -627,6 +638,35 @@ class Store:
         pipe.lpush(self.keys.deadletter, deadletters.record(clock.iso(), subject, reason, data))
         pipe.ltrim(self.keys.deadletter, 0, deadletters.KEEP - 1)  # at most deadletters.BUDGET_BYTES
         await pipe.execute()
+
+    # -- limits (reactor.limits) ------------------------------------------------------
+
+    async def limit_set(self, name: str, concurrency: int | None, rate: int | None,
+                        period_s: float | None) -> bool:
+        """Write a limit's settings, live; whether it had settings before."""
+        out = await self._one(contracts.limit_set(self.keys, name=name, concurrency=concurrency, rate=rate,
+                                                  period_s=period_s, at=clock.iso()))
+        return bool(out.existed)
+
+    async def limit_delete(self, name: str) -> bool:
+        """Delete a limit's settings (unlimited from now); whether it had any."""
+        out = await self._one(contracts.limit_delete(self.keys, name=name, at=clock.iso()))
+        return bool(out.existed)
+
+    async def limit_names(self) -> list[str]:
+        """Every limit set or in use (by attempts running or waiting), sorted."""
+        return sorted(_s(n) for n in await self._redis.smembers(self.keys.limits))
+
+    async def limit_info(self, name: str) -> tuple[dict[str, str], list[tuple[str, int, int]]]:
+        """A limit's settings (empty: never set) and per key in use: (key, running, waiting)."""
+        settings = {_s(k): _s(v) for k, v in (await self._redis.hgetall(self.keys.limit(name))).items()}
+        keys = sorted(_s(k) for k in await self._redis.smembers(self.keys.limit_keys(name)))
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.scard(self.keys.limit_running(name, key))
+            pipe.zcard(self.keys.limit_waiting(name, key))
+        counts = await pipe.execute() if keys else []
+        return settings, [(key, int(counts[2 * i]), int(counts[2 * i + 1])) for i, key in enumerate(keys)]
 
     async def gauge_snapshot(self, sample: int) -> GaugeSnapshot:
         """The sizes the gauges are made of, and the first ``sample`` jobs of the wake set."""

@@ -48,6 +48,7 @@ __all__ = [
     "JobRecord",
     "JsonText",
     "Keys",
+    "LimitRecord",
     "NumberText",
     "ScheduleRecord",
     "TaskDoneRecord",
@@ -139,7 +140,20 @@ FAMILIES: tuple[Family, ...] = (
     Family("bots", "bots", "set", "every bot", "global"),
     Family("bot_leases", "bots:leases", "zset", "bot ids by heartbeat-lease end", "global"),
     Family("pool_free", "pool:<pool>:free", "list", "free bots of one pool"),
-    Family("pool_waiting", "pool:<pool>:waiting", "list", "FIFO of lock requests (event ids) for one pool"),
+    Family("pool_waiting", "pool:<pool>:waiting", "list", "FIFO of lock requests before pool:<pool>:queue "
+           "(moved into it when the pool is next touched)"),
+    Family("pool_queue", "pool:<pool>:queue", "zset", "lock requests (event ids) for one pool by priority, "
+           "then arrival"),
+    Family("queue_seq", "queue:seq", "string", "the arrival counter of the waiters' queues", "global"),
+    Family("limit", "limit:<limit>", "hash", "one limit's settings (LimitRecord); none: unlimited"),
+    Family("limits", "limits", "set", "names of the limits set or in use", "global"),
+    Family("limit_keys", "limit-keys:<limit>", "set", "the keys of one limit with attempts running or waiting"),
+    Family("limit_running", "limit-running:<limit>:<key>", "set", "attempts (event ids) holding a slot of "
+           "one key of a limit"),
+    Family("limit_waiting", "limit-waiting:<limit>:<key>", "zset", "attempts waiting for one key of a limit, "
+           "by priority, then arrival"),
+    Family("limit_bucket", "limit-bucket:<limit>:<key>", "hash", "the token bucket of one key of a rated "
+           "limit (tokens, at)"),
     Family("pool_bots", "pool:<pool>:bots", "set", "the bots of one pool"),
     Family("deadletter", "deadletter", "list", "refused messages (DeadLetterRecord), capped", "global"),
     Family("attempt_secret", "reactor:attempt-secret", "string", "the key of attempt tokens", "global"),
@@ -180,6 +194,8 @@ class Keys:
         self.reactor_epoch = fixed["reactor_epoch"]
         self.job_status_backfill = fixed["job_status_backfill"]
         self.deployed = fixed["deployed"]
+        self.queue_seq = fixed["queue_seq"]
+        self.limits = fixed["limits"]
         self.task_due = fixed["task_due"]
         self.deferred = fixed["deferred"]
         self.deadlines = fixed["deadlines"]
@@ -252,6 +268,23 @@ class Keys:
     def pool_waiting(self, pool: str) -> str:
         return self._key("pool_waiting", pool)
 
+    def pool_queue(self, pool: str) -> str:
+        return self._key("pool_queue", pool)
+
+    def limit(self, name: str) -> str:
+        return self._key("limit", name)
+
+    def limit_keys(self, name: str) -> str:
+        return self._key("limit_keys", name)
+
+    def limit_running(self, name: str, key: str) -> str:
+        return self._key("limit_running", name, key)
+
+    def limit_waiting(self, name: str, key: str) -> str:
+        return self._key("limit_waiting", name, key)
+
+    def limit_bucket(self, name: str, key: str) -> str:
+        return self._key("limit_bucket", name, key)
     def schedule(self, name: str) -> str:
         return self._key("schedule", name)
 
@@ -331,6 +364,7 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     parent: str = ""
     parent_event: str = ""
     retries: int = 0  # times ee retry resumed the job after it failed
+    priority: int | None = None  # 1 (most urgent) .. 9; none: 5
     # Flow control, the clock: a delayed start (Unix seconds), the deadline and what it does,
     # when the job was flagged overdue (ISO), the schedule and fire time that started it.
     not_before: NumberText = ""
@@ -375,6 +409,11 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     signal: str = ""
     branch: str = ""  # the branch cursor that parked it ('' for the top level)
     child: str = ""  # a child wait: the child job's id
+    priority: int | None = None  # its job's, for the lines of scarce things (pool_queue, limit_waiting)
+    limit: str = ""  # an activity's limit (limit:<limit>) and its key ('' for none)
+    limit_key: str = ""
+    limit_held: str = ""  # '1' while its attempt holds a slot of the limit
+    waiting_since: NumberText = ""  # phase waiting_capacity: since when (Unix seconds)
     # A human task (kind task): shared.human_tasks. ``due`` Unix seconds; ``claimed_*`` and
     # ``escalated_at`` as it goes; ``on_due``: escalate, fail or overdue.
     title: str = ""
@@ -454,6 +493,16 @@ class DeadLetterRecord(msgspec.Struct, kw_only=True):
     data: str
 
 
+class LimitRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``limit:<limit>``: a limit's settings, each absent when not capped. ``rate`` starts per
+    ``period_s`` seconds (a token bucket of one token: reactor/lua/lib/limits.lua)."""
+
+    concurrency: int | None = None
+    rate: int | None = None
+    period_s: NumberText = ""
+    updated: str = ""
+
+
 class ScheduleRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     """``schedule:<name>``: a cron schedule (reactor.schedules). ``next`` is the next fire time
     (Unix seconds); ``buffered`` a fire time held back by overlap buffer_one; the counters
@@ -485,7 +534,7 @@ class ScheduleRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "job": JobRecord, "event": EventRecord, "bot": BotRecord, "job_history": HistoryRecord,
     "job_inbox": InboxItem, "deadletter": DeadLetterRecord, "task_done": TaskDoneRecord,
-    "schedule": ScheduleRecord,
+    "schedule": ScheduleRecord, "limit": LimitRecord,
 }
 
 

@@ -52,6 +52,12 @@ __all__ = [
     "IntakeRequest",
     "JobRequest",
     "JobView",
+    "LimitDeleteReply",
+    "LimitInfo",
+    "LimitKey",
+    "LimitListReply",
+    "LimitRequest",
+    "LimitSetRequest",
     "ParkReply",
     "ParkRequest",
     "PurgeReply",
@@ -96,6 +102,7 @@ class JobRequest(msgspec.Struct, kw_only=True):
     # or ISO-8601 text (``shared.instants``); None: start now, no deadline.
     not_before: float | str | None = None
     deadline: float | str | None = None
+    priority: int = 5  # 1 (most urgent) .. 9: who goes first for a bot or a limit's slot
 
 
 class Fork(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -186,6 +193,10 @@ class ActivityWait(_WaitBase, tag="activity"):
     multiplier: float = 2.0
     max_backoff_s: float = 300.0
     bot: str | None = None
+    # The limit its attempts run under (reactor/lua/lib/limits.lua) and the key, evaluated when
+    # the node was entered ('' for a limit without keys).
+    limit: str | None = None
+    limit_key: str = ""
 
 
 class TimerWait(_WaitBase, tag="timer"):
@@ -266,6 +277,7 @@ class StartRequest(msgspec.Struct, kw_only=True):
     start: str
     input: dict[str, Any] = {}
     build: str = ""
+    priority: int = 5
 
 
 class StartReply(msgspec.Struct, kw_only=True):
@@ -599,6 +611,47 @@ class ScheduleList(msgspec.Struct, kw_only=True):
     schedules: list[ScheduleView] = []
 
 
+class LimitSetRequest(msgspec.Struct, kw_only=True):
+    """Set a limit, all of its settings at once (None: that cap lifted). ``rate`` starts per
+    ``period_s`` seconds."""
+
+    name: str
+    concurrency: int | None = None
+    rate: int | None = None
+    period_s: float | None = None
+
+
+class LimitRequest(msgspec.Struct, kw_only=True):
+    """One limit (show, delete); for list, ``name`` is empty."""
+
+    name: str = ""
+
+
+class LimitKey(msgspec.Struct, kw_only=True):
+    key: str  # '' for a limit without keys
+    running: int
+    waiting: int
+
+
+class LimitInfo(msgspec.Struct, kw_only=True):
+    """A limit as it stands: ``set`` False for one never set (unlimited) but in use."""
+
+    name: str
+    set: bool
+    concurrency: int | None = None
+    rate: int | None = None
+    period_s: float | None = None
+    updated: str = ""
+    keys: list[LimitKey] = []
+
+
+class LimitListReply(msgspec.Struct, kw_only=True):
+    limits: list[LimitInfo] = []
+
+
+class LimitDeleteReply(msgspec.Struct, kw_only=True):
+    name: str
+    deleted: bool  # False: it had no settings
 class TaskOp(msgspec.Struct, kw_only=True):
     """A person's action on a human task (its id is its event id): ``claim`` it, ``complete`` it
     with ``data`` (checked against its form), ``reassign`` it ``to`` another assignee. ``by``:

@@ -2,6 +2,9 @@
 
 With ``EE_DEMO_LEDGER`` set, every run appends ``{"event_id", "attempt", "activity",
 "pid"}`` to that file as it starts, so tests can count runs per (event, attempt).
+With ``EE_DEMO_SPANS`` set, ``demo.hold`` also appends ``{"event_id", "attempt", "pid",
+"span": "start"|"end"}`` as it starts and ends, so that tests can tell how many ran at once
+(appends of one line are atomic: the file's order is the order they happened in).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class DemoError(Exception):
 # Read when the activities are registered, not per run: an os.environ lookup per
 # activity showed up in the demo worker's profile.
 _ledger_path: str | None = None
+_spans_path: str | None = None
 
 
 def _ledger(activity: str) -> None:
@@ -34,7 +38,17 @@ def _ledger(activity: str) -> None:
     if not path:
         return
     task = current_task.get()
-    line = json.dumps({"event_id": task.event_id, "attempt": task.attempt, "activity": activity, "pid": os.getpid()})
+    _append(path, {"event_id": task.event_id, "attempt": task.attempt, "activity": activity, "pid": os.getpid()})
+
+
+def _span(span: str) -> None:
+    if _spans_path:
+        task = current_task.get()
+        _append(_spans_path, {"event_id": task.event_id, "attempt": task.attempt, "pid": os.getpid(), "span": span})
+
+
+def _append(path: str, row: dict[str, Any]) -> None:
+    line = json.dumps(row)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (line + "\n").encode())
@@ -58,6 +72,18 @@ async def add(data: dict[str, Any]) -> Any:
 async def sleep(data: dict[str, Any]) -> Any:
     _ledger("demo.sleep")
     await anyio.sleep(float(data.get("seconds", 1)))
+    return data
+
+
+async def hold(data: dict[str, Any]) -> Any:
+    """Sleeps like demo.sleep, its start and end recorded (``EE_DEMO_SPANS``): a stand-in for
+    work on a fragile system, to count how many ran at once."""
+    _ledger("demo.hold")
+    _span("start")
+    try:
+        await anyio.sleep(float(data.get("seconds", 1)))
+    finally:
+        _span("end")
     return data
 
 
@@ -92,6 +118,9 @@ async def stamp(data: dict[str, Any]) -> Any:
 def register(worker: Worker) -> None:
     global _ledger_path
     _ledger_path = os.environ.get("EE_DEMO_LEDGER") or None
+    global _spans_path
+    _spans_path = os.environ.get("EE_DEMO_SPANS") or None
+    worker.register("demo.hold", hold)
     worker.register("demo.stamp", stamp)
     worker.register("demo.echo", echo)
     worker.register("demo.add", add)

@@ -20,9 +20,7 @@ if op == 'extend' then
   history(f[2], A.at, f[3], 'extended', 'operator', 'timeout ' .. A.timeout_s .. ' s from now' .. who)
   return reply(C.extended)
 end
-if f[4] == 'bot_lock' and f[5] then
-  redis.call('LREM', K.pool_waiting(f[5]), 0, e)
-end
+if f[4] == 'bot_lock' and f[5] then pool_unqueue(f[5], e) end
 if f[4] == 'signal' then
   local name = redis.call('HGET', k, 'signal')
   if name then redis.call('HDEL', K.job(f[2]), 'signal:' .. name) end

@@ -5,7 +5,8 @@
 --   the event hash's fields, child: the child job to start for a child wait), history (node,
 --   event, detail each), release (bots)
 -- Replies parked (fence, undispatched, wakes, dropped, left): the undispatched are activities
--- whose first attempt already failed here (their bot is not alive), so no task goes out for them;
+-- whose first attempt already failed here (their bot is not alive) or waits in a limit's line
+-- (phase waiting_capacity: timer.lua sends it when admitted), so no task goes out for them;
 -- the wakes: this job's own when fired events remain after the park (they fired while its
 -- executor worked, or here: a signal met in the inbox, a bot granted at once, an on-bot activity
 -- failed for good because its bot is not alive, a child found finished), a new child job's
@@ -47,10 +48,13 @@ local inboxed = {}
 local grants = {}
 local lost = {}
 local children = {}
+local queued = {}
+-- The job's priority (start.lua, 5 when none), which its waits for scarce things carry.
+local priority = tonumber(redis.call('HGET', jk, 'priority')) or 5
 for _, w in ipairs(A.waits) do
   local e, kind = w.id, w.kind
   local k = K.event(e)
-  local fields = {'job', j, 'kind', kind, 'status', 'parked', 'parked_at', at}
+  local fields = {'job', j, 'kind', kind, 'status', 'parked', 'parked_at', at, 'priority', priority}
   for name, value in pairs(w.fields) do
     fields[#fields + 1] = name
     fields[#fields + 1] = value
@@ -85,7 +89,7 @@ for _, w in ipairs(A.waits) do
     end
   end
   if kind == 'bot_lock' then
-    redis.call('RPUSH', K.pool_waiting(by.pool), e)
+    pool_enqueue(by.pool, e, priority)
     grants[#grants + 1] = by.pool
   end
   if kind == 'child' and w.child then children[#children + 1] = {e, w.child} end
@@ -93,6 +97,8 @@ for _, w in ipairs(A.waits) do
     local bot = by.bot
     if bot and redis.call('HGET', K.bot(bot), 'alive') ~= '1' then
       lost[#lost + 1] = {e, bot}
+    elseif by.limit and by.limit ~= '' and not limit_enter(e, now) then
+      queued[#queued + 1] = e  -- over its limit: in line, no task goes out (lib/limits.lua)
     end
   end
 end
@@ -104,7 +110,7 @@ for _, got in ipairs(inboxed) do
 end
 for _, pool in ipairs(grants) do grant(pool, at, A.lease_at, wakes) end
 for _, pair in ipairs(children) do start_child(j, pair[1], pair[2], now, at, build, A.lease_at, wakes) end
-local undispatched = {}
+local undispatched = queued
 for _, pair in ipairs(lost) do
   -- The job's bot is gone: this attempt fails at once, then retries or fails per its policy
   -- (a retry whose bot is still not alive fails too: see timer.lua).

@@ -31,6 +31,8 @@ if f[3] == 'backoff' and tonumber(f[2]) ~= A.attempt then
 end
 if tonumber(f[2]) ~= A.attempt then return reply(C.ignored, {reason = 'old-attempt'}) end
 if f[3] == 'backoff' then return reply(C.ignored, {reason = 'late'}) end
+-- An attempt waiting for a limit's slot was never sent: no result of it can be its own.
+if f[3] == 'waiting_capacity' then return reply(C.ignored, {reason = 'late'}) end
 if A.ok then
   return reply(C.fired, {wake = fire(e, A.result, A.at, A.lease_at, '')})
 end

@@ -1,5 +1,5 @@
 -- Create a job record, or return the one that exists (submitting an id twice starts one job).
--- A: job_id, digest, workflow, name, version, checkpoint, input, now, at, build, lease_at
+-- A: job_id, digest, workflow, name, version, checkpoint, input, now, at, build, lease_at, priority
 -- A new job is put under a wake lease too: if its executor dies before the first park,
 -- the lease offers it again. A `pending` record (intake.lua: an older build could not read the
 -- workflow) is no job yet: the job is created over it, keeping its `created` time and history.
@@ -19,6 +19,7 @@ end
 redis.call('HSET', jk, 'status', 'running', 'name', A.name, 'version', A.version,
   'digest', A.digest, 'fence', 0, 'checkpoint', A.checkpoint, 'input', A.input,
   'created', cur[5] or A.at, 'updated', A.at, 'build', A.build)
+if A.priority and A.priority ~= 5 then redis.call('HSET', jk, 'priority', A.priority) end  -- absent: 5
 redis.call('ZADD', K.jobs, A.now, j)
 index_status(j, cur[1], 'running')
 redis.call('ZADD', K.wakes, A.lease_at, j)

@@ -20,6 +20,16 @@ local function failed(reason, error_type)
   if w then return reply(C.fired, {wake = w}) end
   return reply(C.retry, {attempt = attempt})
 end
+-- The attempt goes out now: in the dispatch set, its timeout from now.
+local function dispatch_now()
+  redis.call('HSET', k, 'phase', 'running', 'dispatched', '')
+  redis.call('ZADD', K.dispatch, now, e)
+  if f[4] and f[4] ~= '' then
+    redis.call('ZADD', K.timers, now + tonumber(f[4]), e)
+    redis.call('HSET', k, 'deadline', now + tonumber(f[4]))
+  end
+  return reply(C.redispatch)
+end
 if f[2] == 'activity' then
   if f[3] == 'backoff' then
     if f[7] and f[7] ~= '' and redis.call('HGET', K.bot(f[7]), 'alive') ~= '1' then
@@ -27,21 +37,22 @@ if f[2] == 'activity' then
       -- too (the next one is tried after its backoff, in case the bot is back by then).
       return failed('bot ' .. f[7] .. ' is not alive (attempt ' .. f[5] .. ')')
     end
-    redis.call('HSET', k, 'phase', 'running', 'dispatched', '')
     redis.call('HDEL', k, 'lapsed')  -- a later attempt runs: the lapsed one can no longer count
-    redis.call('ZADD', K.dispatch, now, e)
-    if f[4] and f[4] ~= '' then
-      redis.call('ZADD', K.timers, now + tonumber(f[4]), e)
-      redis.call('HSET', k, 'deadline', now + tonumber(f[4]))
+    if not limit_enter(e, now) then return reply(C.nothing) end  -- over its limit: in line
+    return dispatch_now()
+  end
+  if f[3] == 'waiting_capacity' then
+    -- Its turn in a limit's line may have come (a slot or a token freed: lib/limits.lua).
+    if f[7] and f[7] ~= '' and redis.call('HGET', K.bot(f[7]), 'alive') ~= '1' then
+      return failed('bot ' .. f[7] .. ' is not alive (attempt ' .. f[5] .. ')')
     end
-    return reply(C.redispatch)
+    if not limit_admit(e, now) then return reply(C.nothing) end
+    return dispatch_now()
   end
   return failed('activity timed out after ' .. (f[4] or '?') .. ' s (attempt ' .. f[5] .. ')', 'timeout')
 end
 if f[2] == 'timer' then
   return reply(C.fired, {wake = fire(e, '{"ok":true}', A.at, A.lease_at, '')})
 end
-if f[2] == 'bot_lock' then
-  redis.call('LREM', K.pool_waiting(f[6]), 0, e)
-end
+if f[2] == 'bot_lock' then pool_unqueue(f[6], e) end
 return reply(C.fired, {wake = fire(e, A.timeout_result, A.at, A.lease_at, 'timed out')})

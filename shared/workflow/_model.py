@@ -32,6 +32,7 @@ __all__ = [
     "ErrorClass",
     "FailNode",
     "HumanTaskNode",
+    "LimitSpec",
     "LockBotNode",
     "MapNode",
     "Node",
@@ -85,6 +86,14 @@ class _NodeBase(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True):
     pass
 
 
+class LimitSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An activity's limit with a key: ``key``, an expression evaluated when the node is
+    entered, names the separate limit (slots and tokens) the attempt counts against."""
+
+    name: str
+    key: str | None = None
+
+
 class ActivityNode(_NodeBase, tag="activity"):
     activity: str
     next: str | None = None
@@ -94,6 +103,9 @@ class ActivityNode(_NodeBase, tag="activity"):
     retry: RetryPolicy | None = None
     on_bot: bool = False
     catch: list[CatchRoute] = []
+    # A limit's name, or its name and key: its attempts wait for a slot or token of it
+    # (ee limit set; a limit never set is unlimited).
+    limit: str | LimitSpec | None = None
 
 
 class BranchCase(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -110,6 +110,12 @@ def _check_fields(path: str, node: Node, names: bool) -> None:
             _check_positive(path, "timeout_s", node.timeout_s)
             if node.retry is not None:
                 _check_retry(path, node.retry)
+            if isinstance(node.limit, str):
+                _check_name(path, "limit", "limit", node.limit, names)
+            elif node.limit is not None:
+                _check_name(path, "limit.name", "limit", node.limit.name, names)
+                if node.limit.key is not None:
+                    _check_expression(path, "limit.key", node.limit.key)
         case BranchNode():
             for i, case in enumerate(node.cases):
                 _check_expression(path, f"cases[{i}].when", case.when)

@@ -23,7 +23,7 @@ HEADS = sorted({re.split(r"[{<]", f.pattern)[0] for f in FAMILIES if re.split(r"
 def family_values() -> list[tuple[str, tuple[str, ...]]]:
     sample = {"job": "j-1", "event": "j-1~3.0", "digest": "d1", "status": "parked", "kind": "timer",
               "activity": "demo.echo", "pool": "erp", "bot": "b1", "workflow": "invoice:v2",
-              "assignee": "group:finance", "schedule": "nightly"}
+              "assignee": "group:finance", "schedule": "nightly", "limit": "erp", "key": "acme:1"}
     return [(f.name, tuple(sample[p] for p in f.params)) for f in FAMILIES]
 
 

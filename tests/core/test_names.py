@@ -109,14 +109,16 @@ def test_key_families_cannot_collide() -> None:
         other = built.setdefault(key, (family, name))
         assert other == (family, name), f"{family}({name!r}) and {other[0]}({other[1]!r}) are both {key!r}"
 
-    for fixed in ("timers", "wakes", "dispatch", "jobs", "deadletter", "stranded", "bots", "bot_leases", "deployed"):
+    for fixed in ("timers", "wakes", "dispatch", "jobs", "deadletter", "stranded", "bots", "bot_leases", "deployed",
+                  "queue_seq", "limits"):
         add(fixed, "", getattr(keys, fixed))
     for j in jobs:
         for family in ("job", "job_events", "job_history", "job_inbox"):
             add(family, j, getattr(keys, family)(j))
         add("event", j, keys.event(f"{j}~1.0"))
     for family, values in (("bot", bots), ("bot_events", bots), ("pool_bots", pools), ("pool_free", pools),
-                           ("pool_waiting", pools), ("pool_events", pools), ("activity_events", activities),
+                           ("pool_waiting", pools), ("pool_queue", pools), ("pool_events", pools),
+                           ("activity_events", activities),
                            ("event_index", set(EVENT_KINDS)), ("workflow", {"0123abcd", "events"}),
                            ("deployed_workflow", {"invoice", "a:b", "events", "x.y-z"})):
         for value in values:

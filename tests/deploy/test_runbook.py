@@ -42,12 +42,13 @@ TAGS = ("runbook", "deploy")
 COMMAND_LANGUAGES = ("sh", "console", "bash", "shell")
 ENGINE = ("reactor", "executor", "worker")
 
-# The parked job of the runbook's samples: node `fetch`, an hour-long demo.sleep.
+# The parked job of the runbook's samples: node `fetch`, an hour-long demo.sleep, under limit
+# `erp` (never set until the runbook sets it: each parked attempt holds one of its slots).
 WORKFLOW: dict[str, Any] = {
     "name": "invoice", "version": 1, "start": "fetch",
     "nodes": {
         "fetch": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`3600`"},
-                  "output": "slept", "timeout_s": 7200, "next": "done"},
+                  "output": "slept", "timeout_s": 7200, "limit": "erp", "next": "done"},
         "done": {"kind": "end", "output": "vars.slept"},
     },
 }

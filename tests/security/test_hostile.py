@@ -167,7 +167,7 @@ WORKFLOW = {"name": "hostile", "start": "e", "nodes": {"e": {"kind": "end", "out
 READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.StartRequest: ({"job_id": "hs-start", "workflow": base64.b64encode(json.dumps(WORKFLOW).encode()).decode(),
                              "digest": "hs-digest", "name": "w", "version": 1, "start": "e", "input": {},
-                             "build": "b"},
+                             "build": "b", "priority": 5},
                             [("request", "start")]),
     messages.ParkRequest: ({"job_id": "hs-park", "fence": 1, "checkpoint": {"node": "n", "vars": {}},
                             "waits": [{"kind": "timer", "node": "n", "seconds": 1}], "consumed": [], "history": [],
@@ -195,7 +195,8 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     messages.RetryRequest: ({"job_id": "hs-retry", "from_node": "e", "by": "b"}, [("request", "retry")]),
     messages.TaskOp: ({"task_id": "hs-human~1.0", "op": "complete", "by": "b", "data": {"x": 1}, "to": "bob"},
                       [("request", "task")]),
-    messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job", "not_before": None, "deadline": None},
+    messages.JobRequest: ({"workflow": WORKFLOW, "input": {}, "job_id": "hs-job", "not_before": None, "deadline": None,
+                           "priority": 5},
                           [("stream", names.JOBS_EXECUTE)]),
     messages.Wake: ({"job_id": "hs-wake", "fence": 1, "digest": "hs-digest", "checkpoint": {"node": "e"},
                      "input": {}, "event_id": "hs-wake~1.0", "kind": "timer", "result": {"ok": True},
@@ -222,6 +223,11 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
                                   [("request", "schedule_add")]),
     messages.ScheduleOpRequest: ({"name": "hs-schedule", "op": "show"}, [("request", "schedule_op")]),
     messages.ScheduleListRequest: ({}, [("request", "schedule_list")]),
+    # Flow control, limits (reactor.limits).
+    messages.LimitSetRequest: ({"name": "hs-limit", "concurrency": 2, "rate": 5, "period_s": 60},
+                               [("request", "limit_set")]),
+    messages.LimitRequest: ({"name": "hs-limit"},
+                            [("request", "limit_show"), ("request", "limit_delete"), ("request", "limit_list")]),
 }
 # Messages that no service reads off a subject a client can publish to: replies (read by
 # whoever asked, from its own inbox), parts of other messages, and what the reactor writes.
@@ -233,6 +239,7 @@ NOT_READ = {"Ack", "CancelReply", "EventOpReply", "FinishReply", "IntakeReply", 
             "TaskWait", "TaskOpReply",
             "BranchCursor", "Fork",  # parts of a Checkpoint
             "DeferReply", "ScheduleView", "ScheduleList",
+            "LimitInfo", "LimitKey", "LimitListReply", "LimitDeleteReply",
             "WorkerPresence"}  # read by `ee workers` from the EE_WORKERS bucket: test_hostile_worker_announcements
 FIELDS = [(kind, f.encode_name) for kind in READ for f in msgspec.structs.fields(kind)]
 
@@ -360,6 +367,7 @@ NAME_FIELDS: dict[type[Any], list[str]] = {
     messages.TaskOp: ["task_id", "by", "to"],
     messages.DeferRequest: ["job_id", "name", "start"], messages.DeadlineRequest: ["job_id"],
     messages.ScheduleAddRequest: ["name", "cron", "tz", "workflow_name"], messages.ScheduleOpRequest: ["name"],
+    messages.LimitSetRequest: ["name"], messages.LimitRequest: ["name"],
 }
 # Names nested deeper in a message: (message, path to the list or object, field).
 NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, Any]]]] = [
@@ -369,6 +377,8 @@ NESTED_NAMES: list[tuple[type[Any], Callable[[dict[str, Any], str], dict[str, An
     (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "signal", "node": "n", "signal": n}]}),
     (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "bot_lock", "node": "n", "pool": n}]}),
     (messages.ParkRequest, lambda b, n: {**b, "release_bots": [n]}),
+    (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "activity", "node": "n", "activity": "a",
+                                                          "limit": n}]}),
     (messages.ParkRequest, lambda b, n: {**b, "drop": [n]}),
     (messages.ParkRequest, lambda b, n: {**b, "waits": [{"kind": "child", "node": "n", "job_id": n, "digest": "d",
                                                           "name": "w", "version": 1, "start": "s"}]}),

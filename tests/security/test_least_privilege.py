@@ -467,6 +467,23 @@ def test_only_an_operator_deploys_or_retries_and_a_client_runs_by_name(engine: E
     assert retried.code == 0, retried.out + retried.err
 
 
+def test_only_an_operator_sets_or_deletes_a_limit_and_a_client_looks_at_them(engine: Engine) -> None:
+    """Limits change how hard a target is hit: setting and deleting one are an operator's;
+    listing and showing them a client's too."""
+    for verb in (("set", "lp-erp", "--concurrency", "2"), ("delete", "lp-erp")):
+        refused = engine.ee("client", "limit", *verb)
+        subject = f"ee.reactor.limit_{verb[0]}"
+        assert refused.code == 2 and f"may not publish '{subject}'" in refused.err, refused.err
+    done = engine.ee("operator", "limit", "set", "lp-erp", "--concurrency", "2")
+    assert done.code == 0, done.out + done.err
+    listed = engine.ee("client", "limit", "list", "--json")
+    assert listed.code == 0 and json.loads(listed.out)[0]["concurrency"] == 2, listed.out + listed.err
+    shown = engine.ee("client", "limit", "show", "lp-erp", "--json")
+    assert shown.code == 0 and json.loads(shown.out)["set"] is True, shown.out + shown.err
+    deleted = engine.ee("operator", "limit", "delete", "lp-erp")
+    assert deleted.code == 0, deleted.out + deleted.err
+
+
 ASKING = {"name": "lp-asking", "start": "ask", "nodes": {
     "ask": {"kind": "human_task", "title": "Approve", "assignee": "group:finance", "output": "a", "next": "done",
             "form": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}},

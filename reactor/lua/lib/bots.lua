@@ -13,18 +13,19 @@ local function release_bot(bot, j)
   return 0
 end
 
--- Grant free bots of a pool to waiting lock requests, first come first served.
--- Appends each resulting wake to the list `out` and returns how many.
+-- Grant free bots of a pool to waiting lock requests, the most urgent first, then the earliest
+-- (lib/queues.lua). Appends each resulting wake to the list `out` and returns how many.
 local function grant(pool, at, lease_at, out)
-  local waiting = K.pool_waiting(pool)
+  pool_queue_migrate(pool)
+  local waiting = K.pool_queue(pool)
   local free = K.pool_free(pool)
   local granted = 0
-  while redis.call('LLEN', waiting) > 0 and redis.call('LLEN', free) > 0 do
+  while redis.call('ZCARD', waiting) > 0 and redis.call('LLEN', free) > 0 do
     local bot = redis.call('LPOP', free)
     local bk = K.bot(bot)
     local b = redis.call('HMGET', bk, 'alive', 'holder', 'pool')
     if b[1] == '1' and (not b[2] or b[2] == '') and b[3] == pool then
-      local e = redis.call('LPOP', waiting)
+      local e = redis.call('ZPOPMIN', waiting)[1]
       local f = redis.call('HMGET', K.event(e), 'status', 'job')
       if f[1] == 'parked' then
         local j = f[2]

@@ -47,6 +47,8 @@ local function start_child(j, e, c, now, at, build, lease_at, wakes)
   redis.call('HSET', ck, 'status', 'running', 'name', c.name, 'version', c.version, 'digest', c.digest,
     'fence', 0, 'checkpoint', c.checkpoint, 'input', c.input, 'created', at, 'updated', at, 'build', build,
     'parent', j, 'parent_event', e)
+  local priority = redis.call('HGET', K.job(j), 'priority')
+  if priority then redis.call('HSET', ck, 'priority', priority) end  -- a call's child inherits it
   redis.call('ZADD', K.jobs, now, cj)
   index_status(cj, nil, 'running')
   redis.call('ZADD', K.wakes, lease_at, cj)

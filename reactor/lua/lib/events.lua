@@ -22,9 +22,8 @@ local function drop_event(e)
     if f[5] then redis.call('ZREM', K.activity_events(f[5]), e) end
     if f[2] then redis.call('ZREM', K.pool_events(f[2]), e) end
     if f[6] and f[6] ~= '' then redis.call('ZREM', K.bot_events(f[6]), e) end
-    if f[1] == 'bot_lock' and f[2] then
-      redis.call('LREM', K.pool_waiting(f[2]), 0, e)
-    end
+    if f[1] == 'bot_lock' and f[2] then pool_unqueue(f[2], e) end
+    if f[1] == 'activity' then limit_release(e) end
     if f[1] == 'signal' and f[4] and f[3] then
       redis.call('HDEL', K.job(f[3]), 'signal:' .. f[4])
     end

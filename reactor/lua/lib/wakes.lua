@@ -69,6 +69,7 @@ end
 local function fire(e, result, at, lease_at, detail)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'job', 'node')
+  limit_release(e)  -- an attempt's end, for good: its slot goes back (nothing for other kinds)
   redis.call('HSET', k, 'status', 'fired', 'result', result, 'fired_at', at)
   redis.call('ZREM', K.timers, e)
   redis.call('ZREM', K.dispatch, e)
@@ -93,7 +94,9 @@ end
 
 -- A failed attempt of an activity: schedule the next attempt or fire the failure.
 -- Returns nil and the next attempt's number for a retry, or the wake of the failure.
-local function fail_attempt(e, result, now, at, lease_at, reason)
+-- Its limit slot goes back for the backoff, unless `keep_slot` (a lapsed attempt, which may
+-- still be running on a bot cut off: its retry goes out on the same slot).
+local function fail_attempt(e, result, now, at, lease_at, reason, keep_slot)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'attempt', 'max_attempts', 'backoff_s', 'multiplier',
     'max_backoff_s', 'job', 'node')
@@ -101,6 +104,7 @@ local function fail_attempt(e, result, now, at, lease_at, reason)
   if attempt < tonumber(f[2] or '1') then
     local delay = tonumber(f[3]) * (tonumber(f[4]) ^ (attempt - 1))
     if delay > tonumber(f[5]) then delay = tonumber(f[5]) end
+    if not keep_slot then limit_release(e) end  -- before the phase changes: it reads it
     redis.call('HSET', k, 'attempt', attempt + 1, 'phase', 'backoff',
       'last_error', reason, 'deadline', now + delay, 'dispatched', '')
     redis.call('ZADD', K.timers, now + delay, e)
@@ -120,7 +124,7 @@ end
 local function lapse_attempt(e, bot, result, now, at, lease_at, reason)
   local k = K.event(e)
   local f = redis.call('HMGET', k, 'attempt', 'deadline')
-  local w, attempt = fail_attempt(e, result, now, at, lease_at, reason)
+  local w, attempt = fail_attempt(e, result, now, at, lease_at, reason, true)
   if not w then
     redis.call('HSET', k, 'lapsed', cjson.encode({attempt = tonumber(f[1]), bot = bot, deadline = f[2] or ''}))
   end

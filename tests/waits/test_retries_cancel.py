@@ -83,7 +83,8 @@ def test_extend_refuses_an_activity_in_retry_backoff_and_extends_a_running_attem
     assert "extended" not in {h["event"] for h in history}
 
     running = engine.submit({"name": "slow", "start": "nap", "nodes": {
-        "nap": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`30`"}, "timeout_s": 5,
+        # A timeout long enough that the attempt still runs when a loaded machine's ee extends it.
+        "nap": {"kind": "activity", "activity": "demo.sleep", "input": {"seconds": "`120`"}, "timeout_s": 60,
                 "retry": {"max_attempts": 2, "backoff_s": 60}, "output": "r", "next": "done"},
         "done": {"kind": "end"}}})
     [nap] = poll(lambda: inspector.events(job=running), 20, what="the running attempt")

@@ -76,6 +76,8 @@ def create_app(config: ConsoleConfig, inspector: Inspector) -> Starlette:
         Route("/waits/{event_id}/fail", pages.fail, methods=["POST"], name="fail"),
         Route("/waits/{event_id}/extend", pages.extend, methods=["POST"], name="extend"),
         Route("/bots", pages.bots, name="bots"),
+        Route("/flow", pages.flow, name="flow"),
+        Route("/schedules/{name}/{op}", pages.schedule_op, methods=["POST"], name="schedule_op"),
         Route("/tasks", pages.tasks, name="tasks"),
         Route("/tasks/{task_id}/complete", pages.complete_task, methods=["POST"], name="complete_task"),
         Route("/healthz", pages.healthz),

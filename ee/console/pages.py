@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.templating import Jinja2Templates
 
 from ee.console import actions, reads
+from ee.console.flow import flow_view, schedule_action
 from ee.console.forms import (
     JOB_STATUSES,
     FormError,
@@ -50,7 +51,7 @@ _REFUSED = 409  # the engine refused the action (a wait no longer parked, a fini
 
 
 def _status_of(exc: EngineError) -> int:
-    if isinstance(exc, JobNotFound | EventNotFound):
+    if isinstance(exc, JobNotFound | EventNotFound) or str(exc.code) == "404":  # no such job, wait, schedule...
         return 404
     if isinstance(exc, EngineUnavailable):
         return 503
@@ -122,6 +123,37 @@ class Pages:
             return self._page(request, "events.html", {"rows": [], "q": values, "error": str(exc)}, 400)
         rows = await self._read(lambda: reads.events_view(self.inspector, filters))
         return self._page(request, "events.html", {"rows": rows, "q": values})
+
+    async def flow(self, request: Request, flash: str | None = None, error: str | None = None,
+                   status: int = 200) -> Response:
+        """Limits and schedules, from the reactor (``ee limit list``, ``ee schedule list``)."""
+        try:
+            view = await flow_view(self.settings)
+        except EngineError as exc:
+            return self._page(request, "flow.html", {"view": {"limits": [], "schedules": []}, "error": str(exc)},
+                              _status_of(exc))
+        return self._page(request, "flow.html", {"view": view, "flash": flash, "error": error}, status)
+
+    async def schedule_op(self, request: Request) -> Response:
+        """Pause or resume a schedule (the reactor's ``schedule_op``, as ``ee schedule`` does)."""
+        form = dict(await request.form())
+        message: str | None = None
+        error: str | None = None
+        status = 200
+        try:
+            name = self._path_name(request, "name", "schedule")
+            op = str(request.path_params["op"])
+            if op not in ("pause", "resume"):
+                raise FormError("op", f"unknown action {op!r}: pause or resume")
+            operator_field(form)
+            message = await schedule_action(self.settings, name, op)
+        except FormError as exc:
+            error, status = str(exc), 400
+        except EngineError as exc:
+            error, status = str(exc), _status_of(exc)
+        if request.headers.get("hx-request") == "true":
+            return self.templates.TemplateResponse(request, "_flash.html", {"flash": message, "error": error})
+        return await self.flow(request, message, error, status)
 
     async def bots(self, request: Request) -> Response:
         return self._page(request, "bots.html", {"view": await self._read(lambda: reads.bots_view(self.inspector))})

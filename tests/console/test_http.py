@@ -3,11 +3,13 @@ the job page, actions through the reactor, and every bad input answered with one
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
 import sys
 from html import unescape
+from pathlib import Path
 
 from starlette.testclient import TestClient
 
@@ -245,3 +247,27 @@ def test_task_form_checked_on_the_server_with_one_message(module_engine: Stack, 
     assert module_engine.wait_job(job_id)["output"] == {"approved": True, "amount": 12.5, "currency": "USD"}
     again = console.post(url, data={"by": "bob", "f.amount": "1"})
     assert again.status_code == 404 and errors(again.text) == [f"unknown task {task_id!r}"]
+
+
+def test_limits_and_schedules_page_pauses_and_resumes(module_engine: Stack, console: TestClient,
+                                                      tmp_path: Path) -> None:
+    workflow = tmp_path / "nightly.json"
+    workflow.write_text(json.dumps(ECHO))
+    for args in (("limit", "set", "console-erp", "--concurrency", "2", "--rate", "10/1m"),
+                 ("schedule", "add", "console-nightly", "--cron", "0 7 * * 1-5", "--tz", "Europe/Berlin",
+                  "--workflow", str(workflow))):
+        done = subprocess.run([sys.executable, "-m", "ee", *args], env=module_engine.env(), capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    page = console.get("/flow")
+    assert page.status_code == 200 and not errors(page.text), page.text
+    assert "console-erp" in page.text and "console-nightly" in page.text and "0 7 * * 1-5" in page.text
+    paused = console.post("/schedules/console-nightly/pause", data={"by": "alice"})
+    assert paused.status_code == 200 and "schedule console-nightly paused" in paused.text
+    assert ">paused<" in console.get("/flow").text
+    assert "resumed" in console.post("/schedules/console-nightly/resume", data={"by": "alice"}).text
+    for path, form, status in (("/schedules/console-nightly/explode", {"by": "alice"}, 400),
+                               ("/schedules/console-nightly/pause", {}, 400),
+                               ("/schedules/no-such/pause", {"by": "alice"}, 404)):
+        answer = console.post(path, data=form)
+        assert (answer.status_code, len(errors(answer.text))) == (status, 1), (path, errors(answer.text))

@@ -103,6 +103,6 @@ def test_workflow_no_executor_can_run_is_reported(stack: Stack) -> None:
     assert job["status"] == "parked"
     assert stranded_ids(stack) == [job_id]
     # Offered again with backoff and refused each time: still one history entry for the reason.
-    poll(lambda: int(client.hget(f"ee:job:{{{job_id}}}", "lapses") or 0) >= 2, 30, 0.1, "a second offer")
+    poll(lambda: int(client.hget(f"ee:job:{{{job_id}}}", "lapses") or 0) >= 2, 60, 0.1, "a second offer")
     marks = [h for h in history_of(stack, job_id) if h["event"] == "stranded"]
     assert len(marks) == 1 and "cannot run it" in marks[0]["detail"], marks

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from shared.errors import InvalidWorkflow
 from shared.workflow import decode_workflow
+from tests.support.bad_input import assert_each_refused
 from tests.support.hostile import GARBAGE, core_publish, deadletters
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
@@ -136,21 +136,7 @@ BAD_CLI = [
 
 
 def test_bad_cli_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
-    env = {**os.environ, "EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
-    runs = []
-    for index, (content, args, words) in enumerate(BAD_CLI):
-        path = tmp_path / f"wf{index}.json"
-        if content is not None:
-            path.write_text(content)
-        argv = [sys.executable, "-m", "ee", *(a.format(file=path) for a in args)]
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        runs.append((args, words, proc))
-    for args, words, proc in runs:
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 2, (args, err)
-        assert err.count("\n") == 1 and err.startswith("ee: ") and words in err, (args, err)
-        assert out == "", (args, out)
+    assert_each_refused(tmp_path, BAD_CLI)
 
 
 def test_decode_workflow_refuses_what_is_not_an_object() -> None:

@@ -4,15 +4,13 @@ sent (NATS and Redis point nowhere here); the reactor refuses the same values fr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shared.errors import InvalidMessage
 from shared.flow import check_concurrency, check_priority, check_rate, parse_rate
+from tests.support.bad_input import assert_each_refused
 from tests.workflows import chain
 
 KEYED = {"name": "keyed", "start": "post", "nodes": {
@@ -41,21 +39,7 @@ BAD = [
 
 
 def test_bad_flow_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
-    env = {**os.environ, "EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
-    runs = []
-    for index, (content, args, words) in enumerate(BAD):
-        path = tmp_path / f"wf{index}.json"
-        if content is not None:
-            path.write_text(content)
-        argv = [sys.executable, "-m", "ee", *(a.format(file=path) for a in args)]
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        runs.append((args, words, proc))
-    for args, words, proc in runs:
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 2, (args, err)
-        assert err.count("\n") == 1 and err.startswith("ee: ") and words in err, (args, err)
-        assert out == "", (args, out)
+    assert_each_refused(tmp_path, BAD)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -105,6 +105,9 @@ def test_compose_runs_the_engine_on_durable_servers() -> None:
     assert "-js" in nats["command"] and nats["command"][nats["command"].index("-sd") + 1] == "/data"
     assert any(v.endswith(":/data") for v in nats["volumes"]) and any(v.endswith(":/data") for v in redis["volumes"])
     assert services["executor"]["deploy"]["replicas"] == 2
+    # One active reactor and a standby, healthy as a standby too (else compose never starts the executors).
+    assert services["reactor"]["deploy"]["replicas"] == 2
+    assert "/readyz?standby=ready" in " ".join(services["reactor"]["healthcheck"]["test"])
 
 
 def test_compose_engine_services_are_configured_by_environment_and_gated_on_health() -> None:

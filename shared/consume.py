@@ -15,7 +15,6 @@ without waiting, so batches grow with load and latency stays low when idle.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -26,7 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
-__all__ = ["Batches", "durable_push", "pull", "pull_consumer", "until_unbound"]
+__all__ = ["Batches", "durable_push", "pull", "pull_consumer"]
 
 log = structlog.get_logger("ee.consume")
 
@@ -77,58 +76,37 @@ class Batches:
 
 
 async def durable_push(js: JetStreamContext, stream: str, subject: str, durable: str, *, ack_wait: float,
-                       max_deliver: int, max_ack_pending: int, queue: str | None = None) -> Batches:
-    """A durable push consumer (with ``queue``, shared by every process of that group) of ``stream``.
+                       max_deliver: int, max_ack_pending: int) -> Batches:
+    """The durable push consumer ``durable`` of ``stream``, taken over by this connection.
 
-    It delivers to an inbox of this connection's prefix (``EE_NATS_INBOX_PREFIX``), the only
-    one its NATS user may subscribe to; named as well as durable, so that it is created on a
-    subject that carries its filter (see ``shared.streams.consumer_config``)."""
+    This connection subscribes to a fresh inbox of its prefix (``EE_NATS_INBOX_PREFIX``, the
+    only one its NATS user may subscribe to), then creates the consumer with that inbox as its
+    deliver subject, or moves an existing one there (JetStream updates the deliver subject of a
+    consumer nobody is bound to in place). A consumer still bound to another connection (a
+    reactor that lost its lease while paused: SIGSTOP, a stalled VM, whose connection NATS
+    keeps until its pings go unanswered for minutes) cannot be moved, so it is deleted and made
+    again: on a work-queue stream the messages it had not had acknowledged stay in the stream
+    and the new consumer (deliver policy all) delivers them again; applying a result twice is
+    harmless. Only the holder of the reactor lease calls this. The consumer is named as well
+    as durable, so that it is created on a subject that carries its filter (see
+    ``shared.streams.consumer_config``)."""
     batches = Batches(max_ack_pending * 2)
+    nc = js._nc
+    inbox: str = nc.new_inbox()
+    batches.subscription = await nc.subscribe(inbox, cb=batches.deliver, pending_msgs_limit=max_ack_pending * 2,
+                                              pending_bytes_limit=-1)
     config = ConsumerConfig(
         name=durable, durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL, ack_wait=ack_wait, max_deliver=max_deliver,
-        max_ack_pending=max_ack_pending, deliver_group=queue,
+        max_ack_pending=max_ack_pending, deliver_subject=inbox,
     )
-    await _deliver_to_own_inbox(js, stream, config)
-    batches.subscription = await js.subscribe(
-        subject, queue=queue, durable=durable, stream=stream, config=config, manual_ack=True, cb=batches.deliver,
-        pending_msgs_limit=max_ack_pending * 2, pending_bytes_limit=-1)
-    return batches
-
-
-async def until_unbound(js: JetStreamContext, stream: str, durable: str, poll_s: float = 0.2) -> None:
-    """Wait while another connection is bound to this (not shared) push consumer: a reactor
-    that lost its lease while paused keeps its subscription until it resumes and exits, or
-    until NATS drops its connection; binding meanwhile fails ("already bound")."""
-    logged = False
-    while True:
-        try:
-            info = await js.consumer_info(stream, durable)
-        except NotFoundError:
-            return
-        if not info.push_bound:
-            return
-        if not logged:
-            log.info("waiting for the previous holder of a consumer to let it go", stream=stream, consumer=durable)
-            logged = True
-        await anyio.sleep(poll_s)
-
-
-async def _deliver_to_own_inbox(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
-    """Move an existing consumer whose deliver subject lies outside this connection's inbox
-    prefix (made before the prefix was set: ``_INBOX.<id>``) to a new inbox under it, which
-    JetStream allows in place; nats-py would bind to the old subject, which per-user
-    permissions forbid this user to subscribe to. A queue consumer is shared and left alone."""
-    if config.deliver_group:
-        return
     try:
-        found = await js.consumer_info(stream, config.durable_name or "")
+        found = await js.consumer_info(stream, durable)
     except NotFoundError:
-        return
-    inbox: str = js._nc.new_inbox()
-    prefix = inbox.rsplit(".", 1)[0] + "."
-    if (found.config.deliver_subject or "").startswith(prefix):
-        return
-    log.info("moving a consumer's deliveries to this connection's inbox prefix", stream=stream,
-             consumer=config.durable_name, was=found.config.deliver_subject, now=prefix + "*")
-    await js.add_consumer(stream, replace(config, deliver_subject=inbox))
+        found = None
+    if found is not None and found.push_bound:
+        log.info("taking over a push consumer from the connection bound to it", stream=stream,
+                 consumer=durable, was=found.config.deliver_subject)
+        await js.delete_consumer(stream, durable)
+    await js.add_consumer(stream, config)
+    return batches

@@ -236,7 +236,10 @@ def test_the_shipped_config_has_a_user_per_role_each_with_its_own_inbox_only() -
         assert f'"_INBOX_{user}.>"' in subscribe and "_INBOX.>" not in subscribe, user
         assert [s for s in re.findall(r'"(_INBOX[^"]*)"', subscribe)] == [f"_INBOX_{user}.>"], user
     text = CONF.read_text()
-    assert "$JS.API.>" not in text and "PURGE" not in text and ".DELETE" not in text
+    assert "$JS.API.>" not in text and "PURGE" not in text
+    # One delete: the reactor's of its own results consumer (taking it over from a paused reactor).
+    assert re.findall(r'"[^"]*\.DELETE[^"]*"', text) == ['"$JS.API.CONSUMER.DELETE.EE_RESPONSES.ee_reactor_results"']
+    assert '"$JS.API.CONSUMER.DELETE.EE_RESPONSES.ee_reactor_results"' in conf_block(users["reactor"][1])
     assert "password" not in text.replace("password: $", "")  # no literal password anywhere
 
 

@@ -70,6 +70,8 @@ def test_standby_takes_over_when_the_active_reactor_is_killed(stack: Stack) -> N
 
 
 def test_a_reactor_paused_past_its_lease_is_fenced_and_exits(stack: Stack) -> None:
+    """The jobs complete while the old reactor is still paused: the new one took the results
+    consumer's deliveries over from the paused one's connection, which NATS keeps open."""
     old, standby = active_and_standby(stack)
     stack.executor()
     stack.worker()
@@ -78,6 +80,8 @@ def test_a_reactor_paused_past_its_lease_is_fenced_and_exits(stack: Stack) -> No
     old.signal(signal.SIGSTOP)
     try:
         poll(lambda: log_entries(standby, "reactor ready"), 30, 0.05, "the standby to take over")
+        jobs = stack.wait_jobs(ids, timeout=90)
+        assert log_entries(standby, "taking over a push consumer from the connection bound to it")
     finally:
         old.signal(signal.SIGCONT)
     assert old.proc is not None
@@ -85,7 +89,6 @@ def test_a_reactor_paused_past_its_lease_is_fenced_and_exits(stack: Stack) -> No
     assert code == 2, old.output()[-3000:]
     assert "lost the reactor lease" in old.output()
     assert "Traceback" not in old.output()
-    jobs = stack.wait_jobs(ids, timeout=90)
     assert_chain_outputs(jobs, {jid: {"v": i} for i, jid in enumerate(ids)})
     assert_at_most_once(stack)
     finished_once(stack, ids)

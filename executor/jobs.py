@@ -163,15 +163,16 @@ class JobDriver:
         limit of M``), with a dead letter saying so. ``checkpoint``: where ``ee retry`` resumes it
         (the top-level node it was at). False when another executor had it."""
         error = str(exc)
-        log.warning("job failed: its state is over a limit", job_id=job_id, op=op, error=error)
         history = [HistoryEntry(at=clock.iso(), node=node, event="failed", build=self.build, detail=error)]
         try:
             await self.client.call("finish", FinishRequest(
                 job_id=job_id, fence=fence, status="failed", error=error, consumed=consumed,
                 history=history, build=self.build, checkpoint=checkpoint), FinishReply)
         except TAKEN_ELSEWHERE as lost:
+            # A second run of the same step (its wake offered again meanwhile) finds it failed already.
             log.info("job taken over elsewhere; dropping it", job_id=job_id, reason=str(lost))
             return False
+        log.warning("job failed: its state is over a limit", job_id=job_id, op=op, error=error)
         metrics.DEADLETTERS.labels(subject=names.reactor_subject(op)).inc()
         try:
             await self.client.call("deadletter", DeadLetter(

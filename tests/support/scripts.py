@@ -1,5 +1,7 @@
 """The reactor's scripts driven directly on a test's Redis: the typed calls of
-``reactor.contracts`` with defaults a test rarely changes, and chosen clock readings."""
+``reactor.contracts`` with defaults a test rarely changes, chosen clock readings, and the
+readings a script test asserts on (a record through its layout type, a job's history, every
+key at once for "this call wrote nothing", a call made under a lease another reactor took)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,21 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import msgspec
+import pytest
 import redis.asyncio as aioredis
 
 from reactor import contracts
-from reactor.outcomes import Parked, WakeData
+from reactor.clock_outcomes import Deferred, DeferredExisting
+from reactor.outcomes import Fired, Nothing, Parked, Taken, WakeData
 from reactor.scripts import DEFAULT_HISTORY_MAX, DEFAULT_RETENTION_S, Call, DirectRunner, ScriptBook
 from reactor.store import new_waits
 from shared import clock
-from shared.layout import Keys
+from shared.errors import LeaseLost
+from shared.layout import DeploymentRecord, JobRecord, Keys, ScheduleRecord, decode_hash
 from shared.messages import Checkpoint, Wait, encode
 
-__all__ = ["Driver", "fired", "open_driver"]
+__all__ = ["CHECKPOINT", "Driver", "fired", "open_driver"]
 
 Out = TypeVar("Out")
 CHECKPOINT = encode(Checkpoint(node="w"))
@@ -149,3 +155,107 @@ class Driver:
 
     def status_backfill(self, count: int) -> Call[Any]:
         return contracts.status_backfill(self.keys, count=count)
+
+    def deploy(self, name: str, version: int, digest: str, *, workflow: bytes = b"{}", by: str = "me",
+               at: float | None = None) -> Call[contracts.DeployOutcome]:
+        t = self._t(at)
+        record = msgspec.json.encode(DeploymentRecord(digest=digest, at=clock.iso(t), by=by))
+        return contracts.deploy(self.keys, name=name, version=version, digest=digest, workflow=workflow,
+                                record=record, now=repr(t))
+
+    def retry(self, job_id: str, fence: int, *, checkpoint: bytes = b"", node: str = "w", by: str = "me",
+              at: float | None = None) -> Call[contracts.RetryOutcome]:
+        t = self._t(at)
+        return contracts.retry(self.keys, job_id=job_id, fence=fence, checkpoint=checkpoint, node=node, by=by,
+                               at=clock.iso(t), lease_at=repr(t + 60))
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    def deferred_job(self, not_before: float, *, digest: str = "d", deadline: float | None = None,
+                     on_deadline: str = "flag", schedule: str = "", fire_time: str = "",
+                     at: float | None = None) -> contracts.DeferredJob:
+        """A job to start at ``not_before``, as reactor.clock describes one."""
+        t = self._t(at)
+        return contracts.DeferredJob(digest=digest, workflow="{}", name="t", version=1,
+                                     checkpoint=CHECKPOINT.decode(), input="{}", not_before=repr(not_before),
+                                     now=repr(t), at=clock.iso(t), build="test", detail="later",
+                                     deadline="" if deadline is None else repr(deadline), on_deadline=on_deadline,
+                                     schedule=schedule, fire_time=fire_time)
+
+    def defer(self, job_id: str, not_before: float, *, deadline: float | None = None, on_deadline: str = "flag",
+              at: float | None = None) -> Call[Deferred | DeferredExisting]:
+        d = self.deferred_job(not_before, deadline=deadline, on_deadline=on_deadline, at=at)
+        return contracts.defer(self.keys, job_id=job_id, d=d)
+
+    def defer_start(self, job_id: str, *, at: float | None = None) -> Call[Fired | Nothing]:
+        t = self._t(at)
+        return contracts.defer_start(self.keys, job_id=job_id, now=repr(t), at=clock.iso(t), lease_at=repr(t + 60))
+
+    def deadline_arm(self, job_id: str, deadline: float | str, on_deadline: str = "flag") -> Call[Any]:
+        return contracts.deadline_arm(self.keys, job_id=job_id,
+                                      deadline=deadline if isinstance(deadline, str) else repr(deadline),
+                                      on_deadline=on_deadline)
+
+    def deadline(self, job_id: str, *, retry_s: float = 30.0, at: float | None = None) -> Call[Any]:
+        t = self._t(at)
+        return contracts.deadline(self.keys, job_id=job_id, now=repr(t), at=clock.iso(t), retry_s=retry_s)
+
+    def schedule_put(self, name: str, next: float, *, overlap: str = "skip", replace: bool = False,
+                     **fields: str) -> Call[Any]:
+        flat = [x for kv in {"name": name, "cron": "* * * * *", "overlap": overlap, **fields}.items() for x in kv]
+        return contracts.schedule_put(self.keys, name=name, fields=flat, next=repr(next), replace=replace)
+
+    def schedule_op(self, name: str, op: str, next: float | None = None, *, at: float | None = None) -> Call[Any]:
+        return contracts.schedule_op(self.keys, name=name, op=op, next="" if next is None else repr(next),
+                                     at=clock.iso(self._t(at)))
+
+    def schedule_fire(self, name: str, op: str, due: float | None, next: float | None = None, *, n: int = 0,
+                      job_id: str = "", at: float | None = None) -> Call[Any]:
+        """One step of schedule ``name``; a step that may start a job (``job_id``) starts it now."""
+        t = self._t(at)
+        return contracts.schedule_fire(self.keys, name=name, op=op, due="" if due is None else repr(due),
+                                       next="" if next is None else repr(next), at=clock.iso(t),
+                                       fire_at=clock.iso(t if due is None else due), n=n, job_id=job_id,
+                                       d=self.deferred_job(t, schedule=name, fire_time=clock.iso(t), at=t)
+                                       if job_id else None)
+
+    # -- what the scripts wrote --------------------------------------------------------------
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        """The job's record, read by its layout type ({} when there is none)."""
+        return decode_hash(JobRecord, await self.r.hgetall(self.keys.job(job_id)))
+
+    async def schedule(self, name: str) -> dict[str, Any]:
+        return decode_hash(ScheduleRecord, await self.r.hgetall(self.keys.schedule(name)))
+
+    async def history(self, job_id: str) -> list[str]:
+        """The ``event`` of each entry of the job's history, oldest first."""
+        entries: Any = await self.r.xrange(self.keys.job_history(job_id))
+        return [fields[b"event"].decode() for _, fields in entries]
+
+    async def snapshot(self) -> dict[bytes, bytes | None]:
+        """Every key and its serialized value (DUMP): equal before and after a call that wrote nothing."""
+        names: Any = await self.r.keys("*")
+        return {k: await self.r.dump(k) for k in sorted(names)}
+
+    async def fenced(self, call: Call[Any]) -> str:
+        """Make ``call`` as a reactor whose lease ran out and was taken by a standby: the fence
+        refuses it (``LeaseLost``) and not one key changes. Returns the standby's lease (which
+        the lease keys hold now); later calls are unfenced again."""
+        await self.r.delete(self.keys.reactor_leader)
+        old = await self.one(contracts.lead_take(self.keys, instance="old", ttl_ms=60_000))
+        assert isinstance(old, Taken), old
+        await self.r.delete(self.keys.reactor_leader)  # its lease ran out ...
+        new = await self.one(contracts.lead_take(self.keys, instance="new", ttl_ms=60_000))
+        assert isinstance(new, Taken), new  # ... and a standby took over
+        before = await self.snapshot()
+        self.book.lease = old.lease
+        try:
+            with pytest.raises(LeaseLost) as lost:
+                await self.one(call)
+        finally:
+            self.book.lease = ""
+            self.book.lost = None
+        assert lost.value.holder == new.lease
+        assert await self.snapshot() == before
+        return new.lease

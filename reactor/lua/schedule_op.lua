@@ -13,8 +13,10 @@ elseif A.op == 'pause' then
   redis.call('HSET', sk, 'paused', 1, 'updated', A.at)
   redis.call('HDEL', sk, 'next')
   redis.call('ZADD', K.schedules, '+inf', A.name)
-else
+elseif A.op == 'resume' and tonumber(A.next) then
   redis.call('HSET', sk, 'paused', 0, 'next', A.next, 'updated', A.at)
   redis.call('ZADD', K.schedules, A.next, A.name)
+else
+  error('schedule_op: op ' .. tostring(A.op) .. ' with next ' .. tostring(A.next))  -- before any write
 end
 return reply(C.ok)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from redis.exceptions import ResponseError
 
 from reactor.clock_outcomes import ScheduleExists, ScheduleStep, ScheduleStored
 from reactor.outcomes import Nothing, Ok, Unknown
@@ -94,6 +95,16 @@ async def test_a_deleted_schedule_is_gone_and_its_jobs_stay(redis_url: str) -> N
         before = await d.snapshot()
         for op in ("pause", "resume", "delete"):
             assert await d.one(d.schedule_op("s", op, T)) == Unknown()
+        assert await d.snapshot() == before
+
+
+async def test_an_unknown_op_or_a_resume_without_a_time_is_an_error_that_writes_nothing(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        await d.one(d.schedule_put("s", T))
+        before = await d.snapshot()
+        for op, next in (("rename", T), ("resume", None)):
+            with pytest.raises(ResponseError, match="schedule_op: op"):
+                await d.one(d.schedule_op("s", op, next))
         assert await d.snapshot() == before
 
 

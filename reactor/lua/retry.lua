@@ -21,5 +21,9 @@ for _, key in ipairs({jk, K.job_history(j), K.job_inbox(j), K.job_events(j)}) do
 index_status(j, 'failed', 'running')
 redis.call('ZREM', K.stranded, j)
 redis.call('ZADD', K.wakes, A.lease_at, j)
+-- Its finish took it off the deadlines clock: a deadline not passed yet holds for the run again;
+-- one that passed stays flagged (overdue) and is not judged again (running it was the operator's call).
+local dl = redis.call('HMGET', jk, 'deadline', 'overdue')
+if dl[1] and not dl[2] then redis.call('ZADD', K.deadlines, dl[1], j) end
 history(j, A.at, A.node, 'retried', '', 'by ' .. A.by .. ' from ' .. A.node)
 return reply(C.retried, {fence = fence, retries = retries, wake = wake_of(j, nil)})

@@ -36,6 +36,24 @@ async def test_a_failed_job_runs_again_from_its_checkpoint(redis_url: str) -> No
             assert await d.r.pttl(key) == -1, key  # running again: its keys no longer expire
 
 
+async def test_a_deadline_not_judged_holds_again_and_a_flagged_one_stays_flagged(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        for j in ("came-due-while-failed", "flagged"):
+            await d.one(d.start(j))
+            await d.one(d.deadline_arm(j, d.now - 1))
+        await d.one(d.deadline("flagged"))  # flagged overdue while running, off the clock (on_deadline flag)
+        for j in ("came-due-while-failed", "flagged"):
+            await d.one(d.finish(j, 0, "failed", error="boom"))
+        await d.one(d.deadline("came-due-while-failed"))  # a failed job only leaves the clock
+        assert await d.r.zscore(d.keys.deadlines, "came-due-while-failed") is None
+        for j in ("came-due-while-failed", "flagged"):
+            await d.one(d.retry(j, 1, node="pay"))
+        assert await d.r.zscore(d.keys.deadlines, "came-due-while-failed") == d.now - 1  # judged at the next pass
+        assert await d.r.zscore(d.keys.deadlines, "flagged") is None
+        assert "overdue" in await d.job("flagged")
+        assert "overdue" not in await d.job("came-due-while-failed")
+
+
 async def test_a_retry_from_another_checkpoint_stores_it_and_counts_retries(redis_url: str) -> None:
     async with open_driver(redis_url) as d:
         await failed(d, "j")

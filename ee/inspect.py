@@ -13,15 +13,38 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import redis
 
 from shared.config import Settings, redact_url
 from shared.errors import CredentialsRefused, EngineUnavailable, JobNotFound
-from shared.layout import EVENT_KINDS, BotRecord, EventRecord, JobRecord, Keys, decode_hash, event_job
+from shared.layout import (
+    EVENT_KINDS,
+    BotRecord,
+    DeadLetterRecord,
+    EventRecord,
+    HistoryRecord,
+    JobRecord,
+    Keys,
+    decode_hash,
+    event_job,
+)
 
 __all__ = ["NOT_TAKEN", "Inspector", "accepted_job", "created_within", "open_inspector", "with_accepted"]
 
 _CHUNK = 1000  # event hashes read per round trip
+
+_deadletters = msgspec.json.Decoder(DeadLetterRecord)
+
+
+def _deadletter_row(raw: bytes) -> dict[str, Any]:
+    """A dead-letter record by its type; one this build cannot read as it is (an older shape)."""
+    try:
+        return msgspec.structs.asdict(_deadletters.decode(raw))
+    except msgspec.DecodeError:
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else {"record": value}
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -69,10 +92,8 @@ class Inspector:
         job.setdefault("error", None)
         job["events"] = sorted(_text(e) for e in self.r.smembers(self.keys.job_events(job_id)))
         if history:
-            job["history"] = [
-                {_text(k): _text(v) for k, v in fields.items()}
-                for _, fields in self.r.xrange(self.keys.job_history(job_id))
-            ]
+            job["history"] = [decode_hash(HistoryRecord, fields)
+                              for _, fields in self.r.xrange(self.keys.job_history(job_id))]
         return job
 
     def jobs(self, limit: int = 100, status: str | None = None, *, workflow: str | None = None,
@@ -177,7 +198,7 @@ class Inspector:
             items = found[0][1] if found else []
         else:
             items = self.r.xrange(key, min=f"({after}" if after != "0-0" else "-", count=count)
-        return [(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}) for entry_id, fields in items]
+        return [(_text(entry_id), decode_hash(HistoryRecord, fields)) for entry_id, fields in items]
 
     def known(self, job_ids: list[str]) -> set[str]:
         """Those of ``job_ids`` Redis holds a record of."""
@@ -318,8 +339,7 @@ class Inspector:
         return [e for _, e in scored]
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.r.lrange(self.keys.deadletter, 0, limit - 1)
-        return [json.loads(_text(r)) for r in rows]
+        return [_deadletter_row(r) for r in self.r.lrange(self.keys.deadletter, 0, limit - 1)]
 
     def bots(self) -> list[dict[str, Any]]:
         ids = sorted(_text(b) for b in self.r.smembers(self.keys.bots))

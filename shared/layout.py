@@ -364,6 +364,7 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     parent: str = ""
     parent_event: str = ""
     retries: int = 0  # times ee retry resumed the job after it failed
+    parent_retries: int = 0  # a child: the parent's retries when it started (or last ran again)
     priority: int | None = None  # 1 (most urgent) .. 9; none: 5
     # Flow control, the clock: a delayed start (Unix seconds), the deadline and what it does,
     # when the job was flagged overdue (ISO), the schedule and fire time that started it.

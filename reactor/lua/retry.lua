@@ -11,19 +11,9 @@ local cur = redis.call('HMGET', jk, 'fence', 'status', 'retries')
 if not cur[1] then return reply(C.unknown) end
 if cur[2] ~= 'failed' then return reply(C.not_failed, {status = cur[2]}) end
 if tonumber(cur[1]) ~= A.fence then return reply(C.stale, {fence = tonumber(cur[1])}) end
-local fence = tonumber(cur[1]) + 1
 local retries = (tonumber(cur[3]) or 0) + 1
 if A.checkpoint ~= '' then redis.call('HSET', jk, 'checkpoint', A.checkpoint) end
-redis.call('HDEL', jk, 'output', 'error', 'finished', 'wake_event', 'stranded', 'lapses', 'bots')
-redis.call('HSET', jk, 'fence', fence, 'status', 'running', 'retries', retries, 'updated', A.at)
--- A finished job's keys expire (expire_finished): a job running again keeps them.
-for _, key in ipairs({jk, K.job_history(j), K.job_inbox(j), K.job_events(j)}) do redis.call('PERSIST', key) end
-index_status(j, 'failed', 'running')
-redis.call('ZREM', K.stranded, j)
-redis.call('ZADD', K.wakes, A.lease_at, j)
--- Its finish took it off the deadlines clock: a deadline not passed yet holds for the run again;
--- one that passed stays flagged (overdue) and is not judged again (running it was the operator's call).
-local dl = redis.call('HMGET', jk, 'deadline', 'overdue')
-if dl[1] and not dl[2] then redis.call('ZADD', K.deadlines, dl[1], j) end
+local fence = run_again(j, 'failed', A.at, A.lease_at)
+redis.call('HSET', jk, 'retries', retries)
 history(j, A.at, A.node, 'retried', '', 'by ' .. A.by .. ' from ' .. A.node)
 return reply(C.retried, {fence = fence, retries = retries, wake = wake_of(j, nil)})

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reactor.outcomes import Done, Fired, Parked, Stale
+from reactor.outcomes import Done, Fired, Parked, Retried, Stale
 from reactor.store import TIMEOUT_RESULTS, new_waits
 from shared.errors import InvalidMessage, InvalidName
 from shared.messages import ActivityWait, ChildWait, SignalWait
@@ -97,6 +97,34 @@ async def test_a_child_found_finished_fires_the_wait_at_once(redis_url: str) -> 
         assert await d.r.hget(d.keys.job(child), "status") == b"cancelled"
         [wake] = fired(await d.one(d.park("p", 2, [call("p")])))
         assert wake.job_id == "p" and json.loads(wake.result)["error"] == f"child job {child} was cancelled"
+
+
+async def test_the_failed_child_of_a_retried_parent_runs_again_and_a_completed_one_does_not(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        failing, done = child_job_id("p", "post"), child_job_id("p", "book")
+        await d.one(d.start("p"))
+        await d.one(d.park("p", 0, [call("p"), call("p", "book")]))
+        await d.one(d.finish(done, 0, "completed", output=b'{"booked":1}'))
+        await d.one(d.finish(failing, 0, "failed", error="boom"))
+        await d.one(d.finish("p", 1, "failed", error="child failed"))
+        assert isinstance(await d.one(d.retry("p", 2)), Retried)  # ee retry p: it parks its calls again
+        out = await d.one(d.park("p", 3, [call("p"), call("p", "book")]))
+        woken = {w.job_id: w for w in fired(out)}
+        assert set(woken) == {failing, "p"}  # the failing child runs again; the completed one fires
+        assert woken[failing].fence == 2 and json.loads(woken[failing].checkpoint) == {"node": "s"}
+        assert json.loads(woken["p"].result) == {"ok": True, "output": {"booked": 1}}
+        record: Any = await d.r.hmget(d.keys.job(failing), ["status", "parent_event", "parent_retries", "error"])
+        assert record == [b"running", b"p~4.0", b"1", None]
+        assert await d.r.zscore(d.keys.job_status("running"), failing) is not None
+        assert await d.r.zscore(d.keys.job_status("failed"), failing) is None
+        assert [e for e, _ in await history(d, failing)] == ["created", "retried"]  # (the driver's finish adds none)
+        # Its end fires the parent's new wait, held while the parent's wake is out; the parent's
+        # next park (the completed child's result consumed) is offered it.
+        ended = await d.one(d.finish(failing, 2, "completed", output=b'{"posted":true}'))
+        assert isinstance(ended, Done) and [(w.job_id, w.held) for w in ended.wakes] == [("p", True)]
+        [wake] = fired(await d.one(d.park("p", 4, [], consumed=["p~4.1"])))
+        assert [(f.event_id, json.loads(f.result)) for f in wake.fired] == [
+            ("p~4.0", {"ok": True, "output": {"posted": True}})]
 
 
 async def test_a_child_of_a_workflow_not_stored_fails_the_wait_at_once(redis_url: str) -> None:

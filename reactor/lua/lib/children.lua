@@ -19,17 +19,25 @@ end
 -- The child wait e of job j (just registered by its park): start child job `c` (a table: job_id,
 -- digest, name, version, checkpoint, input) under a wake lease, once. A child that exists is
 -- this wait's: a finished one fires it at once with its outcome, a running one ends into it now
--- (its `parent_event`, a park after a stale one parks the wait again). A job of that id that is
--- not this job's child, or a workflow not stored under the digest, fails the wait at once.
--- Wakes (the child's first, or the parent's) go to `wakes`.
+-- (its `parent_event`, a park after a stale one parks the wait again). A failed or cancelled
+-- child of a parent run again since it ended (ee retry: the parent's `retries` passed the
+-- child's `parent_retries`) runs again too, from where it ended, as a retried job does. A job
+-- of that id that is not this job's child, or a workflow not stored under the digest, fails
+-- the wait at once. Wakes (the child's first, or the parent's) go to `wakes`.
 local function start_child(j, e, c, now, at, build, lease_at, wakes)
   local cj = c.job_id
   local ck = K.job(cj)
-  local cur = redis.call('HMGET', ck, 'status', 'parent', 'output', 'error')
+  local cur = redis.call('HMGET', ck, 'status', 'parent', 'output', 'error', 'parent_retries')
+  local retries = tonumber(redis.call('HGET', K.job(j), 'retries')) or 0
   if cur[1] then
     if cur[2] ~= j then
       local msg = 'job ' .. cj .. ' exists and is not a child of job ' .. j
       wakes[#wakes + 1] = fire(e, cjson.encode({ok = false, error = msg}), at, lease_at, msg)
+    elseif (cur[1] == 'failed' or cur[1] == 'cancelled') and retries > (tonumber(cur[5]) or 0) then
+      run_again(cj, cur[1], at, lease_at)
+      redis.call('HSET', ck, 'parent_event', e, 'parent_retries', retries)
+      history(cj, at, '', 'retried', build, 'with its parent job ' .. j .. ' (retry ' .. retries .. ')')
+      wakes[#wakes + 1] = wake_of(cj)
     elseif is_final(cur[1]) then
       wakes[#wakes + 1] = fire(e, child_result(cj, cur[1], cur[3], cur[4]), at, lease_at,
         'child job ' .. cj .. ' ' .. cur[1])
@@ -47,6 +55,7 @@ local function start_child(j, e, c, now, at, build, lease_at, wakes)
   redis.call('HSET', ck, 'status', 'running', 'name', c.name, 'version', c.version, 'digest', c.digest,
     'fence', 0, 'checkpoint', c.checkpoint, 'input', c.input, 'created', at, 'updated', at, 'build', build,
     'parent', j, 'parent_event', e)
+  if retries > 0 then redis.call('HSET', ck, 'parent_retries', retries) end
   local priority = redis.call('HGET', K.job(j), 'priority')
   if priority then redis.call('HSET', ck, 'priority', priority) end  -- a call's child inherits it
   redis.call('ZADD', K.jobs, now, cj)

@@ -38,6 +38,3 @@ local function defer_job(j, d)
   return true, 'pending'
 end
 
-local function is_final(status)
-  return status == 'completed' or status == 'failed' or status == 'cancelled'
-end

@@ -61,3 +61,22 @@ local function expire_finished(j)
     redis.call('PEXPIRE', k, RETENTION_MS)
   end
 end
+
+-- Job j, finished with `status`, runs again from the checkpoint it holds (ee retry, and the
+-- failed or cancelled child of a parent run again): the next fence, status running, under a
+-- wake lease with nothing fired, as a job just started is (lease.lua offers it again while it
+-- stays so). Its keys no longer expire; a deadline not judged yet holds again (its end took it
+-- off the clock), one already flagged stays flagged. Returns the new fence.
+local function run_again(j, status, at, lease_at)
+  local jk = K.job(j)
+  local fence = tonumber(redis.call('HGET', jk, 'fence')) + 1
+  redis.call('HDEL', jk, 'output', 'error', 'finished', 'wake_event', 'stranded', 'lapses', 'bots')
+  redis.call('HSET', jk, 'fence', fence, 'status', 'running', 'updated', at)
+  for _, key in ipairs({jk, K.job_history(j), K.job_inbox(j), K.job_events(j)}) do redis.call('PERSIST', key) end
+  index_status(j, status, 'running')
+  redis.call('ZREM', K.stranded, j)
+  redis.call('ZADD', K.wakes, lease_at, j)
+  local dl = redis.call('HMGET', jk, 'deadline', 'overdue')
+  if dl[1] and not dl[2] then redis.call('ZADD', K.deadlines, dl[1], j) end
+  return fence
+end

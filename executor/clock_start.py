@@ -48,7 +48,7 @@ async def defer_start(client: ReactorClient, job_id: str, request: JobRequest, w
     return await client.call("defer", DeferRequest(
         job_id=job_id, workflow=encoded, name=workflow.name, version=workflow.version, start=workflow.start,
         not_before=plan.not_before, input=request.input, build=build, deadline=plan.deadline,
-        on_deadline=plan.on_deadline), DeferReply)
+        on_deadline=plan.on_deadline, priority=request.priority), DeferReply)
 
 
 async def arm_deadline(client: ReactorClient, job_id: str, plan: StartPlan) -> None:

@@ -30,6 +30,7 @@ from reactor.store import Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
 from shared.errors import InvalidMessage, InvalidWorkflow, JobFinished, JobNotFound
+from shared.flow import check_priority
 from shared.messages import Ack, Checkpoint, DeadlineRequest, DeferReply, DeferRequest, HistoryEntry, encode
 from shared.naming import check_name
 from shared.workflow import decode_workflow, encode_workflow, workflow_digest
@@ -48,7 +49,7 @@ _BATCH = 500
 
 def deferred_job(workflow_json: bytes, input: dict[str, object], not_before: float, now: float, *, build: str,
                  detail: str, deadline: float | None, on_deadline: str | None, schedule: str = "",
-                 fire_time: str = "") -> DeferredJob:
+                 fire_time: str = "", priority: int = 5) -> DeferredJob:
     """The pending record of a job (its workflow validated here: the reactor stores what it runs).
     ``on_deadline`` None: the workflow's, with its ``deadline_s`` from ``not_before`` when no
     ``deadline`` is given (a schedule's fire)."""
@@ -66,7 +67,7 @@ def deferred_job(workflow_json: bytes, input: dict[str, object], not_before: flo
         checkpoint=encode(Checkpoint(node=workflow.start)).decode(), input=_json.encode(input).decode(),
         not_before=repr(not_before), now=repr(now), at=clock.iso(now), build=build, detail=detail,
         deadline="" if deadline is None else repr(deadline), on_deadline=on_deadline, schedule=schedule,
-        fire_time=fire_time)
+        fire_time=fire_time, priority=priority)
 
 
 class JobClock:
@@ -82,11 +83,12 @@ class JobClock:
 
     async def defer(self, req: DeferRequest) -> DeferReply:
         check_name("job", req.job_id)
+        check_priority(names.reactor_subject("defer"), req.priority)
         now = clock.now()
         d = deferred_job(req.workflow, req.input, _moment(req.not_before, "not_before"), now, build=req.build[:200],
                          detail=f"starts at {clock.iso(_moment(req.not_before, 'not_before'))}",
                          deadline=None if req.deadline is None else _moment(req.deadline, "deadline"),
-                         on_deadline=req.on_deadline)
+                         on_deadline=req.on_deadline, priority=req.priority)
         created, status = await self.clock.defer(req.job_id, d)
         return DeferReply(job_id=req.job_id, status=status, created=created)
 

@@ -672,6 +672,7 @@ class DeferredJob(msgspec.Struct):
     on_deadline: str = "flag"
     schedule: str = ""
     fire_time: str = ""
+    priority: int = 5
 
 
 def _deferred_keys(keys: Keys, job_id: str, d: DeferredJob) -> tuple[str, ...]:

@@ -541,6 +541,7 @@ class DeferRequest(msgspec.Struct, kw_only=True):
     build: str = ""
     deadline: float | None = None
     on_deadline: OnDeadline = "flag"
+    priority: int = 5  # the job's, kept for its start (JobRequest.priority)
 
 
 class DeferReply(msgspec.Struct, kw_only=True):

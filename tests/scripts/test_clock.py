@@ -78,6 +78,16 @@ async def test_a_pending_job_starts_when_its_time_comes(redis_url: str) -> None:
         assert await d.one(d.defer_start("j", at=d.now + 61)) == Nothing()  # started once
 
 
+async def test_a_deferred_job_starts_with_its_priority(redis_url: str) -> None:
+    async with open_driver(redis_url) as d:
+        await d.one(d.defer("urgent", d.now + 60, priority=1))
+        await d.one(d.defer("plain", d.now + 60))
+        for j in ("urgent", "plain"):
+            assert isinstance(await d.one(d.defer_start(j, at=d.now + 60)), Fired)
+        assert (await d.job("urgent"))["priority"] == 1
+        assert "priority" not in await d.job("plain")  # absent: 5, as start.lua writes it
+
+
 async def test_a_job_no_longer_pending_only_leaves_the_clock(redis_url: str) -> None:
     async with open_driver(redis_url) as d:
         await d.one(d.defer("cancelled", d.now + 60))

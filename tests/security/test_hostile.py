@@ -214,7 +214,7 @@ READ: dict[type[Any], tuple[dict[str, Any], list[Target]]] = {
     # Flow control, the clock (reactor.clock, reactor.schedules).
     messages.DeferRequest: ({"job_id": "hs-defer", "workflow": base64.b64encode(json.dumps(WORKFLOW).encode()).decode(),
                              "name": "w", "version": 1, "start": "e", "not_before": 1, "input": {}, "build": "b",
-                             "deadline": None, "on_deadline": "flag"}, [("request", "defer")]),
+                             "deadline": None, "on_deadline": "flag", "priority": 5}, [("request", "defer")]),
     messages.DeadlineRequest: ({"job_id": "hs-deadline", "deadline": 1, "on_deadline": "fail"},
                                [("request", "deadline")]),
     messages.ScheduleAddRequest: ({"name": "hs-schedule", "cron": "0 3 * * *", "tz": "Europe/Berlin",

@@ -173,18 +173,18 @@ class Driver:
 
     def deferred_job(self, not_before: float, *, digest: str = "d", deadline: float | None = None,
                      on_deadline: str = "flag", schedule: str = "", fire_time: str = "",
-                     at: float | None = None) -> contracts.DeferredJob:
+                     at: float | None = None, priority: int = 5) -> contracts.DeferredJob:
         """A job to start at ``not_before``, as reactor.clock describes one."""
         t = self._t(at)
         return contracts.DeferredJob(digest=digest, workflow="{}", name="t", version=1,
                                      checkpoint=CHECKPOINT.decode(), input="{}", not_before=repr(not_before),
                                      now=repr(t), at=clock.iso(t), build="test", detail="later",
                                      deadline="" if deadline is None else repr(deadline), on_deadline=on_deadline,
-                                     schedule=schedule, fire_time=fire_time)
+                                     schedule=schedule, fire_time=fire_time, priority=priority)
 
     def defer(self, job_id: str, not_before: float, *, deadline: float | None = None, on_deadline: str = "flag",
-              at: float | None = None) -> Call[Deferred | DeferredExisting]:
-        d = self.deferred_job(not_before, deadline=deadline, on_deadline=on_deadline, at=at)
+              at: float | None = None, priority: int = 5) -> Call[Deferred | DeferredExisting]:
+        d = self.deferred_job(not_before, deadline=deadline, on_deadline=on_deadline, at=at, priority=priority)
         return contracts.defer(self.keys, job_id=job_id, d=d)
 
     def defer_start(self, job_id: str, *, at: float | None = None) -> Call[Fired | Nothing]:

@@ -14,7 +14,7 @@ end
 -- needs (its workflow stored under its digest, the checkpoint of its start node, its input):
 -- at that time the clock starts it as start.lua would have (defer_start.lua). d: digest,
 -- workflow, name, version, checkpoint, input, not_before, deadline, on_deadline, now, at, build,
--- detail, and optionally schedule and fire_time. A job that exists is left as it is (one job
+-- detail, and optionally schedule, fire_time and priority (kept for its start: as start.lua). A job that exists is left as it is (one job
 -- per id), except a pending record of intake.lua (no job yet: no `not_before`).
 -- Returns whether the job was created, and its status.
 local function defer_job(j, d)
@@ -27,6 +27,7 @@ local function defer_job(j, d)
   redis.call('HSET', jk, 'status', 'pending', 'name', d.name, 'version', d.version, 'digest', d.digest,
     'fence', 0, 'checkpoint', d.checkpoint, 'input', d.input, 'created', cur[3] or d.at, 'updated', d.at,
     'build', d.build, 'not_before', d.not_before)
+  if d.priority and d.priority ~= 5 then redis.call('HSET', jk, 'priority', d.priority) end  -- absent: 5
   if d.schedule and d.schedule ~= '' then
     redis.call('HSET', jk, 'schedule', d.schedule, 'fire_time', d.fire_time)
   end

@@ -11,21 +11,26 @@ from nats.aio.client import Client as NATS
 
 from reactor.activity_clock import ActivityClock
 from reactor.bots import Hearing, bot_lease_loop, heartbeat_handler
+from reactor.cancels import cancel_loop
 from reactor.catch_up import StartGate
 from reactor.clock import JobClock
 from reactor.deployments import Deployments
-from reactor.dispatch import Dispatcher
+from reactor.dispatch import Dispatcher, dispatch_sweep
 from reactor.endpoints import Endpoint, serve_endpoints
+from reactor.gauges import gauge_loop
 from reactor.leader import Leadership
 from reactor.limits import Limits
-from reactor.loops import cancel_loop, dispatch_sweep, gauge_loop, lease_loop, results_loop, retention_loop, timer_loop
 from reactor.operations import Operations
 from reactor.result_tokens import AttemptTokens
+from reactor.results import results_loop
+from reactor.retention import retention_loop
 from reactor.retries import Retries
 from reactor.schedules import Schedules
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
 from reactor.tasks import Tasks
+from reactor.timers import timer_loop
+from reactor.wakes import lease_loop
 from shared import names
 from shared.build import build_id, package_version
 from shared.config import Settings, redact_url

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import anyio
 import structlog
 from anyio.abc import TaskGroup
 from nats.aio.client import Client as NATS
@@ -27,6 +26,7 @@ from nats.aio.msg import Msg
 
 from reactor.catch_up import StartGate
 from reactor.dispatch import Dispatcher
+from reactor.periodic import every
 from reactor.store import Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
@@ -121,23 +121,22 @@ async def bot_lease_loop(store: Store, dispatcher: Dispatcher, gate: StartGate |
 
     Not before ``gate`` opens (results waiting at start applied first), and each pass
     after the reactor may have missed heartbeats first extends every lease (``Hearing``)."""
-    hearing = hearing or Hearing()
-    if gate is not None:
-        await gate.wait()
-    while True:
-        try:
-            now = clock.now()
-            mark = hearing.deaf()
-            if mark is not None:
-                extended = await store.extend_bot_leases(now, DEFAULT_BOT_LEASE_S)
-                hearing.covered(mark)
-                if extended:
-                    log.info("bot leases extended: heartbeats may have been missed while not listening",
-                             bots=extended)
-            for bot in await store.due(store.keys.bot_leases, now):
-                log.warning("bot lease lapsed; taking it out of its pool", bot=bot)
-                await dispatcher.wakes(await store.bot_lapse(bot))
-        except Exception as exc:
-            hearing.missed()  # Redis out: the heartbeats meanwhile are not stored either
-            log.warning("bot lease pass failed", error=repr(exc))
-        await anyio.sleep(interval)
+    heard = hearing or Hearing()
+
+    async def one_pass() -> None:
+        now = clock.now()
+        mark = heard.deaf()
+        if mark is not None:
+            extended = await store.extend_bot_leases(now, DEFAULT_BOT_LEASE_S)
+            heard.covered(mark)
+            if extended:
+                log.info("bot leases extended: heartbeats may have been missed while not listening",
+                         bots=extended)
+        for bot in await store.due(store.keys.bot_leases, now):
+            log.warning("bot lease lapsed; taking it out of its pool", bot=bot)
+            await dispatcher.wakes(await store.bot_lapse(bot))
+
+    def failed(exc: Exception) -> None:
+        heard.missed()  # Redis out: the heartbeats meanwhile are not stored either
+
+    await every(interval, one_pass, log=log, failed="bot lease pass failed", gate=gate, on_failure=failed)

@@ -17,7 +17,6 @@ activities told to stop, bots released).
 
 from __future__ import annotations
 
-import anyio
 import msgspec
 import structlog
 
@@ -26,6 +25,7 @@ from reactor.clock_store import ClockStore
 from reactor.contracts import DeferredJob
 from reactor.dispatch import Dispatcher
 from reactor.endpoints import Endpoint
+from reactor.periodic import every
 from reactor.store import Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
@@ -101,44 +101,36 @@ class JobClock:
 
     async def deferred_loop(self, gate: StartGate | None = None, interval: float = 0.1) -> None:
         """Start the pending jobs whose start time came."""
-        if gate is not None:
-            await gate.wait()
-        while True:
-            try:
-                now = clock.now()
-                due = await self.store.due(self.store.keys.deferred, now, _BATCH)
-                if due:
-                    wakes = await self.clock.start_due(due, now)
-                    await self.dispatcher.wakes(wakes)
-                    if len(due) >= _BATCH:
-                        continue
-            except Exception as exc:
-                log.warning("deferred-start pass failed", error=bounded_text(f"{type(exc).__name__}: {exc}"))
-                await anyio.sleep(0.5)
-            await anyio.sleep(interval)
+
+        async def one_pass() -> bool:
+            now = clock.now()
+            due = await self.store.due(self.store.keys.deferred, now, _BATCH)
+            if not due:
+                return False
+            await self.dispatcher.wakes(await self.clock.start_due(due, now))
+            return len(due) >= _BATCH
+
+        await every(interval, one_pass, log=log, failed="deferred-start pass failed", backoff_s=0.5, gate=gate)
 
     async def deadline_loop(self, gate: StartGate | None = None, interval: float = 0.25,
                             gauge_every_s: float = 5.0) -> None:
         """Flag the jobs past their deadline (and fail those that ask for it); keep the gauge."""
-        if gate is not None:
-            await gate.wait()
         counted = 0.0
-        while True:
-            try:
-                now = clock.now()
-                due = await self.store.due(self.store.keys.deadlines, now, _BATCH)
-                for job_id, out in await self.clock.deadlines_due(due, now, _FAIL_RETRY_S):
-                    if out.first:
-                        log.info("job overdue", job_id=job_id, on_deadline=out.on_deadline)
-                    if out.on_deadline == "fail":
-                        await self._fail(job_id)
-                if now - counted >= gauge_every_s:
-                    metrics.JOBS_OVERDUE.set(await self.clock.overdue_unfinished())
-                    counted = now
-            except Exception as exc:
-                log.warning("deadline pass failed", error=bounded_text(f"{type(exc).__name__}: {exc}"))
-                await anyio.sleep(0.5)
-            await anyio.sleep(interval)
+
+        async def one_pass() -> None:
+            nonlocal counted
+            now = clock.now()
+            due = await self.store.due(self.store.keys.deadlines, now, _BATCH)
+            for job_id, out in await self.clock.deadlines_due(due, now, _FAIL_RETRY_S):
+                if out.first:
+                    log.info("job overdue", job_id=job_id, on_deadline=out.on_deadline)
+                if out.on_deadline == "fail":
+                    await self._fail(job_id)
+            if now - counted >= gauge_every_s:
+                metrics.JOBS_OVERDUE.set(await self.clock.overdue_unfinished())
+                counted = now
+
+        await every(interval, one_pass, log=log, failed="deadline pass failed", backoff_s=0.5, gate=gate)
 
     async def _fail(self, job_id: str) -> None:
         """Finish the job failed, as a cancel does (no fence: whoever holds it is refused next)."""

@@ -1,4 +1,5 @@
-"""Sending out: activity tasks to workers (JetStream) and wakes to executors (core NATS)."""
+"""Sending out: activity tasks to workers (JetStream) and wakes to executors (core NATS), and
+the sweep that sends again the tasks JetStream never acknowledged."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from nats.js import JetStreamContext
 
 from reactor.activity_clock import ActivityClock
 from reactor.outcomes import Fired, WakeData
+from reactor.periodic import every
 from reactor.result_tokens import AttemptTokens
 from reactor.store import ResultIn, Store
 from shared import clock, metrics, names
@@ -23,11 +25,13 @@ from shared.failpoints import failpoint
 from shared.messages import ActivityTask, HistoryEntry, encode
 from shared.replies import ReplyInbox
 
-__all__ = ["Dispatcher", "plan_wakes"]
+__all__ = ["SWEEP_BATCH", "Dispatcher", "dispatch_sweep", "plan_wakes"]
 
 log = structlog.get_logger("ee.reactor.dispatch")
 _input = msgspec.json.Decoder(dict[str, object])
 _json = msgspec.json.Encoder()
+
+SWEEP_BATCH = 1000
 
 
 class Dispatcher:
@@ -35,7 +39,7 @@ class Dispatcher:
 
     A parked activity is in the dispatch set from the park script on; it leaves
     it only once JetStream acknowledged its task, so a crash anywhere in between
-    is mended by the sweep (``reactor.loops.dispatch_sweep``).
+    is mended by the sweep (:func:`dispatch_sweep`).
     """
 
     def __init__(self, nc: NATS, js: JetStreamContext, store: Store, clock: ActivityClock,
@@ -245,3 +249,28 @@ def plan_wakes(wakes: list[WakeData]) -> tuple[list[WakeData], list[str]]:
         last[wake.job_id] = wake
         stale.discard(wake.job_id)
     return [w for job_id, w in last.items() if job_id not in stale], sorted(stale)
+
+
+async def dispatch_sweep(store: Store, dispatcher: Dispatcher, *, first: bool = True,
+                         grace_s: float = 5.0, interval: float = 2.0) -> None:
+    """Dispatch events that were parked but whose publish was never acknowledged.
+
+    The ``first`` sweeps (until one that is neither full nor failed) take every member of the
+    dispatch set, a reactor's start; the later ones only those older than ``grace_s``, whose
+    publish is not merely still in flight."""
+    sweeping_all = first
+
+    async def one_pass() -> bool:
+        nonlocal sweeping_all
+        members = await store.due(store.keys.dispatch, None if sweeping_all else clock.now() - grace_s,
+                                  limit=SWEEP_BATCH)
+        if members:
+            sent = await dispatcher.redispatch(members)
+            if sent:
+                log.info("re-dispatched activities", count=sent)
+            if len(members) == SWEEP_BATCH:
+                return True
+        sweeping_all = False
+        return False
+
+    await every(interval, one_pass, log=log, failed="dispatch sweep failed")

@@ -23,7 +23,6 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import msgspec
 import structlog
 from nats.aio.client import Client as NATS
@@ -31,6 +30,7 @@ from nats.aio.client import Client as NATS
 from reactor.clock import deferred_job
 from reactor.clock_store import ClockStore
 from reactor.endpoints import Endpoint
+from reactor.periodic import every
 from reactor.store import Store
 from shared import clock, metrics, names
 from shared.bounds import bounded_text
@@ -268,23 +268,21 @@ class Schedules:
 
     async def loop(self, interval: float = 0.25) -> None:
         """The schedules' clock (the active reactor's only)."""
-        while True:
-            try:
-                now = schedule_clock()
-                for name in await self.store.due(self.store.keys.schedules, now):
-                    try:
-                        await self.advance(name, now)
-                    except EngineError as exc:  # its workflow cannot be had now: tried again next pass
-                        log.warning("schedule not fired", schedule=name, error=bounded_text(str(exc)))
-                for name in await self.clock.buffered_names():
-                    try:
-                        await self.release_buffered(name)
-                    except EngineError as exc:
-                        log.warning("buffered fire not started", schedule=name, error=bounded_text(str(exc)))
-            except Exception as exc:
-                log.warning("schedule pass failed", error=bounded_text(f"{type(exc).__name__}: {exc}"))
-                await anyio.sleep(1.0)
-            await anyio.sleep(interval)
+
+        async def one_pass() -> None:
+            now = schedule_clock()
+            for name in await self.store.due(self.store.keys.schedules, now):
+                try:
+                    await self.advance(name, now)
+                except EngineError as exc:  # its workflow cannot be had now: tried again next pass
+                    log.warning("schedule not fired", schedule=name, error=bounded_text(str(exc)))
+            for name in await self.clock.buffered_names():
+                try:
+                    await self.release_buffered(name)
+                except EngineError as exc:
+                    log.warning("buffered fire not started", schedule=name, error=bounded_text(str(exc)))
+
+        await every(interval, one_pass, log=log, failed="schedule pass failed", backoff_s=1.0)
 
 
 def _missed(cron: str, tz: str, due: float, window_start: float) -> tuple[int, float]:

@@ -71,7 +71,7 @@ class Settings:
     gauge_interval_s: float = 5.0
     history_max: int = 10_000
     # How long a finished job (its hash, history and inbox) is kept: a TTL set by the step that
-    # finishes it, and the reactor's sweep of the job indexes (reactor.loops.retention_loop).
+    # finishes it, and the reactor's sweep of the job indexes (reactor.retention.retention_loop).
     # 0 keeps finished jobs forever.
     retention_s: float = 7 * 86400.0
     # Where this process's replies arrive (``<prefix>.<random>``). Give each NATS user its own

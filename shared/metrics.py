@@ -43,7 +43,7 @@ JOBS = Gauge("ee_jobs", "Jobs by status, as last counted by the reactor: pending
              "handed to an executor yet, or left by one that cannot read it for a capable one), "
              "running (started, not parked yet), parked (waiting), waking (wait over, not resumed yet), "
              "stranded (offered, nobody resumes it; also counted as running or waking), finished.", ["status"])
-"""Reactor: ``labels(status=...).set(n)`` from its periodic count (``reactor.loops.gauge_loop``)."""
+"""Reactor: ``labels(status=...).set(n)`` from its periodic count (``reactor.gauges.gauge_loop``)."""
 
 JOB_STATUSES = ("pending", "running", "parked", "waking", "stranded", "finished")
 
@@ -92,7 +92,7 @@ IN_HAND = Gauge("ee_executor_in_hand", "Executor: jobs and wakes received and no
 
 RESULTS_REFUSED = Counter("ee_results_refused", "Activity results refused as not authentic: a wrong or missing "
                           "attempt token, or an event that is not an activity (also dead-lettered).")
-"""Reactor: ``inc()`` per refused result (``reactor.loops.results_loop``)."""
+"""Reactor: ``inc()`` per refused result (``reactor.results.results_loop``)."""
 
 # Flow control, the clock (reactor.clock, reactor.schedules).
 JOBS_OVERDUE = Gauge("ee_jobs_overdue", "Jobs past their deadline and not finished, as last counted by the "

@@ -314,6 +314,16 @@ def strand(keys: Keys, *, job_id: str, reason: str, at: str, build: str) -> Call
                  _Strand(job_id, reason, at, build), _strand)
 
 
+class _Dispatched(_Args):
+    sent: list[tuple[str, int]]
+
+
+def dispatched(keys: Keys, *, sent: list[tuple[str, int]]) -> Call[Count]:
+    """Events whose task (``(event id, attempt)``) JetStream acknowledged: out of the dispatch
+    set, each while it still waits on that attempt."""
+    return _call("dispatched", (keys.dispatch, *(keys.event(e) for e, _ in sent)), _Dispatched(sent), _count)
+
+
 # -- signals and operator actions ------------------------------------------------------------
 
 SignalOutcome = Fired | Kept | Unknown | Finished | InboxFull | OverBudget

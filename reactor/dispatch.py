@@ -88,7 +88,7 @@ class Dispatcher:
             task.token = self.tokens.token(task.event_id, task.attempt)
         self.clock.dispatched(tasks)
         results = await asyncio.gather(*(self._publish(task) for task in tasks), return_exceptions=True)
-        done = []
+        done: list[tuple[str, int]] = []
         refused = []
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, OverLimit):
@@ -96,7 +96,7 @@ class Dispatcher:
             elif isinstance(result, BaseException):
                 log.warning("dispatch not acknowledged", event_id=task.event_id, error=repr(result))
             else:
-                done.append(task.event_id)
+                done.append((task.event_id, task.attempt))
         if refused:
             await self._fail_attempts(refused)
         if done:
@@ -148,7 +148,7 @@ class Dispatcher:
             job, activity, attempt, input_json, timeout_s, bot, status, phase = await self.store.event_fields(
                 event_id, "job", "activity", "attempt", "input", "timeout_s", "bot", "status", "phase")
             if status != "parked" or phase != "running" or not activity or not job:
-                await self.store.dispatched([event_id])
+                await self.store.dispatched([(event_id, int(attempt or 0))])
                 continue
             tasks.append(ActivityTask(
                 event_id=event_id, attempt=int(attempt or 1), job_id=job, activity=activity,

@@ -15,7 +15,7 @@ from reactor.outcomes import Fired, Ignored, Refused
 from reactor.store import ResultIn, Store
 from shared import metrics, names
 from shared.bounds import bounded_text
-from shared.consume import durable_push, until_unbound
+from shared.consume import durable_push
 from shared.failpoints import failpoint
 from shared.messages import ActivityResult, Codec
 from shared.poison import given_up
@@ -31,7 +31,6 @@ async def results_loop(js: JetStreamContext, store: Store, dispatcher: Dispatche
     """Apply activity results; each message is acked only after its Redis step."""
     # Applying a result takes milliseconds: a short ack wait brings back a batch held by a
     # reactor that died. Applying one twice is harmless (the result script ignores it).
-    await until_unbound(js, names.STREAM_RESPONSES, names.CONSUMER_REACTOR_RESPONSES)
     results = await durable_push(js, names.STREAM_RESPONSES, names.ACTIVITY_RESPONSE,
                                  names.CONSUMER_REACTOR_RESPONSES, ack_wait=5.0,
                                  max_deliver=-1, max_ack_pending=4096)

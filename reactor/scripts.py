@@ -41,7 +41,7 @@ __all__ = ["CHILDREN_MAX", "DEFAULT_HISTORY_MAX", "DEFAULT_RETENTION_S", "LIBS",
 NAMES = ("start", "park", "finish", "cancel_before_start", "result", "timer", "lease", "signal", "heartbeat",
          "bot_lapse", "bot_grace", "event", "strand", "intake", "status_backfill", "purge",
          "lead_take", "lead_renew", "lead_release", "deploy", "retry",
-         "task_claim", "task_complete", "task_reassign", "task_due", "limit_set")
+         "task_claim", "task_complete", "task_reassign", "task_due", "limit_set", "dispatched")
 
 # The shared steps, in an order where each library uses only the ones before it.
 LIBS = ("fence", "jobs", "tasks", "queues", "limits", "events", "inbox", "wakes", "bots", "ends", "children")

@@ -542,10 +542,11 @@ class Store:
                                                              withscores=True)
         return [(_s(m), float(score)) for m, score in members]
 
-    async def dispatched(self, event_ids: list[str]) -> None:
-        """These events' tasks are acknowledged by JetStream (or not to be sent): out of the dispatch set."""
-        if event_ids:
-            await self._redis.zrem(self.keys.dispatch, *event_ids)
+    async def dispatched(self, sent: list[tuple[str, int]]) -> None:
+        """These tasks (event id, attempt) are acknowledged by JetStream, or not to be sent: their
+        events out of the dispatch set, each while it still waits on that attempt (dispatched.lua)."""
+        if sent:
+            await self._one(contracts.dispatched(self.keys, sent=sent))
 
     async def event_fields(self, event_id: str, *fields: str) -> list[str | None]:
         values: list[Any] = await self._redis.hmget(self.keys.event(event_id), list(fields))

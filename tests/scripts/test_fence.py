@@ -86,6 +86,11 @@ async def event(d: Driver) -> Call[Any]:
     return d.event("j~1.0", "resolve")
 
 
+async def dispatched(d: Driver) -> Call[Any]:
+    await parked(d, ActivityWait(node="a", activity="demo.echo"))
+    return d.dispatched(("j~1.0", 1))
+
+
 async def strand(d: Driver) -> Call[Any]:
     await d.one(d.start("j"))
     return d.strand("j", "version 9 unknown")
@@ -188,7 +193,7 @@ FENCED: dict[str, Setup] = {setup.__name__: setup for setup in (
     start, park, finish, cancel_before_start, result, timer, lease, signal, heartbeat, bot_lapse, bot_grace, event,
     strand, intake, status_backfill, purge, lead_renew, lead_release, deploy, retry, task_claim, task_complete,
     task_reassign, task_due, limit_set, defer, defer_start, deadline_arm, deadline, schedule_put, schedule_op,
-    schedule_fire)}
+    schedule_fire, dispatched)}
 
 
 def test_every_fenced_script_has_its_row() -> None:

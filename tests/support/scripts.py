@@ -150,6 +150,9 @@ class Driver:
     def purge(self, status: str, older_than_s: float = 0.0, limit: int = 100) -> Call[Any]:
         return contracts.purge(self.keys, status=status, older_than_s=older_than_s, limit=limit)
 
+    def dispatched(self, *sent: tuple[str, int]) -> Call[Any]:
+        return contracts.dispatched(self.keys, sent=list(sent))
+
     def strand(self, job_id: str, reason: str) -> Call[Any]:
         return contracts.strand(self.keys, job_id=job_id, reason=reason, at="t", build="test")
 

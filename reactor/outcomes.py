@@ -14,6 +14,7 @@ stored JSON is neither decoded nor pasted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, cast
 
 import msgspec
@@ -117,9 +118,10 @@ CODES: dict[str, str] = {
 }
 
 
-def lua_codes() -> str:
-    """The Lua table ``C`` of reply codes, written ahead of every script's prelude."""
-    return "local C = {" + ", ".join(f"{code} = '{code}'" for code in CODES) + "}\n"
+def lua_codes(only: Collection[str] | None = None) -> str:
+    """The Lua table ``C`` of reply codes, written ahead of every script's prelude (``only``:
+    the codes a script answers with; every one when None)."""
+    return "local C = {" + ", ".join(f"{code} = '{code}'" for code in CODES if only is None or code in only) + "}\n"
 
 
 _json = msgspec.json.Encoder()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from typing import Annotated, Any
 
 import msgspec
@@ -295,14 +296,17 @@ def _lua_text(text: str) -> str:
     return "'" + "".join(ch if safe.fullmatch(ch) else "".join(f"\\{b}" for b in ch.encode()) for ch in text) + "'"
 
 
-def lua_keys(prefix: str | None = None) -> str:
+def lua_keys(prefix: str | None = None, only: Collection[str] | None = None) -> str:
     """The Lua table ``K`` of key builders, written ahead of every script's prelude.
 
     ``K.<family>`` is the key itself for a family without names, else a function of the
     names in the pattern's order (``K.event(e)`` takes an event id). ``prefix``: written into
-    the source, or None for the prefix each call passes as ``ARGV[1]``."""
+    the source, or None for the prefix each call passes as ``ARGV[1]``. ``only``: the families
+    a script uses (every one when None): each call builds the table anew."""
     lines = [f"local P = {'ARGV[1]' if prefix is None else _lua_text(prefix)}", "local K = {}"]
     for f in FAMILIES:
+        if only is not None and f.name not in only:
+            continue
         if not f.params:
             lines.append(f"K.{f.name} = P .. {_lua_text(f.pattern)}")
         elif f.pattern.endswith(_EVENT_TAIL):

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
+from shared import names
+from tests.faults.helpers import stream_state
 from tests.support.stack import Stack, poll
 from tests.workflows import chain, sleeper
 
@@ -88,21 +90,27 @@ def test_workflow_no_executor_can_run_is_reported(stack: Stack) -> None:
     stack.reactor()
     stack.worker()
     executor = stack.executor()
-    # Activities long enough that the job is still parked when its executor is killed, however loaded.
-    job_id = stack.submit(chain(2, "demo.sleep"), {"v": 1, "seconds": 4})
+    # Parked on a signal: nothing fires, and nothing resets its lapses, until the test sends it.
+    job_id = stack.submit(WAITER, {})
     stack.wait_job(job_id, statuses=("parked",))
+    # Its job message acked first: redelivered to the next executor, it would carry the readable
+    # workflow into that executor's cache, which would then run the job instead of refusing it.
+    poll(lambda: stream_state(stack, names.STREAM_JOBS)[0] == 0, 30, 0.05, "the job message acked")
     executor.kill()
     client = stack.redis_client()
     digest = client.hget(f"ee:job:{{{job_id}}}", "digest").decode()  # type: ignore[union-attr]
     # A workflow this build cannot read (as if written by a newer version).
     client.set(f"ee:workflow:{digest}", json.dumps({"name": "x", "start": "a", "nodes": {"a": {"kind": "quantum"}}}))
     stack.executor()
+    subprocess.run([sys.executable, "-m", "ee", "signal", job_id, "go", "--data", '"now"'], env=stack.env(),
+                   capture_output=True, timeout=30, check=True)
     poll(lambda: (stack.job(job_id) or {}).get("stranded"), 30, 0.1, "the strand report")
     job = stack.job(job_id)
     assert job is not None and "cannot run it" in job["stranded"] and "quantum" in job["stranded"]
     assert job["status"] == "parked"
     assert stranded_ids(stack) == [job_id]
     # Offered again with backoff and refused each time: still one history entry for the reason.
-    poll(lambda: int(client.hget(f"ee:job:{{{job_id}}}", "lapses") or 0) >= 2, 60, 0.1, "a second offer")
+    # (Lapses at 0.5 s and 1 s after the signal's fire: no other event of the job can reset them.)
+    poll(lambda: int(client.hget(f"ee:job:{{{job_id}}}", "lapses") or 0) >= 2, 30, 0.1, "a second offer")
     marks = [h for h in history_of(stack, job_id) if h["event"] == "stranded"]
     assert len(marks) == 1 and "cannot run it" in marks[0]["detail"], marks

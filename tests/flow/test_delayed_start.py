@@ -13,7 +13,7 @@ import pytest
 
 from ee.api import Client
 from shared import clock
-from tests.flow.helpers import QUICK, ee, now, submit_at
+from tests.flow.helpers import QUICK, Ee, now, submit_at
 from tests.support.stack import Stack, poll
 
 
@@ -27,7 +27,7 @@ def _history_events(stack: Stack, job_id: str) -> list[str]:
     return [h["event"] for h in job["history"]]
 
 
-def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack) -> None:
+def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack, ee: Ee) -> None:
     start = now() + 10  # room for two ee commands while it is pending
     job_id = submit_at(engine, QUICK, "delayed-1", not_before=_iso(start))
     pending = poll(lambda: (j := engine.job(job_id)) and j.get("status") == "pending" and j, 20, 0.02,
@@ -46,7 +46,7 @@ def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack) -
     assert events[:2] == ["deferred", "started"], events
 
 
-def test_ee_submit_delay_and_a_past_time_starts_at_once(engine: Stack, tmp_path: object) -> None:
+def test_ee_submit_delay_and_a_past_time_starts_at_once(engine: Stack, tmp_path: object, ee: Ee) -> None:
     flow = engine.workdir / "quick.json"
     flow.write_text(json.dumps(QUICK))
     out = json.loads(ee(engine, "submit", str(flow), "--input", '{"v": 2}', "--delay", "1s", "--json").stdout)
@@ -56,7 +56,7 @@ def test_ee_submit_delay_and_a_past_time_starts_at_once(engine: Stack, tmp_path:
     assert engine.wait_job(past.strip())["output"] == {"v": 3}
 
 
-def test_bad_start_times_are_one_line_and_exit_2(stack: Stack) -> None:
+def test_bad_start_times_are_one_line_and_exit_2(stack: Stack, ee: Ee) -> None:
     flow = stack.workdir / "quick.json"
     flow.write_text(json.dumps(QUICK))
     for args, says in [(["--delay", "-5s"], "cannot be negative"), (["--delay", "soon"], "use a duration"),
@@ -83,7 +83,7 @@ def test_a_delayed_start_survives_the_reactor_being_down_at_its_time(stack: Stac
     assert _history_events(stack, job_id).count("started") == 1
 
 
-def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack) -> None:
+def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack, ee: Ee) -> None:
     job_id = submit_at(engine, QUICK, "delayed-cancel", not_before=now() + 8)
     poll(lambda: (j := engine.job(job_id)) is not None and j.get("status") == "pending", 20, 0.02, "pending")
     ee(engine, "cancel", job_id)

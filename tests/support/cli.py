@@ -83,16 +83,19 @@ class InProcessEe:
 class StackEe:
     """``ee`` commands against a stack, in this process, answered as ``subprocess.run`` would
     (``returncode``, ``stdout``, ``stderr``): ``(stack, *args, stdin="", cwd=None, env=None)``,
-    from ``cwd`` (else the folder given here), with ``env`` (and the settings given here) set."""
+    from ``cwd`` (else the folder given here), with ``env`` (and the settings given here) set;
+    with ``check``, a command that exits other than 0 fails the test."""
 
-    def __init__(self, ee: InProcessEe, cwd: Path, **env: str) -> None:
+    def __init__(self, ee: InProcessEe, cwd: Path, check: bool = False, **env: str) -> None:
         self.ee = ee
         self.cwd = cwd
+        self.check = check
         self.env = env
 
     def __call__(self, stack: Stack, *args: str, stdin: str = "", cwd: Path | None = None,
                  env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         done = self.ee(*args, env=stack.env(**{**self.env, **(env or {})}), cwd=cwd or self.cwd, stdin=stdin)
+        assert not self.check or done.code == 0, (args, done.code, done.out, done.err)
         return subprocess.CompletedProcess(list(args), done.code, done.out, done.err)
 
 

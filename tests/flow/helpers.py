@@ -44,8 +44,8 @@ OFFSET_ENV = "EE_TEST_SCHEDULE_CLOCK_OFFSET_S"
 
 def offset_before_minute(lead: float, every: float = 60.0) -> tuple[float, float]:
     """A schedule-clock offset (``EE_TEST_SCHEDULE_CLOCK_OFFSET_S``, test only) that puts a
-    minute boundary (of ``every`` seconds: an hour's, 3600) ``lead`` seconds of real time ahead,
-    and that boundary (schedule time): an every-minute cron then fires ``lead`` seconds from now."""
+    minute boundary (with ``every=3600``, an hour's) ``lead`` seconds of real time ahead, and that
+    boundary (schedule time): an every-minute (hourly) cron then fires ``lead`` seconds from now."""
     real = time.time()
     boundary = (int((real + lead) // every) + 1) * every
     return boundary - lead - real, boundary

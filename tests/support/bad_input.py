@@ -25,7 +25,7 @@ def assert_each_refused(ee: InProcessEe, tmp_path: Path, cases: list[BadCase]) -
         path = tmp_path / f"wf{index}.json"
         if content is not None:
             path.write_text(content)
-        argvs.append([a.format(file=path) for a in args])
+        argvs.append([a.replace("{file}", str(path)) for a in args])
     real = ee_subprocess(*argvs[0], env={**os.environ, **_NOWHERE}, cwd=tmp_path)
     problems = [ee(*argv, env=_NOWHERE, cwd=tmp_path).refusal_problem(2, words)
                 for argv, (_, _, words) in zip(argvs[1:], cases[1:], strict=True)]

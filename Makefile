@@ -20,10 +20,11 @@ run: $(STAMP)
 
 # Temporary files under this checkout: pytest prunes all but its three newest runs in the shared
 # /tmp/pytest-of-$USER, which deletes the live server data of another run going on at the same time.
-# One test process: two (pytest-xdist, `PYTEST_ARGS="-n 2 --dist loadfile"`) halve the time on a
-# quiet machine, but surfaced a timing-sensitive test at the end of the session that first needs fixing.
+# Two test processes (pytest-xdist), a module to one process at a time: the suite mostly waits
+# on the servers and services it starts, and a module's tests share their module's fixtures.
+# PYTEST_ARGS="-n 0" runs them in one.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=.pytest-tmp $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=.pytest-tmp -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -98,6 +98,21 @@ def private_stack(tmp_path: Path) -> Iterator[Stack]:
     r.stop()
 
 
+# The long modules (kills, restarts and lapsing leases; whole `ee up` stacks) run first: with two
+# test processes (make test, a module to one process at a time) the short ones then fill in at
+# the end and both finish together, rather than one idling while the other runs the soak test.
+_FIRST = ("faults", "deploy")
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        folder = item.path.relative_to(_TESTS).parts[0] if item.path.is_relative_to(_TESTS) else ""
+        return _FIRST.index(folder) if folder in _FIRST else len(_FIRST)
+
+    items.sort(key=rank)  # stable: collection order within each rank
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print what tests recorded as ``record_property("summary", ...)`` (the soak test's counts
     and duration), also under ``-q``."""

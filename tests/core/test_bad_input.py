@@ -12,6 +12,7 @@ import pytest
 from shared.errors import InvalidWorkflow
 from shared.workflow import decode_workflow
 from tests.support.bad_input import assert_each_refused
+from tests.support.cli import InProcessEe
 from tests.support.hostile import GARBAGE, core_publish, deadletters
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
@@ -135,8 +136,8 @@ BAD_CLI = [
 ]
 
 
-def test_bad_cli_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
-    assert_each_refused(tmp_path, BAD_CLI)
+def test_bad_cli_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, ee_main: InProcessEe) -> None:
+    assert_each_refused(ee_main, tmp_path, BAD_CLI)
 
 
 def test_decode_workflow_refuses_what_is_not_an_object() -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from shared.build import package_version
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack
 from tests.workflows import chain
 
@@ -21,9 +23,10 @@ GATE = {"name": "gate", "start": "ask", "nodes": {
     "done": {"kind": "end", "output": "vars.got"}}}
 
 
-def ee(stack: Stack, *args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(COLUMNS="200"), input=stdin, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args, stdin="", cwd=None)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path, COLUMNS="200")
 
 
 def refused(out: subprocess.CompletedProcess[str], code: int, words: str) -> None:
@@ -32,7 +35,7 @@ def refused(out: subprocess.CompletedProcess[str], code: int, words: str) -> Non
     assert out.stdout == "", out.stdout
 
 
-def test_json_from_a_file_or_stdin(engine: Stack, tmp_path: Path) -> None:
+def test_json_from_a_file_or_stdin(engine: Stack, tmp_path: Path, ee: StackEe) -> None:
     (tmp_path / "wf.json").write_text(json.dumps(chain(1)))
     big = {"v": "x" * 200_000}  # above what a shell takes as one argument
     (tmp_path / "in.json").write_text(json.dumps(big))
@@ -62,7 +65,8 @@ def test_json_from_a_file_or_stdin(engine: Stack, tmp_path: Path) -> None:
             "--data (bad.json) is not valid JSON")
 
 
-def test_a_taken_job_id_is_refused_and_the_same_submission_is_idempotent(stack: Stack, tmp_path: Path) -> None:
+def test_a_taken_job_id_is_refused_and_the_same_submission_is_idempotent(stack: Stack, tmp_path: Path,
+                                                                         ee: StackEe) -> None:
     stack.reactor()
     stack.wait_ready()
     wf, other = tmp_path / "nap.json", tmp_path / "other.json"
@@ -87,12 +91,12 @@ def test_a_taken_job_id_is_refused_and_the_same_submission_is_idempotent(stack: 
     assert stack.job("order-7")["fence"] == 1  # type: ignore[index]
 
 
-def test_job_status_values_are_checked(tmp_path: Path, stack: Stack) -> None:
+def test_job_status_values_are_checked(tmp_path: Path, stack: Stack, ee: StackEe) -> None:
     refused(ee(stack, "jobs", "--status", "done"), 2, "'done' is not a job status: use one of pending, running")
     refused(ee(stack, "jobs", "--status", "waking"), 2, "shows as parked until an executor takes it")
 
 
-def test_json_of_actions_and_events_and_tables_in_words(engine: Stack) -> None:
+def test_json_of_actions_and_events_and_tables_in_words(engine: Stack, ee: StackEe) -> None:
     job = engine.submit(NAP, {})
     engine.wait_job(job, statuses=("parked",))
     event_id = f"{job}~1.0"

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ee import exits
 from shared.layout import Keys
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack
 
 
-def ee(stack: Stack, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(COLUMNS="200"), cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path, COLUMNS="200")
 
 
 def refused(out: subprocess.CompletedProcess[str], code: int, words: str) -> None:
@@ -37,7 +40,7 @@ def write(tmp_path: Path, name: str, workflow: dict[str, Any]) -> str:
     return name
 
 
-def test_deploy_list_show_and_submit_by_name(engine: Stack, tmp_path: Path) -> None:
+def test_deploy_list_show_and_submit_by_name(engine: Stack, tmp_path: Path, ee: StackEe) -> None:
     one = write(tmp_path, "v1.json", greeter(1, "hello"))
     out = ee(engine, "workflow", "deploy", one, "--by", "alice", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -91,7 +94,7 @@ def test_deploy_list_show_and_submit_by_name(engine: Stack, tmp_path: Path) -> N
     assert ee(engine, "submit", one, "--wait", cwd=tmp_path).returncode == 0  # a path still works
 
 
-def test_what_is_not_deployed_or_not_deployable(engine: Stack, tmp_path: Path) -> None:
+def test_what_is_not_deployed_or_not_deployable(engine: Stack, tmp_path: Path, ee: StackEe) -> None:
     refused(ee(engine, "submit", "nobody", cwd=tmp_path), exits.NOT_FOUND, "no workflow 'nobody' is deployed")
     refused(ee(engine, "workflow", "show", "nobody", cwd=tmp_path), exits.NOT_FOUND,
             "no workflow 'nobody' is deployed")

@@ -11,6 +11,7 @@ import pytest
 from shared.errors import InvalidMessage
 from shared.flow import check_concurrency, check_priority, check_rate, parse_rate
 from tests.support.bad_input import assert_each_refused
+from tests.support.cli import InProcessEe
 from tests.workflows import chain
 
 KEYED = {"name": "keyed", "start": "post", "nodes": {
@@ -38,8 +39,8 @@ BAD = [
 ]
 
 
-def test_bad_flow_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
-    assert_each_refused(tmp_path, BAD)
+def test_bad_flow_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, ee_main: InProcessEe) -> None:
+    assert_each_refused(ee_main, tmp_path, BAD)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from reactor.outcomes import Ok
 from shared.config import load_settings
 from shared.errors import ConfigError
 from shared.names import Keys
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.scripts import Driver
 from tests.support.stack import Stack
 from tests.workflows import chain
@@ -22,9 +22,10 @@ from tests.workflows import chain
 STEPS = 40
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=30, check=True)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path, check=True)
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -33,7 +34,7 @@ def table_rows(text: str) -> list[list[str]]:
             if line.startswith("│")]
 
 
-def test_status_of_a_long_finished_job_shows_its_whole_history(engine: Stack) -> None:
+def test_status_of_a_long_finished_job_shows_its_whole_history(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(chain(STEPS), {"v": 1})
     assert engine.wait_job(job_id, timeout=60)["status"] == "completed"
     expected = [("", "created")]
@@ -51,7 +52,7 @@ def test_status_of_a_long_finished_job_shows_its_whole_history(engine: Stack) ->
     assert rows == expected
 
 
-def test_a_trimmed_history_is_counted_and_shown(stack: Stack) -> None:
+def test_a_trimmed_history_is_counted_and_shown(stack: Stack, ee: StackEe) -> None:
     """History beyond the cap is trimmed oldest first, and `ee status` says how much went.
 
     Driven through the reactor's scripts with a small cap (no services needed)."""

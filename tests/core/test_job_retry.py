@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 
 from ee import exits
 from reactor import contracts
@@ -20,13 +20,15 @@ from reactor.scripts import Call
 from shared import names
 from shared.layout import Keys
 from shared.messages import ActivityWait, Checkpoint, encode
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.scripts import open_driver
 from tests.support.stack import Stack
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(COLUMNS="200"), capture_output=True,
-                          text=True, timeout=60, check=False)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path, COLUMNS="200")
 
 
 def refused(out: subprocess.CompletedProcess[str], code: int, words: str) -> None:
@@ -46,7 +48,8 @@ FAILS = {"name": "fails", "start": "a", "nodes": {
     "done": {"kind": "end"}}}
 
 
-def test_a_job_failed_at_an_activity_is_retried_from_it_and_completes(engine: Stack, tmp_path: Path) -> None:
+def test_a_job_failed_at_an_activity_is_retried_from_it_and_completes(engine: Stack, tmp_path: Path,
+                                                                      ee: StackEe) -> None:
     engine.start("worker", "--activities", "tests.core.once_activities")
     job_id = engine.submit(ONCE, {"v": 7, "marker": str(tmp_path / "marker")})
     failed = engine.wait_job(job_id, 60)
@@ -77,7 +80,7 @@ def test_a_job_failed_at_an_activity_is_retried_from_it_and_completes(engine: St
     refused(ee(engine, "retry", "nobody"), exits.NOT_FOUND, "unknown job 'nobody'")
 
 
-def test_retry_from_a_node_and_refusals(engine: Stack) -> None:
+def test_retry_from_a_node_and_refusals(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(FAILS)
     assert engine.wait_job(job_id, 60)["status"] == "failed"
     refused(ee(engine, "retry", job_id, "--from", "zz"), exits.BAD_INPUT,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import string
 import subprocess
@@ -29,6 +28,8 @@ from shared.messages import BotLockWait, SignalWait, Wake
 from shared.names import EVENT_KINDS, Keys
 from shared.naming import RULES, check_name, is_valid_name
 from shared.workflow import decode_workflow
+from tests.support.bad_input import assert_each_refused
+from tests.support.cli import InProcessEe
 from tests.support.hostile import core_publish, error_of
 from tests.support.scripts import Driver, fired
 from tests.support.stack import Stack, poll
@@ -348,15 +349,7 @@ BAD_NAMES_CLI = [
 ]
 
 
-def test_the_cli_refuses_bad_names_in_one_line_and_exit_2(tmp_path: Path) -> None:
-    path = tmp_path / "ok.json"
-    path.write_text(json.dumps({"name": "ok", "start": "done", "nodes": {"done": {"kind": "end"}}}))
-    env = {**os.environ, "EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
-    runs = [(args, words, subprocess.Popen(
-                [sys.executable, "-m", "ee", *(a.replace("{file}", str(path)) for a in args)],
-                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-            for args, words in BAD_NAMES_CLI]
-    for args, words, proc in runs:
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 2 and out == "", (args, err)
-        assert err.count("\n") == 1 and err.startswith("ee: ") and words in err, (args, err)
+def test_the_cli_refuses_bad_names_in_one_line_and_exit_2(tmp_path: Path, ee_main: InProcessEe) -> None:
+    ok = json.dumps({"name": "ok", "start": "done", "nodes": {"done": {"kind": "end"}}})
+    assert_each_refused(ee_main, tmp_path, [(ok if "{file}" in args else None, args, words)
+                                            for args, words in BAD_NAMES_CLI])

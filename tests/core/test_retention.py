@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from shared.config import load_settings
 from shared.errors import ConfigError
+from tests.support.cli import InProcessEe
 from tests.support.stack import Stack, poll
 from tests.workflows import chain
 
@@ -25,13 +27,21 @@ GATE = {"name": "gate", "start": "ask", "nodes": {
 FAILS = {"name": "refuser", "start": "no", "nodes": {"no": {"kind": "fail", "error": "not today"}}}
 
 
-def ee(stack: Stack, *args: str, code: int = 0) -> str:
-    proc = subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=60, cwd=stack.workdir)
-    assert proc.returncode == code, (args, proc.returncode, proc.stdout, proc.stderr)
-    if code >= 2:
-        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return proc.stdout
+EeOut = Callable[..., str]
+
+
+@pytest.fixture
+def ee(ee_main: InProcessEe) -> EeOut:
+    """``ee(stack, *args, code=0)``: one command, in this process (tests.support.cli), exiting
+    ``code`` (a refusal: one line, no traceback); its stdout."""
+    def run(stack: Stack, *args: str, code: int = 0) -> str:
+        done = ee_main(*args, env=stack.env(), cwd=stack.workdir)
+        assert done.code == code, (args, done.code, done.out, done.err)
+        if code >= 2:
+            assert done.err.count("\n") == 1 and "Traceback" not in done.err, done.err
+        return done.out
+
+    return run
 
 
 def listed(stack: Stack) -> set[str]:
@@ -52,7 +62,7 @@ def indexed(stack: Stack, job_id: str) -> list[str]:
                     if r.zscore(k.job_status(s), job_id) is not None]
 
 
-def test_finished_jobs_expire_after_the_retention_parked_ones_stay(stack: Stack) -> None:
+def test_finished_jobs_expire_after_the_retention_parked_ones_stay(stack: Stack, ee: EeOut) -> None:
     stack.reactor(EE_RETENTION="2s")
     stack.executor()
     stack.worker()
@@ -80,7 +90,7 @@ def test_finished_jobs_expire_after_the_retention_parked_ones_stay(stack: Stack)
     assert stack.wait_job(parked)["status"] == "completed"
 
 
-def test_purge_removes_only_finished_jobs(engine: Stack) -> None:
+def test_purge_removes_only_finished_jobs(engine: Stack, ee: EeOut) -> None:
     completed = [engine.submit(chain(1), {"v": i}, job_id=f"c-{i}") for i in range(5)]
     failed = engine.submit(FAILS, {}, job_id="f-1")
     parked = engine.submit(GATE, {}, job_id="p-1")
@@ -111,7 +121,7 @@ def test_purge_removes_only_finished_jobs(engine: Stack) -> None:
     assert engine.wait_job(parked)["status"] == "completed"
 
 
-def test_purge_refuses_bad_input(engine: Stack) -> None:
+def test_purge_refuses_bad_input(engine: Stack, ee: EeOut) -> None:
     ee(engine, "purge", "--older-than", "soon", code=2)
     ee(engine, "purge", "--older-than", "1d", "--status", "parked", code=2)
     ee(engine, "purge", code=2)

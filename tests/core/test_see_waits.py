@@ -14,7 +14,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 import ee as ee_client
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 from tests.workflows import sleeper
 
@@ -25,12 +28,14 @@ NAP = {"name": "nap", "start": "nap", "nodes": {"nap": {"kind": "sleep", "second
                                                 "done": {"kind": "end"}}}
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(COLUMNS="250"), capture_output=True,
-                          text=True, timeout=60)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli); the ones about a
+    process's output as it runs (``--follow``, a terminal) stay real processes."""
+    return StackEe(ee_main, tmp_path, COLUMNS="250")
 
 
-def test_status_lists_each_open_wait(engine: Stack) -> None:
+def test_status_lists_each_open_wait(engine: Stack, ee: StackEe) -> None:
     on_activity = engine.submit(sleeper(3600), {})
     on_signal = engine.submit(GATE, {})
     on_timer = engine.submit(NAP, {})
@@ -49,7 +54,7 @@ def test_status_lists_each_open_wait(engine: Stack) -> None:
         assert wait["since"] == wait["parked_at"] and wait["kind"] in ("activity", "signal", "timer")
 
 
-def test_follow_prints_history_until_the_job_ends(engine: Stack) -> None:
+def test_follow_prints_history_until_the_job_ends(engine: Stack, ee: StackEe) -> None:
     job = engine.submit(GATE, {})
     engine.wait_job(job, statuses=("parked",))
     text = subprocess.Popen([sys.executable, "-m", "ee", "status", job, "--follow"], env=engine.env(),
@@ -86,7 +91,7 @@ def test_follow_prints_history_until_the_job_ends(engine: Stack) -> None:
 
 
 def test_submit_wait_shows_progress_on_a_terminal_and_names_the_wait_when_it_gives_up(
-        engine: Stack, tmp_path: Path) -> None:
+        engine: Stack, tmp_path: Path, ee: StackEe) -> None:
     path = tmp_path / "gate.json"
     path.write_text(json.dumps(GATE))
     gave_up = ee(engine, "submit", str(path), "--job-id", "slow-2", "--wait", "--timeout", "1")
@@ -116,7 +121,7 @@ def test_submit_wait_shows_progress_on_a_terminal_and_names_the_wait_when_it_giv
         os.close(leader)
 
 
-def test_jobs_filter_by_workflow_and_time_page_by_page(engine: Stack) -> None:
+def test_jobs_filter_by_workflow_and_time_page_by_page(engine: Stack, ee: StackEe) -> None:
     naps = [engine.submit(NAP, {}, job_id=f"nap-{i}") for i in range(7)]
     gates = [engine.submit(GATE, {}, job_id=f"gate-{i}") for i in range(3)]
     for job in naps + gates:

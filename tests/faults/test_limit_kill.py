@@ -9,11 +9,13 @@ completes, and the limit is left with nothing running or waiting."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.support.cli import InProcessEe
 from tests.support.stack import Service, Stack, poll
 
 LIMIT = 3
@@ -30,10 +32,19 @@ HOLD: dict[str, Any] = {
 }
 
 
-def ee(stack: Stack, *args: str) -> Any:
-    out = subprocess.run([sys.executable, "-m", "ee", *args, "--json"], env=stack.env(), capture_output=True,
-                         text=True, timeout=30, check=True)
-    return json.loads(out.stdout)
+EeJson = Callable[..., Any]
+
+
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> EeJson:
+    """``ee(stack, *args)``: one command with ``--json``, in this process (tests.support.cli),
+    exiting 0; what it printed, parsed."""
+    def run(stack: Stack, *args: str) -> Any:
+        done = ee_main(*args, "--json", env=stack.env(), cwd=tmp_path)
+        assert done.code == 0, (args, done.err)
+        return json.loads(done.out)
+
+    return run
 
 
 def spans(path: Path) -> list[dict[str, Any]]:
@@ -67,7 +78,7 @@ def kill(stack: Stack, service: Service, path: Path) -> None:
         f.write(json.dumps({"killed": service.pid}) + "\n")
 
 
-def test_concurrency_is_never_exceeded_through_kills(stack: Stack) -> None:
+def test_concurrency_is_never_exceeded_through_kills(stack: Stack, ee: EeJson) -> None:
     path = stack.workdir / "spans.jsonl"
     stack.extra_env.update(EE_DEMO_SPANS=str(path), EE_ACTIVITY_ACK_WAIT_S="1.5")
     reactor = stack.reactor()

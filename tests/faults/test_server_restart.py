@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from ee.servers import ServerProcess
 from tests.faults.helpers import all_parked, assert_at_most_once, assert_chain_outputs, sleepy_chain
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 
 OUTAGE_S = 5.0
 JOBS = 30
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=60, check=False)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path)
 
 
 def assert_clear_failure(out: subprocess.CompletedProcess[str], says: str) -> None:
@@ -59,7 +63,7 @@ def assert_all_done(stack: Stack, ids: list[str]) -> None:
     assert all(s.alive() for s in stack.services), [s.name for s in stack.services if not s.alive()]
 
 
-def test_redis_restart_loses_nothing(private_stack: Stack) -> None:
+def test_redis_restart_loses_nothing(private_stack: Stack, ee: StackEe) -> None:
     stack = private_stack.up()
     ids = in_flight(stack)
 
@@ -85,7 +89,7 @@ def test_redis_sigkilled_recovers_from_its_aof(private_stack: Stack) -> None:
     assert_all_done(stack, ids)
 
 
-def test_nats_restart_loses_nothing(private_stack: Stack) -> None:
+def test_nats_restart_loses_nothing(private_stack: Stack, ee: StackEe) -> None:
     stack = private_stack.up()
     ids = in_flight(stack)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared import names
 from tests.support.stack import Stack
@@ -23,11 +22,10 @@ WAITING = {"name": "waiting", "version": 1, "start": "hold",
                      "done": {"kind": "end", "output": "'done'"}}}
 
 
-def ee(stack: Stack, *args: str, code: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(**env), capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
-    return done
+class Ee(Protocol):
+    """One ``ee`` command against a stack, its exit code checked (the ``ee`` fixture, run in process)."""
+
+    def __call__(self, stack: Stack, *args: str, code: int = 0, **env: str) -> subprocess.CompletedProcess[str]: ...
 
 
 def submit_at(stack: Stack, workflow: dict[str, Any], job_id: str, **timing: Any) -> str:
@@ -44,12 +42,12 @@ def now() -> float:
 OFFSET_ENV = "EE_TEST_SCHEDULE_CLOCK_OFFSET_S"
 
 
-def offset_before_minute(lead: float) -> tuple[float, float]:
+def offset_before_minute(lead: float, every: float = 60.0) -> tuple[float, float]:
     """A schedule-clock offset (``EE_TEST_SCHEDULE_CLOCK_OFFSET_S``, test only) that puts a
-    minute boundary ``lead`` seconds of real time ahead, and that boundary (schedule time): an
-    every-minute cron then fires ``lead`` seconds from now."""
+    minute boundary (with ``every=3600``, an hour's) ``lead`` seconds of real time ahead, and that
+    boundary (schedule time): an every-minute (hourly) cron then fires ``lead`` seconds from now."""
     real = time.time()
-    boundary = (int((real + lead) // 60) + 1) * 60.0
+    boundary = (int((real + lead) // every) + 1) * every
     return boundary - lead - real, boundary
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.cron import check_cron, fire_times
-from tests.flow.helpers import QUICK, ee
+from tests.flow.helpers import QUICK, Ee
 from tests.support.stack import Stack
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -64,14 +64,14 @@ def test_bad_cron_and_zones_are_refused(expr: str, tz: str, says: str) -> None:
     (["--cron", "* * * * *", "--catchup", "soon"], "bad duration"),
     (["--cron", "* * * * *", "--input", "[1]"], "--input must be a JSON object"),
 ])
-def test_ee_schedule_add_refuses_bad_input_in_one_line(stack: Stack, args: list[str], says: str) -> None:
+def test_ee_schedule_add_refuses_bad_input_in_one_line(stack: Stack, args: list[str], says: str, ee: Ee) -> None:
     flow = stack.workdir / "quick.json"
     flow.write_text(json.dumps(QUICK))
     done = ee(stack, "schedule", "add", "nightly", "--workflow", str(flow), *args, code=2)
     assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 
-def test_ee_schedule_add_refuses_a_bad_name_and_workflow(stack: Stack) -> None:
+def test_ee_schedule_add_refuses_a_bad_name_and_workflow(stack: Stack, ee: Ee) -> None:
     done = ee(stack, "schedule", "add", "a b", "--cron", "* * * * *", "--workflow", "w", code=2)
     assert done.stderr.count("\n") == 1
     done = ee(stack, "schedule", "add", "ok", "--cron", "* * * * *", "--workflow", "w@x", code=2)

@@ -8,7 +8,7 @@ import json
 import urllib.request
 from typing import Any
 
-from tests.flow.helpers import QUICK, WAITING, ee, now, submit_at
+from tests.flow.helpers import QUICK, WAITING, Ee, now, submit_at
 from tests.support.stack import Stack, poll
 
 
@@ -25,7 +25,7 @@ def _metric(stack: Stack, port: int, name: str) -> float | None:
     return None
 
 
-def test_a_late_job_is_flagged_overdue_and_goes_on(stack: Stack) -> None:
+def test_a_late_job_is_flagged_overdue_and_goes_on(stack: Stack, ee: Ee) -> None:
     stack.ops = True
     reactor = stack.reactor()
     stack.executor()
@@ -48,7 +48,7 @@ def test_a_late_job_is_flagged_overdue_and_goes_on(stack: Stack) -> None:
     poll(lambda: _metric(stack, reactor.ops_port, "ee_jobs_overdue") == 0.0, 30, 0.2, "the overdue gauge at 0")
 
 
-def test_on_deadline_fail_fails_the_job_and_drops_its_waits(engine: Stack) -> None:
+def test_on_deadline_fail_fails_the_job_and_drops_its_waits(engine: Stack, ee: Ee) -> None:
     flow = {**WAITING, "name": "strict", "deadline_s": 1, "on_deadline": "fail"}
     job_id = engine.submit(flow, {})
     done = engine.wait_job(job_id, timeout=30)
@@ -57,7 +57,7 @@ def test_on_deadline_fail_fails_the_job_and_drops_its_waits(engine: Stack) -> No
     assert json.loads(ee(engine, "events", "--job", job_id, "--json").stdout) == []
 
 
-def test_ee_submit_deadline_counts_from_the_delayed_start(engine: Stack) -> None:
+def test_ee_submit_deadline_counts_from_the_delayed_start(engine: Stack, ee: Ee) -> None:
     flow = engine.workdir / "waiting.json"
     flow.write_text(json.dumps(WAITING))
     job_id = ee(engine, "submit", str(flow), "--delay", "2s", "--deadline", "1s").stdout.strip()

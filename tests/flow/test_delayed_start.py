@@ -13,7 +13,7 @@ import pytest
 
 from ee.api import Client
 from shared import clock
-from tests.flow.helpers import QUICK, ee, now, submit_at
+from tests.flow.helpers import QUICK, Ee, now, submit_at
 from tests.support.stack import Stack, poll
 
 
@@ -27,8 +27,8 @@ def _history_events(stack: Stack, job_id: str) -> list[str]:
     return [h["event"] for h in job["history"]]
 
 
-def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack) -> None:
-    start = now() + 10  # room for two ee commands while it is pending
+def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack, ee: Ee) -> None:
+    start = now() + 5  # room for the record and two ee commands (in process) while it is pending
     job_id = submit_at(engine, QUICK, "delayed-1", not_before=_iso(start))
     pending = poll(lambda: (j := engine.job(job_id)) and j.get("status") == "pending" and j, 20, 0.02,
                    "the delayed job recorded pending")
@@ -46,7 +46,7 @@ def test_a_delayed_job_is_pending_with_its_start_time_then_runs(engine: Stack) -
     assert events[:2] == ["deferred", "started"], events
 
 
-def test_ee_submit_delay_and_a_past_time_starts_at_once(engine: Stack, tmp_path: object) -> None:
+def test_ee_submit_delay_and_a_past_time_starts_at_once(engine: Stack, tmp_path: object, ee: Ee) -> None:
     flow = engine.workdir / "quick.json"
     flow.write_text(json.dumps(QUICK))
     out = json.loads(ee(engine, "submit", str(flow), "--input", '{"v": 2}', "--delay", "1s", "--json").stdout)
@@ -56,7 +56,7 @@ def test_ee_submit_delay_and_a_past_time_starts_at_once(engine: Stack, tmp_path:
     assert engine.wait_job(past.strip())["output"] == {"v": 3}
 
 
-def test_bad_start_times_are_one_line_and_exit_2(stack: Stack) -> None:
+def test_bad_start_times_are_one_line_and_exit_2(stack: Stack, ee: Ee) -> None:
     flow = stack.workdir / "quick.json"
     flow.write_text(json.dumps(QUICK))
     for args, says in [(["--delay", "-5s"], "cannot be negative"), (["--delay", "soon"], "use a duration"),
@@ -83,8 +83,8 @@ def test_a_delayed_start_survives_the_reactor_being_down_at_its_time(stack: Stac
     assert _history_events(stack, job_id).count("started") == 1
 
 
-def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack) -> None:
-    job_id = submit_at(engine, QUICK, "delayed-cancel", not_before=now() + 8)
+def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack, ee: Ee) -> None:
+    job_id = submit_at(engine, QUICK, "delayed-cancel", not_before=now() + 5)
     poll(lambda: (j := engine.job(job_id)) is not None and j.get("status") == "pending", 20, 0.02, "pending")
     ee(engine, "cancel", job_id)
     poll(lambda: engine.redis_client().zscore(engine.inspector().keys.deferred, job_id) is None, 20, 0.05,
@@ -97,7 +97,7 @@ def test_a_delayed_job_cancelled_before_its_time_never_runs(engine: Stack) -> No
 def test_the_python_client_submits_delayed_jobs_with_deadlines(engine: Stack) -> None:
     async def go() -> None:
         async with Client(engine.nats.url, engine.redis.url, redis_prefix=engine.prefix) as client:
-            start = datetime.now(UTC) + timedelta(seconds=8)
+            start = datetime.now(UTC) + timedelta(seconds=5)
             job = await client.submit(QUICK, {"v": 4}, job_id="api-delayed", not_before=start,
                                       deadline=start + timedelta(hours=1))
             assert await job.status() == "pending"  # accepted (the jobs stream) or deferred (Redis)

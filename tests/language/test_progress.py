@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ee.progress import fork_progress
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 
 ITEMS = 6
@@ -24,12 +28,13 @@ def slow_map(seconds: float) -> dict[str, Any]:
         "done": {"kind": "end", "output": "vars.out"}}}
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=60)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path)
 
 
-def test_status_shows_a_maps_progress_and_events_each_waits_branch(engine: Stack) -> None:
+def test_status_shows_a_maps_progress_and_events_each_waits_branch(engine: Stack, ee: StackEe) -> None:
     job = engine.submit(slow_map(60), {"items": list(range(ITEMS))})  # still running when looked at
 
     def progress() -> list[dict[str, Any]] | None:

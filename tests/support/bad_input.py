@@ -4,30 +4,32 @@ stderr (starting ``ee: `` and naming the problem) and nothing on stdout."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.cli import InProcessEe, Ran, ee_subprocess
 
 __all__ = ["BadCase", "assert_each_refused"]
 
 # (workflow file content or None, ee arguments with {file} for its path, words the error holds)
 BadCase = tuple[str | None, list[str], str]
 
+_NOWHERE = {"EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
 
-def assert_each_refused(tmp_path: Path, cases: list[BadCase]) -> None:
-    """Run every case at once against unreachable servers (none is needed to refuse it)."""
-    env = {**os.environ, "EE_NATS_URL": "nats://127.0.0.1:1", "EE_REDIS_URL": "redis://127.0.0.1:1/0"}
-    runs = []
-    for index, (content, args, words) in enumerate(cases):
+
+def assert_each_refused(ee: InProcessEe, tmp_path: Path, cases: list[BadCase]) -> None:
+    """Run every case against unreachable servers (none is needed to refuse it): the first as a
+    real ``python -m ee`` (what a shell sees, meanwhile), the others through ``ee``'s entry point
+    in this process (``tests.support.cli``), one after the other."""
+    argvs = []
+    for index, (content, args, _) in enumerate(cases):
         path = tmp_path / f"wf{index}.json"
         if content is not None:
             path.write_text(content)
-        argv = [sys.executable, "-m", "ee", *(a.format(file=path) for a in args)]
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        runs.append((args, words, proc))
-    for args, words, proc in runs:
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 2, (args, err)
-        assert err.count("\n") == 1 and err.startswith("ee: ") and words in err, (args, err)
-        assert out == "", (args, out)
+        argvs.append([a.replace("{file}", str(path)) for a in args])
+    real = ee_subprocess(*argvs[0], env={**os.environ, **_NOWHERE}, cwd=tmp_path)
+    problems = [ee(*argv, env=_NOWHERE, cwd=tmp_path).refusal_problem(2, words)
+                for argv, (_, _, words) in zip(argvs[1:], cases[1:], strict=True)]
+    out, err = real.communicate(timeout=60)
+    problems.insert(0, Ran(tuple(argvs[0]), real.returncode, out, err).refusal_problem(2, cases[0][2]))
+    found = [p for p in problems if p is not None]
+    assert not found, "\n".join(found)

@@ -15,13 +15,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import shared.service
 from ee.cli import main
 
-__all__ = ["InProcessEe", "Ran", "ee_subprocess"]
+if TYPE_CHECKING:
+    from tests.support.stack import Stack
+
+__all__ = ["InProcessEe", "Ran", "StackEe", "ee_subprocess"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,13 @@ class Ran:
 
 class InProcessEe:
     """Calls ``ee.cli.main`` as ``python -m ee`` would, with ``env``'s ``EE_*`` settings (and no
-    others), from ``cwd``, stdin empty; everything changed is restored after each call."""
+    others), from ``cwd``, ``stdin`` its standard input; everything changed is restored after each call."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         self.monkeypatch = monkeypatch
         self.capsys = capsys
 
-    def __call__(self, *args: str, env: Mapping[str, str], cwd: Path) -> Ran:
+    def __call__(self, *args: str, env: Mapping[str, str], cwd: Path, stdin: str = "") -> Ran:
         with self.monkeypatch.context() as patch:
             patch.chdir(cwd)
             for key in [k for k in os.environ if k.startswith("EE_")]:
@@ -62,7 +66,7 @@ class InProcessEe:
                 if os.environ.get(key) != value:
                     patch.setenv(key, value)
             patch.setattr(sys, "argv", ["ee", *args])
-            patch.setattr(sys, "stdin", io.StringIO(""))
+            patch.setattr(sys, "stdin", io.StringIO(stdin))
             # A service command sets up logging for its process: here that would bind structlog,
             # for every later test of this process, to a capture stream closed after this one.
             patch.setattr(shared.service, "setup_logging", lambda *_: None)
@@ -74,6 +78,25 @@ class InProcessEe:
                 code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
             out, err = self.capsys.readouterr()
         return Ran(tuple(args), code, out, err)
+
+
+class StackEe:
+    """``ee`` commands against a stack, in this process, answered as ``subprocess.run`` would
+    (``returncode``, ``stdout``, ``stderr``): ``(stack, *args, stdin="", cwd=None, env=None)``,
+    from ``cwd`` (else the folder given here), with ``env`` (and the settings given here) set;
+    with ``check``, a command that exits other than 0 fails the test."""
+
+    def __init__(self, ee: InProcessEe, cwd: Path, check: bool = False, **env: str) -> None:
+        self.ee = ee
+        self.cwd = cwd
+        self.check = check
+        self.env = env
+
+    def __call__(self, stack: Stack, *args: str, stdin: str = "", cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        done = self.ee(*args, env=stack.env(**{**self.env, **(env or {})}), cwd=cwd or self.cwd, stdin=stdin)
+        assert not self.check or done.code == 0, (args, done.code, done.out, done.err)
+        return subprocess.CompletedProcess(list(args), done.code, done.out, done.err)
 
 
 def ee_subprocess(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str]:

@@ -5,10 +5,12 @@ a completion while the reactor is down."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 
 FORM = {"type": "object", "required": ["approved", "amount"], "properties": {
@@ -25,20 +27,21 @@ def approval(**task: Any) -> dict[str, Any]:
         "late": {"kind": "end", "output": "'caught'"}}}
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=60)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path)
 
 
-def inbox(stack: Stack, *args: str) -> list[dict[str, Any]]:
+def inbox(ee: StackEe, stack: Stack, *args: str) -> list[dict[str, Any]]:
     out = ee(stack, "tasks", "--json", *args)
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout)
     return rows
 
 
-def parked_task(stack: Stack, job_id: str) -> dict[str, Any]:
-    found = poll(lambda: [t for t in inbox(stack) if t["job_id"] == job_id], 30, what="the job's task in the inbox")
+def parked_task(ee: StackEe, stack: Stack, job_id: str) -> dict[str, Any]:
+    found = poll(lambda: [t for t in inbox(ee, stack) if t["job_id"] == job_id], 30, what="the job's task in the inbox")
     return found[0]
 
 
@@ -47,13 +50,13 @@ def history(stack: Stack, job_id: str) -> list[dict[str, str]]:
     return entries
 
 
-def test_task_lifecycle_claim_complete_and_second_completion_refused(engine: Stack) -> None:
+def test_task_lifecycle_claim_complete_and_second_completion_refused(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(approval(), {"invoice": {"id": "INV-7", "total": 120}})
-    task = parked_task(engine, job_id)
+    task = parked_task(ee, engine, job_id)
     assert task["title"] == "Approve invoice" and task["details"] == {"id": "INV-7", "total": 120}
     assert task["assignee"] == "group:finance" and task["form"] == FORM and task["status"] == "open"
-    assert [t["task_id"] for t in inbox(engine, "--assignee", "group:finance")] == [task["task_id"]]
-    assert inbox(engine, "--assignee", "group:sales") == []
+    assert [t["task_id"] for t in inbox(ee, engine, "--assignee", "group:finance")] == [task["task_id"]]
+    assert inbox(ee, engine, "--assignee", "group:sales") == []
     tid = task["task_id"]
 
     out = ee(engine, "task", "claim", tid, "--by", "alice")
@@ -88,22 +91,22 @@ def test_task_lifecycle_claim_complete_and_second_completion_refused(engine: Sta
     assert out.returncode == 0, out.stderr
     shown = json.loads(out.stdout)
     assert shown["status"] == "completed" and shown["completed_by"] == "alice" and shown["data"] == data
-    assert inbox(engine) == []
+    assert inbox(ee, engine) == []
 
 
-def test_unknown_task_and_reassign(engine: Stack) -> None:
+def test_unknown_task_and_reassign(engine: Stack, ee: StackEe) -> None:
     out = ee(engine, "task", "complete", "nobody~1.0", "--data", "{}")
     assert out.returncode == 3 and "unknown task 'nobody~1.0'" in out.stderr, out.stderr
     out = ee(engine, "task", "show", "nobody~1.0")
     assert out.returncode == 3
     job_id = engine.submit(approval(), {"invoice": 1})
-    tid = parked_task(engine, job_id)["task_id"]
+    tid = parked_task(ee, engine, job_id)["task_id"]
     assert ee(engine, "task", "claim", tid, "--by", "alice").returncode == 0
     out = ee(engine, "task", "reassign", tid, "--to", "bob", "--by", "carol")
     assert out.returncode == 0, out.stderr
-    assert [t["task_id"] for t in inbox(engine, "--assignee", "bob")] == [tid]
-    assert inbox(engine, "--assignee", "group:finance") == []
-    assert inbox(engine, "--assignee", "bob")[0]["claimed_by"] == ""  # a reassignment releases the claim
+    assert [t["task_id"] for t in inbox(ee, engine, "--assignee", "bob")] == [tid]
+    assert inbox(ee, engine, "--assignee", "group:finance") == []
+    assert inbox(ee, engine, "--assignee", "bob")[0]["claimed_by"] == ""  # a reassignment releases the claim
     out = ee(engine, "task", "reassign", tid, "--to", "not a user")
     assert out.returncode == 2
     assert [h["detail"] for h in history(engine, job_id) if h["event"] == "task reassigned"] == [
@@ -113,13 +116,13 @@ def test_unknown_task_and_reassign(engine: Stack) -> None:
     assert engine.wait_job(job_id)["output"] == {"approved": False, "amount": 0}
 
 
-def test_escalation_at_the_due_time(engine: Stack) -> None:
+def test_escalation_at_the_due_time(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(approval(due_s=1.0, escalate_to="group:managers"), {"invoice": 2})
-    tid = parked_task(engine, job_id)["task_id"]
-    poll(lambda: [t for t in inbox(engine, "--assignee", "group:managers") if t["task_id"] == tid], 30,
+    tid = parked_task(ee, engine, job_id)["task_id"]
+    poll(lambda: [t for t in inbox(ee, engine, "--assignee", "group:managers") if t["task_id"] == tid], 30,
          what="the task escalated to group:managers")
-    assert inbox(engine, "--assignee", "group:finance") == []
-    assert inbox(engine, "--overdue") == []  # escalated: the managers have it, with no due time
+    assert inbox(ee, engine, "--assignee", "group:finance") == []
+    assert inbox(ee, engine, "--overdue") == []  # escalated: the managers have it, with no due time
     assert [h["detail"] for h in history(engine, job_id) if h["event"] == "escalated"] == [
         "due: from group:finance to group:managers"]
     assert ee(engine, "task", "complete", tid, "--by", "boss", "--data", '{"approved": true, "amount": 1}'
@@ -127,10 +130,10 @@ def test_escalation_at_the_due_time(engine: Stack) -> None:
     assert engine.wait_job(job_id)["output"] == {"approved": True, "amount": 1}
 
 
-def test_overdue_without_escalation_or_catch(engine: Stack) -> None:
+def test_overdue_without_escalation_or_catch(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(approval(due_s=0.5), {"invoice": 3})
-    tid = parked_task(engine, job_id)["task_id"]
-    poll(lambda: [t for t in inbox(engine, "--overdue") if t["task_id"] == tid], 30, what="the task overdue")
+    tid = parked_task(ee, engine, job_id)["task_id"]
+    poll(lambda: [t for t in inbox(ee, engine, "--overdue") if t["task_id"] == tid], 30, what="the task overdue")
     poll(lambda: [h for h in history(engine, job_id) if h["event"] == "overdue"], 30, what="the overdue entry")
     assert engine.job(job_id)["status"] == "parked"  # type: ignore[index]
     out = ee(engine, "tasks")
@@ -147,7 +150,7 @@ def test_catch_on_timeout_routes_the_job(engine: Stack) -> None:
     assert tid["node"] == "ask"
 
 
-def test_task_in_a_map_branch(engine: Stack) -> None:
+def test_task_in_a_map_branch(engine: Stack, ee: StackEe) -> None:
     flow = {"name": "approve-each", "start": "each", "nodes": {
         "each": {"kind": "map", "items": "input.invoices", "output": "answers", "next": "done", "body": {
             "start": "ask", "nodes": {
@@ -157,7 +160,7 @@ def test_task_in_a_map_branch(engine: Stack) -> None:
         "done": {"kind": "end", "output": "vars.answers"}}}
     job_id = engine.submit(flow, {"invoices": ["A", "B"]})
     tasks = poll(lambda: (lambda ts: ts if len(ts) == 2 else None)(
-        [t for t in inbox(engine, "--assignee", "alice") if t["job_id"] == job_id]), 30, what="both tasks")
+        [t for t in inbox(ee, engine, "--assignee", "alice") if t["job_id"] == job_id]), 30, what="both tasks")
     assert sorted(t["details"] for t in tasks) == ["A", "B"]
     assert sorted(t["node"] for t in tasks) == ["each[0]/ask", "each[1]/ask"]
     for t in tasks:
@@ -169,11 +172,11 @@ def test_task_in_a_map_branch(engine: Stack) -> None:
     assert output in ({"0": 10, "1": 20}, [10, 20]), output
 
 
-def test_completion_while_the_reactor_is_down_fails_clearly(stack: Stack) -> None:
+def test_completion_while_the_reactor_is_down_fails_clearly(stack: Stack, ee: StackEe) -> None:
     reactor = stack.reactor()
     stack.executor()
     job_id = stack.submit(approval(), {"invoice": 5})
-    tid = parked_task(stack, job_id)["task_id"]
+    tid = parked_task(ee, stack, job_id)["task_id"]
     reactor.kill()
     out = ee(stack, "task", "complete", tid, "--by", "alice", "--data", '{"approved": true, "amount": 1}')
     assert out.returncode == 4, out.stderr

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -18,6 +19,7 @@ from shared import names
 from shared.errors import InvalidWorkflow
 from shared.names import Keys
 from shared.workflow import decode_workflow
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 
 
@@ -60,12 +62,13 @@ def test_activity_timeout_retries_then_fails(engine: Stack) -> None:
     assert engine.event_index_keys() == {}
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=30)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path)
 
 
-def test_extend_refuses_an_activity_in_retry_backoff_and_extends_a_running_attempt(engine: Stack) -> None:
+def test_extend_refuses_an_activity_in_retry_backoff_and_extends_a_running_attempt(engine: Stack, ee: StackEe) -> None:
     """Between attempts the event's timer is the next attempt's start: extend refuses rather
     than delay the retry. On a running attempt it moves that attempt's timeout."""
     job_id = engine.submit(flaky(failures=1, attempts=2, backoff_s=60))
@@ -104,13 +107,12 @@ WAITS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("kind", sorted(WAITS))
-def test_cancel_a_job_parked_on_each_kind_of_wait(engine: Stack, kind: str) -> None:
+def test_cancel_a_job_parked_on_each_kind_of_wait(engine: Stack, kind: str, ee: StackEe) -> None:
     flow = {"name": f"cancel-{kind}", "start": "w", "nodes": {"w": WAITS[kind], "done": {"kind": "end"}}}
     job_id = engine.submit(flow)
     inspector = engine.inspector()
     poll(lambda: inspector.events(job=job_id), 20, what="the parked wait")
-    out = subprocess.run([sys.executable, "-m", "ee", "cancel", job_id], env=engine.env(), capture_output=True,
-                         text=True, timeout=30)
+    out = ee(engine, "cancel", job_id)
     assert out.returncode == 0, out.stderr
     job = engine.wait_job(job_id)
     assert job["status"] == "cancelled"
@@ -119,8 +121,7 @@ def test_cancel_a_job_parked_on_each_kind_of_wait(engine: Stack, kind: str) -> N
     assert engine.event_index_keys() == {}
     client = engine.redis_client()
     assert client.zcard("ee:timers") == 0 and client.zcard("ee:wakes") == 0
-    again = subprocess.run([sys.executable, "-m", "ee", "cancel", job_id], env=engine.env(), capture_output=True,
-                           text=True, timeout=30)
+    again = ee(engine, "cancel", job_id)
     assert again.returncode == 2 and "already cancelled" in again.stderr
 
 

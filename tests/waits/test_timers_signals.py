@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 import redis.asyncio as aioredis
 
 from reactor.outcomes import Kept, WakeData
 from shared import names
 from shared.messages import SignalWait
 from shared.names import Keys
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.scripts import Driver, fired
 from tests.support.stack import Stack, poll, text
 
@@ -33,9 +34,10 @@ def waiting(timeout_s: float | None = None) -> dict[str, Any]:
     return {"name": "sig", "start": "wait", "nodes": {"wait": node, "done": {"kind": "end", "output": "vars.got"}}}
 
 
-def ee(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(), capture_output=True, text=True,
-                          timeout=30)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path)
 
 
 def test_sleep_fires_once(engine: Stack) -> None:
@@ -64,7 +66,7 @@ def test_timer_due_while_reactor_is_down_fires_once_after_restart(stack: Stack) 
     assert [h["event"] for h in history].count("fired") == 1
 
 
-def test_signal_delivered_with_data(engine: Stack) -> None:
+def test_signal_delivered_with_data(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(waiting())
     engine.wait_job(job_id, statuses=("parked",))
     out = ee(engine, "signal", job_id, "go", "--data", '{"ok": true, "by": "alice"}')
@@ -73,7 +75,7 @@ def test_signal_delivered_with_data(engine: Stack) -> None:
     assert engine.wait_job(job_id)["output"] == {"ok": True, "by": "alice"}
 
 
-def test_signal_before_the_wait_is_kept_in_the_inbox(engine: Stack) -> None:
+def test_signal_before_the_wait_is_kept_in_the_inbox(engine: Stack, ee: StackEe) -> None:
     flow = {"name": "late", "start": "first", "nodes": {
         "first": {"kind": "sleep", "seconds": 3600, "next": "wait"},
         "wait": {"kind": "wait_signal", "signal": "go", "output": "got", "next": "done"},
@@ -102,7 +104,7 @@ def test_signal_timeout_fails_the_job(engine: Stack) -> None:
     assert "timed out" in job["error"]
 
 
-def test_signal_to_unknown_or_finished_job_is_a_clear_error(engine: Stack) -> None:
+def test_signal_to_unknown_or_finished_job_is_a_clear_error(engine: Stack, ee: StackEe) -> None:
     out = ee(engine, "signal", "no-such-job", "go")
     assert out.returncode == 3
     assert "unknown job 'no-such-job'" in out.stderr
@@ -113,7 +115,7 @@ def test_signal_to_unknown_or_finished_job_is_a_clear_error(engine: Stack) -> No
     assert "already completed" in out.stderr
 
 
-def test_operator_resolves_and_extends_a_wait(engine: Stack) -> None:
+def test_operator_resolves_and_extends_a_wait(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(waiting(timeout_s=60))  # long enough for a loaded machine to extend it in time
     engine.wait_job(job_id, statuses=("parked",))
     event_id = engine.inspector().events(job=job_id)[0]["event_id"]
@@ -131,7 +133,7 @@ def test_operator_resolves_and_extends_a_wait(engine: Stack) -> None:
     assert out.returncode == 3 and "unknown event" in out.stderr
 
 
-def test_a_full_inbox_refuses_the_next_signal_clearly(engine: Stack) -> None:
+def test_a_full_inbox_refuses_the_next_signal_clearly(engine: Stack, ee: StackEe) -> None:
     job_id = engine.submit(sleeping(3600))
     poll(lambda: engine.inspector().events(job=job_id), 20, what="the job to park on its sleep")
 

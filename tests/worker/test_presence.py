@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 
 from ee.servers import free_port
 from ee.workers import unserved_reason
 from shared import names
 from shared.streams import workers_bucket_config
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 
 NOBODY: dict[str, Any] = {"name": "nobody", "version": 1, "start": "a", "nodes": {
@@ -27,23 +28,24 @@ SERVED: dict[str, Any] = {"name": "served", "version": 1, "start": "a", "nodes":
     "done": {"kind": "end"}}}
 
 
-def ee(stack: Stack, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ee", *args], env=stack.env(COLUMNS="250", **env),
-                          capture_output=True, text=True, timeout=60, check=False)
+@pytest.fixture
+def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
+    """``ee(stack, *args, env=...)``: one command, in this process (tests.support.cli)."""
+    return StackEe(ee_main, tmp_path, COLUMNS="250")
 
 
-def listed(stack: Stack) -> list[dict[str, Any]]:
+def listed(ee: StackEe, stack: Stack) -> list[dict[str, Any]]:
     done = ee(stack, "workers", "--json")
     assert done.returncode == 0, done.stderr
     rows: list[dict[str, Any]] = json.loads(done.stdout)
     return rows
 
 
-def test_every_worker_is_listed_until_it_stops(stack: Stack) -> None:
-    assert listed(stack) == []  # no bucket yet: nobody
+def test_every_worker_is_listed_until_it_stops(stack: Stack, ee: StackEe) -> None:
+    assert listed(ee, stack) == []  # no bucket yet: nobody
     plain = stack.worker("--name", "plain-1")
     bot = stack.worker("--name", "bot-worker", "--bot", "b1", "--pool", "p1")
-    rows = poll(lambda: (found := listed(stack)) and len(found) == 2 and found, 30, 0.1, "two workers listed")
+    rows = poll(lambda: (found := listed(ee, stack)) and len(found) == 2 and found, 30, 0.1, "two workers listed")
     by_name = {r["worker"]: r for r in rows}
     assert set(by_name) == {"plain-1", "bot-worker"}
     assert "demo.echo" in by_name["plain-1"]["activities"] and by_name["plain-1"]["bot"] is None
@@ -53,7 +55,7 @@ def test_every_worker_is_listed_until_it_stops(stack: Stack) -> None:
     assert table.returncode == 0 and "plain-1" in table.stdout and "bot-worker" in table.stdout
     bot.signal(signal.SIGTERM)
     assert bot.proc is not None and bot.proc.wait(timeout=30) == 0
-    poll(lambda: [r["worker"] for r in listed(stack)] == ["plain-1"], 10, 0.1, "the stopped bot gone at once")
+    poll(lambda: [r["worker"] for r in listed(ee, stack)] == ["plain-1"], 10, 0.1, "the stopped bot gone at once")
 
 
 def short_lived_bucket(stack: Stack, ttl_s: float = 1.5) -> None:
@@ -66,17 +68,17 @@ def short_lived_bucket(stack: Stack, ttl_s: float = 1.5) -> None:
     asyncio.run(go())
 
 
-def test_a_live_worker_refreshes_and_a_dead_one_ages_out(stack: Stack) -> None:
+def test_a_live_worker_refreshes_and_a_dead_one_ages_out(stack: Stack, ee: StackEe) -> None:
     short_lived_bucket(stack)
     worker = stack.worker("--name", "mortal")
-    first = poll(lambda: listed(stack), 30, 0.1, "the worker listed")[0]
-    poll(lambda: (rows := listed(stack)) and rows[0]["last_seen"] != first["last_seen"], 10, 0.1,
+    first = poll(lambda: listed(ee, stack), 30, 0.1, "the worker listed")[0]
+    poll(lambda: (rows := listed(ee, stack)) and rows[0]["last_seen"] != first["last_seen"], 10, 0.1,
          "the announcement written again")
     worker.kill()
-    poll(lambda: listed(stack) == [], 10, 0.1, "the killed worker aged out of the bucket")
+    poll(lambda: listed(ee, stack) == [], 10, 0.1, "the killed worker aged out of the bucket")
 
 
-def test_a_parked_activity_nobody_serves_is_shown_as_such(stack: Stack) -> None:
+def test_a_parked_activity_nobody_serves_is_shown_as_such(stack: Stack, ee: StackEe) -> None:
     stack.up()
     lonely = stack.submit(NOBODY, job_id="lonely")
     busy = stack.submit(SERVED, job_id="busy")
@@ -94,7 +96,7 @@ def test_a_parked_activity_nobody_serves_is_shown_as_such(stack: Stack) -> None:
     assert [w["activity"] for w in shown["unserved"]] == ["nobody.serves"]
     assert json.loads(ee(stack, "status", busy, "--json").stdout)["unserved"] == []
     # Without NATS the events are still listed, without the hint.
-    away = ee(stack, "events", "--json", EE_NATS_URL=f"nats://127.0.0.1:{free_port()}")
+    away = ee(stack, "events", "--json", env={"EE_NATS_URL": f"nats://127.0.0.1:{free_port()}"})
     assert away.returncode == 0 and all("unserved" not in e for e in json.loads(away.stdout)), away.stderr
 
 
@@ -112,10 +114,10 @@ def test_who_serves_an_event() -> None:
     assert unserved_reason({"kind": "signal", "status": "parked", "signal": "s"}, []) is None
 
 
-def test_a_worker_announces_again_once_the_bucket_is_back(stack: Stack) -> None:
+def test_a_worker_announces_again_once_the_bucket_is_back(stack: Stack, ee: StackEe) -> None:
     short_lived_bucket(stack)
     worker = stack.worker("--name", "stubborn")
-    poll(lambda: listed(stack), 30, 0.1, "the worker listed")
+    poll(lambda: listed(ee, stack), 30, 0.1, "the worker listed")
 
     async def drop_bucket() -> None:
         nc = await nats.connect(stack.nats.url)
@@ -123,5 +125,5 @@ def test_a_worker_announces_again_once_the_bucket_is_back(stack: Stack) -> None:
         await nc.close()
 
     asyncio.run(drop_bucket())
-    poll(lambda: [r["worker"] for r in listed(stack)] == ["stubborn"], 20, 0.1, "the worker listed again")
+    poll(lambda: [r["worker"] for r in listed(ee, stack)] == ["stubborn"], 20, 0.1, "the worker listed again")
     assert worker.alive() and "worker not announced" in worker.output() and "announced again" in worker.output()

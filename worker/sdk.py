@@ -448,16 +448,18 @@ class Worker(anyio.AsyncContextManagerMixin):
     async def _keep_alive(self) -> None:
         """Tell JetStream the tasks in hand are still being worked on, so it does not redeliver them.
 
-        One loop for all of them, every ack wait / 3, rather than a timer per task.
+        One loop for all of them, every ack wait / 4, rather than a timer per task; each tick
+        tells every task in hand, the one delivered a moment ago too, so that no task goes more
+        than a quarter of the ack wait (plus the loop's own delay) untold. A task left untold
+        past the ack wait is delivered again, and its second copy, finding the attempt claimed,
+        reports it failed as the attempt of a worker that stopped mid-run (docs/workers.md).
         """
-        period = max(self.settings.activity_ack_wait_s / 3, 0.1)
+        period = max(self.settings.activity_ack_wait_s / 4, 0.1)
         while True:
             await anyio.sleep(period)
-            now = anyio.current_time()
-            for msg, since in list(self._in_hand.values()):
-                if now - since >= period:
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
+            for msg, _ in list(self._in_hand.values()):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
 
     async def _on_cancel(self, msg: Msg) -> None:
         """Best effort: the reactor says an event's job was cancelled; stop running it."""

@@ -10,7 +10,7 @@ docs/security.md), then the stack file of ``ee up``, then the defaults below.
   ``EE_NATS_NKEY_SEED_FILE``, ``EE_NATS_TOKEN`` / ``EE_NATS_TOKEN_FILE``, ``EE_NATS_TLS_CA``;
 - ``concurrency``: ``EE_WORKER_CONCURRENCY``, 64 activities at once;
 - ``activity_ack_wait_s``: ``EE_ACTIVITY_ACK_WAIT_S``, 30 (a task neither acked nor kept
-  alive for that long is delivered again; the worker keeps running ones alive);
+  alive for that long is delivered again; the worker keeps running ones alive, every quarter of it);
 - ``shutdown_grace_s``: ``EE_SHUTDOWN_GRACE_S``, 30 (on stop, running activities get that long);
 - ``bot_lease_s``: ``EE_BOT_LEASE_S``, 15, at most 3,600 (a bot silent that long is lost to its pool);
 - ``max_payload_bytes``: ``EE_MAX_PAYLOAD_BYTES``, 1 MiB (a larger result is reported as an error);

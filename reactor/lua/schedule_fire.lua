@@ -25,7 +25,7 @@ end
 local function start(j)
   local created = defer_job(j, A.d)
   redis.call('HSET', sk, 'last_job', j, 'last_fire', A.fire_at, 'updated', A.at)
-  redis.call('HINCRBY', sk, 'fired', 1)
+  if created then redis.call('HINCRBY', sk, 'fired', 1) end  -- a job of that id already there: not a fire
   return created
 end
 

@@ -210,3 +210,4 @@ async def test_a_trigger_starts_a_job_whatever_runs_and_leaves_the_fire_times(re
         assert await d.one(d.schedule_fire("s", "trigger", None, job_id="s-m1")) == \
             ScheduleStep(result="fired", job_id="s-m1", created=False)  # that job exists: left as it is
         assert (await d.job("s-m1"))["status"] == "running"
+        assert (await d.schedule("s"))["fired"] == 2  # and not counted as a fire

@@ -4,7 +4,9 @@ machine without Chromium; nothing else depends on it.
 
 It starts the console as ``ee ui`` on a running engine, finds a parked job through the jobs
 filters, resolves its parked activity from its page and sees it complete without reloading,
-cancels a second job, and saves screenshots of the main pages into docs/console/."""
+cancels a second job, and takes screenshots of the main pages: into the test's temporary
+folder, or with ``EE_CONSOLE_SHOTS=docs/console`` into the docs (a run of the suite leaves the
+checkout as it was)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ import pytest
 
 from ee.servers import free_port
 from tests.console.conftest import APPROVAL, ECHO, HOLD, INVOICE_TASK, MANUAL
+from tests.support.cli import InProcessEe
 from tests.support.stack import Stack, poll
 
 CHROMIUM = os.environ.get("EE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 LIVE_S = 20_000  # ms: the pages follow the engine within two seconds; this is the patience of a loaded machine
 
 if not os.path.exists(CHROMIUM):
@@ -65,13 +67,26 @@ def browser_page() -> Iterator[Any]:
             browser.close()
 
 
-def shot(tab: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{name}.png"))
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: ``EE_CONSOLE_SHOTS`` (docs/console to retake the docs'), else a temporary folder."""
+    where = Path(os.environ["EE_CONSOLE_SHOTS"]) if os.environ.get("EE_CONSOLE_SHOTS") \
+        else tmp_path_factory.mktemp("console-shots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
 
 
-def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_url: str) -> None:
+def shot(tab: Any, shots: Path, name: str) -> None:
+    path = shots / f"{name}.png"
+    tab.screenshot(path=str(path))
+    assert path.stat().st_size > 0, path
+
+
+def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_url: str, shots: Path,
+                                                 ee_main: InProcessEe, tmp_path: Path) -> None:
     expect = sync_api.expect
+    limited = ee_main("limit", "set", "erp-posting", "--concurrency", "2", env=module_engine.env(), cwd=tmp_path)
+    assert limited.code == 0, limited.err  # for the limits page
     module_engine.worker("--bot", "erp-bot-1", "--pool", "erp")  # a bot for the bots page
     noise = [module_engine.submit(ECHO, {"n": i}, job_id=f"invoice-echo-{i}") for i in range(3)]
     manual = module_engine.submit(MANUAL, {"invoice": "INV-1042"}, job_id="invoice-check-1042")
@@ -84,7 +99,7 @@ def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_
     with browser_page() as page:
         page.goto(console_url)
         expect(page.locator("#live")).to_contain_text("parked")
-        shot(page, "overview")
+        shot(page, shots, "overview")
 
         # Find the parked job of the manual check through the filters.
         page.click("nav >> text=Jobs")
@@ -98,12 +113,12 @@ def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_
         page.fill("#f-workflow", "")
         page.click("button:has-text('Filter')")
         expect(page.locator("table.jobs")).to_contain_text(kept)
-        shot(page, "jobs")
+        shot(page, shots, "jobs")
 
         page.click(f"text={manual}")
         expect(page.locator("#job-status")).to_have_text("parked")
         expect(page.locator('.node.current[data-path="check"]')).to_be_visible()
-        shot(page, "job")
+        shot(page, shots, "job")
         resolve = page.locator("form[action$='/resolve']").first
         resolve.locator("input[name=by]").fill("alice")
         resolve.locator("textarea[name=data]").fill('{"ok": true, "by": "alice"}')
@@ -136,14 +151,17 @@ def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_
 
         page.goto(console_url + "waits")
         expect(page.locator("table.events")).to_contain_text(kept)
-        shot(page, "waits")
+        shot(page, shots, "waits")
         page.goto(console_url + "bots")
         expect(page.locator("#live")).to_contain_text("erp-bot-1")
         expect(page.locator("table.bots")).to_contain_text(kept, timeout=LIVE_S)  # it holds the bot
-        shot(page, "bots")
+        shot(page, shots, "bots")
+        page.goto(console_url + "flow")
+        expect(page.locator("#live")).to_contain_text("erp-posting")  # the limit set above
+        shot(page, shots, "flow")
 
 
-def test_complete_a_human_task_from_the_browser(module_engine: Stack, console_url: str) -> None:
+def test_complete_a_human_task_from_the_browser(module_engine: Stack, console_url: str, shots: Path) -> None:
     """A job parked on a human task, found through the Tasks page's filters, completed through
     the form generated from its schema (a bad amount refused first, naming the field), and seen
     gone from the inbox without reloading, its job completed with the data."""
@@ -167,7 +185,7 @@ def test_complete_a_human_task_from_the_browser(module_engine: Stack, console_ur
         form = page.locator("form.task").first
         expect(form.locator(".required")).to_have_count(2)  # approved and amount
         expect(form.locator("select[name='f.currency'] option")).to_have_count(3)
-        shot(page, "tasks")
+        shot(page, shots, "tasks")
 
         form.locator("input[name='f.approved']").check()
         form.locator("input[name='f.amount']").fill("-5")

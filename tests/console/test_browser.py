@@ -10,6 +10,7 @@ checkout as it was)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import urllib.error
@@ -85,8 +86,13 @@ def shot(tab: Any, shots: Path, name: str) -> None:
 def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_url: str, shots: Path,
                                                  ee_main: InProcessEe, tmp_path: Path) -> None:
     expect = sync_api.expect
+    # For the limits and schedules page: a limit, and a schedule of a workflow file.
     limited = ee_main("limit", "set", "erp-posting", "--concurrency", "2", env=module_engine.env(), cwd=tmp_path)
-    assert limited.code == 0, limited.err  # for the limits page
+    assert limited.code == 0, limited.err
+    (tmp_path / "nightly.json").write_text(json.dumps(ECHO))
+    scheduled = ee_main("schedule", "add", "nightly-invoices", "--cron", "0 2 * * *", "--tz", "Europe/Berlin",
+                        "--workflow", "nightly.json", "--input", '{"n": 0}', env=module_engine.env(), cwd=tmp_path)
+    assert scheduled.code == 0, scheduled.err
     module_engine.worker("--bot", "erp-bot-1", "--pool", "erp")  # a bot for the bots page
     noise = [module_engine.submit(ECHO, {"n": i}, job_id=f"invoice-echo-{i}") for i in range(3)]
     manual = module_engine.submit(MANUAL, {"invoice": "INV-1042"}, job_id="invoice-check-1042")
@@ -157,7 +163,8 @@ def test_find_resolve_and_cancel_from_the_browser(module_engine: Stack, console_
         expect(page.locator("table.bots")).to_contain_text(kept, timeout=LIVE_S)  # it holds the bot
         shot(page, shots, "bots")
         page.goto(console_url + "flow")
-        expect(page.locator("#live")).to_contain_text("erp-posting")  # the limit set above
+        expect(page.locator("#live")).to_contain_text("erp-posting")  # the limit and schedule set above
+        expect(page.locator("#live")).to_contain_text("nightly-invoices")
         shot(page, shots, "flow")
 
 

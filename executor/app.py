@@ -58,7 +58,6 @@ from shared.ops_http import serve_ops
 from shared.reactor_client import ReactorClient
 from shared.streams import consumer_config, ensure_streams
 from shared.tasks import TaskSet
-from shared.workflow import decode_workflow, encode_workflow, workflow_digest
 
 __all__ = ["Executor"]
 
@@ -219,16 +218,13 @@ class Executor:
                 return
             job_id = request.job_id or _generated_id(msg)
             try:
-                workflow = decode_workflow(request.workflow)
+                workflow, encoded, digest = self.workflows.submitted(request.workflow)
             except UnreadableWorkflow as exc:
                 await self.unstarted.leave(msg, job_id, request, exc)
                 return
             except InvalidWorkflow as exc:
                 await self.unstarted.refuse(msg, job_id, request, exc)
                 return
-            encoded = encode_workflow(workflow)
-            digest = workflow_digest(encoded)
-            self.workflows.put(digest, workflow)
             try:  # flow control, the clock: a delayed start goes to the reactor's clock
                 plan = plan_start(request, workflow, time.time())
                 if plan.not_before is not None:

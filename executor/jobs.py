@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +46,7 @@ from shared.workflow import FailNode, Workflow, decode_workflow, encode_workflow
 __all__ = ["TAKEN_ELSEWHERE", "JobDriver", "WorkflowCache", "fail_start_over_limit"]
 
 log = structlog.get_logger("ee.executor")
+_json = msgspec.json.Encoder()
 
 # A park or finish refused because the job is in other hands: another executor advanced it
 # (its fence moved on), it was finished (cancelled, say) or it is gone. The caller drops it.
@@ -63,6 +65,28 @@ class WorkflowCache:
         self.size = size
         self._items: OrderedDict[str, Workflow] = OrderedDict()
         self._unreadable: OrderedDict[str, UnreadableWorkflow] = OrderedDict()
+        # A submitted workflow's JSON (its BLAKE2b) -> its canonical encoding and digest.
+        self._submitted: OrderedDict[bytes, tuple[bytes, str]] = OrderedDict()
+
+    def submitted(self, raw: dict[str, Any]) -> tuple[Workflow, bytes, str]:
+        """A job message's workflow: decoded and validated in full (raises UnreadableWorkflow or
+        InvalidWorkflow), with its canonical encoding and digest. Decoding is a function of the
+        workflow alone, so the jobs of one workflow (the same JSON, field for field) share one
+        decoding: it was a seventh of the executor's time per activity in a throughput run."""
+        key = hashlib.blake2b(_json.encode(raw), digest_size=16).digest()
+        known = self._submitted.get(key)
+        if known is not None and known[1] in self._items:
+            self._submitted.move_to_end(key)
+            self._items.move_to_end(known[1])
+            return self._items[known[1]], known[0], known[1]
+        workflow = decode_workflow(raw)
+        encoded = encode_workflow(workflow)
+        digest = workflow_digest(encoded)
+        self.put(digest, workflow)
+        self._submitted[key] = (encoded, digest)
+        while len(self._submitted) > self.size:
+            self._submitted.popitem(last=False)
+        return workflow, encoded, digest
 
     def put(self, digest: str, workflow: Workflow) -> None:
         self._items[digest] = workflow

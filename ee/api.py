@@ -324,7 +324,11 @@ class Client:
         with _engine_errors(settings, job_id):
             accepted = await engine.accepted(job_id)
         if accepted is None:
-            raise JobNotFound(job_id)
+            # Started, its message out of the stream, between the two looks: Redis has it now.
+            started = await self._read(lambda inspector: inspector.job(job_id))
+            if started is None:
+                raise JobNotFound(job_id)
+            return started
         return accepted_job(job_id, accepted)
 
     async def jobs(self, *, status: str | None = None, limit: int = 50, workflow: str | None = None,

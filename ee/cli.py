@@ -325,7 +325,7 @@ def status(ctx: Context, job_id: str, follow: bool, as_json: bool) -> None:
     """Show a job, what it waits on, its output and its history (a job accepted that no executor
     has taken yet: pending, found in the jobs stream)."""
     inspector = ctx.inspector()
-    job = inspector.job(job_id) or _accepted_job(ctx, job_id)
+    job = inspector.job(job_id) or _accepted_job(ctx, job_id, inspector)
     waits = inspector.events(job=job_id) if job.get("events") else []
     _mark_unserved(ctx, job, waits)
     job["waits"] = [{**wait, "waits_on": describe_wait(wait), "since": wait.get("parked_at")} for wait in waits]
@@ -396,9 +396,10 @@ def _mark_unserved(ctx: Context, job: dict[str, Any], waits: list[dict[str, Any]
             job["unserved"] = found
 
 
-def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
-    """A job Redis knows nothing of: pending if its message waits in the jobs stream (accepted,
-    no executor has taken it yet), else fail with "unknown job"."""
+def _accepted_job(ctx: Context, job_id: str, inspector: Inspector) -> dict[str, Any]:
+    """A job Redis knew nothing of: pending if its message waits in the jobs stream (accepted,
+    no executor has taken it yet), else the job Redis holds now (an executor started it and
+    took its message out of the stream in between the two looks), else fail with "unknown job"."""
     from ee.client import EngineClient
 
     async def go() -> dict[str, Any] | None:
@@ -412,7 +413,10 @@ def _accepted_job(ctx: Context, job_id: str) -> dict[str, Any]:
         fail(f"unknown job {job_id!r} (not in Redis; the jobs stream could not be searched: {why})",
              exits.exit_code(why) if isinstance(why, EngineError) else exits.UNAVAILABLE)
     if found is None:
-        raise JobNotFound(job_id)
+        started = inspector.job(job_id)
+        if started is None:
+            raise JobNotFound(job_id)
+        return started
     return accepted_job(job_id, found)
 
 

@@ -93,6 +93,13 @@ def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_
 
         first = poll(recorded, 20, 0.05, "the stack file")
         assert set(first["pids"]) == {"reactor", "executor", "worker", "console"}
+        # Every service up (answering /readyz), so the SIGTERM below finds the executor's handler
+        # installed: one sent while it was still importing ended it with -15, not a clean 0.
+        def running() -> bool:
+            up.check_running()
+            return "running; a service that stops is started again" in up.output()
+
+        poll(running, 60, 0.05, "ee up to say the stack runs")
 
         # Found from a folder below, and `ee url` says where from.
         shown = ee_main("url", cwd=below, env=env)
@@ -116,8 +123,11 @@ def test_one_stack_per_folder_found_from_below_and_a_stopped_service_is_started_
         assert again["pids"]["reactor"] == first["pids"]["reactor"] and pid_alive(first["pids"]["reactor"])
         assert again["pids"]["worker"] == first["pids"]["worker"] and pid_alive(first["pids"]["worker"])
         # Said once it has started it (the stack file may name the new pid a moment before).
-        poll(lambda: "executor exited with 0; started it again" in up.output(), 20, 0.05,
-             "ee up to say it started the executor again")
+        try:
+            poll(lambda: "executor exited with 0; started it again" in up.output(), 20, 0.05,
+                 "ee up to say it started the executor again")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; ee up said:\n{up.output()[-2000:]}") from None
     assert not stack_file.exists()
 
     # No stack any more: `ee` says where it looked instead of using the standard ports.

@@ -18,14 +18,16 @@ from reactor.deployments import Deployments
 from reactor.dispatch import Dispatcher, dispatch_sweep
 from reactor.endpoints import Endpoint, serve_endpoints
 from reactor.gauges import gauge_loop
+from reactor.jobs import JobSteps
 from reactor.leader import Leadership
 from reactor.limits import Limits
-from reactor.operations import Operations
+from reactor.operator_actions import OperatorActions
 from reactor.result_tokens import AttemptTokens
 from reactor.results import results_loop
 from reactor.retention import retention_loop
 from reactor.retries import Retries
 from reactor.schedules import Schedules
+from reactor.signals import Signals
 from reactor.status_backfill import status_backfill
 from reactor.store import Store
 from reactor.tasks import Tasks
@@ -135,24 +137,25 @@ class Reactor:
         await store.migrate_bot_indexes()
         tokens = await AttemptTokens.load(store)
         dispatcher = Dispatcher(nc, js, store, ActivityClock(), tokens, s.max_payload_bytes)
-        ops = Operations(store, dispatcher)
+        jobs, signals = JobSteps(store, dispatcher), Signals(store, dispatcher)
+        operator = OperatorActions(store, dispatcher)
         deployments, retries, limits = Deployments(store), Retries(store, dispatcher), Limits(store)
         await tg.start(store.run)
         await tg.start(dispatcher.run)
         endpoints = [
-            Endpoint("start", StartRequest, ops.start),
-            Endpoint("park", ParkRequest, ops.park),
-            Endpoint("finish", FinishRequest, ops.finish),
-            Endpoint("redrive", RedriveRequest, ops.redrive),
-            Endpoint("workflow", WorkflowRequest, ops.workflow),
-            Endpoint("signal", SignalRequest, ops.signal),
-            Endpoint("cancel", CancelRequest, ops.cancel),
-            Endpoint("inspect", CancelRequest, ops.inspect),
-            Endpoint("deadletter", DeadLetter, ops.deadletter),
-            Endpoint("event", EventOp, ops.event),
-            Endpoint("strand", StrandRequest, ops.strand),
-            Endpoint("intake", IntakeRequest, ops.intake),
-            Endpoint("purge", PurgeRequest, ops.purge),
+            Endpoint("start", StartRequest, jobs.start),
+            Endpoint("park", ParkRequest, jobs.park),
+            Endpoint("finish", FinishRequest, jobs.finish),
+            Endpoint("redrive", RedriveRequest, jobs.redrive),
+            Endpoint("workflow", WorkflowRequest, jobs.workflow),
+            Endpoint("signal", SignalRequest, signals.signal),
+            Endpoint("cancel", CancelRequest, operator.cancel),
+            Endpoint("inspect", CancelRequest, jobs.inspect),
+            Endpoint("deadletter", DeadLetter, jobs.deadletter),
+            Endpoint("event", EventOp, operator.event),
+            Endpoint("strand", StrandRequest, jobs.strand),
+            Endpoint("intake", IntakeRequest, jobs.intake),
+            Endpoint("purge", PurgeRequest, operator.purge),
             Endpoint("deploy", DeployRequest, deployments.deploy),
             Endpoint("deployed", DeployedRequest, deployments.deployed),
             Endpoint("deployments", DeploymentsRequest, deployments.deployments),
@@ -174,7 +177,7 @@ class Reactor:
         gate = StartGate()
         hearing = Hearing(nc)
         tg.start_soon(partial(results_loop, js, store, dispatcher, s.max_payload_bytes))
-        tg.start_soon(partial(cancel_loop, js, store, ops, s.max_payload_bytes))
+        tg.start_soon(partial(cancel_loop, js, store, operator, s.max_payload_bytes))
         tg.start_soon(timer_loop, store, dispatcher, gate)
         tg.start_soon(lease_loop, store, dispatcher, gate)
         tg.start_soon(dispatch_sweep, store, dispatcher)
@@ -188,7 +191,7 @@ class Reactor:
         beats = heartbeat_handler(tg, store, dispatcher, hearing)
         await nc.subscribe(f"{names.BOTS_HEARTBEAT_PREFIX}>", cb=beats)
         await nc.subscribe(names.BOTS_HEARTBEAT, cb=beats)  # legacy: workers before per-bot subjects
-        offered = await ops.redrive(RedriveRequest())
+        offered = await jobs.redrive(RedriveRequest())
         tg.start_soon(gate.catch_up, js)
         log.info("reactor ready", nats=redact_url(s.nats_url), redis=redact_url(s.redis_url),
                  build=self.build, wakes_offered=offered.offered, epoch=epoch)

@@ -7,7 +7,7 @@ import structlog
 from nats.js import JetStreamContext
 
 from reactor.deadletters import refuse
-from reactor.operations import Operations
+from reactor.operator_actions import OperatorActions
 from reactor.store import Store
 from shared import metrics, names
 from shared.bounds import bounded_text
@@ -23,7 +23,7 @@ log = structlog.get_logger("ee.reactor")
 _cancels = Codec(CancelRequest, names.JOBS_CANCEL)
 
 
-async def cancel_loop(js: JetStreamContext, store: Store, ops: Operations, max_payload: int) -> None:
+async def cancel_loop(js: JetStreamContext, store: Store, ops: OperatorActions, max_payload: int) -> None:
     """Cancellations published to ``jobs.cancel`` (durable: kept while the reactor is down).
 
     A cancel may overtake its job (both are on the ``EE_JOBS`` stream, read by different

@@ -1,18 +1,15 @@
-"""What each reactor endpoint does, in terms of the store and the dispatcher."""
+"""A job's steps as its executors ask for them (ee.reactor.start, park, finish, redrive, workflow,
+strand, intake, inspect, deadletter), in terms of the store and the dispatcher."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import msgspec
 import structlog
 
 from reactor.dispatch import Dispatcher
 from reactor.outcomes import Created
-from reactor.retention import purge_finished
 from reactor.store import Store
 from shared import clock, metrics, names
-from shared.bounds import bounded_text
 from shared.errors import InvalidMessage, JobNotFound
 from shared.failpoints import failpoint
 from shared.flow import check_priority
@@ -20,49 +17,38 @@ from shared.messages import (
     Ack,
     ActivityTask,
     ActivityWait,
-    CancelReply,
     CancelRequest,
     Checkpoint,
     DeadLetter,
-    EventOp,
-    EventOpReply,
     FinishReply,
     FinishRequest,
-    HistoryEntry,
     IntakeReply,
     IntakeRequest,
     JobView,
     ParkReply,
     ParkRequest,
-    PurgeReply,
-    PurgeRequest,
     RedriveReply,
     RedriveRequest,
-    SignalReply,
-    SignalRequest,
     StartReply,
     StartRequest,
     StrandRequest,
     WorkflowReply,
     WorkflowRequest,
 )
-from shared.names import event_job
 from shared.naming import check_name
 
-__all__ = ["Operations"]
+__all__ = ["JobSteps"]
 
-log = structlog.get_logger("ee.reactor.operations")
+log = structlog.get_logger("ee.reactor.jobs")
 
 _checkpoint = msgspec.json.Decoder(Checkpoint)
 _any = msgspec.json.Decoder()
 _json = msgspec.json.Encoder()
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+class JobSteps:
+    """The endpoints an executor calls while it runs jobs (and inspect, which clients call)."""
 
-
-class Operations:
     def __init__(self, store: Store, dispatcher: Dispatcher) -> None:
         self.store = store
         self.dispatcher = dispatcher
@@ -135,42 +121,6 @@ class Operations:
             raise InvalidMessage("ee.reactor.workflow", f"unknown workflow digest {req.digest!r}")
         return WorkflowReply(workflow=data)
 
-    async def signal(self, req: SignalRequest) -> SignalReply:
-        check_name("job", req.job_id)
-        check_name("signal", req.signal)
-        result = _json.encode({"ok": True, "output": req.data})
-        wake = await self.store.signal(req.job_id, req.signal, result)
-        if wake is not None:
-            await self.dispatcher.wakes([wake])
-        return SignalReply(delivered=wake is not None, buffered=wake is None)
-
-    async def cancel(self, req: CancelRequest) -> CancelReply:
-        check_name("job", req.job_id)
-        history = [HistoryEntry(at=clock.iso(), node="", event="cancelled", detail=req.reason)]
-        done = await self.store.finish(req.job_id, None, "cancelled", b"null", req.reason, history, "")
-        metrics.JOBS_FINISHED.labels(status="cancelled").inc()
-        log.info("job cancelled", job_id=req.job_id, reason=req.reason, activities_stopped=len(done.dropped))
-        await self.dispatcher.ended(done.dropped, done.wakes, done.left)
-        return CancelReply(job_id=req.job_id, status="cancelled")
-
-    async def event(self, req: EventOp) -> EventOpReply:
-        check_name("event", req.event_id)
-        if req.op == "extend" and (req.timeout_s is None or req.timeout_s <= 0):
-            raise InvalidMessage("ee.reactor.event", "extend needs a positive timeout_s")
-        if req.op == "resolve":
-            result = _json.encode({"ok": True, "output": req.data})
-        else:
-            result = _json.encode({"ok": False, "error": req.error or "failed by operator", "error_type": "operator"})
-        wake = await self.store.operator_event(req.event_id, req.op, result, req.timeout_s, bounded_text(req.by, 100))
-        status = "fired" if wake is not None else "extended"
-        # An operator's hand on a wait: always worth a line (refusals are logged by the endpoint).
-        log.info("operator event action", op=req.op, event_id=req.event_id, job_id=event_job(req.event_id),
-                 status=status, **({"timeout_s": req.timeout_s} if req.op == "extend" else {}),
-                 **({"error": req.error} if req.op == "fail" and req.error else {}))
-        if wake is not None:
-            await self.dispatcher.wakes([wake])
-        return EventOpReply(event_id=req.event_id, status=status)
-
     async def strand(self, req: StrandRequest) -> Ack:
         await self.store.strand(req.job_id, req.reason[:500], req.build)
         log.warning("job stranded by an executor", job_id=req.job_id, reason=req.reason[:500], build=req.build)
@@ -184,20 +134,6 @@ class Operations:
             metrics.JOBS_FINISHED.labels(status="failed").inc()
         return IntakeReply(recorded=recorded, status=status)
 
-    async def purge(self, req: PurgeRequest) -> PurgeReply:
-        """``ee purge``: finished jobs removed by hand, in bounded batches (reactor.retention)."""
-        statuses = tuple(dict.fromkeys(req.statuses))
-        tally = await purge_finished(self.store, req.older_than_s, statuses, batch=req.batch,
-                                     max_batches=req.max_batches, dry_run=req.dry_run, pause_s=0.001)
-        if not req.dry_run:
-            log.info("finished jobs purged by an operator", count=tally.total, older_than_s=req.older_than_s,
-                     statuses=list(statuses), more=tally.more)
-        return PurgeReply(removed=tally.removed, more=tally.more, dry_run=req.dry_run)
-
-    async def deadletter(self, req: DeadLetter) -> Ack:
-        await self.store.deadletter(req.subject, req.reason, req.data.encode())
-        return Ack()
-
     async def inspect(self, req: CancelRequest) -> JobView:
         check_name("job", req.job_id)
         found = await self.store.job_outcome(req.job_id)
@@ -207,3 +143,6 @@ class Operations:
         return JobView(job_id=req.job_id, status=status, output=_any.decode(output) if output else None,
                        error=error or None)
 
+    async def deadletter(self, req: DeadLetter) -> Ack:
+        await self.store.deadletter(req.subject, req.reason, req.data.encode())
+        return Ack()

@@ -13,7 +13,8 @@ from ee.client import EngineClient
 from shared.config import Settings
 from shared.messages import EventOp, TaskOp
 
-__all__ = ["cancel_job", "complete_task", "extend_wait", "fail_wait", "resolve_wait", "retry_job"]
+__all__ = ["cancel_job", "claim_task", "complete_task", "extend_wait", "fail_wait", "reassign_task", "resolve_wait",
+           "retry_job"]
 
 
 def _by(by: str) -> str:
@@ -57,3 +58,17 @@ async def complete_task(settings: Settings, task_id: str, data: Any, by: str) ->
     async with EngineClient(settings) as client:
         reply = await client.task_op(TaskOp(task_id=task_id, op="complete", by=by, data=data))
     return f"task {reply.task_id} completed by {reply.by}"
+
+
+async def claim_task(settings: Settings, task_id: str, by: str) -> str:
+    """``ee task claim TASK --by NAME``: the task is NAME's to complete (the reactor's rule)."""
+    async with EngineClient(settings) as client:
+        reply = await client.task_op(TaskOp(task_id=task_id, op="claim", by=by))
+    return f"task {reply.task_id} claimed by {reply.by}"
+
+
+async def reassign_task(settings: Settings, task_id: str, to: str, by: str) -> str:
+    """``ee task reassign TASK --to ASSIGNEE --by NAME``: open again, in another assignee's inbox."""
+    async with EngineClient(settings) as client:
+        reply = await client.task_op(TaskOp(task_id=task_id, op="reassign", by=by, to=to))
+    return f"task {reply.task_id} reassigned to {reply.assignee} by {reply.by}"

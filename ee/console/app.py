@@ -80,6 +80,8 @@ def create_app(config: ConsoleConfig, inspector: Inspector) -> Starlette:
         Route("/schedules/{name}/{op}", pages.schedule_op, methods=["POST"], name="schedule_op"),
         Route("/tasks", pages.tasks, name="tasks"),
         Route("/tasks/{task_id}/complete", pages.complete_task, methods=["POST"], name="complete_task"),
+        Route("/tasks/{task_id}/claim", pages.claim_task, methods=["POST"], name="claim_task"),
+        Route("/tasks/{task_id}/reassign", pages.reassign_task, methods=["POST"], name="reassign_task"),
         Route("/healthz", pages.healthz),
         Route("/readyz", pages.readyz),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),

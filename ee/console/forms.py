@@ -14,10 +14,11 @@ from typing import Any
 from ee.durations import parse_duration, parse_moment
 from shared.bounds import MAX_DATA_DEPTH, nested_deeper_than
 from shared.errors import InvalidName
+from shared.human_tasks import check_assignee
 from shared.names import EVENT_KINDS
 from shared.naming import NameKind, check_name
 
-__all__ = ["JOB_STATUSES", "EventFilters", "FormError", "JobFilters", "event_filters", "job_filters",
+__all__ = ["JOB_STATUSES", "EventFilters", "FormError", "JobFilters", "assignee_field", "event_filters", "job_filters",
            "json_field", "name_field", "operator_field", "text_field", "timeout_field"]
 
 JOB_STATUSES = ("pending", "running", "parked", "completed", "failed", "cancelled", "stranded")
@@ -78,6 +79,17 @@ def operator_field(values: Mapping[str, Any]) -> str:
         raise FormError("by", "your name is required (it goes into the job's history)")
     if not _OPERATOR.fullmatch(value):
         raise FormError("by", "1 to 64 letters, digits, spaces and . _ @ + -, starting with a letter or digit")
+    return value
+
+
+def assignee_field(values: Mapping[str, Any]) -> str:
+    """Whom a task goes to (``alice``, ``group:finance``), by the rule of ``ee task reassign --to``."""
+    value = _given(values, "to")
+    if value is None:
+        raise FormError("to", "the assignee to reassign to is required (a user NAME or group:NAME)")
+    why = check_assignee(value)
+    if why is not None:
+        raise FormError("to", why)
     return value
 
 

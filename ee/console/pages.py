@@ -22,6 +22,7 @@ from ee.console.flow import flow_view, schedule_action
 from ee.console.forms import (
     JOB_STATUSES,
     FormError,
+    assignee_field,
     event_filters,
     job_filters,
     json_field,
@@ -174,6 +175,30 @@ class Pages:
                           status)
 
     async def complete_task(self, request: Request) -> Response:
+        async def complete(task_id: str, by: str, form: dict[str, Any]) -> str:
+            schema = await self._read(lambda: open_form(self.inspector, task_id))
+            if schema is None:
+                raise TaskNotFound(task_id)
+            return await actions.complete_task(self.settings, task_id, task_data(task_id, schema, form), by)
+
+        return await self._task_op(request, complete)
+
+    async def claim_task(self, request: Request) -> Response:
+        async def claim(task_id: str, by: str, form: dict[str, Any]) -> str:
+            return await actions.claim_task(self.settings, task_id, by)
+
+        return await self._task_op(request, claim)
+
+    async def reassign_task(self, request: Request) -> Response:
+        async def reassign(task_id: str, by: str, form: dict[str, Any]) -> str:
+            return await actions.reassign_task(self.settings, task_id, assignee_field(form), by)
+
+        return await self._task_op(request, reassign)
+
+    async def _task_op(self, request: Request,
+                       act: Callable[[str, str, dict[str, Any]], Awaitable[str]]) -> Response:
+        """One person's action on a task (its id in the path, ``by`` in the form): the flash
+        message, or one error naming the field or the reactor's reason."""
         form = dict(await request.form())
         message: str | None = None
         error: str | None = None
@@ -181,11 +206,7 @@ class Pages:
         try:
             task_id = self._path_name(request, "task_id", "event")
             by = operator_field(form)
-            schema = await self._read(lambda: open_form(self.inspector, task_id))
-            if schema is None:
-                raise TaskNotFound(task_id)
-            data = task_data(task_id, schema, form)
-            message = await actions.complete_task(self.settings, task_id, data, by)
+            message = await act(task_id, by, form)
         except FormError as exc:
             error, status = str(exc), 400
         except EngineError as exc:

@@ -249,6 +249,34 @@ def test_task_form_checked_on_the_server_with_one_message(module_engine: Stack, 
     assert again.status_code == 404 and errors(again.text) == [f"unknown task {task_id!r}"]
 
 
+def test_a_task_is_claimed_and_reassigned_from_the_tasks_page(module_engine: Stack, console: TestClient) -> None:
+    """Claim and Reassign on the Tasks page go through the reactor's task endpoint as ``ee task
+    claim`` and ``ee task reassign`` do; a bad assignee is one message naming the field."""
+    job_id = module_engine.submit(INVOICE_TASK, {"invoice": "INV-10"}, job_id="http-task-10")
+    task_id = parked(module_engine, job_id)
+    page = console.get("/tasks", params={"assignee": "group:finance"})
+    assert f'action="/tasks/{task_id}/claim"' in page.text and f'action="/tasks/{task_id}/reassign"' in page.text
+    claimed = console.post(f"/tasks/{task_id}/claim", data={"by": "alice"}, headers={"HX-Request": "true"})
+    assert claimed.status_code == 200 and f"task {task_id} claimed by alice" in claimed.text, claimed.text
+    shown = console.get("/tasks", params={"assignee": "group:finance"})
+    assert "claimed by alice" in shown.text and f'action="/tasks/{task_id}/claim"' not in shown.text
+    for form, message in (({"by": "alice", "to": "no one"}, "to: "),
+                          ({"by": "alice"}, "to: the assignee to reassign to is required")):
+        refused = console.post(f"/tasks/{task_id}/reassign", data=form)
+        assert refused.status_code == 400 and len(errors(refused.text)) == 1, (form, refused.text)
+        assert errors(refused.text)[0].startswith(message), (form, errors(refused.text))
+    moved = console.post(f"/tasks/{task_id}/reassign", data={"by": "alice", "to": "bob"},
+                         headers={"HX-Request": "true"})
+    assert moved.status_code == 200 and f"task {task_id} reassigned to bob by alice" in moved.text, moved.text
+    assert task_id in console.get("/tasks", params={"assignee": "bob"}).text
+    assert task_id not in console.get("/tasks", params={"assignee": "group:finance"}).text
+    history = [(h["event"], h.get("detail", "")) for h in (module_engine.job(job_id) or {})["history"]]
+    assert ("task claimed", "by alice") in history, history
+    assert ("task reassigned", "from group:finance to bob by alice") in history, history
+    missing = console.post("/tasks/nobody~1.0/claim", data={"by": "alice"})
+    assert missing.status_code == 404 and len(errors(missing.text)) == 1, missing.text
+
+
 def test_limits_and_schedules_page_pauses_and_resumes(module_engine: Stack, console: TestClient,
                                                       tmp_path: Path) -> None:
     workflow = tmp_path / "nightly.json"

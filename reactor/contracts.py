@@ -580,7 +580,8 @@ def retry(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, node: str, 
           lease_at: str) -> Call[RetryOutcome]:
     """Run a failed job again from its checkpoint (``b""``: the one stored), fenced."""
     return _call("retry", (keys.job(job_id), keys.job_history(job_id), keys.job_inbox(job_id),
-                           keys.job_events(job_id), keys.wakes, keys.stranded, keys.deadlines),
+                           keys.job_events(job_id), keys.wakes, keys.stranded, keys.deadlines,
+                           keys.job_status("failed"), keys.job_status("running")),
                  _Retry(job_id, fence, checkpoint.decode(), node, by, at, lease_at), _retry)
 
 

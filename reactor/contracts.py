@@ -147,6 +147,12 @@ class NewWait(msgspec.Struct, omit_defaults=True):
     child: ChildStart | None = None
 
 
+def _event_job_keys(keys: Keys, event_id: str) -> tuple[str, ...]:
+    """The keys of an event's job that firing the event touches (the job from the event id)."""
+    job_id = event_job(event_id)
+    return keys.job(job_id), keys.job_fired(job_id), keys.job_history(job_id)
+
+
 def _call(script: str, keys: tuple[str, ...], args: _Args, decoder: msgspec.msgpack.Decoder[Any]) -> Call[Any]:
     return Call(script, keys, _pack.encode(args), decoder.decode)
 
@@ -178,7 +184,7 @@ def start(keys: Keys, *, job_id: str, digest: str, workflow: bytes, name: str, v
           input: bytes, now: str, at: str, build: str, lease_at: str, priority: int = 5) -> Call[StartOutcome]:
     """Create a job record, or read the one that exists (one job per id)."""
     return _call("start", (keys.job(job_id), keys.job_history(job_id), keys.workflow(digest), keys.jobs,
-                           keys.wakes),
+                           keys.wakes, keys.job_status("running")),
                  _Start(job_id, digest, workflow.decode(), name, version, checkpoint.decode(), input.decode(), now, at,
                         build, lease_at, priority), _start)
 
@@ -218,7 +224,8 @@ def park(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, now: str, at
                           keys.job_inbox(job_id), *(keys.event(e) for e in consumed), *(keys.event(e) for e in drop),
                           *(keys.event(w.id) for w in waits), *(keys.job(c) for c in children), *tasks,
                           *((keys.task_due,) if tasks else ()), keys.wakes, keys.timers, keys.dispatch,
-                          keys.stranded),
+                          keys.stranded, keys.job_status("parked"),
+                          *dict.fromkeys(keys.event_index(w.kind) for w in waits)),
                  _Park(job_id, fence, checkpoint.decode(), now, at, build, lease_at, consumed, waits, history, release,
                        drop),
                  _park)
@@ -251,7 +258,8 @@ def finish(keys: Keys, *, job_id: str, fence: int | None, status: str, output: b
     ``checkpoint``: stored as the job's (a failed job's, which ``ee retry`` resumes); None keeps the last park's."""
     return _call("finish", (keys.job(job_id), keys.job_events(job_id), keys.job_fired(job_id),
                             keys.job_inbox(job_id),
-                            keys.job_history(job_id), keys.wakes, keys.stranded, keys.timers, keys.dispatch),
+                            keys.job_history(job_id), keys.wakes, keys.stranded, keys.timers, keys.dispatch,
+                            keys.job_status(status)),
                  _Finish(job_id, status, output.decode(), error, at, build, lease_at, fence, history,
                          None if checkpoint is None else checkpoint.decode()), _finish)
 
@@ -271,7 +279,9 @@ _cancel_before_start = msgspec.msgpack.Decoder(Recorded | Exists)
 def cancel_before_start(keys: Keys, *, job_id: str, error: str, at: str, now: str,
                         history: list[Note]) -> Call[Recorded | Exists]:
     """Record a job that does not exist yet as cancelled, so that its start finds it finished."""
-    return _call("cancel_before_start", (keys.job(job_id), keys.job_history(job_id), keys.jobs),
+    return _call("cancel_before_start", (keys.job(job_id), keys.job_history(job_id), keys.jobs,
+                                         keys.job_events(job_id), keys.job_inbox(job_id),
+                                         keys.job_status("cancelled")),
                  _CancelBeforeStart(job_id, "cancelled", error, at, now, history), _cancel_before_start)
 
 
@@ -294,7 +304,7 @@ _intake = msgspec.msgpack.Decoder(Recorded | Untouched)
 def intake(keys: Keys, *, job_id: str, verdict: str, reason: str, now: str, at: str, build: str, name: str,
            version: int) -> Call[Recorded | Untouched]:
     """Record a job an executor could not start: ``waiting`` (pending) or ``refused`` (failed)."""
-    return _call("intake", (keys.job(job_id), keys.job_history(job_id), keys.jobs),
+    return _call("intake", (keys.job(job_id), keys.job_history(job_id), keys.jobs, keys.job_status("pending")),
                  _Intake(job_id, verdict, reason, now, at, build, name, version), _intake)
 
 
@@ -347,7 +357,8 @@ _signal = msgspec.msgpack.Decoder(SignalOutcome)
 def signal(keys: Keys, *, job_id: str, name: str, result: bytes, now: str, at: str, lease_at: str, inbox_max: int,
            inbox_ttl_s: int, inbox_max_bytes: int) -> Call[SignalOutcome]:
     """Fire the job's wait for this signal, or keep the signal in the job's bounded inbox."""
-    return _call("signal", (keys.job(job_id), keys.job_inbox(job_id), keys.job_history(job_id), keys.wakes),
+    return _call("signal", (keys.job(job_id), keys.job_inbox(job_id), keys.job_history(job_id), keys.wakes,
+                            keys.job_events(job_id), keys.job_fired(job_id)),
                  _Signal(job_id, name, result.decode(), now, at, lease_at, inbox_max, inbox_ttl_s, inbox_max_bytes),
                  _signal)
 
@@ -372,7 +383,8 @@ _event = msgspec.msgpack.Decoder(EventOutcome)
 def event(keys: Keys, *, event_id: str, op: str, result: bytes, now: str, at: str, lease_at: str,
           timeout_s: str, by: str = "") -> Call[EventOutcome]:
     """An operator's action on one parked wait: ``resolve``, ``fail`` or ``extend``; ``by``: who."""
-    return _call("event", (keys.event(event_id), keys.timers, keys.wakes),
+    return _call("event", (keys.event(event_id), keys.timers, keys.wakes, keys.dispatch,
+                           *_event_job_keys(keys, event_id)),
                  _Event(event_id, op, result.decode(), now, at, lease_at, timeout_s, by), _event)
 
 
@@ -401,7 +413,8 @@ def result(keys: Keys, *, event_id: str, attempt: int, ok: bool, result: bytes, 
            lease_at: str, token: bool, business: bool = False) -> Call[ResultOutcome]:
     """Apply one activity result. ``token``: it carried its attempt's valid token (checked by the caller).
     ``business``: a business error (never retried: it fires at once, attempts left or not)."""
-    return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
+    return _call("result", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes,
+                            *_event_job_keys(keys, event_id)),
                  _Result(event_id, attempt, ok, result.decode(), error, now, at, lease_at, token, business), _result)
 
 
@@ -421,7 +434,8 @@ _timer = msgspec.msgpack.Decoder(TimerOutcome)
 
 def timer(keys: Keys, *, event_id: str, now: str, at: str, lease_at: str, timeout_result: bytes) -> Call[TimerOutcome]:
     """A due timer: claim it (one winner), then act by the event's kind and phase."""
-    return _call("timer", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes),
+    return _call("timer", (keys.event(event_id), keys.timers, keys.dispatch, keys.wakes,
+                           *_event_job_keys(keys, event_id)),
                  _Timer(event_id, now, at, lease_at, timeout_result.decode()), _timer)
 
 
@@ -471,7 +485,7 @@ def heartbeat(keys: Keys, *, bot: str, pool: str, worker: str, lease_until: str,
     """A bot's heartbeat: keep it in its pool (granting it to a waiting job), or take it out;
     ``held``: the (event, attempt) pairs it holds, which resume an attempt lapsed with it."""
     return _call("heartbeat", (keys.bot(bot), keys.bots, keys.bot_leases, keys.pool_bots(pool), keys.pool_free(pool),
-                               keys.pool_waiting(pool)),
+                               keys.pool_waiting(pool), keys.pool_queue(pool)),
                  _Heartbeat(bot, pool, worker, lease_until, stopping, now, at, lease_at, lease_s, held), _wakes)
 
 
@@ -581,7 +595,7 @@ def retry(keys: Keys, *, job_id: str, fence: int, checkpoint: bytes, node: str, 
     """Run a failed job again from its checkpoint (``b""``: the one stored), fenced."""
     return _call("retry", (keys.job(job_id), keys.job_history(job_id), keys.job_inbox(job_id),
                            keys.job_events(job_id), keys.wakes, keys.stranded, keys.deadlines,
-                           keys.job_status("failed"), keys.job_status("running")),
+                           keys.job_status("failed"), keys.job_status("running"), keys.job_fired(job_id)),
                  _Retry(job_id, fence, checkpoint.decode(), node, by, at, lease_at), _retry)
 
 
@@ -716,7 +730,8 @@ _defer_start = msgspec.msgpack.Decoder(Fired | Nothing)
 
 def defer_start(keys: Keys, *, job_id: str, now: str, at: str, lease_at: str) -> Call[Fired | Nothing]:
     """Start a pending job whose start time came (its wake), or take it off the clock."""
-    return _call("defer_start", (keys.job(job_id), keys.job_history(job_id), keys.deferred, keys.wakes),
+    return _call("defer_start", (keys.job(job_id), keys.job_history(job_id), keys.deferred, keys.wakes,
+                                 keys.job_fired(job_id), keys.job_status("pending"), keys.job_status("running")),
                  _DeferStart(job_id, now, at, lease_at), _defer_start)
 
 
@@ -870,7 +885,7 @@ def task_complete(keys: Keys, *, task_id: str, by: str, data: bytes, result: byt
     """Complete an open human task: record who and when, fire its wait with ``result``."""
     job_id = event_job(task_id)
     return _call("task_complete", (*_task_keys(keys, task_id), keys.job(job_id), keys.job_fired(job_id),
-                                   keys.task_due, keys.timers, keys.wakes),
+                                   keys.task_due, keys.timers, keys.wakes, keys.dispatch),
                  _TaskComplete(task_id, by, data.decode(), result.decode(), at, lease_at), _task_complete)
 
 

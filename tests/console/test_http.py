@@ -261,6 +261,9 @@ def test_a_task_is_claimed_and_reassigned_from_the_tasks_page(module_engine: Sta
     shown = console.get("/tasks", params={"assignee": "group:finance"})
     assert "claimed by alice" in shown.text and f'action="/tasks/{task_id}/claim"' not in shown.text
     for form, message in (({"by": "alice", "to": "no one"}, "to: "),
+                          ({"by": "alice", "to": "group:" + "x" * 100_000}, "to: "),
+                          ({"by": "alice", "to": "\x00{[\n"}, "to: "),
+                          ({"by": "a" * 5000, "to": "bob"}, "by: "),
                           ({"by": "alice"}, "to: the assignee to reassign to is required")):
         refused = console.post(f"/tasks/{task_id}/reassign", data=form)
         assert refused.status_code == 400 and len(errors(refused.text)) == 1, (form, refused.text)
@@ -275,6 +278,10 @@ def test_a_task_is_claimed_and_reassigned_from_the_tasks_page(module_engine: Sta
     assert ("task reassigned", "from group:finance to bob by alice") in history, history
     missing = console.post("/tasks/nobody~1.0/claim", data={"by": "alice"})
     assert missing.status_code == 404 and len(errors(missing.text)) == 1, missing.text
+    for bad_id in ("x" * 300, "%00"):
+        garbage = console.post(f"/tasks/{bad_id}/claim", data={"by": "alice"})
+        assert garbage.status_code in (400, 404) and len(errors(garbage.text)) == 1, garbage.text
+    assert (module_engine.job(job_id) or {})["status"] == "parked"  # none of it touched the job
 
 
 def test_limits_and_schedules_page_pauses_and_resumes(module_engine: Stack, console: TestClient,

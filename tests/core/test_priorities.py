@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import InProcessEe
+from tests.support.cli import InProcessEe, StackEe
 from tests.support.stack import Stack, poll
 
 
@@ -27,14 +27,8 @@ EeJson = Callable[..., Any]
 
 @pytest.fixture
 def ee(ee_main: InProcessEe, tmp_path: Path) -> EeJson:
-    """``ee(stack, *args)``: one command with ``--json``, in this process (tests.support.cli),
-    exiting 0; what it printed, parsed."""
-    def run(stack: Stack, *args: str) -> Any:
-        done = ee_main(*args, "--json", env=stack.env(), cwd=tmp_path)
-        assert done.code == 0, (args, done.err)
-        return json.loads(done.out)
-
-    return run
+    """``ee(stack, *args)``: one command with ``--json``, in this process, exiting 0; what it printed, parsed."""
+    return StackEe(ee_main, tmp_path).json
 
 
 def submit(ee: EeJson, stack: Stack, path: Path, job_id: str, priority: int) -> None:

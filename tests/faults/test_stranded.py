@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,14 +25,8 @@ def ee(ee_main: InProcessEe, tmp_path: Path) -> StackEe:
     return StackEe(ee_main, tmp_path)
 
 
-def ee_json(ee: StackEe, stack: Stack, *args: str) -> Any:
-    out = ee(stack, *args, "--json")
-    assert out.returncode == 0, (args, out.stdout, out.stderr)
-    return json.loads(out.stdout)
-
-
 def stranded_ids(ee: StackEe, stack: Stack, *args: str) -> list[str]:
-    return [row["job_id"] for row in ee_json(ee, stack, "jobs", "--status", "stranded", *args)]
+    return [row["job_id"] for row in ee.json(stack, "jobs", "--status", "stranded", *args)]
 
 
 def history_of(stack: Stack, job_id: str) -> list[dict[str, str]]:
@@ -64,9 +57,9 @@ def test_job_nobody_resumes_is_marked_stranded_and_listed(stack: Stack, ee: Stac
     marks = [h for h in history_of(stack, job_id) if h["event"] == "stranded"]
     assert len(marks) == 1 and "wake lease lapsed 2 times" in marks[0]["detail"], marks
     # ee events shows it too: the job's fired event, with the reason.
-    rows = ee_json(ee, stack, "events", "--job", job_id)
+    rows = ee.json(stack, "events", "--job", job_id)
     assert [(r["status"], "wake lease lapsed" in r.get("stranded", "")) for r in rows] == [("fired", True)]
-    assert [r["event_id"] for r in ee_json(ee, stack, "events", "--stranded")] == [rows[0]["event_id"]]
+    assert [r["event_id"] for r in ee.json(stack, "events", "--stranded")] == [rows[0]["event_id"]]
     assert stack.redis_client().zscore("ee:stranded", job_id) is not None
     # Still offered: an executor that comes back finishes it, and it leaves the index.
     stack.executor()
@@ -89,7 +82,7 @@ def test_stranded_job_leaves_the_index_when_resumed(stack: Stack, ee: StackEe) -
     assert done["status"] == "completed" and "stranded" not in done
     assert stack.redis_client().zscore("ee:stranded", job_id) is None
     assert stranded_ids(ee, stack) == []
-    assert ee_json(ee, stack, "events", "--stranded") == []
+    assert ee.json(stack, "events", "--stranded") == []
 
 
 def test_workflow_no_executor_can_run_is_reported(stack: Stack, ee: StackEe) -> None:

@@ -9,13 +9,14 @@ per command (about a second each on a loaded 2-core machine). A test keeps one o
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -97,6 +98,12 @@ class StackEe:
         done = self.ee(*args, env=stack.env(**{**self.env, **(env or {})}), cwd=cwd or self.cwd, stdin=stdin)
         assert not self.check or done.code == 0, (args, done.code, done.out, done.err)
         return subprocess.CompletedProcess(list(args), done.code, done.out, done.err)
+
+    def json(self, stack: Stack, *args: str) -> Any:
+        """One command with ``--json`` that must exit 0: what it printed, parsed."""
+        done = self(stack, *args, "--json")
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return json.loads(done.stdout)
 
 
 def ee_subprocess(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str]:
